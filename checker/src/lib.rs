@@ -1,0 +1,13 @@
+//! The `rmapcheck` checker: the model as a stateright [`model::RmapModel`],
+//! configurations ([`settings`]), searches ([`search`]), counterexample
+//! traces ([`trace`]), scenario runs ([`run`]) and reports ([`report`]).
+
+#![warn(missing_docs)]
+
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod search;
+pub mod settings;
+pub mod summary;
+pub mod trace;

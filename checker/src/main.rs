@@ -1,0 +1,223 @@
+//! The `rmapcheck` command.
+
+use clap::{Args, Parser, Subcommand};
+use rmapcheck::run::run_text;
+use rmapcheck::search::run_check;
+use rmapcheck::settings::{Settings, Strategy, BUILTINS};
+use rmapcheck::summary::render;
+use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::{ActionKind, Kernel, Mutant};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "rmapcheck", version, about = "Bounded model checking of the Linux kernel's anonymous-memory reverse mapping")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Explore the state space and check the invariants.
+    Check(CheckArgs),
+    /// List the invariants, actions, kernel variants, mutants and built-in configurations.
+    List,
+    /// Run scenario files step by step and compare each verdict with its header.
+    Run {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Print the whole state after each step instead of what changed.
+        #[arg(long)]
+        full: bool,
+        /// Print only the per-file results.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Measure exploration speed on fixed configurations (states/s, peak memory).
+    Bench,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// A built-in configuration name or a TOML file; flags override it.
+    #[arg(long, default_value = "default")]
+    config: String,
+    /// Kernel variant: v6.18 or v5.19.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Maximum number of processes ever created (P0 plus forks), 1-8.
+    #[arg(long)]
+    procs: Option<u8>,
+    /// Pages in the address window, 1-8.
+    #[arg(long)]
+    pages: Option<u8>,
+    /// Distinct values a write may store, 1-15.
+    #[arg(long)]
+    values: Option<u8>,
+    /// Comma-separated action kinds to explore (default: all).
+    #[arg(long)]
+    actions: Option<String>,
+    /// Comma-separated invariants to check (names or I-numbers; default: all).
+    #[arg(long)]
+    invariants: Option<String>,
+    /// Search strategy.
+    #[arg(long, value_enum)]
+    strategy: Option<Strategy>,
+    /// Seed for the simulate strategy.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Depth bound: number of actions from the initial state.
+    #[arg(long)]
+    max_depth: Option<usize>,
+    /// Time limit in seconds.
+    #[arg(long)]
+    time_limit: Option<u64>,
+    /// Object ids: canonical (default) or compact (allocation order, to measure canonicalization).
+    #[arg(long)]
+    ids: Option<String>,
+    /// Disable process symmetry reduction.
+    #[arg(long)]
+    no_symmetry: bool,
+    /// Deliberately break the model (see 'rmapcheck list') to test the invariants.
+    #[arg(long)]
+    mutant: Option<String>,
+    /// Keep searching after the first violation, for one counterexample per invariant.
+    #[arg(long = "continue")]
+    keep_going: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<String>,
+    /// Write the first counterexample as a scenario file here.
+    #[arg(long)]
+    trace_out: Option<String>,
+    /// Print per-action and per-branch coverage.
+    #[arg(long)]
+    coverage: bool,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Check(a) => check(a),
+        Cmd::List => {
+            list();
+            Ok(0)
+        }
+        Cmd::Run { files, full, quiet } => run(&files, full, quiet),
+        Cmd::Bench => bench(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rmapcheck: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(a: CheckArgs) -> Result<u8, String> {
+    let split = |s: Option<String>| s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
+    let flags = Settings {
+        kernel: a.kernel,
+        procs: a.procs,
+        pages: a.pages,
+        values: a.values,
+        actions: split(a.actions),
+        invariants: split(a.invariants),
+        strategy: a.strategy,
+        threads: a.threads,
+        max_depth: a.max_depth,
+        time_limit: a.time_limit,
+        seed: a.seed,
+        ids: a.ids,
+        symmetry: a.no_symmetry.then_some(false),
+        mutant: a.mutant,
+    };
+    let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let mut stderr = std::io::stderr();
+    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
+    print!("{}", render(&report, a.coverage));
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    if let (Some(path), Some(cx)) = (&a.trace_out, report.counterexamples.first()) {
+        std::fs::write(path, &cx.scenario).map_err(|e| format!("cannot write {path}: {e}"))?;
+        println!("counterexample written to {path} (replay: rmapcheck run {path})");
+    }
+    Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
+}
+
+fn list() {
+    println!("Invariants:");
+    for i in INVARIANTS {
+        println!("  {:<4} {:<26} {}\n  {:<31} mirrors: {}", i.id, i.name, i.description, "", i.mirrors);
+    }
+    println!("\nActions:");
+    for (_, name, what) in ActionKind::ALL {
+        println!("  {name:<8} {what}");
+    }
+    println!("\nKernel variants:");
+    for k in Kernel::ALL {
+        println!("  {:<8} {}", k.to_string(), k.description());
+    }
+    println!("\nMutants (deliberate model mistakes, for testing invariants):");
+    for (m, name) in Mutant::ALL {
+        println!("  {name:<32} {}", m.description());
+    }
+    println!("\nBuilt-in configurations:");
+    for (name, what, _) in BUILTINS {
+        println!("  {name:<8} {what}");
+    }
+}
+
+fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
+    let mut failed = 0;
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let r = run_text(&text, f, full)?;
+        if quiet {
+            println!("{} {f}: {}", if r.passed { "ok  " } else { "FAIL" }, r.verdict);
+        } else {
+            print!("{}", r.output);
+        }
+        if !r.passed {
+            failed += 1;
+        }
+    }
+    println!("{} passed, {} failed", files.len() - failed, failed);
+    Ok(u8::from(failed > 0))
+}
+
+fn bench() -> Result<u8, String> {
+    println!("{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}", "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB");
+    let cases: [(&str, Settings); 3] = [
+        ("default (3 procs, 3 pages)", Settings::default()),
+        ("default, canonical ids, no symmetry", Settings { symmetry: Some(false), ..Settings::default() }),
+        ("default, compact ids, no symmetry", Settings { symmetry: Some(false), ids: Some("compact".into()), ..Settings::default() }),
+    ];
+    for (name, over) in cases {
+        for threads in [1, 2] {
+            let plan = Settings::load("default")?.overlay(Settings { threads: Some(threads), ..over.clone() }).resolve()?;
+            let r = run_check(&plan, false, None);
+            println!(
+                "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}",
+                name,
+                threads,
+                r.states,
+                r.unique_states,
+                r.elapsed_secs,
+                r.states_per_sec,
+                r.peak_rss_kib as f64 / 1024.0
+            );
+        }
+    }
+    Ok(0)
+}

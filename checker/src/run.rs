@@ -1,0 +1,95 @@
+//! `rmapcheck run`: execute scenario files step by step in the model.
+
+use crate::trace::{check_state, render_steps, replay_config, TraceStep};
+use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::display::{diff, render};
+use rmapcheck_model::{step, Config, Ctx, Expect, Pte, Scenario, State};
+
+/// What running one scenario gave.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The verdict reached.
+    pub verdict: Expect,
+    /// Whether it matches the header (and every stated read value).
+    pub passed: bool,
+    /// A stated read value that did not match, as `file:line: ...`.
+    pub read_mismatch: Option<String>,
+    /// The printed run: every step with its changes, the verdict.
+    pub output: String,
+    /// The state after the last executed step.
+    pub last: State,
+}
+
+/// Parses and runs a scenario file's text. `Err` is a malformed or
+/// impossible scenario, as `file:line: what is wrong`.
+pub fn run_text(text: &str, file: &str, full_states: bool) -> Result<RunResult, String> {
+    let sc = Scenario::parse(text, file)?;
+    run_scenario(&sc, file, full_states)
+}
+
+/// The model configuration a scenario runs under.
+pub fn scenario_config(sc: &Scenario) -> Config {
+    replay_config(&Config { kernel: sc.kernel, procs: sc.procs, pages: sc.pages, values: 15, ..Config::default() })
+}
+
+/// Runs a parsed scenario, checking every invariant after every step.
+pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunResult, String> {
+    if let Expect::Violates { invariant, .. } = &sc.expect {
+        if rmapcheck_invariants::find(invariant).is_none() {
+            return Err(format!("{file}:1: expect names unknown invariant '{invariant}' (see 'rmapcheck list')"));
+        }
+    }
+    let cfg = scenario_config(sc);
+    let all: Vec<_> = INVARIANTS.iter().collect();
+    let mut s = State::new(cfg.pages, false);
+    let mut out = format!("== {file} (kernel {}, expect {})\n", sc.kernel, sc.expect);
+    let mut verdict = Expect::Holds;
+    let mut read_mismatch = None;
+    for (i, st) in sc.steps.iter().enumerate() {
+        let mut ctx = Ctx::new(&cfg, true);
+        let next = step(&s, st.action, &mut ctx).map_err(|e| format!("{file}:{}: {}: {e}", st.line, st.action))?;
+        let shown = TraceStep {
+            action: st.action.to_string(),
+            narration: ctx.log.unwrap_or_default(),
+            changed: if full_states { Vec::new() } else { diff(&s, &next, cfg.kernel) },
+        };
+        out.push_str(&render_steps(std::slice::from_ref(&shown), i + 1));
+        if full_states {
+            for line in render(&next, cfg.kernel).lines() {
+                out.push_str(&format!("       {line}\n"));
+            }
+        }
+        s = next;
+        if let (Some(want), rmapcheck_model::Action::Read { pid, page }) = (st.reads, st.action) {
+            let got = match s.mms[pid as usize].ptes[page as usize] {
+                Pte::None | Pte::Zero => 0,
+                Pte::Present { folio, .. } => s.folios[folio as usize].data,
+            };
+            if got != want {
+                let m = format!("{file}:{}: {} returned {got}, the scenario says {want}", st.line, st.action);
+                out.push_str(&format!("  read mismatch: {m}\n"));
+                read_mismatch = Some(m);
+                break;
+            }
+        }
+        if let Some((inv, why)) = check_state(&all, &s, &cfg) {
+            out.push_str(&format!("  VIOLATION of {} after step {}: {why}\n", inv.name, i + 1));
+            verdict = Expect::Violates { invariant: inv.name.to_string(), at: Some(i + 1) };
+            break;
+        }
+    }
+    let passed = read_mismatch.is_none()
+        && match (&sc.expect, &verdict) {
+            (Expect::Holds, Expect::Holds) => true,
+            (Expect::Violates { invariant: want, at: want_at }, Expect::Violates { invariant: got, at: got_at }) => {
+                rmapcheck_invariants::find(want).map(|i| i.name) == Some(got.as_str())
+                    && (want_at.is_none() || want_at == got_at)
+            }
+            _ => false,
+        };
+    out.push_str(&format!(
+        "  result: {verdict} -- {}\n",
+        if passed { "as expected" } else { "NOT as expected" }
+    ));
+    Ok(RunResult { verdict, passed, read_mismatch, output: out, last: s })
+}

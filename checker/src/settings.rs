@@ -1,0 +1,195 @@
+//! What a `rmapcheck check` run checks and how: built-in named
+//! configurations, TOML files, and command-line overrides, merged in that
+//! order.
+
+use rmapcheck_model::{ActionSet, Config, Ids, Kernel, Mutant};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Search strategy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Breadth-first: exhaustive, shortest counterexamples.
+    Bfs,
+    /// Depth-first: exhaustive, less memory, long counterexamples.
+    Dfs,
+    /// Seeded random walks (needs a time limit), for depths BFS cannot reach.
+    Simulate,
+}
+
+/// Everything a check run needs; each field may come from a built-in
+/// configuration, a TOML file, or a flag.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Kernel variant (`v6.18`, `v5.19`).
+    pub kernel: Option<String>,
+    /// Maximum processes ever created.
+    pub procs: Option<u8>,
+    /// Pages in the address window.
+    pub pages: Option<u8>,
+    /// Distinct values a write may store.
+    pub values: Option<u8>,
+    /// Action kinds to explore.
+    pub actions: Option<Vec<String>>,
+    /// Invariants to check (all when absent).
+    pub invariants: Option<Vec<String>>,
+    /// Search strategy.
+    pub strategy: Option<Strategy>,
+    /// Worker threads.
+    pub threads: Option<usize>,
+    /// Depth bound (actions from the initial state).
+    pub max_depth: Option<usize>,
+    /// Time limit in seconds.
+    pub time_limit: Option<u64>,
+    /// Seed for `simulate`.
+    pub seed: Option<u64>,
+    /// Canonical object ids (`canonical`) or allocation order (`compact`).
+    pub ids: Option<String>,
+    /// Process symmetry reduction.
+    pub symmetry: Option<bool>,
+    /// A deliberate model mistake.
+    pub mutant: Option<String>,
+}
+
+/// Built-in configurations: `(name, description, settings)`.
+pub fn builtin(name: &str) -> Option<Settings> {
+    BUILTINS.iter().find(|(n, _, _)| *n == name).map(|(_, _, f)| f())
+}
+
+/// Every built-in configuration.
+pub const BUILTINS: [(&str, &str, fn() -> Settings); 2] = [
+    ("default", "3 processes, 3 pages, 1 value, every action, exhaustive BFS (about a minute on 2 cores)", || Settings {
+        kernel: Some("v6.18".into()),
+        procs: Some(3),
+        pages: Some(3),
+        values: Some(1),
+        strategy: Some(Strategy::Bfs),
+        ..Settings::default()
+    }),
+    ("deep", "4 processes, 3 pages, 2 values, seeded random simulation for 10 minutes", || Settings {
+        kernel: Some("v6.18".into()),
+        procs: Some(4),
+        pages: Some(3),
+        values: Some(2),
+        strategy: Some(Strategy::Simulate),
+        max_depth: Some(40),
+        time_limit: Some(600),
+        ..Settings::default()
+    }),
+];
+
+impl Settings {
+    /// Reads a configuration: a built-in name or a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Settings, String> {
+        if let Some(s) = builtin(name_or_path) {
+            return Ok(s);
+        }
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| {
+            let names: Vec<_> = BUILTINS.iter().map(|(n, _, _)| *n).collect();
+            format!("config '{name_or_path}' is neither a built-in ({}) nor a readable file: {e}", names.join(", "))
+        })?;
+        toml::from_str(&text).map_err(|e| format!("{name_or_path}: {}", e.message()))
+    }
+
+    /// `self` with every field `other` sets replaced.
+    pub fn overlay(self, other: Settings) -> Settings {
+        Settings {
+            kernel: other.kernel.or(self.kernel),
+            procs: other.procs.or(self.procs),
+            pages: other.pages.or(self.pages),
+            values: other.values.or(self.values),
+            actions: other.actions.or(self.actions),
+            invariants: other.invariants.or(self.invariants),
+            strategy: other.strategy.or(self.strategy),
+            threads: other.threads.or(self.threads),
+            max_depth: other.max_depth.or(self.max_depth),
+            time_limit: other.time_limit.or(self.time_limit),
+            seed: other.seed.or(self.seed),
+            ids: other.ids.or(self.ids),
+            symmetry: other.symmetry.or(self.symmetry),
+            mutant: other.mutant.or(self.mutant),
+        }
+    }
+
+    /// Validates and resolves into a model configuration and search plan.
+    pub fn resolve(&self) -> Result<Plan, String> {
+        let d = Config::default();
+        let mut actions = ActionSet::empty();
+        match &self.actions {
+            Some(list) => {
+                for a in list {
+                    actions.insert(a.parse()?);
+                }
+            }
+            None => actions = ActionSet::all(),
+        }
+        let ids = match self.ids.as_deref() {
+            None | Some("canonical") => Ids::Canonical,
+            Some("compact") => Ids::Compact,
+            Some(other) => return Err(format!("unknown ids mode '{other}' (known: canonical, compact)")),
+        };
+        let model = Config {
+            kernel: match &self.kernel {
+                Some(k) => k.parse::<Kernel>()?,
+                None => d.kernel,
+            },
+            procs: self.procs.unwrap_or(d.procs),
+            pages: self.pages.unwrap_or(d.pages),
+            values: self.values.unwrap_or(d.values),
+            actions,
+            ids,
+            symmetry: self.symmetry.unwrap_or(true),
+            mutant: self.mutant.as_deref().map(str::parse::<Mutant>).transpose()?,
+        };
+        model.validate()?;
+        let invariants = match &self.invariants {
+            Some(list) => rmapcheck_invariants::parse_list(&list.join(","))?,
+            None => Vec::new(),
+        };
+        let strategy = self.strategy.unwrap_or(Strategy::Bfs);
+        let time_limit = self.time_limit.map(Duration::from_secs);
+        if time_limit == Some(Duration::ZERO) {
+            return Err("time limit must be at least 1 second".into());
+        }
+        if self.max_depth == Some(0) {
+            return Err("max depth must be at least 1".into());
+        }
+        if strategy == Strategy::Simulate && time_limit.is_none() {
+            return Err("the simulate strategy never finishes on its own: give --time-limit".into());
+        }
+        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 || threads > 256 {
+            return Err(format!("threads must be between 1 and 256, got {threads}"));
+        }
+        Ok(Plan {
+            model,
+            invariants,
+            strategy,
+            threads,
+            max_depth: self.max_depth,
+            time_limit,
+            seed: self.seed.unwrap_or(0),
+        })
+    }
+}
+
+/// A resolved, validated run.
+#[derive(Clone)]
+pub struct Plan {
+    /// Model parameters.
+    pub model: Config,
+    /// Invariants to check (empty: all).
+    pub invariants: Vec<&'static rmapcheck_invariants::Invariant>,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Worker threads.
+    pub threads: usize,
+    /// Depth bound.
+    pub max_depth: Option<usize>,
+    /// Time limit.
+    pub time_limit: Option<Duration>,
+    /// Simulation seed.
+    pub seed: u64,
+}

@@ -1,0 +1,60 @@
+//! The human-readable end of a `check` run.
+
+use crate::report::Report;
+use crate::trace::render_steps;
+use std::fmt::Write as _;
+
+/// Summary, per-invariant verdicts, coverage and counterexamples.
+pub fn render(r: &Report, show_coverage: bool) -> String {
+    let mut o = String::new();
+    let c = &r.config;
+    let _ = writeln!(
+        o,
+        "rmapcheck {}: kernel {}, {} processes, {} pages, {} value(s), actions {}, {} with {} thread(s){}{}",
+        r.version,
+        c.kernel,
+        c.procs,
+        c.pages,
+        c.values,
+        c.actions.join(","),
+        c.strategy,
+        c.threads,
+        if c.symmetry { ", symmetry" } else { "" },
+        c.mutant.map(|m| format!(", MUTANT {m}")).unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "{} states, {} unique, max depth {}, {:.1} s, {:.0} states/s, peak memory {:.1} MiB",
+        r.states,
+        r.unique_states,
+        r.max_depth,
+        r.elapsed_secs,
+        r.states_per_sec,
+        r.peak_rss_kib as f64 / 1024.0
+    );
+    match &r.stopped_by {
+        Some(why) => {
+            let _ = writeln!(o, "search INCOMPLETE: stopped by the {why}; 'holds' below means within these bounds only");
+        }
+        None => {
+            let _ = writeln!(o, "search complete: every reachable state within the model bounds was checked");
+        }
+    }
+    let width = r.invariants.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for v in &r.invariants {
+        let _ = writeln!(o, "  {:<4} {:<width$}  {}", v.id, v.name, v.verdict);
+    }
+    if show_coverage {
+        let _ = writeln!(o, "coverage (transitions):");
+        for (name, n) in r.coverage.actions.iter().chain(&r.coverage.branches) {
+            let _ = writeln!(o, "  {n:>12}  {name}{}", if *n == 0 { "  (never reached)" } else { "" });
+        }
+    }
+    for cx in &r.counterexamples {
+        let _ = writeln!(o, "\nCounterexample for {} ({} steps):", cx.invariant, cx.steps.len());
+        o.push_str(&render_steps(&cx.steps, 1));
+        let _ = writeln!(o, "VIOLATED {}: {}", cx.invariant, cx.violation);
+    }
+    let _ = writeln!(o, "\nresult: {}", r.outcome);
+    o
+}

@@ -1,0 +1,73 @@
+//! Replaying an action sequence with stable ids and narration: how
+//! counterexamples and scenarios are shown.
+
+use rmapcheck_invariants::{first_violation, Invariant};
+use rmapcheck_model::display::diff;
+use rmapcheck_model::{step, Action, Config, Ctx, Ids, State};
+use serde::Serialize;
+
+/// One replayed step.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceStep {
+    /// The action, in scenario syntax.
+    pub action: String,
+    /// What the kernel did, in its own words.
+    pub narration: Vec<String>,
+    /// The objects the step created, changed or freed.
+    pub changed: Vec<String>,
+}
+
+/// A replayed sequence.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trace {
+    /// The steps.
+    pub steps: Vec<TraceStep>,
+    /// The state after the last step.
+    #[serde(skip)]
+    pub last: State,
+}
+
+/// The configuration replays use: stable ids, no symmetry folding.
+pub fn replay_config(cfg: &Config) -> Config {
+    Config { ids: Ids::Stable, symmetry: false, ..cfg.clone() }
+}
+
+/// Replays `actions` from the initial state. `Err` names the step that
+/// could not be taken.
+pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
+    let cfg = replay_config(cfg);
+    let mut s = State::new(cfg.pages, false);
+    let mut steps = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        let mut ctx = Ctx::new(&cfg, true);
+        let next = step(&s, *a, &mut ctx).map_err(|e| format!("step {} ({a}): {e}", i + 1))?;
+        steps.push(TraceStep {
+            action: a.to_string(),
+            narration: ctx.log.unwrap_or_default(),
+            changed: diff(&s, &next, cfg.kernel),
+        });
+        s = next;
+    }
+    Ok(Trace { steps, last: s })
+}
+
+/// Prints a trace the way `check` and `run` show it.
+pub fn render_steps(steps: &[TraceStep], first: usize) -> String {
+    let mut out = String::new();
+    for (i, st) in steps.iter().enumerate() {
+        if st.narration.is_empty() {
+            out.push_str(&format!("{:>3}. {}\n", first + i, st.action));
+        } else {
+            out.push_str(&format!("{:>3}. {}: {}\n", first + i, st.action, st.narration.join("; ")));
+        }
+        for c in &st.changed {
+            out.push_str(&format!("       {c}\n"));
+        }
+    }
+    out
+}
+
+/// The first invariant of `set` the state violates.
+pub fn check_state(set: &[&'static Invariant], s: &State, cfg: &Config) -> Option<(&'static Invariant, String)> {
+    first_violation(set, s, cfg.kernel)
+}

@@ -1,0 +1,174 @@
+//! Invariants of the anon_vma forest (KERNEL-SEMANTICS §10, I1–I9).
+
+use crate::report;
+use rmapcheck_model::{AvId, Kernel, State};
+
+fn live(s: &State, av: AvId) -> bool {
+    s.anon_vmas.get(av as usize).is_some_and(|a| !a.freed)
+}
+
+fn live_ids(s: &State) -> impl Iterator<Item = AvId> + '_ {
+    (0..s.anon_vmas.len() as AvId).filter(move |&a| live(s, a))
+}
+
+/// I1: every live anon_vma has a live root that is its own root and
+/// parent, and its parent (when live) has the same root.
+pub fn single_root(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for x in live_ids(s) {
+        let a = &s.anon_vmas[x as usize];
+        if !live(s, a.root) {
+            bad.push(format!("AV{x}: root AV{} is freed", a.root));
+            continue;
+        }
+        let r = &s.anon_vmas[a.root as usize];
+        if r.root != a.root || r.parent != a.root {
+            bad.push(format!("AV{x}: root AV{} is not its own root and parent", a.root));
+        }
+        if live(s, a.parent) && s.anon_vmas[a.parent as usize].root != a.root {
+            bad.push(format!("AV{x}: parent AV{} has a different root", a.parent));
+        }
+    }
+    report(bad)
+}
+
+/// I2: the chain of one VMA lives under one root, that of `vma->anon_vma`.
+pub fn chain_one_root(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, v) in s.all_vmas() {
+        let Some(own) = v.anon_vma else { continue };
+        let root = s.anon_vmas[own as usize].root;
+        for &x in &v.chain {
+            if s.anon_vmas[x as usize].root != root {
+                bad.push(format!("P{pid} VMA {}..{}: AV{x} on the chain has root AV{}, anon_vma AV{own} has root AV{root}",
+                    v.start, v.end, s.anon_vmas[x as usize].root));
+            }
+        }
+    }
+    report(bad)
+}
+
+/// I3: `vma->anon_vma` set implies an AVC to it; unset implies no AVC.
+pub fn own_link(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, v) in s.all_vmas() {
+        match v.anon_vma {
+            Some(a) if !v.chain.contains(&a) => {
+                bad.push(format!("P{pid} VMA {}..{}: anon_vma AV{a} is not on its chain", v.start, v.end))
+            }
+            None if !v.chain.is_empty() => {
+                bad.push(format!("P{pid} VMA {}..{}: unfaulted but its chain is not empty", v.start, v.end))
+            }
+            _ => {}
+        }
+    }
+    report(bad)
+}
+
+/// I4: the chain is closed under `parent`.
+pub fn ancestor_closure(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, v) in s.all_vmas() {
+        for &x in &v.chain {
+            let p = s.anon_vmas[x as usize].parent;
+            if p != x && !v.chain.contains(&p) {
+                bad.push(format!("P{pid} VMA {}..{}: linked to AV{x} but not to its parent AV{p}", v.start, v.end));
+            }
+        }
+    }
+    report(bad)
+}
+
+/// I6: the refcount is the tree's own reference plus, for a root, one per
+/// live descendant; an anon_vma is freed exactly when it reaches zero.
+pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (i, a) in s.anon_vmas.iter().enumerate() {
+        let x = i as AvId;
+        if a.freed {
+            if a.refcount != 0 {
+                bad.push(format!("AV{x} is freed with refcount {}", a.refcount));
+            }
+            continue;
+        }
+        let own = usize::from(s.tree_len(x) > 0);
+        let descendants = if a.root == x { live_ids(s).filter(|&y| y != x && s.anon_vmas[y as usize].root == x).count() } else { 0 };
+        if a.refcount as usize != own + descendants {
+            bad.push(format!("AV{x}: refcount {} but tree reference {own} + live descendants {descendants}", a.refcount));
+        }
+    }
+    report(bad)
+}
+
+fn vmas_using(s: &State, x: AvId) -> usize {
+    s.all_vmas().filter(|(_, v)| v.anon_vma == Some(x)).count()
+}
+
+fn live_children(s: &State, x: AvId) -> usize {
+    (0..s.anon_vmas.len() as AvId)
+        .filter(|&y| s.anon_vmas[y as usize].parent == x && s.tree_len(y) > 0)
+        .count()
+}
+
+/// I7: `num_active_vmas` (v6.18), or `degree` (v5.19), matches the VMAs
+/// (and for `degree`, the non-empty children) that use the anon_vma.
+pub fn num_active_vmas(s: &State, k: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for x in live_ids(s) {
+        let a = &s.anon_vmas[x as usize];
+        let vmas = vmas_using(s, x);
+        match k {
+            Kernel::V6_18 if a.num_active_vmas as usize != vmas => {
+                bad.push(format!("AV{x}: num_active_vmas {} but {vmas} VMAs use it", a.num_active_vmas))
+            }
+            Kernel::V5_19 if a.degree as usize != vmas + live_children(s, x) => bad.push(format!(
+                "AV{x}: degree {} but {vmas} VMAs + {} non-empty children",
+                a.degree,
+                live_children(s, x)
+            )),
+            _ => {}
+        }
+    }
+    report(bad)
+}
+
+/// I8: `num_children` counts the anon_vmas with non-empty trees whose
+/// parent it is (a root with a non-empty tree counts itself). v5.19 has no
+/// such counter; its `degree` is checked by I7.
+pub fn num_children(s: &State, k: Kernel) -> Result<(), String> {
+    if k == Kernel::V5_19 {
+        return Ok(());
+    }
+    let mut bad = Vec::new();
+    for x in live_ids(s) {
+        let a = &s.anon_vmas[x as usize];
+        let c = live_children(s, x);
+        if a.num_children as usize != c {
+            bad.push(format!("AV{x}: num_children {} but {c} non-empty children", a.num_children));
+        }
+    }
+    report(bad)
+}
+
+/// I9: within one mm, the same `anon_vma` implies the same chain (as a set).
+pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
+        for (i, v) in mm.vmas.iter().enumerate() {
+            for w in &mm.vmas[i + 1..] {
+                if v.anon_vma.is_some() && v.anon_vma == w.anon_vma {
+                    let (mut a, mut b) = (v.chain.clone(), w.chain.clone());
+                    a.sort_unstable();
+                    b.sort_unstable();
+                    if a != b {
+                        bad.push(format!(
+                            "P{pid}: VMAs {}..{} and {}..{} share anon_vma AV{} but their chains differ ({:?} vs {:?})",
+                            v.start, v.end, w.start, w.end, v.anon_vma.unwrap_or(0), v.chain, w.chain
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    report(bad)
+}

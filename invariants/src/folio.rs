@@ -1,0 +1,120 @@
+//! Invariants of folios and their reverse mapping (I10, I11, I13–I15).
+
+use crate::report;
+use rmapcheck_model::{Kernel, Mapping, Pte, State};
+
+/// Every present PTE of a live process: (pid, page, folio, writable).
+fn present(s: &State) -> impl Iterator<Item = (usize, u8, u8, bool)> + '_ {
+    s.mms.iter().enumerate().filter(|(_, m)| m.alive).flat_map(|(pid, mm)| {
+        mm.ptes.iter().enumerate().filter_map(move |(p, pte)| match *pte {
+            Pte::Present { folio, writable, .. } => Some((pid, p as u8, folio, writable)),
+            _ => None,
+        })
+    })
+}
+
+/// A mapped anon folio's `mapping` has exactly the ANON tag and points at
+/// an anon_vma object (KSM needs a stable node, and none exists yet).
+pub fn mapping_tag(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (i, f) in s.live_folios() {
+        if f.mapcount == 0 {
+            continue;
+        }
+        match f.mapping {
+            Mapping::Anon(a) if (a as usize) < s.anon_vmas.len() => {}
+            Mapping::Anon(a) => bad.push(format!("F{i}: mapping points at AV{a}, which does not exist")),
+            m => bad.push(format!("F{i}: mapped anon folio with mapping tag {:#x}", m.tag_bits())),
+        }
+    }
+    report(bad)
+}
+
+/// I10: a mapped anon folio's anon_vma is live.
+pub fn mapped_anon_vma_live(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (i, f) in s.live_folios() {
+        if let (true, Some(a)) = (f.mapcount > 0, f.mapping.anon_vma()) {
+            match s.anon_vmas.get(a as usize) {
+                Some(av) if !av.freed && av.refcount > 0 => {}
+                _ => bad.push(format!("F{i} is mapped but its anon_vma AV{a} is freed")),
+            }
+        }
+    }
+    report(bad)
+}
+
+/// I11: every present PTE at page `a` of VMA `v` mapping anon folio `f` is
+/// found by rmap_walk_anon(f): `v` is in the tree of `folio_anon_vma(f)`,
+/// the two share a root, and `f->index == linear_page_index(v, a)`.
+pub fn rmap_complete(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, page, folio, _) in present(s) {
+        let mm = &s.mms[pid];
+        let Some(vi) = mm.vma_index(page) else {
+            bad.push(format!("P{pid} page {page}: present PTE outside any VMA"));
+            continue;
+        };
+        let v = &mm.vmas[vi];
+        let f = &s.folios[folio as usize];
+        let Some(a) = f.mapping.anon_vma() else { continue };
+        let at = format!("F{folio} at P{pid} page {page} (VMA {}..{})", v.start, v.end);
+        let Some(own) = v.anon_vma else {
+            bad.push(format!("{at}: the VMA has no anon_vma"));
+            continue;
+        };
+        if !v.chain.contains(&a) {
+            bad.push(format!("{at}: VMA is not in the tree of folio->mapping AV{a}, rmap_walk_anon() misses it"));
+        } else if s.anon_vmas.get(a as usize).map(|x| x.root) != Some(s.anon_vmas[own as usize].root) {
+            bad.push(format!("{at}: AV{a} and the VMA's AV{own} have different roots"));
+        }
+        if f.index != v.linear_page_index(page) {
+            bad.push(format!("{at}: index {} but linear_page_index is {}", f.index, v.linear_page_index(page)));
+        }
+    }
+    report(bad)
+}
+
+/// I13: mapcount equals the PTEs mapping the folio, refcount covers them,
+/// and no PTE maps a freed folio.
+pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    let mut count = vec![0usize; s.folios.len()];
+    for (pid, page, folio, _) in present(s) {
+        if s.folios[folio as usize].freed {
+            bad.push(format!("P{pid} page {page} maps freed folio F{folio}"));
+        }
+        count[folio as usize] += 1;
+    }
+    for (i, f) in s.live_folios() {
+        if f.mapcount as usize != count[i as usize] {
+            bad.push(format!("F{i}: mapcount {} but {} PTEs map it", f.mapcount, count[i as usize]));
+        }
+        if f.refcount < f.mapcount || f.refcount == 0 {
+            bad.push(format!("F{i}: refcount {} below mapcount {} (or zero while live)", f.refcount, f.mapcount));
+        }
+    }
+    report(bad)
+}
+
+/// I14: PageAnonExclusive implies at most one mapping and not KSM.
+pub fn exclusive_single_mapping(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (i, f) in s.live_folios() {
+        if f.anon_exclusive && (f.mapcount > 1 || f.mapping.tag_bits() == Mapping::KSM) {
+            bad.push(format!("F{i}: PageAnonExclusive but mapcount {}", f.mapcount));
+        }
+    }
+    report(bad)
+}
+
+/// I15: a writable PTE maps a PageAnonExclusive folio.
+pub fn writable_exclusive(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, page, folio, writable) in present(s) {
+        if writable && !s.folios[folio as usize].anon_exclusive {
+            bad.push(format!("P{pid} page {page}: writable PTE to F{folio}, which is not PageAnonExclusive"));
+        }
+    }
+    report(bad)
+}

@@ -1,0 +1,121 @@
+//! Named invariants over the anon rmap model state.
+//!
+//! Each invariant is one function `fn(&State, Kernel) -> Result<(), String>`
+//! returning the objects that violate it, and one line in [`INVARIANTS`].
+//! The numbers (I1, I2, ...) follow `shared/KERNEL-SEMANTICS.md` §10.
+//!
+//! To add one: write the function in the module it belongs to and add a
+//! line to [`INVARIANTS`]; `rmapcheck list`, `--invariants`, scenario
+//! verdicts and the README table pick it up from there.
+
+#![warn(missing_docs)]
+
+mod anon_vma;
+mod folio;
+mod semantics;
+
+pub use rmapcheck_model::{Kernel, State};
+
+/// A named predicate over the model state.
+pub struct Invariant {
+    /// Name used on the command line, in scenarios and in reports.
+    pub name: &'static str,
+    /// Number in KERNEL-SEMANTICS.md §10, or "-".
+    pub id: &'static str,
+    /// One line on what it says.
+    pub description: &'static str,
+    /// The kernel assertion, comment or commit it mirrors.
+    pub mirrors: &'static str,
+    /// The check: `Err` names the objects that violate it.
+    pub check: fn(&State, Kernel) -> Result<(), String>,
+}
+
+macro_rules! inv {
+    ($name:literal, $id:literal, $check:path, $desc:literal, $mirrors:literal) => {
+        Invariant { name: $name, id: $id, description: $desc, mirrors: $mirrors, check: $check }
+    };
+}
+
+/// Every invariant, in the order they are checked (cheap and basic first,
+/// so a state that breaks several reports the most fundamental one).
+pub static INVARIANTS: &[Invariant] = &[
+    inv!("no_kernel_oops", "-", semantics::no_kernel_oops,
+        "no BUG_ON/WARN_ON fired and no freed anon_vma was touched during an action",
+        "the VM_BUG_ON/VM_WARN_ON sites of mm/rmap.c and mm/memory.c; KASAN use-after-free"),
+    inv!("mapping_tag", "-", folio::mapping_tag,
+        "a mapped anon folio's mapping carries exactly the ANON tag (KSM only with a stable node) and points at an anon_vma object",
+        "folio_anon_vma() / folio_test_ksm() decoding of PAGE_MAPPING_FLAGS; __folio_set_anon()"),
+    inv!("single_root", "I1", anon_vma::single_root,
+        "every live anon_vma has a live root that is its own root and parent, shared with its parent",
+        "anon_vma_fork(): anon_vma->root = pvma->anon_vma->root; lock_anon_vma_root()"),
+    inv!("chain_one_root", "I2", anon_vma::chain_one_root,
+        "all anon_vmas on one VMA's chain share the root of vma->anon_vma",
+        "lock_anon_vma_root(): WARN_ON_ONCE(root) when the root changes mid-chain"),
+    inv!("own_link", "I3", anon_vma::own_link,
+        "a faulted VMA is linked to its own anon_vma; an unfaulted VMA has an empty chain",
+        "__anon_vma_prepare() / anon_vma_fork() link the VMA to vma->anon_vma"),
+    inv!("ancestor_closure", "I4", anon_vma::ancestor_closure,
+        "a VMA linked to a non-root anon_vma is linked to its parent too, so tree(X) is a subset of tree(X->parent)",
+        "anon_vma_clone() copies the parent VMA's whole chain"),
+    inv!("anon_vma_refcount", "I6", anon_vma::refcount,
+        "refcount = [tree non-empty] + (for a root) live descendants; freed exactly at zero",
+        "__put_anon_vma(): children pin the root only; VM_BUG_ON in anon_vma_free()"),
+    inv!("num_active_vmas", "I7", anon_vma::num_active_vmas,
+        "num_active_vmas (v6.18) counts the VMAs whose anon_vma it is; degree (v5.19) counts those VMAs plus non-empty children",
+        "2555283eb40d: num_active_vmas; 7a3ef208e662: degree"),
+    inv!("num_children", "I8", anon_vma::num_children,
+        "num_children counts the anon_vmas with non-empty trees whose parent it is, a root counting itself",
+        "2555283eb40d; VM_WARN_ON(anon_vma->num_children) in unlink_anon_vmas()"),
+    inv!("same_anon_vma_same_chain", "I9", anon_vma::same_anon_vma_same_chain,
+        "two VMAs of one mm with the same anon_vma have the same set of anon_vmas on their chains",
+        "the assumption of is_mergeable_anon_vma(); broken by CVE-2022-42703, fixed in 2555283eb40d"),
+    inv!("mapped_anon_vma_live", "I10", folio::mapped_anon_vma_live,
+        "a mapped anon folio's anon_vma is live (refcount > 0, not freed)",
+        "__folio_rmap_sanity_checks(): anon folios must have a live anon_vma while mapped"),
+    inv!("rmap_complete", "I11", folio::rmap_complete,
+        "every present PTE mapping an anon folio is found by rmap_walk_anon() from folio->mapping: VMA in the tree, same root, index linear",
+        "__page_check_anon_rmap() VM_BUG_ONs; rmap_walk_anon(); vma_address()"),
+    inv!("folio_counts", "I13", folio::folio_counts,
+        "mapcount = number of PTEs mapping the folio, refcount >= mapcount, no PTE maps a freed folio",
+        "folio_remove_rmap_pte() / folio_put() pairing; free_pages_prepare() checks"),
+    inv!("exclusive_single_mapping", "I14", folio::exclusive_single_mapping,
+        "a PageAnonExclusive folio is mapped at most once and is not KSM",
+        "__folio_add_anon_rmap(): WARN on AnonExclusive with mapcount > 0; replace_page() VM_BUG_ON"),
+    inv!("writable_exclusive", "I15", folio::writable_exclusive,
+        "a writable PTE maps a PageAnonExclusive folio",
+        "wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive); do_swap_page() VM_BUG_ON"),
+    inv!("memory_semantics", "-", semantics::memory_semantics,
+        "every process reads what sequential semantics says: its own last write, the parent's value at fork, or zero",
+        "the COW contract of fork(): no lost write, no write seen through another process's private mapping"),
+    inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,
+        "once every process has exited no folio and no anon_vma is left",
+        "exit_mmap() + unlink_anon_vmas() + __put_anon_vma() free everything"),
+];
+
+/// Looks an invariant up by name (or by its I-number).
+pub fn find(name: &str) -> Option<&'static Invariant> {
+    INVARIANTS.iter().find(|i| i.name == name || (i.id != "-" && i.id == name))
+}
+
+/// Parses a comma-separated list of invariant names.
+pub fn parse_list(list: &str) -> Result<Vec<&'static Invariant>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| find(n).ok_or_else(|| format!("unknown invariant '{n}' (see 'rmapcheck list')")))
+        .collect()
+}
+
+/// The first of `set` that `s` violates, with its description of the violation.
+pub fn first_violation(set: &[&'static Invariant], s: &State, k: Kernel) -> Option<(&'static Invariant, String)> {
+    set.iter().find_map(|inv| (inv.check)(s, k).err().map(|e| (*inv, e)))
+}
+
+/// Collects `Err` messages into one result.
+pub(crate) fn report(problems: Vec<String>) -> Result<(), String> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}

@@ -1,0 +1,178 @@
+//! The action vocabulary: one action per system call or memory access, in
+//! the same words the scenario files and the live-kernel executor use.
+
+use crate::config::ActionKind;
+use crate::state::{Page, Pid, Value};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One step of one process.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Action {
+    /// `P mmap START LEN rw|r`: a private anonymous mapping of LEN pages at START.
+    Mmap {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+        /// `PROT_WRITE` (always `PROT_READ`).
+        write: bool,
+    },
+    /// `P read PAGE`: a load.
+    Read {
+        /// Process.
+        pid: Pid,
+        /// Page.
+        page: Page,
+    },
+    /// `P write PAGE VALUE`: a store of VALUE.
+    Write {
+        /// Process.
+        pid: Pid,
+        /// Page.
+        page: Page,
+        /// Value stored (1..=values).
+        value: Value,
+    },
+    /// `P fork`: the child is the next unused process number.
+    Fork {
+        /// Parent.
+        pid: Pid,
+    },
+    /// `P munmap START LEN`.
+    Munmap {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `P exit`.
+    Exit {
+        /// Process.
+        pid: Pid,
+    },
+}
+
+impl Action {
+    /// The process performing the action.
+    pub fn pid(self) -> Pid {
+        match self {
+            Action::Mmap { pid, .. }
+            | Action::Read { pid, .. }
+            | Action::Write { pid, .. }
+            | Action::Fork { pid }
+            | Action::Munmap { pid, .. }
+            | Action::Exit { pid } => pid,
+        }
+    }
+
+    /// The action's kind.
+    pub fn kind(self) -> ActionKind {
+        match self {
+            Action::Mmap { .. } => ActionKind::Mmap,
+            Action::Read { .. } => ActionKind::Read,
+            Action::Write { .. } => ActionKind::Write,
+            Action::Fork { .. } => ActionKind::Fork,
+            Action::Munmap { .. } => ActionKind::Munmap,
+            Action::Exit { .. } => ActionKind::Exit,
+        }
+    }
+
+    /// The same action performed by another process (symmetry, replay).
+    pub fn with_pid(self, new: Pid) -> Action {
+        let mut a = self;
+        match &mut a {
+            Action::Mmap { pid, .. }
+            | Action::Read { pid, .. }
+            | Action::Write { pid, .. }
+            | Action::Fork { pid }
+            | Action::Munmap { pid, .. }
+            | Action::Exit { pid } => *pid = new,
+        }
+        a
+    }
+
+    /// Parses the text form, e.g. `P0 mmap 0 2 rw` or `P1 write 0 3`.
+    pub fn parse(text: &str) -> Result<Action, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (who, verb, args) = match words.as_slice() {
+            [who, verb, args @ ..] => (*who, *verb, args),
+            [] => return Err("empty action".into()),
+            [w] => return Err(format!("'{w}' is not an action: expected 'P<n> <verb> ...'")),
+        };
+        let pid = who
+            .strip_prefix('P')
+            .and_then(|n| n.parse::<Pid>().ok())
+            .ok_or_else(|| format!("'{who}' is not a process: expected P0, P1, ..."))?;
+        let num = |i: usize, what: &str| -> Result<u8, String> {
+            let w = args.get(i).ok_or_else(|| format!("'{verb}' needs {what}"))?;
+            w.parse::<u8>().map_err(|_| format!("'{w}' is not a valid {what}"))
+        };
+        let arity = |n: usize| -> Result<(), String> {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(format!("'{verb}' takes {n} argument(s), got {}", args.len()))
+            }
+        };
+        let action = match verb {
+            "mmap" => {
+                arity(3)?;
+                let write = match args[2] {
+                    "rw" => true,
+                    "r" => false,
+                    p => return Err(format!("'{p}' is not a protection: expected rw or r")),
+                };
+                Action::Mmap { pid, start: num(0, "start page")?, len: num(1, "length")?, write }
+            }
+            "read" => {
+                arity(1)?;
+                Action::Read { pid, page: num(0, "page")? }
+            }
+            "write" => {
+                arity(2)?;
+                let value = num(1, "value")?;
+                if value == 0 {
+                    return Err("a written value must be at least 1 (0 is what a fresh page reads as)".into());
+                }
+                Action::Write { pid, page: num(0, "page")?, value }
+            }
+            "fork" => {
+                arity(0)?;
+                Action::Fork { pid }
+            }
+            "munmap" => {
+                arity(2)?;
+                Action::Munmap { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "exit" => {
+                arity(0)?;
+                Action::Exit { pid }
+            }
+            v => {
+                let names: Vec<_> = ActionKind::ALL.iter().map(|(_, n, _)| *n).collect();
+                return Err(format!("unknown action '{v}' (known: {})", names.join(", ")));
+            }
+        };
+        Ok(action)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Action::Mmap { pid, start, len, write } => {
+                write!(f, "P{pid} mmap {start} {len} {}", if write { "rw" } else { "r" })
+            }
+            Action::Read { pid, page } => write!(f, "P{pid} read {page}"),
+            Action::Write { pid, page, value } => write!(f, "P{pid} write {page} {value}"),
+            Action::Fork { pid } => write!(f, "P{pid} fork"),
+            Action::Munmap { pid, start, len } => write!(f, "P{pid} munmap {start} {len}"),
+            Action::Exit { pid } => write!(f, "P{pid} exit"),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Canonical object ids and process symmetry.
+//!
+//! Kernel objects have no names, only addresses, so two states that differ
+//! only in which slot holds which anon_vma or folio are the same kernel
+//! state. [`normalize`] renumbers anon_vmas and folios in the order they are
+//! first reached from the processes (pid order, then VMAs by address, each
+//! VMA's `anon_vma` then its chain, then the PTEs, then each folio's
+//! mapping, then `root`/`parent` links), and drops freed objects that
+//! nothing points at any more.
+//!
+//! Processes are symmetric too: nothing in the model depends on a pid
+//! except its name (a fork's child is always the next unused number, which
+//! a permutation of the existing ones does not change). With symmetry on,
+//! a state hashes as its [`representative`]: processes sorted by an
+//! id-free key, then canonical ids. The checker stores and prints the real
+//! state, so traces keep real pids; only deduplication is folded.
+
+use crate::config::Ids;
+use crate::state::{AvId, FolioId, Mapping, Pte, State};
+use std::hash::{Hash, Hasher};
+
+/// Applies the id policy after an action.
+pub fn normalize(s: &mut State, ids: Ids) {
+    match ids {
+        Ids::Canonical => renumber(s, true),
+        Ids::Compact => renumber(s, false),
+        Ids::Stable => {}
+    }
+}
+
+/// Renumbers (in reach order when `reorder`, else keeping allocation
+/// order) and drops freed objects nothing refers to. Live objects are
+/// always kept, even unreachable ones: an unreachable live object is a leak
+/// the invariants must see.
+fn renumber(s: &mut State, reorder: bool) {
+    let (mut av_keep, mut folio_keep) = reach_order(s);
+    if !reorder {
+        av_keep.sort_unstable();
+        folio_keep.sort_unstable();
+    }
+    let identity = |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
+    if identity(&av_keep, s.anon_vmas.len()) && identity(&folio_keep, s.folios.len()) {
+        return;
+    }
+    let mut av_map = vec![u8::MAX; s.anon_vmas.len()];
+    for (new, &old) in av_keep.iter().enumerate() {
+        av_map[old as usize] = new as u8;
+    }
+    let mut folio_map = vec![u8::MAX; s.folios.len()];
+    for (new, &old) in folio_keep.iter().enumerate() {
+        folio_map[old as usize] = new as u8;
+    }
+    // Every object a kept object refers to is kept (reach_order closes over
+    // all references), so no id maps to the u8::MAX filler.
+    let av = |id: AvId| av_map[id as usize];
+    s.anon_vmas = av_keep
+        .iter()
+        .map(|&old| {
+            let mut a = s.anon_vmas[old as usize].clone();
+            a.root = av(a.root);
+            a.parent = av(a.parent);
+            a
+        })
+        .collect();
+    s.folios = folio_keep
+        .iter()
+        .map(|&old| {
+            let mut f = s.folios[old as usize].clone();
+            if let Mapping::Anon(a) = f.mapping {
+                f.mapping = Mapping::Anon(av(a));
+            }
+            f
+        })
+        .collect();
+    for mm in &mut s.mms {
+        for v in &mut mm.vmas {
+            v.anon_vma = v.anon_vma.map(av);
+            v.chain.iter_mut().for_each(|a| *a = av(*a));
+        }
+        for pte in &mut mm.ptes {
+            if let Pte::Present { folio, .. } = pte {
+                *folio = folio_map[*folio as usize];
+            }
+        }
+    }
+}
+
+/// anon_vmas and folios in the order they are reached from the processes,
+/// followed by live objects nothing reaches (leaks), closed over every
+/// reference a kept object holds.
+fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
+    let mut avs: Vec<AvId> = Vec::with_capacity(s.anon_vmas.len());
+    let mut folios: Vec<FolioId> = Vec::with_capacity(s.folios.len());
+    let push = |v: &mut Vec<u8>, id: u8| {
+        if !v.contains(&id) {
+            v.push(id);
+        }
+    };
+    for mm in &s.mms {
+        for v in &mm.vmas {
+            if let Some(a) = v.anon_vma {
+                push(&mut avs, a);
+            }
+            for &a in &v.chain {
+                push(&mut avs, a);
+            }
+        }
+        for pte in &mm.ptes {
+            if let Pte::Present { folio, .. } = *pte {
+                push(&mut folios, folio);
+            }
+        }
+    }
+    for (i, f) in s.folios.iter().enumerate() {
+        if !f.freed {
+            push(&mut folios, i as FolioId);
+        }
+    }
+    for &f in &folios {
+        if let Mapping::Anon(a) = s.folios[f as usize].mapping {
+            push(&mut avs, a);
+        }
+    }
+    for (i, a) in s.anon_vmas.iter().enumerate() {
+        if !a.freed {
+            push(&mut avs, i as AvId);
+        }
+    }
+    let mut i = 0;
+    while i < avs.len() {
+        let a = &s.anon_vmas[avs[i] as usize];
+        let (root, parent) = (a.root, a.parent);
+        push(&mut avs, root);
+        push(&mut avs, parent);
+        i += 1;
+    }
+    (avs, folios)
+}
+
+/// The state with processes in a canonical order and canonical ids: one
+/// representative for every state that differs only by a renaming of
+/// processes and objects.
+pub fn representative(s: &State) -> State {
+    let mut keys: Vec<(Vec<u8>, usize)> = s.mms.iter().enumerate().map(|(i, _)| (process_key(s, i), i)).collect();
+    keys.sort();
+    let mut r = State {
+        mms: keys.iter().map(|(_, i)| s.mms[*i].clone()).collect(),
+        anon_vmas: s.anon_vmas.clone(),
+        folios: s.folios.clone(),
+        oops: s.oops.clone(),
+        symmetry: false,
+    };
+    renumber(&mut r, true);
+    r
+}
+
+/// What a process looks like without any object id: used only to order
+/// processes, so ties merely cost some reduction, never soundness.
+fn process_key(s: &State, pid: usize) -> Vec<u8> {
+    let mm = &s.mms[pid];
+    let mut k = vec![u8::from(mm.alive)];
+    for v in &mm.vmas {
+        k.extend([v.start, v.end, v.pgoff, u8::from(v.write), u8::from(v.anon_vma.is_some()), v.chain.len() as u8]);
+    }
+    k.push(0xff);
+    for (pte, g) in mm.ptes.iter().zip(&mm.ghost) {
+        match *pte {
+            Pte::None => k.push(0),
+            Pte::Zero => k.push(1),
+            Pte::Present { folio, writable, dirty } => {
+                let f = &s.folios[folio as usize];
+                k.extend([2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.data, u8::from(f.anon_exclusive)]);
+            }
+        }
+        k.push(g.map_or(0xff, |v| v));
+    }
+    k
+}
+
+impl Hash for State {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        if self.symmetry {
+            let r = representative(self);
+            (&r.mms, &r.anon_vmas, &r.folios, &r.oops).hash(h);
+        } else {
+            (&self.mms, &self.anon_vmas, &self.folios, &self.oops).hash(h);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Model parameters: the kernel variant, the bounds, and the switches that
+//! deliberately break the model (mutants) so that tests can show the
+//! invariants catch real mistakes.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which kernel's anon rmap rules the model follows.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub enum Kernel {
+    /// v6.0 – v6.18: `num_children` and `num_active_vmas` (commit 2555283eb40d).
+    #[default]
+    #[serde(rename = "v6.18")]
+    V6_18,
+    /// v3.19 – v5.19: the single `degree` counter and the reuse test that
+    /// CVE-2022-42703 broke (7a3ef208e662).
+    #[serde(rename = "v5.19")]
+    V5_19,
+}
+
+impl Kernel {
+    /// All variants, for `rmapcheck list`.
+    pub const ALL: [Kernel; 2] = [Kernel::V6_18, Kernel::V5_19];
+
+    /// One line on what the variant is.
+    pub fn description(self) -> &'static str {
+        match self {
+            Kernel::V6_18 => {
+                "current mainline (v6.0-v6.18): anon_vma num_children + num_active_vmas, \
+                 fork reuses an anon_vma only if num_children < 2 && num_active_vmas == 0"
+            }
+            Kernel::V5_19 => {
+                "v3.19-v5.19: one anon_vma->degree counter (children + VMAs); fork reuses \
+                 an anon_vma other than src->anon_vma if degree < 2 (CVE-2022-42703)"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kernel::V6_18 => "v6.18",
+            Kernel::V5_19 => "v5.19",
+        })
+    }
+}
+
+impl FromStr for Kernel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "v6.18" | "6.18" => Ok(Kernel::V6_18),
+            "v5.19" | "5.19" => Ok(Kernel::V5_19),
+            _ => Err(format!("unknown kernel variant '{s}' (known: v6.18, v5.19)")),
+        }
+    }
+}
+
+/// A deliberate mistake in the model, used to check that the invariants
+/// catch it. Never enabled by default.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Mutant {
+    /// copy_present_pte() forgets `ClearPageAnonExclusive()` on fork.
+    KeepExclusiveOnFork,
+    /// copy_present_pte() forgets to write-protect the parent's PTE.
+    KeepParentWritableOnFork,
+    /// Fork re-points a shared folio at the child's own anon_vma, the bug
+    /// ea90002b0fa7 fixed for swap-in ("the case of the overly anonymous anon_vma").
+    SharedFolioToChildAnonVma,
+    /// anon_vma_clone() reuses an anon_vma ignoring `num_active_vmas`.
+    ReuseIgnoringActiveVmas,
+    /// anon_vma_fork() forgets `get_anon_vma(root)`.
+    ForkSkipsRootRef,
+}
+
+impl Mutant {
+    /// All mutants with their command-line names.
+    pub const ALL: [(Mutant, &'static str); 5] = [
+        (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
+        (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
+        (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
+        (Mutant::ReuseIgnoringActiveVmas, "reuse-ignoring-active-vmas"),
+        (Mutant::ForkSkipsRootRef, "fork-skips-root-ref"),
+    ];
+
+    /// Its command-line name.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(m, _)| *m == self).map(|(_, n)| *n).unwrap_or("?")
+    }
+
+    /// One line on what it breaks.
+    pub fn description(self) -> &'static str {
+        match self {
+            Mutant::KeepExclusiveOnFork => "copy_present_pte() keeps PageAnonExclusive on a shared page",
+            Mutant::KeepParentWritableOnFork => "copy_present_pte() leaves the parent's PTE writable",
+            Mutant::SharedFolioToChildAnonVma => {
+                "copy_present_pte() points a shared folio at the child's own anon_vma"
+            }
+            Mutant::ReuseIgnoringActiveVmas => "anon_vma_clone() reuse ignores num_active_vmas",
+            Mutant::ForkSkipsRootRef => "anon_vma_fork() forgets get_anon_vma(root)",
+        }
+    }
+}
+
+impl FromStr for Mutant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(m, _)| *m).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
+            format!("unknown mutant '{s}' (known: {})", names.join(", "))
+        })
+    }
+}
+
+/// How object ids are managed between actions.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub enum Ids {
+    /// Renumber anon_vmas and folios by first reach from the processes after
+    /// every action and drop freed objects nothing points at: states that
+    /// differ only in ids are one state.
+    #[default]
+    Canonical,
+    /// Keep allocation order, drop freed objects nothing points at. The
+    /// baseline that shows what canonical ids save.
+    Compact,
+    /// Never renumber, keep freed objects as tombstones: ids are stable over
+    /// a whole trace, like kernel pointers. Used to print traces and to run
+    /// scenarios; the state space is unbounded, so never used to explore.
+    Stable,
+}
+
+/// The parameters of one model instance.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Config {
+    /// Kernel variant.
+    pub kernel: Kernel,
+    /// Maximum number of processes ever created (P0 plus forks).
+    pub procs: u8,
+    /// Pages in the address window.
+    pub pages: u8,
+    /// Data values a write may store: 1..=values.
+    pub values: u8,
+    /// Which kinds of action the checker explores.
+    pub actions: ActionSet,
+    /// Object-id management.
+    pub ids: Ids,
+    /// Fold states that differ only by a permutation of processes.
+    pub symmetry: bool,
+    /// A deliberate model mistake, for testing the invariants.
+    pub mutant: Option<Mutant>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kernel: Kernel::V6_18,
+            procs: 3,
+            pages: 2,
+            values: 1,
+            actions: ActionSet::all(),
+            ids: Ids::Canonical,
+            symmetry: true,
+            mutant: None,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the bounds; the message names the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=8).contains(&self.procs) {
+            return Err(format!("procs must be between 1 and 8, got {}", self.procs));
+        }
+        if !(1..=8).contains(&self.pages) {
+            return Err(format!("pages must be between 1 and 8, got {}", self.pages));
+        }
+        if !(1..=15).contains(&self.values) {
+            return Err(format!("values must be between 1 and 15, got {}", self.values));
+        }
+        if self.actions.is_empty() {
+            return Err("no action kind is enabled".into());
+        }
+        if !self.actions.contains(ActionKind::Mmap) {
+            return Err("the mmap action must be enabled: nothing else can happen without a mapping".into());
+        }
+        Ok(())
+    }
+}
+
+/// The kinds of action, as named on the command line and in scenarios.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`.
+    Mmap,
+    /// A load from a page.
+    Read,
+    /// A store of a value to a page.
+    Write,
+    /// `fork()`.
+    Fork,
+    /// `munmap()` of a range.
+    Munmap,
+    /// `exit()`.
+    Exit,
+}
+
+impl ActionKind {
+    /// Every kind, with its name and what it mirrors.
+    pub const ALL: [(ActionKind, &'static str, &'static str); 6] = [
+        (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
+        (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
+        (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
+        (ActionKind::Fork, "fork", "fork(): dup_mmap() -> anon_vma_fork() -> anon_vma_clone(), copy_present_pte()"),
+        (ActionKind::Munmap, "munmap", "munmap(): __split_vma() at the edges, unmap_vmas(), free_pgtables() -> unlink_anon_vmas()"),
+        (ActionKind::Exit, "exit", "exit(): exit_mmap() zaps every PTE, then unlinks every VMA"),
+    ];
+
+    /// The name used on the command line and in scenarios.
+    pub fn name(self) -> &'static str {
+        Self::ALL[self as usize].1
+    }
+}
+
+impl FromStr for ActionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.iter().find(|(_, n, _)| *n == s).map(|(k, _, _)| *k).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|(_, n, _)| *n).collect();
+            format!("unknown action '{s}' (known: {})", names.join(", "))
+        })
+    }
+}
+
+/// A set of [`ActionKind`]s.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct ActionSet(u8);
+
+impl ActionSet {
+    /// Every action kind.
+    pub fn all() -> Self {
+        ActionSet((1 << ActionKind::ALL.len()) - 1)
+    }
+    /// No action kind.
+    pub fn empty() -> Self {
+        ActionSet(0)
+    }
+    /// Adds a kind.
+    pub fn insert(&mut self, k: ActionKind) {
+        self.0 |= 1 << k as u8;
+    }
+    /// Whether a kind is in the set.
+    pub fn contains(self, k: ActionKind) -> bool {
+        self.0 & (1 << k as u8) != 0
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Parses `mmap,write,fork`.
+    pub fn parse_list(s: &str) -> Result<Self, String> {
+        let mut set = ActionSet::empty();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            set.insert(name.parse()?);
+        }
+        Ok(set)
+    }
+    /// Names of the kinds in the set.
+    pub fn names(self) -> Vec<&'static str> {
+        ActionKind::ALL.iter().filter(|(k, _, _)| self.contains(*k)).map(|(_, n, _)| *n).collect()
+    }
+}

@@ -1,0 +1,123 @@
+//! What one action reports besides its new state: a narration in kernel
+//! vocabulary (only when asked for, so exploration stays cheap) and the set
+//! of kernel branches it took (for coverage).
+
+use crate::config::Config;
+use crate::state::{AvId, Oops, OopsKind, State};
+
+/// Kernel branches whose coverage the checker reports.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Branch {
+    /// __anon_vma_prepare() reused a neighbour's anon_vma (find_mergeable_anon_vma()).
+    PrepareReuseNeighbour,
+    /// __anon_vma_prepare() allocated a new root anon_vma.
+    PrepareNewRoot,
+    /// do_anonymous_page() mapped the zero page for a read.
+    AnonymousZeroPage,
+    /// do_anonymous_page() allocated a new folio for a write.
+    AnonymousNewFolio,
+    /// A store hit a writable PTE (no fault).
+    WriteHit,
+    /// do_wp_page() reused a PageAnonExclusive page.
+    WpReuseExclusive,
+    /// do_wp_page() reused via wp_can_reuse_anon_folio() + folio_move_anon_rmap().
+    WpReuseMoveAnonRmap,
+    /// do_wp_page() -> wp_page_copy() from a shared anon folio.
+    WpCopyFolio,
+    /// do_wp_page() -> wp_page_copy() from the zero page.
+    WpCopyZeroPage,
+    /// anon_vma_fork() of an unfaulted VMA (nothing to do).
+    ForkUnfaulted,
+    /// anon_vma_clone() reused an existing anon_vma for the child.
+    ForkReuseAnonVma,
+    /// anon_vma_fork() allocated a new anon_vma for the child.
+    ForkNewAnonVma,
+    /// copy_present_pte() shared an anon folio with the child.
+    CopyPresentPte,
+    /// copy_pte_range() copied a zero-page PTE.
+    CopyZeroPte,
+    /// __split_vma().
+    SplitVma,
+    /// unlink_anon_vmas() found an anon_vma tree empty and dropped its reference.
+    UnlinkEmptiedTree,
+    /// __put_anon_vma() freed an anon_vma.
+    FreeAnonVma,
+    /// __put_anon_vma() also freed the root.
+    FreeRootAnonVma,
+    /// The last reference to a folio was dropped.
+    FreeFolio,
+}
+
+impl Branch {
+    /// Every branch with its display name, in report order.
+    pub const ALL: [(Branch, &'static str); 19] = [
+        (Branch::PrepareReuseNeighbour, "__anon_vma_prepare: reuse neighbour's anon_vma"),
+        (Branch::PrepareNewRoot, "__anon_vma_prepare: new root anon_vma"),
+        (Branch::AnonymousZeroPage, "do_anonymous_page: zero page"),
+        (Branch::AnonymousNewFolio, "do_anonymous_page: new folio"),
+        (Branch::WriteHit, "store to a writable PTE"),
+        (Branch::WpReuseExclusive, "do_wp_page: reuse PageAnonExclusive"),
+        (Branch::WpReuseMoveAnonRmap, "do_wp_page: wp_can_reuse_anon_folio + folio_move_anon_rmap"),
+        (Branch::WpCopyFolio, "do_wp_page: wp_page_copy from a shared folio"),
+        (Branch::WpCopyZeroPage, "do_wp_page: wp_page_copy from the zero page"),
+        (Branch::ForkUnfaulted, "anon_vma_fork: unfaulted VMA"),
+        (Branch::ForkReuseAnonVma, "anon_vma_clone: reuse an anon_vma"),
+        (Branch::ForkNewAnonVma, "anon_vma_fork: new anon_vma"),
+        (Branch::CopyPresentPte, "copy_present_pte: share an anon folio"),
+        (Branch::CopyZeroPte, "copy_pte_range: zero-page PTE"),
+        (Branch::SplitVma, "__split_vma"),
+        (Branch::UnlinkEmptiedTree, "unlink_anon_vmas: tree emptied"),
+        (Branch::FreeAnonVma, "__put_anon_vma: anon_vma_free"),
+        (Branch::FreeRootAnonVma, "__put_anon_vma: root freed too"),
+        (Branch::FreeFolio, "folio freed"),
+    ];
+}
+
+/// The per-action context every kernel function receives.
+pub struct Ctx<'a> {
+    /// Model parameters.
+    pub cfg: &'a Config,
+    /// Narration lines, collected only when `Some`.
+    pub log: Option<Vec<String>>,
+    /// Bit `b` is set when [`Branch`] `b` was taken.
+    pub branches: u32,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context that narrates when `narrate` is true.
+    pub fn new(cfg: &'a Config, narrate: bool) -> Self {
+        Ctx { cfg, log: narrate.then(Vec::new), branches: 0 }
+    }
+
+    /// Records a narration line (built only when narrating).
+    pub fn say(&mut self, line: impl FnOnce() -> String) {
+        if let Some(log) = &mut self.log {
+            log.push(line());
+        }
+    }
+
+    /// Records that a branch was taken.
+    pub fn took(&mut self, b: Branch) {
+        self.branches |= 1 << b as u32;
+    }
+
+    /// Whether the running kernel is the v5.19 `degree` variant.
+    pub fn degree_era(&self) -> bool {
+        self.cfg.kernel == crate::config::Kernel::V5_19
+    }
+}
+
+/// Records the first oops of an action; later ones are consequences.
+pub fn oops(s: &mut State, kind: OopsKind, what: String) {
+    if s.oops.is_none() {
+        s.oops = Some(Oops { kind, what });
+    }
+}
+
+/// Reads an anon_vma on behalf of `site`, reporting a use after free when
+/// the object was already returned to the slab.
+pub fn touch(s: &mut State, av: AvId, site: &str) {
+    if s.anon_vmas[av as usize].freed {
+        oops(s, OopsKind::UseAfterFree, format!("{site} touches freed anon_vma AV{av}"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Printing states in kernel vocabulary, whole or as the objects an action
+//! changed.
+
+use crate::config::Kernel;
+use crate::state::{AvId, Mapping, Pte, State};
+
+/// One line per object, keyed by the object's name (`P0`, `P0 VMA 0..2`,
+/// `AV1`, `F0`): the form traces and `rmapcheck run` print.
+pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (pid, mm) in s.mms.iter().enumerate() {
+        if !mm.alive {
+            out.push((format!("P{pid}"), "exited".to_string()));
+            continue;
+        }
+        let ptes: Vec<String> = mm
+            .ptes
+            .iter()
+            .zip(&mm.ghost)
+            .map(|(pte, g)| {
+                let p = match *pte {
+                    Pte::None => "-".to_string(),
+                    Pte::Zero => "zero".to_string(),
+                    Pte::Present { folio, writable, dirty } => {
+                        format!("F{folio}{}{}", if writable { " w" } else { " ro" }, if dirty { " d" } else { "" })
+                    }
+                };
+                match g {
+                    Some(v) => format!("{p} (reads {v})"),
+                    None => p,
+                }
+            })
+            .collect();
+        out.push((format!("P{pid}"), format!("ptes [{}]", ptes.join(", "))));
+        for v in &mm.vmas {
+            let chain: Vec<String> = v.chain.iter().map(|a| format!("AV{a}")).collect();
+            out.push((
+                format!("P{pid} VMA {}..{}", v.start, v.end),
+                format!(
+                    "{} pgoff={} anon_vma={} chain=[{}]",
+                    if v.write { "rw" } else { "r" },
+                    v.pgoff,
+                    v.anon_vma.map_or("NULL".to_string(), |a| format!("AV{a}")),
+                    chain.join(", ")
+                ),
+            ));
+        }
+    }
+    for (i, a) in s.anon_vmas.iter().enumerate() {
+        let counters = match kernel {
+            Kernel::V6_18 => format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas),
+            Kernel::V5_19 => format!("degree={}", a.degree),
+        };
+        let tree: Vec<String> = tree_members(s, i as AvId);
+        out.push((
+            format!("AV{i}"),
+            format!(
+                "{}root=AV{} parent=AV{} refcount={} {} tree={{{}}}",
+                if a.freed { "FREED " } else { "" },
+                a.root,
+                a.parent,
+                a.refcount,
+                counters,
+                tree.join(", ")
+            ),
+        ));
+    }
+    for (i, f) in s.folios.iter().enumerate() {
+        if f.freed {
+            out.push((format!("F{i}"), "freed".to_string()));
+            continue;
+        }
+        let mapping = match f.mapping {
+            Mapping::None => "NULL".to_string(),
+            Mapping::Anon(a) => format!("AV{a}|ANON"),
+            Mapping::Ksm(n) => format!("stable_node{n}|KSM"),
+        };
+        let mut flags = Vec::new();
+        if f.swapbacked {
+            flags.push("swapbacked");
+        }
+        if f.anon_exclusive {
+            flags.push("anon_exclusive");
+        }
+        if f.dirty {
+            flags.push("dirty");
+        }
+        out.push((
+            format!("F{i}"),
+            format!(
+                "mapping={mapping} index={} mapcount={} refcount={} [{}] data={}",
+                f.index,
+                f.mapcount,
+                f.refcount,
+                flags.join(" "),
+                f.data
+            ),
+        ));
+    }
+    if let Some(o) = &s.oops {
+        out.push(("oops".to_string(), format!("{:?}: {}", o.kind, o.what)));
+    }
+    out
+}
+
+/// The VMAs in `av`'s interval tree, as `P1:0..2`.
+pub fn tree_members(s: &State, av: AvId) -> Vec<String> {
+    s.all_vmas()
+        .filter(|(_, v)| v.chain.contains(&av))
+        .map(|(pid, v)| format!("P{pid}:{}..{}", v.start, v.end))
+        .collect()
+}
+
+/// The whole state, one object per line.
+pub fn render(s: &State, kernel: Kernel) -> String {
+    objects(s, kernel).into_iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+}
+
+/// The objects that are new or changed in `after`, and those that went
+/// away, one per line.
+pub fn diff(before: &State, after: &State, kernel: Kernel) -> Vec<String> {
+    let b = objects(before, kernel);
+    let a = objects(after, kernel);
+    let mut out = Vec::new();
+    for (k, v) in &a {
+        match b.iter().find(|(bk, _)| bk == k) {
+            Some((_, bv)) if bv == v => {}
+            Some(_) => out.push(format!("{k}: {v}")),
+            None => out.push(format!("{k}: (new) {v}")),
+        }
+    }
+    for (k, _) in &b {
+        if !a.iter().any(|(ak, _)| ak == k) {
+            out.push(format!("{k}: (gone)"));
+        }
+    }
+    out
+}

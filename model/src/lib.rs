@@ -1,0 +1,31 @@
+//! The anon rmap state machine of the Linux kernel as plain data.
+//!
+//! A [`State`] holds processes (mm) with their VMAs and page tables,
+//! `anon_vma`s, and folios. An [`Action`] is one system call or memory
+//! access of one process. [`step`] applies an action by running the same
+//! sequence of kernel functions the kernel runs, each mirrored by one Rust
+//! function of the same name in [`rmap`], [`memory`] and [`mmap`].
+//!
+//! The crate knows nothing about invariants or search: those live in
+//! `rmapcheck-invariants` and `rmapcheck`.
+
+#![warn(missing_docs)]
+
+pub mod action;
+pub mod canon;
+pub mod config;
+pub mod ctx;
+pub mod display;
+pub mod memory;
+pub mod mmap;
+pub mod rmap;
+pub mod scenario;
+pub mod state;
+pub mod step;
+
+pub use action::Action;
+pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mutant};
+pub use ctx::{Branch, Ctx};
+pub use scenario::{Expect, Scenario, Step};
+pub use state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, Oops, OopsKind, Page, Pid, Pte, State, Value, Vma};
+pub use step::{enabled_actions, step};

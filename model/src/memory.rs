@@ -1,0 +1,189 @@
+//! Page faults, copy-on-write, and the PTE side of fork and unmap
+//! (mm/memory.c).
+
+use crate::config::Mutant;
+use crate::ctx::{oops, Branch, Ctx};
+use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_and_put};
+use crate::state::{OopsKind, Page, Pte, State, Value};
+
+/// Mirrors handle_mm_fault() for a load. A load from a `pte_none()` page
+/// runs do_anonymous_page()'s read path: a special PTE for the shared zero
+/// page, no anon_vma, no rmap, no refcount. A load from a present page does
+/// not fault and changes nothing.
+pub fn read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) -> Result<(), String> {
+    if s.mms[pid].vma_index(page).is_none() {
+        return Err(format!("no VMA at page {page}: the load would SIGSEGV"));
+    }
+    let pte = &mut s.mms[pid].ptes[page as usize];
+    if *pte == Pte::None {
+        *pte = Pte::Zero;
+        ctx.took(Branch::AnonymousZeroPage);
+        ctx.say(|| format!("do_anonymous_page: page {page} -> zero page"));
+    }
+    Ok(())
+}
+
+/// A store of `value`: handle_mm_fault() when the PTE is not writable
+/// (do_anonymous_page() for `pte_none()`, do_wp_page() for a read-only
+/// present PTE or the zero page), then the store itself, which also marks
+/// the PTE dirty.
+pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value: Value) -> Result<(), String> {
+    let Some(vi) = s.mms[pid].vma_index(page) else {
+        return Err(format!("no VMA at page {page}: the store would SIGSEGV"));
+    };
+    if !s.mms[pid].vmas[vi].write {
+        return Err(format!("the VMA at page {page} is read-only: the store would SIGSEGV"));
+    }
+    match s.mms[pid].ptes[page as usize] {
+        Pte::None => do_anonymous_page_write(s, ctx, pid, vi, page),
+        Pte::Present { writable: true, .. } => ctx.took(Branch::WriteHit),
+        Pte::Zero | Pte::Present { writable: false, .. } => do_wp_page(s, ctx, pid, vi, page),
+    }
+    if s.oops.is_some() {
+        return Ok(());
+    }
+    match &mut s.mms[pid].ptes[page as usize] {
+        Pte::Present { folio, writable: true, dirty } => {
+            *dirty = true;
+            s.folios[*folio as usize].data = value;
+        }
+        other => {
+            let other = *other;
+            oops(s, OopsKind::Bug, format!("store after the fault found {other:?}, not a writable PTE"));
+        }
+    }
+    s.mms[pid].ghost[page as usize] = Some(value);
+    Ok(())
+}
+
+/// Mirrors do_anonymous_page() for a write fault: vmf_anon_prepare()
+/// (__anon_vma_prepare), a new zeroed folio, folio_add_new_anon_rmap()
+/// with RMAP_EXCLUSIVE *before* the PTE becomes visible, then a writable,
+/// dirty PTE.
+fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+    anon_vma_prepare(s, ctx, pid, vi);
+    let folio = folio_add_new_anon_rmap(s, pid, vi, page, 0, true);
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+    ctx.took(Branch::AnonymousNewFolio);
+    ctx.say(|| format!("do_anonymous_page: new folio F{folio} at page {page}"));
+}
+
+/// Mirrors do_wp_page() for a private anonymous mapping: reuse the page in
+/// place when it is PageAnonExclusive, or when wp_can_reuse_anon_folio()
+/// proves nobody else holds it (then folio_move_anon_rmap()); otherwise
+/// wp_page_copy(). The zero page (vm_normal_page() == NULL) always copies.
+fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+    let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else {
+        return wp_page_copy(s, ctx, pid, vi, page);
+    };
+    let f = &s.folios[folio as usize];
+    if f.anon_exclusive {
+        ctx.took(Branch::WpReuseExclusive);
+        ctx.say(|| format!("do_wp_page: F{folio} is PageAnonExclusive -> wp_page_reuse"));
+    } else if wp_can_reuse_anon_folio(s, folio) {
+        let vma = s.mms[pid].vmas[vi].clone();
+        folio_move_anon_rmap(s, folio, &vma);
+        s.folios[folio as usize].anon_exclusive = true;
+        ctx.took(Branch::WpReuseMoveAnonRmap);
+        ctx.say(|| {
+            format!("do_wp_page: wp_can_reuse_anon_folio(F{folio}) -> folio_move_anon_rmap to AV{}", vma.anon_vma.unwrap_or(0))
+        });
+    } else {
+        return wp_page_copy(s, ctx, pid, vi, page);
+    }
+    // wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive(page)).
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+}
+
+/// Mirrors wp_can_reuse_anon_folio() for a small folio: not KSM, and the
+/// only reference is ours (`refcount == 1` once a swap-cache reference
+/// that no swap PTE needs is dropped; there is no swap cache yet).
+fn wp_can_reuse_anon_folio(s: &State, folio: u8) -> bool {
+    let f = &s.folios[folio as usize];
+    f.mapping.tag_bits() != crate::state::Mapping::KSM && f.refcount == 1
+}
+
+/// Mirrors wp_page_copy(): vmf_anon_prepare(), a new folio (zeroed for the
+/// zero page, else a copy), folio_add_new_anon_rmap(RMAP_EXCLUSIVE), the
+/// PTE switch, and only *then* folio_remove_rmap_pte() on the old folio, so
+/// that nobody sees its mapcount drop while this PTE still maps it.
+fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+    anon_vma_prepare(s, ctx, pid, vi);
+    let old = match s.mms[pid].ptes[page as usize] {
+        Pte::Present { folio, .. } => Some(folio),
+        _ => None,
+    };
+    let data = old.map_or(0, |f| s.folios[f as usize].data);
+    let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: true, dirty: true };
+    match old {
+        Some(old) => {
+            ctx.took(Branch::WpCopyFolio);
+            ctx.say(|| format!("do_wp_page: wp_page_copy F{old} -> new F{new}"));
+            folio_remove_rmap_and_put(s, ctx, old);
+        }
+        None => {
+            ctx.took(Branch::WpCopyZeroPage);
+            ctx.say(|| format!("do_wp_page: wp_page_copy zero page -> new F{new}"));
+        }
+    }
+}
+
+/// Mirrors zap_pte_range() over `[start, end)`: a present anon PTE drops
+/// its rmap and reference (the folio's `mapping` stays until it is freed),
+/// a zero-page PTE just goes.
+pub fn zap_pte_range(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page) {
+    for page in start..end {
+        let pte = std::mem::replace(&mut s.mms[pid].ptes[page as usize], Pte::None);
+        if let Pte::Present { folio, .. } = pte {
+            folio_remove_rmap_and_put(s, ctx, folio);
+        }
+    }
+}
+
+/// Mirrors copy_pte_range() for one COW VMA: present anon PTEs go through
+/// copy_present_pte() (folio_try_dup_anon_rmap_pte() clears
+/// PageAnonExclusive, both PTEs become read-only), zero-page PTEs are
+/// copied as they are.
+pub fn copy_pte_range(s: &mut State, ctx: &mut Ctx, parent: usize, child: usize, start: Page, end: Page) {
+    for page in start..end {
+        let pte = s.mms[parent].ptes[page as usize];
+        let copied = match pte {
+            Pte::None => Pte::None,
+            Pte::Zero => {
+                ctx.took(Branch::CopyZeroPte);
+                Pte::Zero
+            }
+            Pte::Present { folio, writable, dirty } => {
+                copy_present_pte(s, ctx, parent, child, page, folio);
+                if writable && ctx.cfg.mutant != Some(Mutant::KeepParentWritableOnFork) {
+                    // ptep_set_wrprotect(src_mm, addr, src_pte)
+                    s.mms[parent].ptes[page as usize] = Pte::Present { folio, writable: false, dirty };
+                }
+                Pte::Present { folio, writable: false, dirty }
+            }
+        };
+        s.mms[child].ptes[page as usize] = copied;
+    }
+}
+
+/// Mirrors copy_present_pte() for an anon folio (no pins in this model, so
+/// folio_try_dup_anon_rmap_pte() never asks for copy_present_page()):
+/// folio_get(), ClearPageAnonExclusive(), one more mapping.
+fn copy_present_pte(s: &mut State, ctx: &mut Ctx, _parent: usize, child: usize, page: Page, folio: u8) {
+    let mutant = ctx.cfg.mutant;
+    let child_av = s.mms[child].vma_index(page).and_then(|vi| s.mms[child].vmas[vi].anon_vma);
+    let f = &mut s.folios[folio as usize];
+    f.refcount += 1;
+    f.mapcount += 1;
+    if mutant != Some(Mutant::KeepExclusiveOnFork) {
+        f.anon_exclusive = false;
+    }
+    if mutant == Some(Mutant::SharedFolioToChildAnonVma) {
+        if let Some(av) = child_av {
+            f.mapping = crate::state::Mapping::Anon(av);
+        }
+    }
+    ctx.took(Branch::CopyPresentPte);
+    ctx.say(|| format!("copy_present_pte: F{folio} shared at page {page}, both PTEs read-only"));
+}

@@ -1,0 +1,137 @@
+//! Address-space operations: mmap, munmap, fork, exit (mm/mmap.c, mm/vma.c,
+//! kernel/fork.c).
+
+use crate::ctx::{Branch, Ctx};
+use crate::memory::{copy_pte_range, zap_pte_range};
+use crate::rmap::{anon_vma_clone, anon_vma_fork, unlink_anon_vmas};
+use crate::state::{Mm, Page, Pid, State, Vma};
+
+/// Mirrors do_mmap() -> mmap_region() for `MAP_PRIVATE|MAP_ANONYMOUS|
+/// MAP_FIXED_NOREPLACE`: a new unfaulted VMA with `vm_pgoff = addr >>
+/// PAGE_SHIFT`. A neighbour with the same flags would be merged by
+/// vma_merge_new_range(), which this model does not implement yet, so
+/// such a call is refused rather than modelled wrongly.
+pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, write: bool) -> Result<(), String> {
+    let end = check_range(s, start, len)?;
+    let mm = &mut s.mms[pid];
+    if mm.vmas.iter().any(|v| v.start < end && start < v.end) {
+        return Err(format!("pages {start}..{end} overlap an existing VMA (MAP_FIXED_NOREPLACE fails with EEXIST)"));
+    }
+    if let Some(v) = mm.vmas.iter().find(|v| (v.end == start || v.start == end) && v.write == write) {
+        return Err(format!(
+            "pages {start}..{end} touch the VMA {}..{} with the same protection: vma_merge_new_range() would merge them, which is not modelled yet",
+            v.start, v.end
+        ));
+    }
+    let at = mm.vmas.partition_point(|v| v.start < start);
+    mm.vmas.insert(at, Vma { start, end, pgoff: start, write, anon_vma: None, chain: Vec::new() });
+    for p in start..end {
+        mm.ghost[p as usize] = Some(0);
+    }
+    ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
+    Ok(())
+}
+
+fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
+    let end = start as u16 + len as u16;
+    if len == 0 {
+        return Err("length 0: the call fails with EINVAL".into());
+    }
+    if end > s.pages() as u16 {
+        return Err(format!("pages {start}..{end} leave the {}-page address window", s.pages()));
+    }
+    Ok(end as Page)
+}
+
+/// Mirrors __split_vma(vmi, vma, addr, new_below): vm_area_dup() copies
+/// `anon_vma`, the new part's range and pgoff are set, anon_vma_clone()
+/// gives it an exact copy of the chain (and one more `num_active_vmas`),
+/// and the original shrinks. Both halves share `anon_vma` and chain.
+fn split_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, at: Page, new_below: bool) {
+    let vma = s.mms[pid].vmas[vi].clone();
+    let mut new = Vma { chain: Vec::new(), ..vma.clone() };
+    if new_below {
+        new.end = at;
+    } else {
+        new.start = at;
+        new.pgoff = vma.pgoff + (at - vma.start);
+    }
+    anon_vma_clone(s, ctx, &mut new, &vma);
+    let old = &mut s.mms[pid].vmas[vi];
+    if new_below {
+        old.pgoff += at - old.start;
+        old.start = at;
+        s.mms[pid].vmas.insert(vi, new);
+    } else {
+        old.end = at;
+        s.mms[pid].vmas.insert(vi + 1, new);
+    }
+    ctx.took(Branch::SplitVma);
+    ctx.say(|| format!("__split_vma at page {at}"));
+}
+
+/// Mirrors do_vmi_align_munmap(): split the VMAs that straddle the edges
+/// (vms_gather_munmap_vmas), zap every PTE in the range (unmap_vmas), then
+/// free_pgtables() unlinks each VMA from its anon_vmas (unlink_anon_vmas),
+/// and remove_vma() frees it. Unmapping a range with no VMA succeeds and
+/// does nothing.
+pub fn do_munmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
+    let end = check_range(s, start, len)?;
+    if let Some(vi) = s.mms[pid].vmas.iter().position(|v| v.start < start && start < v.end) {
+        split_vma(s, ctx, pid, vi, start, true);
+    }
+    if let Some(vi) = s.mms[pid].vmas.iter().position(|v| v.start < end && end < v.end) {
+        split_vma(s, ctx, pid, vi, end, false);
+    }
+    zap_pte_range(s, ctx, pid, start, end);
+    // free_pgtables(): each VMA leaves the trees while the others still sit
+    // in them, in address order.
+    while let Some(vi) = s.mms[pid].vmas.iter().position(|v| start <= v.start && v.end <= end) {
+        let mut vma = s.mms[pid].vmas.remove(vi);
+        unlink_anon_vmas(s, ctx, &mut vma);
+    }
+    for p in start..end {
+        s.mms[pid].ghost[p as usize] = None;
+    }
+    Ok(())
+}
+
+/// Mirrors dup_mmap(): the child gets a copy of every VMA; a faulted one
+/// goes through anon_vma_fork() and copy_page_range() (vma_needs_copy() is
+/// false for an unfaulted anonymous VMA, so its zero-page PTEs are not
+/// copied and the child faults on its own). Returns the child's pid.
+pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, String> {
+    if s.mms.len() >= ctx.cfg.procs as usize {
+        return Err(format!("fork would create P{}, beyond the bound of {} processes", s.mms.len(), ctx.cfg.procs));
+    }
+    let child = s.mms.len();
+    s.mms.push(Mm::new(s.pages()));
+    s.mms[child].ghost = s.mms[parent].ghost.clone();
+    for vi in 0..s.mms[parent].vmas.len() {
+        let pvma = s.mms[parent].vmas[vi].clone();
+        let mut vma = Vma { anon_vma: None, chain: Vec::new(), ..pvma.clone() };
+        anon_vma_fork(s, ctx, &mut vma, &pvma);
+        s.mms[child].vmas.push(vma);
+        if pvma.anon_vma.is_some() {
+            copy_pte_range(s, ctx, parent, child, pvma.start, pvma.end);
+        }
+    }
+    ctx.say(|| format!("dup_mmap: P{parent} -> P{child}"));
+    Ok(child as Pid)
+}
+
+/// Mirrors exit_mmap(): unmap_vmas() over the whole address space first,
+/// then free_pgtables() unlinks every VMA, then remove_vma() frees them.
+/// All PTEs are gone before any VMA leaves an anon_vma tree.
+pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
+    let pages = s.pages();
+    zap_pte_range(s, ctx, pid, 0, pages);
+    while !s.mms[pid].vmas.is_empty() {
+        let mut vma = s.mms[pid].vmas.remove(0);
+        unlink_anon_vmas(s, ctx, &mut vma);
+    }
+    let mm = &mut s.mms[pid];
+    mm.alive = false;
+    mm.ghost.iter_mut().for_each(|g| *g = None);
+    ctx.say(|| format!("exit_mmap: P{pid} gone"));
+}

@@ -1,0 +1,278 @@
+//! The model state: plain data with small integer ids.
+//!
+//! Every kernel object is a row in a vector and every pointer is an index
+//! into one of them. Nothing here allocates ids on its own: the operations in
+//! [`crate::rmap`], [`crate::memory`] and [`crate::mmap`] push rows, and
+//! [`crate::canon`] renumbers them after every action so that two states that
+//! differ only in ids are one state.
+
+use serde::{Deserialize, Serialize};
+
+/// Index of an `anon_vma` in [`State::anon_vmas`].
+pub type AvId = u8;
+/// Index of a folio in [`State::folios`].
+pub type FolioId = u8;
+/// A process (mm) number, `P0`, `P1`, ...; index in [`State::mms`].
+pub type Pid = u8;
+/// A virtual page number inside the modelled address window.
+pub type Page = u8;
+/// A small data value. `0` is what a zero-filled page reads as.
+pub type Value = u8;
+
+/// The whole system: every mm, every anon_vma and every folio.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct State {
+    /// Processes in creation order (`P0` is the first); an exited process
+    /// keeps its slot so that names stay stable, as pids do.
+    pub mms: Vec<Mm>,
+    /// `struct anon_vma` objects, live or freed. A freed one stays while
+    /// anything still points at it, so that a use after free is a state the
+    /// invariants can report rather than a crash of the checker.
+    pub anon_vmas: Vec<AnonVma>,
+    /// Order-0 anonymous folios (THP is out of scope).
+    pub folios: Vec<Folio>,
+    /// A kernel assertion (`VM_BUG_ON`, `VM_WARN_ON`) that fired, or a use
+    /// of freed memory, during the last action. Nothing runs after it.
+    pub oops: Option<Oops>,
+    /// Whether hashing folds process symmetry (see [`crate::canon`]). Fixed
+    /// for a whole run; it is configuration carried here because stateright
+    /// hashes states without access to the model.
+    #[serde(skip)]
+    pub symmetry: bool,
+}
+
+/// `struct mm_struct` of one process, with its page table and the ghost
+/// memory-semantics oracle.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Mm {
+    /// False once the process has exited (exit_mmap ran).
+    pub alive: bool,
+    /// The VMA tree, sorted by `start`, never overlapping.
+    pub vmas: Vec<Vma>,
+    /// One PTE per page of the address window.
+    pub ptes: Vec<Pte>,
+    /// Ghost state, not kernel state: the value this process must read at
+    /// each page under sequential semantics, `None` where nothing is mapped.
+    /// `fork` copies it, a write sets it, `munmap` forgets it.
+    pub ghost: Vec<Option<Value>>,
+}
+
+/// `struct vm_area_struct` of a private anonymous mapping.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Vma {
+    /// First page (`vm_start >> PAGE_SHIFT`).
+    pub start: Page,
+    /// One past the last page (`vm_end >> PAGE_SHIFT`).
+    pub end: Page,
+    /// `vm_pgoff`: `do_mmap` sets it to `addr >> PAGE_SHIFT` for private
+    /// anonymous mappings; `__split_vma` advances the upper half's.
+    pub pgoff: u8,
+    /// `VM_WRITE` (every modelled mapping has `VM_READ`).
+    pub write: bool,
+    /// `vma->anon_vma`: where new private pages of this VMA go. `None` until
+    /// the first write fault ("unfaulted").
+    pub anon_vma: Option<AvId>,
+    /// `vma->anon_vma_chain`, in kernel list order: `anon_vma_chain_link`
+    /// uses `list_add`, so the newest link is first and the root is last.
+    /// Each entry is one `anon_vma_chain` (AVC); the interval trees are
+    /// derived from these lists (see [`State::tree_len`]).
+    pub chain: Vec<AvId>,
+}
+
+impl Vma {
+    /// Number of pages (`vma_pages()`).
+    pub fn pages(&self) -> u8 {
+        self.end - self.start
+    }
+    /// Whether `page` lies inside the VMA.
+    pub fn contains(&self, page: Page) -> bool {
+        self.start <= page && page < self.end
+    }
+    /// `linear_page_index(vma, addr)`: the folio index a page at `page`
+    /// must carry for rmap to find it here.
+    pub fn linear_page_index(&self, page: Page) -> u8 {
+        page - self.start + self.pgoff
+    }
+}
+
+/// `struct anon_vma`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct AnonVma {
+    /// `->root`: the oldest anon_vma of this fork tree (itself for a root).
+    pub root: AvId,
+    /// `->parent`: the anon_vma this one was forked from (itself for a root).
+    /// Not ref-pinned: only the root is.
+    pub parent: AvId,
+    /// `->refcount`.
+    pub refcount: u8,
+    /// `->num_children` (v6.0+): anon_vmas whose parent is this one and whose
+    /// tree is non-empty, counting itself for a root.
+    pub num_children: u8,
+    /// `->num_active_vmas` (v6.0+): VMAs whose `->anon_vma` is this one.
+    pub num_active_vmas: u8,
+    /// `->degree` (v3.19–v5.19 only): child anon_vmas plus VMAs, in one count.
+    pub degree: u8,
+    /// `anon_vma_free()` has returned the object to the slab.
+    pub freed: bool,
+}
+
+/// `folio->mapping` of an anonymous folio with its low tag bits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Mapping {
+    /// No mapping (never happens for a mapped anon folio).
+    None,
+    /// `anon_vma | PAGE_MAPPING_ANON` (0x1).
+    Anon(AvId),
+    /// `stable_node | PAGE_MAPPING_KSM` (0x3). KSM arrives in a later issue.
+    Ksm(u8),
+}
+
+impl Mapping {
+    /// `PAGE_MAPPING_ANON`.
+    pub const ANON: u8 = 0x1;
+    /// `PAGE_MAPPING_KSM` (`ANON | ANON_KSM`).
+    pub const KSM: u8 = 0x3;
+    /// The low bits `folio->mapping & PAGE_MAPPING_FLAGS`.
+    pub fn tag_bits(self) -> u8 {
+        match self {
+            Mapping::None => 0,
+            Mapping::Anon(_) => Self::ANON,
+            Mapping::Ksm(_) => Self::KSM,
+        }
+    }
+    /// `folio_anon_vma()`: the anon_vma only when the tag is exactly ANON.
+    pub fn anon_vma(self) -> Option<AvId> {
+        match self {
+            Mapping::Anon(av) => Some(av),
+            _ => None,
+        }
+    }
+}
+
+/// An order-0 anonymous folio.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Folio {
+    /// `folio->mapping`; not cleared on unmap, only when the folio is freed.
+    pub mapping: Mapping,
+    /// `folio->index` = `linear_page_index()` at first map.
+    pub index: u8,
+    /// Number of PTEs mapping it (`_mapcount + 1`).
+    pub mapcount: u8,
+    /// `_refcount`: one per PTE here (no GUP, no swap cache yet).
+    pub refcount: u8,
+    /// `PG_swapbacked`.
+    pub swapbacked: bool,
+    /// `PG_anon_exclusive`.
+    pub anon_exclusive: bool,
+    /// `PG_dirty`.
+    pub dirty: bool,
+    /// The page's contents.
+    pub data: Value,
+    /// Returned to the page allocator (kept only in stable-id mode, for
+    /// readable traces).
+    pub freed: bool,
+}
+
+/// A page-table entry.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Pte {
+    /// `pte_none()`.
+    None,
+    /// The shared zero page, read-only, no rmap, no refcount.
+    Zero,
+    /// A present PTE mapping a folio.
+    Present {
+        /// The folio it maps.
+        folio: FolioId,
+        /// `pte_write()`.
+        writable: bool,
+        /// `pte_dirty()`: set by every store; fork keeps it in both copies
+        /// (private mappings are not cleaned).
+        dirty: bool,
+    },
+}
+
+/// What went wrong inside the kernel during an action.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Oops {
+    /// The kind of failure.
+    pub kind: OopsKind,
+    /// Kernel-vocabulary description, e.g. the assertion text and its function.
+    pub what: String,
+}
+
+/// Kinds of kernel failure the model detects while executing an action.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum OopsKind {
+    /// A field of an object that was already freed was read or written.
+    UseAfterFree,
+    /// A `BUG_ON`/`VM_BUG_ON` fired.
+    Bug,
+    /// A `WARN_ON`/`VM_WARN_ON` fired.
+    Warn,
+}
+
+impl State {
+    /// The initial state: one process `P0` with an empty address space.
+    pub fn new(pages: u8, symmetry: bool) -> Self {
+        State {
+            mms: vec![Mm::new(pages)],
+            anon_vmas: Vec::new(),
+            folios: Vec::new(),
+            oops: None,
+            symmetry,
+        }
+    }
+
+    /// Number of pages in the address window.
+    pub fn pages(&self) -> u8 {
+        self.mms[0].ptes.len() as u8
+    }
+
+    /// All VMAs of all live processes, with their pid.
+    pub fn all_vmas(&self) -> impl Iterator<Item = (Pid, &Vma)> {
+        self.mms
+            .iter()
+            .enumerate()
+            .filter(|(_, mm)| mm.alive)
+            .flat_map(|(pid, mm)| mm.vmas.iter().map(move |v| (pid as Pid, v)))
+    }
+
+    /// Number of AVCs in `av`'s interval tree (`anon_vma->rb_root`): the
+    /// VMAs, over every mm, whose chain links `av`.
+    pub fn tree_len(&self, av: AvId) -> usize {
+        self.all_vmas().filter(|(_, v)| v.chain.contains(&av)).count()
+    }
+
+    /// Whether every process has exited.
+    pub fn all_exited(&self) -> bool {
+        self.mms.iter().all(|mm| !mm.alive)
+    }
+
+    /// Live (not freed) folios with their ids.
+    pub fn live_folios(&self) -> impl Iterator<Item = (FolioId, &Folio)> {
+        self.folios
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.freed)
+            .map(|(i, f)| (i as FolioId, f))
+    }
+}
+
+impl Mm {
+    /// An empty address space of `pages` pages.
+    pub fn new(pages: u8) -> Self {
+        Mm {
+            alive: true,
+            vmas: Vec::new(),
+            ptes: vec![Pte::None; pages as usize],
+            ghost: vec![None; pages as usize],
+        }
+    }
+
+    /// `find_vma()` restricted to VMAs containing `page`: the index of the
+    /// VMA that contains it.
+    pub fn vma_index(&self, page: Page) -> Option<usize> {
+        self.vmas.iter().position(|v| v.contains(page))
+    }
+}
