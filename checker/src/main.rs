@@ -199,7 +199,7 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
 fn bench() -> Result<u8, String> {
     println!("{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}", "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB");
     let cases: [(&str, Settings); 3] = [
-        ("default (3 procs, 3 pages)", Settings::default()),
+        ("default (3 procs, 2 pages)", Settings::default()),
         ("default, canonical ids, no symmetry", Settings { symmetry: Some(false), ..Settings::default() }),
         ("default, compact ids, no symmetry", Settings { symmetry: Some(false), ids: Some("compact".into()), ..Settings::default() }),
     ];

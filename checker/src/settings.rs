@@ -60,10 +60,10 @@ pub fn builtin(name: &str) -> Option<Settings> {
 
 /// Every built-in configuration.
 pub const BUILTINS: [(&str, &str, fn() -> Settings); 2] = [
-    ("default", "3 processes, 3 pages, 1 value, every action, exhaustive BFS (about a minute on 2 cores)", || Settings {
+    ("default", "3 processes, 2 pages, 1 value, every action, exhaustive BFS (about a minute on 2 cores)", || Settings {
         kernel: Some("v6.18".into()),
         procs: Some(3),
-        pages: Some(3),
+        pages: Some(2),
         values: Some(1),
         strategy: Some(Strategy::Bfs),
         ..Settings::default()

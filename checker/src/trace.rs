@@ -55,10 +55,15 @@ pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
 pub fn render_steps(steps: &[TraceStep], first: usize) -> String {
     let mut out = String::new();
     for (i, st) in steps.iter().enumerate() {
-        if st.narration.is_empty() {
-            out.push_str(&format!("{:>3}. {}\n", first + i, st.action));
+        // A fork's first line names the child: `P2 fork -> P3: ...`.
+        let (head, rest) = match st.narration.split_first() {
+            Some((h, rest)) if h.starts_with("->") => (format!("{} {h}", st.action), rest),
+            _ => (st.action.clone(), &st.narration[..]),
+        };
+        if rest.is_empty() {
+            out.push_str(&format!("{:>3}. {head}\n", first + i));
         } else {
-            out.push_str(&format!("{:>3}. {}: {}\n", first + i, st.action, st.narration.join("; ")));
+            out.push_str(&format!("{:>3}. {head}: {}\n", first + i, rest.join("; ")));
         }
         for c in &st.changed {
             out.push_str(&format!("       {c}\n"));

@@ -150,6 +150,10 @@ pub fn num_children(s: &State, k: Kernel) -> Result<(), String> {
     report(bad)
 }
 
+fn names(chain: &[AvId]) -> String {
+    chain.iter().map(|a| format!("AV{a}")).collect::<Vec<_>>().join(", ")
+}
+
 /// I9: within one mm, the same `anon_vma` implies the same chain (as a set).
 pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
@@ -162,8 +166,8 @@ pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
                     b.sort_unstable();
                     if a != b {
                         bad.push(format!(
-                            "P{pid}: VMAs {}..{} and {}..{} share anon_vma AV{} but their chains differ ({:?} vs {:?})",
-                            v.start, v.end, w.start, w.end, v.anon_vma.unwrap_or(0), v.chain, w.chain
+                            "P{pid}: VMAs {}..{} and {}..{} share anon_vma AV{} but their chains differ ([{}] vs [{}])",
+                            v.start, v.end, w.start, w.end, v.anon_vma.unwrap_or(0), names(&v.chain), names(&w.chain)
                         ));
                     }
                 }

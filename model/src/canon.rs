@@ -141,8 +141,7 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
 /// representative for every state that differs only by a renaming of
 /// processes and objects.
 pub fn representative(s: &State) -> State {
-    let mut keys: Vec<(Vec<u8>, usize)> = s.mms.iter().enumerate().map(|(i, _)| (process_key(s, i), i)).collect();
-    keys.sort();
+    let keys = sorted_keys(s);
     let mut r = State {
         mms: keys.iter().map(|(_, i)| s.mms[*i].clone()).collect(),
         anon_vmas: s.anon_vmas.clone(),
@@ -154,32 +153,57 @@ pub fn representative(s: &State) -> State {
     r
 }
 
-/// What a process looks like without any object id: used only to order
-/// processes, so ties merely cost some reduction, never soundness.
-fn process_key(s: &State, pid: usize) -> Vec<u8> {
+/// Process keys in sorted order, each with the pid it came from.
+fn sorted_keys(s: &State) -> Vec<(u64, usize)> {
+    let mut keys: Vec<(u64, usize)> = (0..s.mms.len()).map(|i| (process_key(s, i), i)).collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// What a process looks like without any object id, folded into 64 bits
+/// (FNV-1a). Used only to order processes: equal keys (or a collision)
+/// merely cost some reduction, never soundness.
+fn process_key(s: &State, pid: usize) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut put = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
     let mm = &s.mms[pid];
-    let mut k = vec![u8::from(mm.alive)];
+    put(u8::from(mm.alive));
     for v in &mm.vmas {
-        k.extend([v.start, v.end, v.pgoff, u8::from(v.write), u8::from(v.anon_vma.is_some()), v.chain.len() as u8]);
+        for b in [v.start, v.end, v.pgoff, u8::from(v.write), u8::from(v.anon_vma.is_some()), v.chain.len() as u8] {
+            put(b);
+        }
     }
-    k.push(0xff);
+    put(0xff);
     for (pte, g) in mm.ptes.iter().zip(&mm.ghost) {
         match *pte {
-            Pte::None => k.push(0),
-            Pte::Zero => k.push(1),
+            Pte::None => put(0),
+            Pte::Zero => put(1),
             Pte::Present { folio, writable, dirty } => {
                 let f = &s.folios[folio as usize];
-                k.extend([2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.data, u8::from(f.anon_exclusive)]);
+                for b in [2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.data, u8::from(f.anon_exclusive)] {
+                    put(b);
+                }
             }
         }
-        k.push(g.map_or(0xff, |v| v));
+        put(g.map_or(0xff, |v| v));
     }
-    k
+    // Dead processes first, so live ones keep their relative order.
+    if mm.alive {
+        h | 1 << 63
+    } else {
+        0
+    }
 }
 
 impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        if self.symmetry {
+        // Symmetry is only used with canonical ids (Config::validate), so a
+        // state whose processes are already in key order is its own
+        // representative.
+        if self.symmetry && sorted_keys(self).iter().enumerate().any(|(i, (_, pid))| i != *pid) {
             let r = representative(self);
             (&r.mms, &r.anon_vmas, &r.folios, &r.oops).hash(h);
         } else {

@@ -179,6 +179,9 @@ impl Config {
         if !(1..=15).contains(&self.values) {
             return Err(format!("values must be between 1 and 15, got {}", self.values));
         }
+        if self.symmetry && self.ids != Ids::Canonical {
+            return Err("process symmetry works on canonical ids: drop the ids setting or turn symmetry off".into());
+        }
         if self.actions.is_empty() {
             return Err("no action kind is enabled".into());
         }

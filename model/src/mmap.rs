@@ -105,6 +105,7 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
         return Err(format!("fork would create P{}, beyond the bound of {} processes", s.mms.len(), ctx.cfg.procs));
     }
     let child = s.mms.len();
+    ctx.say(|| format!("-> P{child}"));
     s.mms.push(Mm::new(s.pages()));
     s.mms[child].ghost = s.mms[parent].ghost.clone();
     for vi in 0..s.mms[parent].vmas.len() {
@@ -116,7 +117,6 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
             copy_pte_range(s, ctx, parent, child, pvma.start, pvma.end);
         }
     }
-    ctx.say(|| format!("dup_mmap: P{parent} -> P{child}"));
     Ok(child as Pid)
 }
 

@@ -2,6 +2,7 @@
 //! each, step by step. Comments say why each step exists; broken variants are `Cfg`
 //! switches.
 
+use crate::cfg::Kernel;
 use crate::ghost::ev;
 use crate::rcu::Cpu;
 use crate::sync::{atomic_dec_and_test, atomic_inc, Acquire, Relaxed};
@@ -40,35 +41,43 @@ impl World {
     /// the full barrier of the `atomic_dec_and_test()` that reached zero with the acquire
     /// of the reader's `down_read_trylock()`.
     pub fn anon_vma_free(&self, cpu: &Cpu, av: usize) {
-        self.trust(av, "anon_vma_free (double free?)");
         let a = &self.av[av];
         let rc = a.refcount.load(Relaxed); // VM_BUG_ON(atomic_read(&anon_vma->refcount))
-        assert!(rc == 0, "UAF: anon_vma_free of slot {av} with refcount {rc}");
+                                           // Ghost checks follow the loom operation they guard (see folio.rs).
+        self.trust(av, "anon_vma_free (double free?)");
+        assert!(
+            rc == 0,
+            "UAF: anon_vma_free of slot {av} with refcount {rc}"
+        );
         cpu.might_sleep("anon_vma_free");
-        // anon_vma->root->rwsem: the root must still exist (I3; 624483f3ea82).
-        let root = a.root.load(Relaxed);
-        self.trust(root, "anon_vma_free reads anon_vma->root->rwsem");
-        if !self.cfg.free_skips_is_locked_wait && self.av[root].rwsem.is_locked() {
-            ev(cpu.name, "anon_vma_free: root locked, waiting", av);
-            self.anon_vma_lock_write(cpu, av);
-            self.anon_vma_unlock_write(cpu, av);
+        if !self.cfg.free_skips_is_locked_wait {
+            // anon_vma->root->rwsem: the root must still exist (I3; 624483f3ea82).
+            let root = a.root.load(Relaxed);
+            let locked = self.av[root].rwsem.is_locked();
+            self.trust(root, "anon_vma_free reads anon_vma->root->rwsem");
+            if locked {
+                ev(cpu.name, "anon_vma_free: root locked, waiting", av);
+                self.anon_vma_lock_write(cpu, av);
+                self.anon_vma_unlock_write(cpu, av);
+            }
         }
         self.slab.free(&self.av, cpu, av);
     }
 
     /// Mirrors `get_anon_vma()`: a plain, unordered `atomic_inc`.
     pub fn get_anon_vma(&self, av: usize) {
-        self.trust(av, "get_anon_vma");
         atomic_inc(&self.av[av].refcount);
+        self.trust(av, "get_anon_vma");
     }
 
     /// Mirrors `put_anon_vma()`: the last reference frees through `__put_anon_vma()`.
     /// Callers must not hold the root rwsem (I8: the free may `down_write` it) and must
     /// not be inside `rcu_read_lock()` (I7: the free sleeps).
     pub fn put_anon_vma(&self, cpu: &Cpu, av: usize) {
-        self.trust(av, "put_anon_vma");
         ev(cpu.name, "put_anon_vma", av);
-        if atomic_dec_and_test(&self.av[av].refcount, "put_anon_vma") {
+        let last = atomic_dec_and_test(&self.av[av].refcount, "put_anon_vma");
+        self.trust(av, "put_anon_vma");
+        if last {
             self.__put_anon_vma(cpu, av);
         }
     }
@@ -94,17 +103,18 @@ impl World {
     }
 
     fn root_dec_and_test(&self, root: usize) -> bool {
+        let last = atomic_dec_and_test(&self.av[root].refcount, "__put_anon_vma(root)");
         self.trust(root, "__put_anon_vma drops the root's reference");
-        atomic_dec_and_test(&self.av[root].refcount, "__put_anon_vma(root)")
+        last
     }
 
     /// Mirrors `anon_vma_lock_write()`: `down_write(&anon_vma->root->rwsem)`. Only the
     /// root's rwsem is ever used (012f18004da3 "always lock the root").
     pub fn anon_vma_lock_write(&self, cpu: &Cpu, av: usize) {
-        self.trust(av, "anon_vma_lock_write");
         let root = self.av[av].root.load(Acquire);
-        self.trust(root, "anon_vma_lock_write: root");
+        self.trust(av, "anon_vma_lock_write");
         self.av[root].rwsem.down_write(cpu);
+        self.trust(root, "anon_vma_lock_write: root");
     }
 
     /// Mirrors `anon_vma_unlock_write()`: re-reads `anon_vma->root`.
@@ -115,10 +125,10 @@ impl World {
 
     /// Mirrors `anon_vma_lock_read()`: `down_read(&anon_vma->root->rwsem)`.
     pub fn anon_vma_lock_read(&self, cpu: &Cpu, av: usize) {
-        self.trust(av, "anon_vma_lock_read");
         let root = self.av[av].root.load(Acquire);
-        self.trust(root, "anon_vma_lock_read: root");
+        self.trust(av, "anon_vma_lock_read");
         self.av[root].rwsem.down_read(cpu);
+        self.trust(root, "anon_vma_lock_read: root");
     }
 
     /// Mirrors `anon_vma_unlock_read()`: `up_read(&anon_vma->root->rwsem)`.
@@ -133,19 +143,23 @@ impl World {
     /// keeping "at most one root held" (I9) so that a broken I1 is a warning, never an
     /// ABBA deadlock. `Cfg::lock_root_keeps_old` drops that release (S5).
     pub fn lock_anon_vma_root(&self, cpu: &Cpu, root: Option<usize>, av: usize) -> Option<usize> {
-        self.trust(av, "lock_anon_vma_root");
         let new_root = self.av[av].root.load(Acquire);
+        self.trust(av, "lock_anon_vma_root");
         if Some(new_root) != root {
             if let Some(old) = root {
                 // WARN_ON_ONCE(root)
                 self.g_root_warns.fetch_add(1, G);
-                ev(cpu.name, "WARN lock_anon_vma_root: root changed within chain", new_root);
+                ev(
+                    cpu.name,
+                    "WARN lock_anon_vma_root: root changed within chain",
+                    new_root,
+                );
                 if !self.cfg.lock_root_keeps_old {
                     self.av[old].rwsem.up_write(cpu);
                 }
             }
-            self.trust(new_root, "lock_anon_vma_root: new root");
             self.av[new_root].rwsem.down_write(cpu);
+            self.trust(new_root, "lock_anon_vma_root: new root");
             return Some(new_root);
         }
         root
@@ -182,7 +196,11 @@ impl World {
         self.anon_vma_lock_write(cpu, av);
         // (page_table_lock: the VMA is private to this thread in every scenario)
         let v = &self.vmas[vma];
-        assert_eq!(v.anon_vma(), NONE, "scenario: vma {vma} already has an anon_vma");
+        assert_eq!(
+            v.anon_vma(),
+            NONE,
+            "scenario: vma {vma} already has an anon_vma"
+        );
         v.set_anon_vma(av);
         self.anon_vma_chain_link(cpu, vma, av);
         a.update(&a.num_active_vmas, |n| *n += 1);
@@ -202,6 +220,9 @@ impl World {
     /// active VMA and fewer than two children. `GFP_KERNEL` failure (`-ENOMEM`) is not
     /// modelled.
     pub fn anon_vma_clone(&self, cpu: &Cpu, dst: usize, src: usize) {
+        if self.cfg.kernel == Kernel::MmNext {
+            return self.anon_vma_clone_mm_next(cpu, dst, src, false);
+        }
         let mut root = None;
         let src_chain = self.vmas[src].chain();
         let (dv, sv) = (&self.vmas[dst], &self.vmas[src]);
@@ -245,6 +266,9 @@ impl World {
     /// done under `anon_vma_lock_write(anon_vma)`, which locks the *root*, not the new
     /// object's own rwsem (`Cfg::fork_locks_own_rwsem`, S3b). Error paths not modelled.
     pub fn anon_vma_fork(&self, cpu: &Cpu, vma: usize, pvma: usize) {
+        if self.cfg.kernel == Kernel::MmNext {
+            return self.anon_vma_fork_mm_next(cpu, vma, pvma);
+        }
         let pav = self.vmas[pvma].anon_vma();
         if pav == NONE {
             return;
@@ -293,6 +317,9 @@ impl World {
     /// Callers zapped the VMA's PTEs first, so every folio is unmapped before its tree is
     /// emptied (this is what makes "mapped ⇒ anon_vma valid", I5, true).
     pub fn unlink_anon_vmas(&self, cpu: &Cpu, vma: usize) {
+        if self.cfg.kernel == Kernel::MmNext {
+            return self.unlink_anon_vmas_mm_next(cpu, vma);
+        }
         let v = &self.vmas[vma];
         let mut order = v.chain();
         if self.cfg.unlink_oldest_first {
@@ -342,8 +369,16 @@ impl World {
         }
         for av in rest {
             let a = &self.av[av];
-            assert_eq!(a.read(&a.num_children), 0, "VM_WARN_ON(anon_vma->num_children)");
-            assert_eq!(a.read(&a.num_active_vmas), 0, "VM_WARN_ON(anon_vma->num_active_vmas)");
+            assert_eq!(
+                a.read(&a.num_children),
+                0,
+                "VM_WARN_ON(anon_vma->num_children)"
+            );
+            assert_eq!(
+                a.read(&a.num_active_vmas),
+                0,
+                "VM_WARN_ON(anon_vma->num_active_vmas)"
+            );
             self.put_anon_vma(cpu, av);
             v.chain_mut(|c| c.retain(|&x| x != av));
         }

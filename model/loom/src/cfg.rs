@@ -58,6 +58,9 @@ pub struct Cfg {
     pub get_anon_vma_skips_mapped_recheck: bool,
     /// `folio_get_anon_vma()` uses a plain `atomic_inc` instead of `atomic_inc_not_zero` (S2c).
     pub get_anon_vma_plain_inc: bool,
+    /// `folio_get_anon_vma()` uses a fully ordered `atomic_inc_return` instead of
+    /// `atomic_inc_not_zero` (S2c: resurrects a freed anon_vma).
+    pub get_anon_vma_inc_return: bool,
     /// `anon_vma_clone()` links without taking the root lock (S3a).
     pub clone_skips_lock: bool,
     /// `anon_vma_fork()` takes `down_write(&av->rwsem)` (its own, non-root lock) instead of
@@ -98,6 +101,7 @@ impl Cfg {
         lock_root_keeps_old: false,
         get_anon_vma_skips_mapped_recheck: false,
         get_anon_vma_plain_inc: false,
+        get_anon_vma_inc_return: false,
         clone_skips_lock: false,
         fork_locks_own_rwsem: false,
         fork_skips_root_pin: false,

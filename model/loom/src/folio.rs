@@ -5,7 +5,10 @@
 use crate::cfg::Kernel;
 use crate::ghost::ev;
 use crate::rcu::Cpu;
-use crate::sync::{atomic_dec_and_test, atomic_inc, atomic_inc_not_zero, full_rmw, AcqRel, Acquire, Relaxed};
+use crate::sync::{
+    atomic_dec_and_test, atomic_inc, atomic_inc_not_zero, atomic_inc_return, full_rmw, AcqRel,
+    Acquire, Relaxed,
+};
 use crate::world::{Rwc, World, NONE};
 use std::sync::atomic::Ordering::SeqCst as G;
 
@@ -64,6 +67,12 @@ impl World {
     /// comes after `rcu_read_unlock()` because it can be the last one and sleep (I7, S2b).
     pub fn folio_get_anon_vma(&self, cpu: &Cpu, folio: usize) -> Option<usize> {
         let f = &self.folios[folio];
+        if self.cfg.kernel == Kernel::MmNext {
+            assert!(
+                f.test_locked(),
+                "VM_WARN_ON_FOLIO(!folio_test_locked(folio))"
+            );
+        }
         self.rcu.read_lock(cpu);
         let m = f.mapping.load(Acquire); // READ_ONCE + dereference
         if m == 0 || !self.folio_mapped(folio) {
@@ -71,11 +80,18 @@ impl World {
             return None;
         }
         let av = m - 1;
-        self.speculative(av, "atomic_inc_not_zero(&anon_vma->refcount)");
         let rc = &self.av[av].refcount;
-        if self.cfg.get_anon_vma_plain_inc {
+        let pinned = if self.cfg.get_anon_vma_inc_return {
+            atomic_inc_return(rc);
+            true
+        } else if self.cfg.get_anon_vma_plain_inc {
             atomic_inc(rc);
-        } else if !atomic_inc_not_zero(rc) {
+            true
+        } else {
+            atomic_inc_not_zero(rc)
+        };
+        self.speculative(av, "atomic_inc_not_zero(&anon_vma->refcount)");
+        if !pinned {
             self.rcu.read_unlock(cpu);
             return None;
         }
@@ -114,8 +130,19 @@ impl World {
     ///   ("can't simply use put_anon_vma() because we'll deadlock on the
     ///   anon_vma_lock_write() recursion", I8). Returning locked without a reference is
     ///   safe only because of `anon_vma_free()`'s `rwsem_is_locked()` wait (S1a).
-    pub fn folio_lock_anon_vma_read(&self, cpu: &Cpu, folio: usize, rwc: &mut Rwc) -> Option<usize> {
+    pub fn folio_lock_anon_vma_read(
+        &self,
+        cpu: &Cpu,
+        folio: usize,
+        rwc: &mut Rwc,
+    ) -> Option<usize> {
         let f = &self.folios[folio];
+        if self.cfg.kernel == Kernel::MmNext {
+            assert!(
+                f.test_locked(),
+                "VM_WARN_ON_FOLIO(!folio_test_locked(folio))"
+            );
+        }
         let retry_on_move = self.cfg.kernel == Kernel::V6_18 && !self.cfg.skip_mapping_recheck;
         'retry: loop {
             self.rcu.read_lock(cpu);
@@ -130,16 +157,24 @@ impl World {
                 self.rcu.read_unlock(cpu);
                 in_rcu = false;
             }
-            self.speculative(av, "READ_ONCE(anon_vma->root)");
+            // Ghost checks go *after* the loom operation they guard: loom may switch
+            // threads only at an operation, so a check placed before it would look at
+            // the state of the previous scheduling point.
             let root = self.av[av].root.load(Acquire); // READ_ONCE(anon_vma->root)
+            self.speculative(av, "READ_ONCE(anon_vma->root)");
+            let locked = self.av[root].rwsem.down_read_trylock(cpu);
             self.speculative(root, "down_read_trylock(&root_anon_vma->rwsem)");
-            if self.av[root].rwsem.down_read_trylock(cpu) {
+            if locked {
                 if retry_on_move && f.mapping.load(Acquire) != m {
                     self.av[root].rwsem.up_read(cpu);
                     if in_rcu {
                         self.rcu.read_unlock(cpu);
                     }
-                    ev(cpu.name, "folio_lock_anon_vma_read: mapping changed, retry", av);
+                    ev(
+                        cpu.name,
+                        "folio_lock_anon_vma_read: mapping changed, retry",
+                        av,
+                    );
                     continue 'retry;
                 }
                 let mut ret = Some(av);
@@ -164,8 +199,9 @@ impl World {
                 self.rcu.read_unlock(cpu);
                 in_rcu = false;
             }
+            let pinned = atomic_inc_not_zero(&self.av[av].refcount);
             self.speculative(av, "atomic_inc_not_zero(&anon_vma->refcount)");
-            if !atomic_inc_not_zero(&self.av[av].refcount) {
+            if !pinned {
                 if in_rcu {
                     self.rcu.read_unlock(cpu);
                 }
@@ -192,7 +228,11 @@ impl World {
             if retry_on_move && f.mapping.load(Acquire) != m {
                 self.anon_vma_unlock_read(cpu, av);
                 self.put_anon_vma(cpu, av);
-                ev(cpu.name, "folio_lock_anon_vma_read: mapping changed, retry", av);
+                ev(
+                    cpu.name,
+                    "folio_lock_anon_vma_read: mapping changed, retry",
+                    av,
+                );
                 continue 'retry;
             }
             if atomic_dec_and_test(&self.av[av].refcount, "folio_lock_anon_vma_read") {
@@ -201,7 +241,11 @@ impl World {
                 self.__put_anon_vma(cpu, av);
                 return None;
             }
-            ev(cpu.name, "folio_lock_anon_vma_read: locked WITHOUT reference", av);
+            ev(
+                cpu.name,
+                "folio_lock_anon_vma_read: locked WITHOUT reference",
+                av,
+            );
             return Some(av);
         }
     }
@@ -216,7 +260,7 @@ impl World {
     /// reports it if it is not ordered before a free ("Causality violation").
     pub fn rmap_walk_anon(&self, cpu: &Cpu, folio: usize, rwc: &mut Rwc) -> Option<u32> {
         let mm_next = self.cfg.kernel == Kernel::MmNext;
-        let guard = mm_next.then(|| self.folios[folio].lock.lock().unwrap());
+        let guard = mm_next.then(|| self.folios[folio].lock());
         let av = self.folio_lock_anon_vma_read(cpu, folio, rwc);
         let Some(av) = av else {
             drop(guard);

@@ -4,11 +4,13 @@
 //! `anon_vma_free` (with its `rwsem_is_locked()` wait), `put_anon_vma`/`__put_anon_vma`,
 //! `lock_anon_vma_root`/`unlock_anon_vma_root`, `anon_vma_clone`, `anon_vma_fork`,
 //! `unlink_anon_vmas`, `folio_get_anon_vma` and `folio_lock_anon_vma_read` — written once,
-//! step by step, over loom primitives ([`anon_vma`](crate::anon_vma),
-//! [`folio`](crate::folio)), and explored by the scenarios in [`scenarios`] (S1–S10 of
+//! step by step, over loom primitives ([`anon_vma`],
+//! [`folio`]), and explored by the scenarios in [`scenarios`] (S1–S10 of
 //! `LOOM-NOTES.md` §3). The kernel shape is v6.8–v6.18 (`lock_anon_vma_root()` and the
-//! UFFDIO_MOVE mapping retry); [`Kernel::MmNext`] switches the part of the 2025/26 mm tree
-//! that S7 exercises.
+//! UFFDIO_MOVE mapping retry); [`Kernel::MmNext`] switches to the 2025/26 mm tree
+//! (`linux-mm/linux-mm` @ 0014dde7e945): `anon_vma_clone`/`anon_vma_fork`/
+//! `unlink_anon_vmas` take the active anon_vma's root lock once ([`mm_next`]), and the
+//! lockless lookups need the folio lock instead of the mapping retry (S7).
 //!
 //! The crate uses loom types directly (no `cfg(loom)`), so `cargo test` runs every
 //! scenario. `RMAPCHECK_LOOM_DEEP=1 cargo test -p rmapcheck-loom --release` runs them at
@@ -21,6 +23,8 @@
 //!   (two variants, [`RwsemKind`]).
 //! * [`rcu`]: per-thread ghost context (RCU nesting, `might_sleep`, held locks) and an
 //!   optional grace-period model.
+//! * [`world`]: VMAs, folios, ghost identity check, quiescent invariants (trees,
+//!   `num_children`, `num_active_vmas` and refcounts recomputed from the VMAs' chains).
 //! * [`harness`]: runs a scenario under `loom::model::Builder` with the CI or deep
 //!   preemption bound, classifies the outcome ([`Kind`]), counts iterations.
 //!
@@ -38,6 +42,7 @@
 //! | `atomic_inc` (`get_anon_vma`), `atomic_set`, `atomic_read` | relaxed | `Relaxed` | exact |
 //! | `down_*_trylock` success / `up_*` | acquire / release | same (AtomicWaitq); everything through a mutex (MutexCondvar) | MutexCondvar also orders a *failed* trylock and `is_locked` |
 //! | `WRITE_ONCE(folio->mapping)` | relaxed | `Relaxed` store | exact |
+//! | plain field writes of a new anon_vma (`root`, `num_*`, `parent`) | plain | `root`: `Relaxed` store; others: `UnsafeCell` writes | `root` is read speculatively by stale readers, so it must be an atomic |
 //!
 //! ## What loom cannot settle (LOOM-NOTES §5)
 //! 1. **The store-buffering shape in `anon_vma_free()`'s comment.** The comment pairs
@@ -62,9 +67,11 @@
 //!    the kernel shape are fixed per model run. Structural coverage (all chain shapes,
 //!    `-ENOMEM` paths of `anon_vma_clone`/`anon_vma_fork`, which are not modelled here)
 //!    belongs to the state-machine model of this project.
-//! 4. **Bounded exploration.** CI runs use a preemption bound (3 for two threads, 2 for
-//!    three). S1a needs ≥ 2 preemptions; S10 at the deep bound is still bounded (p = 3),
-//!    so "passes" for three threads means "no counterexample within 3 preemptions".
+//! 4. **Bounded exploration.** CI runs use a preemption bound (4 for two threads with
+//!    the MutexCondvar rwsem, 3 with the AtomicWaitq rwsem, 3 for three threads); the
+//!    deep mode runs two-thread MutexCondvar scenarios unbounded but keeps AtomicWaitq
+//!    (p = 6) and three threads (p = 5) bounded. S1a needs ≥ 2 preemptions. For the
+//!    bounded runs "passes" means "no counterexample within that many preemptions".
 //! 5. **rwsem fairness and waiter bits are not modelled.** The kernel's `down_read_trylock`
 //!    fails while a writer is queued, and `rwsem_is_locked()` is also true when only
 //!    waiters exist. Both would only add executions where the walker takes the slow path
@@ -78,19 +85,65 @@
 //!    anon_vma's root lock for write, which is what `folio_move_anon_rmap()` requires;
 //!    other locks of `move_pages_pte()` are not modelled.
 //!
-//! ## Where the notes and the kernel source disagree (kernel wins)
-//! * S4c "walk the chain oldest-first → root put first → UAF": with the root pin that
-//!   `anon_vma_fork()` takes (I3) the root cannot reach zero before its child is freed,
-//!   so the order of `unlink_anon_vmas()`' second loop is not load-bearing any more; the
-//!   model passes (`s4c_oldest_first_is_harmless_with_root_pin`). The "newest to oldest
-//!   … root gets freed last" comment predates the root pin. Without the pin even the
-//!   kernel's order frees the root first (S3c).
-//! * S1d "put inside unlink's locked loop → deadlock" cannot fire in S1, where the
-//!   unlink's put is never the last (the scenario's migration pin outlives it); the same
-//!   switch is checked in S4b, where it is the last put and deadlocks.
-//! * `__anon_vma_prepare()` also counts a self-parent link (`num_children++`) for a new
-//!   root, which the notes' §1.4 field list omits; the quiescent `num_children` check
-//!   relies on it.
+//! ## Where LOOM-NOTES and the kernel source disagree (the source wins)
+//! Checked against `mm/rmap.c` of the v6.8–v6.18 shape (`lock_anon_vma_root()`, the
+//! UFFDIO_MOVE retry). The kernel functions themselves match the notes' §1 step by step;
+//! the differences are in what the notes predict for some scenarios:
+//! * **S4 premise.** The notes set S4 up as "parent already exited, so the root is kept
+//!   only by the child's pin". `anon_vma_clone()` links the child VMA into *every*
+//!   anon_vma of the parent's chain, the root included, so after the parent exits the
+//!   root still has its tree (base) reference *and* the pin. Hence:
+//! * **S4a** (pre-624483f3ea82 put order) is **not** visible in that setup: the root's
+//!   count cannot reach zero inside `__put_anon_vma(child)`. It needs the case the fix
+//!   describes ("for the last anon_vma"): the child outlives the unlink through an extra
+//!   pin, so the root's base reference is already gone when the child's last put runs
+//!   (`s4a_put_root_before_child` uses `pinned_child`).
+//! * **S4c** ("walk the chain oldest-first → root put first → UAF") does **not** fail:
+//!   with the root pin of `anon_vma_fork()` (I3) the order of `unlink_anon_vmas()`'
+//!   second loop is not load-bearing any more (`s4c_oldest_first_is_harmless_with_root_pin`).
+//!   The "newest to oldest … root gets freed last" comment predates the root pin; without
+//!   the pin even the kernel's order frees the root too early (S3c, `s4c_…_without_root_pin`).
+//! * **S1d** ("put inside unlink's locked loop → deadlock at iteration 1"): in S1 as the
+//!   notes define it (T holds a pin and drops it last) the unlink's put is never the
+//!   last, so the switch has no effect; it deadlocks when the unlink's put is the last
+//!   (`s1d_put_inside_unlink_lock`, no pin) and in S4b.
+//! * **S2c** ("`inc` instead of `inc_not_zero` → refcount underflow"): with the kernel's
+//!   plain `atomic_inc`, which is *unordered*, loom first finds that the `folio_mapped()`
+//!   re-check after the pin reads a stale "mapped" (the re-check relies on
+//!   `atomic_inc_not_zero()` being fully ordered) → stale anon_vma at iteration 1. With a
+//!   fully ordered `atomic_inc_return` the resurrection (increment from 0) shows as a
+//!   use-after-free.
+//! * **S3b** (`down_write(&av->rwsem)` in `anon_vma_fork()` "races with the walker"): the
+//!   wrong lock only covers the new anon_vma's own tree, which no walker of a parent
+//!   folio reads, and `parent->num_children++`, which walkers do not read. The race is
+//!   with a concurrent `num_children` update under the real root lock: a sibling's exit.
+//! * **§1.1 table** ("`num_children`, `num_active_vmas`, `parent`: root rwsem write; the
+//!   mm-next `anon_vma_fork` sets them before publishing"): already in v6.8–v6.18,
+//!   `anon_vma_fork()` does `num_active_vmas++`, `root = …`, `parent = …` on the new,
+//!   unpublished anon_vma without a lock, and `__anon_vma_prepare()` counts the new root's
+//!   self-parent link (`num_children++`) before locking.
+//! * **mm-next chain order** (not in the notes): mm-next `anon_vma_clone()` walks
+//!   `src`'s chain forward and `list_add`s at the head of `dst`'s, so a split/cloned
+//!   chain is oldest first and `unlink_anon_vmas()` then puts the root before its
+//!   children, although its comment still says "newest to oldest, ensuring the root
+//!   anon_vma gets freed last". Safe for the reason of S4c (the root pin); the model's
+//!   mm-next scenarios run exactly that order.
+//! * **S8** uses two threads: the freeing thread itself runs `synchronize_rcu()` and
+//!   releases the slab page, instead of a third "K" thread.
+//!
+//! ## Modelling pitfalls found while building this (in addition to LOOM-NOTES F1–F6)
+//! * **F7: ghost checks must follow the loom operation they guard.** Loom switches
+//!   threads only *at* a loom operation (before executing it). A ghost assertion placed
+//!   before `root.load()` runs at the previous scheduling point, so a free that loom
+//!   schedules "between" the check and the load is never seen. S8 found nothing until
+//!   the checks were moved after the operations.
+//! * **F8: a short-circuit matters.** `!skip && rwsem_is_locked()` must not evaluate
+//!   `rwsem_is_locked()` in the broken variant: with the MutexCondvar rwsem that call
+//!   takes the internal mutex and re-creates the happens-before the variant removed.
+//! * **F9: the slow path does not re-check `folio_mapped()` after sleeping**, so a
+//!   correct walker may walk an anon_vma whose tree has been emptied meanwhile; it is
+//!   kept alive only by `anon_vma_free()`'s wait (this is S1a's window). A walker
+//!   assertion "tree non-empty" is wrong.
 
 #![warn(missing_docs)]
 
@@ -100,6 +153,7 @@ pub mod cfg;
 pub mod folio;
 pub mod ghost;
 pub mod harness;
+pub mod mm_next;
 pub mod rcu;
 pub mod rwsem;
 pub mod scenarios;

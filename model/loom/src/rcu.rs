@@ -62,7 +62,12 @@ impl Cpu {
 
     /// End-of-thread check: no RCU section open, no rwsem held.
     pub fn assert_quiescent(&self) {
-        assert_eq!(self.rcu_nesting.get(), 0, "rcu_read_lock leaked on {}", self.name);
+        assert_eq!(
+            self.rcu_nesting.get(),
+            0,
+            "rcu_read_lock leaked on {}",
+            self.name
+        );
         assert!(
             self.held.borrow().is_empty(),
             "rwsem leaked on {}: {:?}",
@@ -114,7 +119,11 @@ impl Rcu {
     /// `rcu_read_unlock()`.
     pub fn read_unlock(&self, cpu: &Cpu) {
         let n = cpu.rcu_nesting.get();
-        assert!(n > 0, "rcu_read_unlock without rcu_read_lock on {}", cpu.name);
+        assert!(
+            n > 0,
+            "rcu_read_unlock without rcu_read_lock on {}",
+            cpu.name
+        );
         cpu.rcu_nesting.set(n - 1);
         if self.real_gp && n == 1 {
             let mut s = self.st.lock().unwrap();

@@ -50,7 +50,15 @@ impl Rwsem {
 
     fn grab(&self, cpu: &Cpu, write: bool) {
         cpu.held.borrow_mut().push((self.slot, write));
-        ev(cpu.name, if write { "rwsem: write-locked" } else { "rwsem: read-locked" }, self.slot);
+        ev(
+            cpu.name,
+            if write {
+                "rwsem: write-locked"
+            } else {
+                "rwsem: read-locked"
+            },
+            self.slot,
+        );
     }
 
     fn release(&self, cpu: &Cpu, write: bool) {
@@ -66,7 +74,15 @@ impl Rwsem {
             );
         };
         held.remove(i);
-        ev(cpu.name, if write { "rwsem: up_write" } else { "rwsem: up_read" }, self.slot);
+        ev(
+            cpu.name,
+            if write {
+                "rwsem: up_write"
+            } else {
+                "rwsem: up_read"
+            },
+            self.slot,
+        );
     }
 
     fn try_read_raw(&self) -> bool {
@@ -106,10 +122,7 @@ impl Rwsem {
                 s.writer = true;
                 true
             }
-            RwsemKind::AtomicWaitq => self
-                .count
-                .compare_exchange(0, -1, Acquire, Relaxed)
-                .is_ok(),
+            RwsemKind::AtomicWaitq => self.count.compare_exchange(0, -1, Acquire, Relaxed).is_ok(),
         }
     }
 
@@ -231,7 +244,11 @@ impl Rwsem {
                 s.writer || s.readers > 0
             }
             RwsemKind::AtomicWaitq => {
-                let o = if self.relaxed_is_locked { Relaxed } else { Acquire };
+                let o = if self.relaxed_is_locked {
+                    Relaxed
+                } else {
+                    Acquire
+                };
                 self.count.load(o) != 0
             }
         }

@@ -47,6 +47,19 @@ pub fn atomic_inc_not_zero(v: &AtomicI32) -> bool {
 }
 
 /// `atomic_inc(v)` (e.g. `get_anon_vma`): non-value-returning, so *not* ordered in LKMM.
+/// Ghost check in the spirit of `refcount_t`'s "addition on 0; use-after-free": an
+/// increment from zero resurrects an object that is being (or has been) freed.
 pub fn atomic_inc(v: &AtomicI32) {
-    v.fetch_add(1, Relaxed);
+    let prev = v.fetch_add(1, Relaxed);
+    assert!(prev != 0, "UAF: atomic_inc: addition on 0 (use-after-free)");
+}
+
+/// `atomic_inc_return(v)`: fully ordered; same ghost check as [`atomic_inc`].
+pub fn atomic_inc_return(v: &AtomicI32) -> i32 {
+    let prev = full_rmw(|| v.fetch_add(1, AcqRel));
+    assert!(
+        prev != 0,
+        "UAF: atomic_inc_return: addition on 0 (use-after-free)"
+    );
+    prev + 1
 }

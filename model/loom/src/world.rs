@@ -62,6 +62,34 @@ pub struct Folio {
     pub(crate) g_history: std::sync::Mutex<Vec<(usize, usize)>>,
     /// Ghost copy of the current mapping slot.
     pub(crate) g_mapping: GUsize,
+    /// Ghost `folio_test_locked()`.
+    pub(crate) g_locked: std::sync::atomic::AtomicBool,
+}
+
+/// A held `folio_lock()`; `folio_unlock()` on drop.
+pub struct FolioGuard<'a> {
+    folio: &'a Folio,
+    _g: crate::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for FolioGuard<'_> {
+    fn drop(&mut self) {
+        self.folio.g_locked.store(false, G);
+    }
+}
+
+impl Folio {
+    /// `folio_lock()`.
+    pub fn lock(&self) -> FolioGuard<'_> {
+        let g = self.lock.lock().unwrap();
+        self.g_locked.store(true, G);
+        FolioGuard { folio: self, _g: g }
+    }
+
+    /// Ghost `folio_test_locked()`.
+    pub fn test_locked(&self) -> bool {
+        self.g_locked.load(G)
+    }
 }
 
 impl Folio {
@@ -72,6 +100,7 @@ impl Folio {
             lock: Mutex::new(()),
             g_history: std::sync::Mutex::new(Vec::new()),
             g_mapping: GUsize::new(NONE),
+            g_locked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -165,7 +194,10 @@ impl World {
     /// `pins[s]` = references on slot `s` held outside trees and child->root pins.
     pub fn check_quiescent(&self, pins: &[(usize, i32)]) {
         for (s, a) in self.av.iter().enumerate() {
-            assert!(a.rwsem.is_free_at_quiescence(), "rwsem of slot {s} still held at quiescence");
+            assert!(
+                a.rwsem.is_free_at_quiescence(),
+                "rwsem of slot {s} still held at quiescence"
+            );
             if !a.live() {
                 continue;
             }
@@ -178,7 +210,11 @@ impl World {
                 .fold(0u32, |m, (i, _)| m | 1 << i);
             assert_eq!(tree, expect_tree, "slot {s}: rb_root vs VMA chains");
             let active = self.vmas.iter().filter(|v| v.anon_vma() == s).count() as i32;
-            assert_eq!(a.read(&a.num_active_vmas), active, "slot {s}: num_active_vmas");
+            assert_eq!(
+                a.read(&a.num_active_vmas),
+                active,
+                "slot {s}: num_active_vmas"
+            );
             let children = self
                 .av
                 .iter()
@@ -194,7 +230,10 @@ impl World {
                 .count() as i32;
             let extra: i32 = pins.iter().filter(|p| p.0 == s).map(|p| p.1).sum();
             let rc = a.refcount.load(Relaxed);
-            assert!(rc > 0, "anon_vma slot {s} leaked: allocated with refcount 0");
+            assert!(
+                rc > 0,
+                "anon_vma slot {s} leaked: allocated with refcount 0"
+            );
             assert_eq!(
                 rc,
                 base + dependants + extra,
