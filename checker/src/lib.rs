@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bfs;
 pub mod model;
 pub mod report;
 pub mod run;

@@ -1,6 +1,7 @@
 //! Running a check: spawn the stateright checker, print progress, collect
 //! verdicts and counterexamples.
 
+use crate::bfs::{self, Limits};
 use crate::model::RmapModel;
 use crate::report::{peak_rss_kib, ConfigEcho, Counterexample, CoverageReport, Report, Verdict};
 use crate::settings::{Plan, Strategy};
@@ -20,25 +21,62 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
     let model = RmapModel::new(plan.model.clone(), &plan.invariants);
     let coverage = model.coverage.clone();
     let checked: Vec<usize> = model.invariants.clone();
+    let start = Instant::now();
+    if plan.strategy == Strategy::Bfs {
+        let limits = Limits {
+            threads: plan.threads,
+            max_depth: plan.max_depth,
+            deadline: plan.time_limit.map(|t| start + t),
+            keep_going,
+        };
+        let o = bfs::search(&model, &limits, progress);
+        let outcome = Outcome {
+            states: o.states,
+            unique: o.unique,
+            max_depth: o.depth,
+            timed_out: o.timed_out,
+            depth_bounded: o.depth_bounded,
+            found: o.found.into_iter().map(|(i, a)| (INVARIANTS[i].name, a)).collect(),
+        };
+        return finish(plan, keep_going, start, coverage, checked, outcome);
+    }
     let mut b = model.checker().threads(plan.threads);
     b = b.finish_when(if keep_going { HasDiscoveries::All } else { HasDiscoveries::AnyFailures });
     if let Some(d) = plan.max_depth {
-        b = b.target_max_depth(d);
+        // stateright's depth counts the initial state as 1 and does not
+        // check states at the target depth.
+        b = b.target_max_depth(d + 2);
     }
     if let Some(t) = plan.time_limit {
         b = b.timeout(t);
     }
-    let start = Instant::now();
-    let outcome = match plan.strategy {
-        Strategy::Bfs => drive(b.spawn_bfs(), start, progress),
-        Strategy::Dfs => drive(b.spawn_dfs(), start, progress),
-        Strategy::Simulate => drive(b.spawn_simulation(plan.seed, UniformChooser), start, progress),
+    let mut outcome = if plan.strategy == Strategy::Dfs {
+        drive(b.spawn_dfs(), start, progress)
+    } else {
+        drive(b.spawn_simulation(plan.seed, UniformChooser), start, progress)
     };
     let elapsed = start.elapsed();
-    let timed_out = plan.time_limit.is_some_and(|t| elapsed + Duration::from_millis(20) >= t) && outcome.found.is_empty();
-    let depth_bounded = plan.max_depth.is_some_and(|d| outcome.max_depth >= d);
+    outcome.timed_out =
+        plan.time_limit.is_some_and(|t| elapsed + Duration::from_millis(20) >= t) && outcome.found.is_empty();
+    if let Some(d) = plan.max_depth {
+        outcome.depth_bounded = outcome.max_depth >= d;
+        outcome.max_depth = outcome.max_depth.min(d);
+    }
+    finish(plan, keep_going, start, coverage, checked, outcome)
+}
+
+fn finish(
+    plan: &Plan,
+    keep_going: bool,
+    start: Instant,
+    coverage: std::sync::Arc<crate::model::Coverage>,
+    checked: Vec<usize>,
+    outcome: Outcome,
+) -> Report {
+    let elapsed = start.elapsed();
+    let (timed_out, depth_bounded) = (outcome.timed_out, outcome.depth_bounded);
     let stopped_by = if plan.strategy == Strategy::Simulate {
-        Some("random simulation never exhausts the state space".to_string())
+        Some("random simulation, which never exhausts the state space".to_string())
     } else if timed_out {
         Some(format!("time limit of {} s", plan.time_limit.map_or(0, |t| t.as_secs())))
     } else if depth_bounded {
@@ -95,7 +133,10 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
 struct Outcome {
     states: usize,
     unique: usize,
+    /// Deepest level, in actions from the initial state.
     max_depth: usize,
+    timed_out: bool,
+    depth_bounded: bool,
     /// Violated invariant names with their action sequences.
     found: Vec<(&'static str, Vec<rmapcheck_model::Action>)>,
 }
@@ -127,7 +168,15 @@ fn drive<C: Checker<RmapModel>>(checker: C, start: Instant, mut progress: Progre
     let mut found: Vec<_> =
         checker.discoveries().into_iter().map(|(name, path)| (name, path.into_actions())).collect();
     found.sort_by_key(|(name, _)| INVARIANTS.iter().position(|i| i.name == *name));
-    Outcome { states: checker.state_count(), unique: checker.unique_state_count(), max_depth: checker.max_depth(), found }
+    // stateright counts the initial state as depth 1.
+    Outcome {
+        states: checker.state_count(),
+        unique: checker.unique_state_count(),
+        max_depth: checker.max_depth().saturating_sub(1),
+        timed_out: false,
+        depth_bounded: false,
+        found,
+    }
 }
 
 fn counterexample(plan: &Plan, inv: &'static rmapcheck_invariants::Invariant, actions: &[rmapcheck_model::Action]) -> Counterexample {

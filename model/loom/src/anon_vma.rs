@@ -42,8 +42,9 @@ impl World {
     /// of the reader's `down_read_trylock()`.
     pub fn anon_vma_free(&self, cpu: &Cpu, av: usize) {
         let a = &self.av[av];
-        let rc = a.refcount.load(Relaxed); // VM_BUG_ON(atomic_read(&anon_vma->refcount))
-                                           // Ghost checks follow the loom operation they guard (see folio.rs).
+        // VM_BUG_ON(atomic_read(&anon_vma->refcount)). Ghost checks follow the loom
+        // operation they guard (see folio.rs).
+        let rc = a.refcount.load(Relaxed);
         self.trust(av, "anon_vma_free (double free?)");
         assert!(
             rc == 0,

@@ -79,8 +79,8 @@
 //!    hide but not invent a bug in the paths that depend on `is_locked()`.
 //! 6. **The MutexCondvar rwsem over-synchronises** (a failed trylock and `is_locked()`
 //!    acquire the internal mutex). Memory-order questions are therefore checked with
-//!    [`RwsemKind::AtomicWaitq`] in S1 (`s1_correct_atomic_rwsem`, `s1e`), which is
-//!    15–100× more expensive.
+//!    [`RwsemKind::AtomicWaitq`] in S1 (`s1_correct_atomic_rwsem`, `s1e`), which costs
+//!    5–25× more executions here (15–850× in the prototype).
 //! 7. **UFFDIO_MOVE's lock set.** S7's mover takes the folio lock and the *source*
 //!    anon_vma's root lock for write, which is what `folio_move_anon_rmap()` requires;
 //!    other locks of `move_pages_pte()` are not modelled.

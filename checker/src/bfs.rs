@@ -1,0 +1,227 @@
+//! Exact level-by-level breadth-first search.
+//!
+//! stateright 0.31's BFS shares work between threads in blocks and keeps
+//! the *last* counterexample it meets for a property, so the trace it
+//! returns is not always the shortest. This search finishes one depth
+//! before starting the next and keeps the first violation of each depth,
+//! so every counterexample it reports is a shortest one. It stores a
+//! 64-bit fingerprint and a parent link per state (not the path), expands
+//! a level on all threads, and rebuilds traces by replaying action indices
+//! from the initial state, as stateright does.
+
+use crate::model::RmapModel;
+use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::{Action, State};
+use stateright::Model;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Limits of one search.
+pub struct Limits {
+    /// Worker threads.
+    pub threads: usize,
+    /// Deepest level to check, in actions from the initial state.
+    pub max_depth: Option<usize>,
+    /// Stop at this instant.
+    pub deadline: Option<Instant>,
+    /// Look for a counterexample to every invariant instead of stopping at the first.
+    pub keep_going: bool,
+}
+
+/// What the search found.
+pub struct BfsOutcome {
+    /// States generated, repeats included.
+    pub states: usize,
+    /// Distinct states.
+    pub unique: usize,
+    /// Deepest level checked, in actions.
+    pub depth: usize,
+    /// The search stopped at the depth bound with states still unexpanded.
+    pub depth_bounded: bool,
+    /// The search stopped at the deadline.
+    pub timed_out: bool,
+    /// Violated invariants (indexes into INVARIANTS) with shortest traces.
+    pub found: Vec<(usize, Vec<Action>)>,
+}
+
+/// A fingerprint is already a hash: use it as is.
+#[derive(Default)]
+struct Identity(u64);
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A state's 64-bit fingerprint (SipHash with fixed keys, so runs are
+/// reproducible). With process symmetry on, [`State`]'s `Hash` folds
+/// symmetric states into one fingerprint.
+pub fn fingerprint(s: &State) -> u64 {
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+type Seen = HashMap<u64, (u64, u32), BuildHasherDefault<Identity>>;
+
+/// Runs the search; `progress` gets a line every two seconds.
+pub fn search(model: &RmapModel, limits: &Limits, mut progress: Option<&mut dyn Write>) -> BfsOutcome {
+    let start = Instant::now();
+    let init = model.init_states().remove(0);
+    let init_fp = fingerprint(&init);
+    let mut seen: Seen = HashMap::default();
+    seen.insert(init_fp, (init_fp, u32::MAX));
+    let mut frontier: Vec<(u64, State)> = vec![(init_fp, init)];
+    let mut out =
+        BfsOutcome { states: 1, unique: 1, depth: 0, depth_bounded: false, timed_out: false, found: Vec::new() };
+    let mut last_report = Instant::now();
+    let threads = limits.threads.max(1);
+    let mut depth = 0usize;
+    while !frontier.is_empty() {
+        out.depth = depth;
+        let expand = limits.max_depth.is_none_or(|d| depth < d);
+        // Check and expand this level in chunks, on every thread.
+        let chunk = frontier.len().div_ceil(threads).max(1);
+        let results: Vec<Level> = std::thread::scope(|sc| {
+            let handles: Vec<_> = frontier
+                .chunks(chunk)
+                .map(|part| sc.spawn(|| level(model, &seen, part, expand, limits.deadline)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
+        });
+        let mut next = Vec::new();
+        for r in results {
+            out.timed_out |= r.timed_out;
+            for (inv, fp) in r.violations {
+                if !out.found.iter().any(|(i, _)| *i == inv) {
+                    out.found.push((inv, trace(model, &seen, fp)));
+                }
+            }
+            out.states += r.generated;
+            for (fp, parent, idx, s) in r.successors {
+                if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(fp) {
+                    e.insert((parent, idx));
+                    next.push((fp, s));
+                }
+            }
+        }
+        out.unique = seen.len();
+        if !expand && !next.is_empty() {
+            unreachable!("a level that is not expanded yields no successors");
+        }
+        if !expand && frontier_has_successors(model, &frontier) {
+            out.depth_bounded = true;
+        }
+        let all_found = model.invariants.iter().all(|i| out.found.iter().any(|(f, _)| f == i));
+        if out.timed_out || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
+            break;
+        }
+        if let Some(w) = progress.as_deref_mut() {
+            if last_report.elapsed() >= Duration::from_secs(2) || next.is_empty() {
+                let secs = start.elapsed().as_secs_f64();
+                let _ = writeln!(
+                    w,
+                    "[{secs:>6.1}s] depth={depth} states={} unique={} frontier={} states/s={:.0}",
+                    out.states,
+                    out.unique,
+                    next.len(),
+                    out.states as f64 / secs.max(1e-9)
+                );
+                last_report = Instant::now();
+            }
+        }
+        frontier = next;
+        depth += 1;
+    }
+    out.found.sort_by_key(|(i, _)| *i);
+    out
+}
+
+/// What one thread made of its share of a level.
+struct Level {
+    violations: Vec<(usize, u64)>,
+    /// New states (not seen at earlier depths, deduplicated within the
+    /// thread): fingerprint, parent fingerprint, action index, state.
+    successors: Vec<(u64, u64, u32, State)>,
+    /// Successors generated, repeats included.
+    generated: usize,
+    timed_out: bool,
+}
+
+/// Checks and expands one thread's share of a level. `seen` is only read
+/// here; the merge after the level is the only writer.
+fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, deadline: Option<Instant>) -> Level {
+    let mut r = Level { violations: Vec::new(), successors: Vec::new(), generated: 0, timed_out: false };
+    let mut local: std::collections::HashSet<u64, BuildHasherDefault<Identity>> = Default::default();
+    let mut actions = Vec::new();
+    for (n, (fp, s)) in part.iter().enumerate() {
+        if n % 1024 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            r.timed_out = true;
+            return r;
+        }
+        for &i in &model.invariants {
+            if (INVARIANTS[i].check)(s, model.cfg.kernel).is_err() && !r.violations.iter().any(|(v, _)| *v == i) {
+                r.violations.push((i, *fp));
+            }
+        }
+        if !expand {
+            continue;
+        }
+        actions.clear();
+        model.actions(s, &mut actions);
+        for (idx, a) in actions.drain(..).enumerate() {
+            if let Some(next) = model.next_state(s, a) {
+                r.generated += 1;
+                let nfp = fingerprint(&next);
+                if !seen.contains_key(&nfp) && local.insert(nfp) {
+                    r.successors.push((nfp, *fp, idx as u32, next));
+                }
+            }
+        }
+    }
+    r
+}
+
+fn frontier_has_successors(model: &RmapModel, frontier: &[(u64, State)]) -> bool {
+    let mut actions = Vec::new();
+    frontier.iter().any(|(_, s)| {
+        actions.clear();
+        model.actions(s, &mut actions);
+        !actions.is_empty()
+    })
+}
+
+/// Rebuilds the action sequence to the state with fingerprint `fp` by
+/// following parent links back and replaying action indices forward.
+fn trace(model: &RmapModel, seen: &Seen, fp: u64) -> Vec<Action> {
+    let mut indices = Vec::new();
+    let mut at = fp;
+    while let Some(&(parent, idx)) = seen.get(&at) {
+        if idx == u32::MAX {
+            break;
+        }
+        indices.push(idx);
+        at = parent;
+    }
+    indices.reverse();
+    let mut s = model.init_states().remove(0);
+    let mut out = Vec::new();
+    let mut actions = Vec::new();
+    for idx in indices {
+        actions.clear();
+        model.actions(&s, &mut actions);
+        let a = actions[idx as usize];
+        s = model.next_state(&s, a).expect("a recorded transition replays");
+        out.push(a);
+    }
+    out
+}
