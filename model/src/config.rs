@@ -69,19 +69,16 @@ pub enum Mutant {
     /// Fork re-points a shared folio at the child's own anon_vma, the bug
     /// ea90002b0fa7 fixed for swap-in ("the case of the overly anonymous anon_vma").
     SharedFolioToChildAnonVma,
-    /// anon_vma_clone() reuses an anon_vma ignoring `num_active_vmas`.
-    ReuseIgnoringActiveVmas,
     /// anon_vma_fork() forgets `get_anon_vma(root)`.
     ForkSkipsRootRef,
 }
 
 impl Mutant {
     /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 5] = [
+    pub const ALL: [(Mutant, &'static str); 4] = [
         (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
         (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
         (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
-        (Mutant::ReuseIgnoringActiveVmas, "reuse-ignoring-active-vmas"),
         (Mutant::ForkSkipsRootRef, "fork-skips-root-ref"),
     ];
 
@@ -98,7 +95,6 @@ impl Mutant {
             Mutant::SharedFolioToChildAnonVma => {
                 "copy_present_pte() points a shared folio at the child's own anon_vma"
             }
-            Mutant::ReuseIgnoringActiveVmas => "anon_vma_clone() reuse ignores num_active_vmas",
             Mutant::ForkSkipsRootRef => "anon_vma_fork() forgets get_anon_vma(root)",
         }
     }

@@ -112,8 +112,6 @@ pub fn anon_vma_clone(s: &mut State, ctx: &mut Ctx, dst: &mut Vma, src: &Vma) {
             // reuse it." The degree cannot tell a leaf with one VMA from an
             // inner node with one child: CVE-2022-42703.
             dst.anon_vma.is_none() && src.anon_vma.is_some() && Some(av) != src.anon_vma && a.degree < 2
-        } else if ctx.cfg.mutant == Some(Mutant::ReuseIgnoringActiveVmas) {
-            dst.anon_vma.is_none() && src.anon_vma.is_some() && a.num_children < 2
         } else {
             // 2555283eb40d: "Reuse existing anon_vma if it has no vma and only
             // one anon_vma child. Root anon_vma is never reused: it has

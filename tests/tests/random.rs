@@ -1,0 +1,85 @@
+//! quickcheck: random action sequences over the full vocabulary.
+
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use rmapcheck_invariants::{first_violation, INVARIANTS};
+use rmapcheck_model::{enabled_actions, step, Action, Config, Ctx, Kernel, Mutant, State};
+use std::sync::Mutex;
+
+/// A script of choices; each picks one of the actions enabled at its step
+/// (modulo their number), so every script is a valid run and shrinking
+/// (dropping or lowering choices) keeps it valid.
+#[derive(Clone, Debug)]
+struct Script(Vec<u16>);
+
+impl Arbitrary for Script {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let len = usize::arbitrary(g) % 40;
+        Script((0..len).map(|_| u16::arbitrary(g)).collect())
+    }
+    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
+        Box::new(self.0.shrink().map(Script))
+    }
+}
+
+fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
+    Config { kernel, procs: 4, pages: 3, values: 3, mutant, symmetry: false, ..Config::default() }
+}
+
+/// Runs the script; returns the actions taken and the first violation.
+fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
+    let all: Vec<_> = INVARIANTS.iter().collect();
+    let mut s = State::new(cfg.pages, false);
+    let mut taken = Vec::new();
+    let mut actions = Vec::new();
+    for &choice in &script.0 {
+        actions.clear();
+        enabled_actions(cfg, &s, &mut actions);
+        if actions.is_empty() {
+            break;
+        }
+        let a = actions[choice as usize % actions.len()];
+        s = step(&s, a, &mut Ctx::new(cfg, false)).expect("enabled actions run");
+        taken.push(a);
+        if let Some((inv, _)) = first_violation(&all, &s, cfg.kernel) {
+            return (taken, Some(inv.name));
+        }
+    }
+    (taken, None)
+}
+
+#[test]
+fn random_sequences_never_violate_an_invariant_under_v6_18() {
+    fn prop(script: Script) -> TestResult {
+        match run(&config(Kernel::V6_18, None), &script) {
+            (_, None) => TestResult::passed(),
+            (taken, Some(inv)) => TestResult::error(format!("{inv} violated after {taken:?}")),
+        }
+    }
+    QuickCheck::new().tests(3000).max_tests(3000).quickcheck(prop as fn(Script) -> TestResult);
+}
+
+static SHORTEST: Mutex<Option<Vec<Action>>> = Mutex::new(None);
+
+#[test]
+fn shrinking_yields_a_minimal_failing_sequence() {
+    // With a deliberately broken fork, some random script fails; quickcheck
+    // shrinks it. The shortest failing run it tried must be minimal: mmap,
+    // a write, a fork (three actions) is the least that shares a folio.
+    fn prop(script: Script) -> bool {
+        let (taken, bad) = run(&config(Kernel::V6_18, Some(Mutant::KeepExclusiveOnFork)), &script);
+        if bad.is_some() {
+            let mut best = SHORTEST.lock().unwrap();
+            if best.as_ref().is_none_or(|b| taken.len() < b.len()) {
+                *best = Some(taken);
+            }
+        }
+        bad.is_none()
+    }
+    let result = QuickCheck::new().tests(2000).max_tests(2000).quicktest(prop as fn(Script) -> bool);
+    assert!(result.is_err(), "the broken model must fail some random script");
+    let best = SHORTEST.lock().unwrap().clone().unwrap();
+    assert_eq!(best.len(), 3, "shrunk to {best:?}");
+    assert!(matches!(best[0], Action::Mmap { write: true, .. }));
+    assert!(matches!(best[1], Action::Write { .. }));
+    assert!(matches!(best[2], Action::Fork { .. }));
+}

@@ -1,0 +1,87 @@
+//! Every shipped scenario reaches the verdict its header states, and bad
+//! scenario files are refused with `file:line: what is wrong`.
+
+use rmapcheck::run::run_text;
+use rmapcheck_model::Expect;
+use std::path::PathBuf;
+
+fn scenario_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+#[test]
+fn every_shipped_scenario_meets_its_expectation() {
+    let mut files: Vec<_> = std::fs::read_dir(scenario_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rmap"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "at least ten scenarios ship, found {}", files.len());
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let name = f.display().to_string();
+        let r = run_text(&text, &name, false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.passed, "{name}: got {}\n{}", r.verdict, r.output);
+    }
+}
+
+#[test]
+fn the_cve_scenario_fails_at_the_double_reuse_under_v5_19_only() {
+    let v5 = std::fs::read_to_string(scenario_dir().join("cve-2022-42703-double-reuse-v5.19.rmap")).unwrap();
+    let r = run_text(&v5, "v5", false).unwrap();
+    assert_eq!(r.verdict, Expect::Violates { invariant: "same_anon_vma_same_chain".into(), at: Some(11) });
+    let v6 = v5.replace("kernel: v5.19", "kernel: v6.18").replace("expect: violates same_anon_vma_same_chain at 11", "expect: holds");
+    let r = run_text(&v6, "v6", false).unwrap();
+    assert_eq!(r.verdict, Expect::Holds, "{}", r.output);
+}
+
+#[test]
+fn a_wrong_expectation_is_reported_as_not_passed() {
+    let text = "expect: violates rmap_complete\nP0 mmap 0 1 rw\nP0 write 0 1\n";
+    let r = run_text(text, "t", false).unwrap();
+    assert!(!r.passed);
+    assert_eq!(r.verdict, Expect::Holds);
+    let text = "expect: holds\nP0 mmap 0 1 rw\nP0 write 0 1\nP0 read 0 = 2\n";
+    let r = run_text(text, "t", false).unwrap();
+    assert!(!r.passed);
+    assert!(r.read_mismatch.unwrap().contains("t:4: P0 read 0 returned 1, the scenario says 2"));
+}
+
+#[test]
+fn malformed_scenarios_name_file_and_line() {
+    let cases = [
+        ("P0 mmap 0 1 rw\n", "f:1: missing 'expect:' header"),
+        ("expect: holds\nP0 mmap 0 1 rwx\n", "f:2: 'rwx' is not a protection"),
+        ("expect: holds\n\nP0 jump 1\n", "f:3: unknown action 'jump'"),
+        ("expect: holds\nQ0 fork\n", "f:2: 'Q0' is not a process"),
+        ("expect: holds\nP0 write 0\n", "f:2: 'write' takes 2 argument(s), got 1"),
+        ("expect: holds\nP0 write 0 0\n", "f:2: a written value must be at least 1"),
+        ("expect: maybe\nP0 fork\n", "f:1: bad expect 'maybe'"),
+        ("kernel: v4.4\nexpect: holds\nP0 fork\n", "f:1: unknown kernel variant 'v4.4'"),
+        ("pages: 99\nexpect: holds\nP0 fork\n", "f:1: pages: '99' is not a number from 1 to 8"),
+        ("colour: red\nexpect: holds\nP0 fork\n", "f:1: unknown header 'colour'"),
+        ("expect: holds\nP0 fork\nkernel: v6.18\n", "f:3: header line 'kernel:' after the first action"),
+        ("expect: holds\n", "f:1: no actions"),
+        ("expect: holds\nP0 fork = 3\n", "f:2: only a read can state the value"),
+        ("expect: violates no_such_thing\nP0 fork\n", "f:1: expect names unknown invariant 'no_such_thing'"),
+        // Well-formed but impossible: the step itself is refused.
+        ("expect: holds\nP0 mmap 0 1 r\nP0 write 0 1\n", "f:3: P0 write 0 1: the VMA at page 0 is read-only"),
+        ("expect: holds\nP1 exit\n", "f:2: P1 exit: P1 does not exist"),
+        ("procs: 1\nexpect: holds\nP0 fork\n", "f:3: P0 fork: fork would create P1, beyond the bound of 1 processes"),
+    ];
+    for (text, want) in cases {
+        let err = run_text(text, "f", false).expect_err(want);
+        assert!(err.starts_with(want), "for {text:?}: got {err:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn a_scenario_round_trips_through_its_text_form() {
+    use rmapcheck_model::Scenario;
+    let text = std::fs::read_to_string(scenario_dir().join("fork-cow-child-writes.rmap")).unwrap();
+    let sc = Scenario::parse(&text, "x").unwrap();
+    let again = Scenario::parse(&sc.to_text(), "y").unwrap();
+    assert_eq!(sc.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>(), again.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>());
+    assert_eq!((sc.kernel, sc.pages, &sc.expect), (again.kernel, again.pages, &again.expect));
+}
