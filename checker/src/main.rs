@@ -10,7 +10,11 @@ use rmapcheck_model::{ActionKind, Kernel, Mutant};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "rmapcheck", version, about = "Bounded model checking of the Linux kernel's anonymous-memory reverse mapping")]
+#[command(
+    name = "rmapcheck",
+    version,
+    about = "Bounded model checking of the Linux kernel's anonymous-memory reverse mapping"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -19,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Explore the state space and check the invariants.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// List the invariants, actions, kernel variants, mutants and built-in configurations.
     List,
     /// Run scenario files step by step and compare each verdict with its header.
@@ -105,7 +109,7 @@ struct CheckArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Check(a) => check(a),
+        Cmd::Check(a) => check(*a),
         Cmd::List => {
             list();
             Ok(0)
@@ -123,7 +127,8 @@ fn main() -> ExitCode {
 }
 
 fn check(a: CheckArgs) -> Result<u8, String> {
-    let split = |s: Option<String>| s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
+    let split =
+        |s: Option<String>| s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
     let flags = Settings {
         kernel: a.kernel,
         procs: a.procs,
@@ -197,15 +202,22 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
 }
 
 fn bench() -> Result<u8, String> {
-    println!("{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}", "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB");
+    println!(
+        "{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}",
+        "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB"
+    );
     let cases: [(&str, Settings); 3] = [
         ("default (3 procs, 2 pages)", Settings::default()),
         ("default, canonical ids, no symmetry", Settings { symmetry: Some(false), ..Settings::default() }),
-        ("default, compact ids, no symmetry", Settings { symmetry: Some(false), ids: Some("compact".into()), ..Settings::default() }),
+        (
+            "default, compact ids, no symmetry",
+            Settings { symmetry: Some(false), ids: Some("compact".into()), ..Settings::default() },
+        ),
     ];
     for (name, over) in cases {
         for threads in [1, 2] {
-            let plan = Settings::load("default")?.overlay(Settings { threads: Some(threads), ..over.clone() }).resolve()?;
+            let plan =
+                Settings::load("default")?.overlay(Settings { threads: Some(threads), ..over.clone() }).resolve()?;
             let r = run_check(&plan, false, None);
             println!(
                 "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}",

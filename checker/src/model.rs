@@ -6,6 +6,9 @@ use stateright::{Model, Property};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// `(name, transitions)` pairs.
+pub type Counts = Vec<(String, u64)>;
+
 /// Transition counts per action kind and per kernel branch.
 #[derive(Default)]
 pub struct Coverage {
@@ -27,7 +30,7 @@ impl Coverage {
     }
 
     /// `(name, transitions)` per action kind and per branch.
-    pub fn snapshot(&self) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    pub fn snapshot(&self) -> (Counts, Counts) {
         let a = ActionKind::ALL
             .iter()
             .map(|(k, n, _)| (n.to_string(), self.actions[*k as usize].load(Ordering::Relaxed)))
@@ -79,10 +82,10 @@ fn prop<const I: usize>(m: &RmapModel, s: &State) -> bool {
 
 type PropFn = fn(&RmapModel, &State) -> bool;
 const PROPS: [PropFn; 32] = [
-    prop::<0>, prop::<1>, prop::<2>, prop::<3>, prop::<4>, prop::<5>, prop::<6>, prop::<7>,
-    prop::<8>, prop::<9>, prop::<10>, prop::<11>, prop::<12>, prop::<13>, prop::<14>, prop::<15>,
-    prop::<16>, prop::<17>, prop::<18>, prop::<19>, prop::<20>, prop::<21>, prop::<22>, prop::<23>,
-    prop::<24>, prop::<25>, prop::<26>, prop::<27>, prop::<28>, prop::<29>, prop::<30>, prop::<31>,
+    prop::<0>, prop::<1>, prop::<2>, prop::<3>, prop::<4>, prop::<5>, prop::<6>, prop::<7>, prop::<8>, prop::<9>,
+    prop::<10>, prop::<11>, prop::<12>, prop::<13>, prop::<14>, prop::<15>, prop::<16>, prop::<17>, prop::<18>,
+    prop::<19>, prop::<20>, prop::<21>, prop::<22>, prop::<23>, prop::<24>, prop::<25>, prop::<26>, prop::<27>,
+    prop::<28>, prop::<29>, prop::<30>, prop::<31>,
 ];
 
 impl Model for RmapModel {
@@ -109,9 +112,6 @@ impl Model for RmapModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        self.invariants
-            .iter()
-            .map(|&i| Property::always(INVARIANTS[i].name, PROPS[i]))
-            .collect()
+        self.invariants.iter().map(|&i| Property::always(INVARIANTS[i].name, PROPS[i])).collect()
     }
 }

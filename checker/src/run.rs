@@ -87,9 +87,6 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
             }
             _ => false,
         };
-    out.push_str(&format!(
-        "  result: {verdict} -- {}\n",
-        if passed { "as expected" } else { "NOT as expected" }
-    ));
+    out.push_str(&format!("  result: {verdict} -- {}\n", if passed { "as expected" } else { "NOT as expected" }));
     Ok(RunResult { verdict, passed, read_mismatch, output: out, last: s })
 }

@@ -165,8 +165,7 @@ fn drive<C: Checker<RmapModel>>(checker: C, start: Instant, mut progress: Progre
         }
     }
     let checker = checker.join();
-    let mut found: Vec<_> =
-        checker.discoveries().into_iter().map(|(name, path)| (name, path.into_actions())).collect();
+    let mut found: Vec<_> = checker.discoveries().into_iter().map(|(name, path)| (name, path.into_actions())).collect();
     found.sort_by_key(|(name, _)| INVARIANTS.iter().position(|i| i.name == *name));
     // stateright counts the initial state as depth 1.
     Outcome {
@@ -179,7 +178,11 @@ fn drive<C: Checker<RmapModel>>(checker: C, start: Instant, mut progress: Progre
     }
 }
 
-fn counterexample(plan: &Plan, inv: &'static rmapcheck_invariants::Invariant, actions: &[rmapcheck_model::Action]) -> Counterexample {
+fn counterexample(
+    plan: &Plan,
+    inv: &'static rmapcheck_invariants::Invariant,
+    actions: &[rmapcheck_model::Action],
+) -> Counterexample {
     let (steps, violation) = match replay(&plan.model, actions) {
         Ok(t) => {
             let v = (inv.check)(&t.last, plan.model.kernel)
@@ -191,7 +194,10 @@ fn counterexample(plan: &Plan, inv: &'static rmapcheck_invariants::Invariant, ac
     };
     let scenario = Scenario {
         title: vec![
-            format!("Counterexample found by rmapcheck check ({:?}, {} processes, {} pages).", plan.strategy, plan.model.procs, plan.model.pages),
+            format!(
+                "Counterexample found by rmapcheck check ({:?}, {} processes, {} pages).",
+                plan.strategy, plan.model.procs, plan.model.pages
+            ),
             format!("{}: {}", inv.name, inv.description),
         ],
         kernel: plan.model.kernel,

@@ -58,15 +58,20 @@ pub fn builtin(name: &str) -> Option<Settings> {
     BUILTINS.iter().find(|(n, _, _)| *n == name).map(|(_, _, f)| f())
 }
 
+/// A built-in configuration: name, description, settings.
+pub type Builtin = (&'static str, &'static str, fn() -> Settings);
+
 /// Every built-in configuration.
-pub const BUILTINS: [(&str, &str, fn() -> Settings); 2] = [
-    ("default", "3 processes, 2 pages, 1 value, every action, exhaustive BFS (about a minute on 2 cores)", || Settings {
-        kernel: Some("v6.18".into()),
-        procs: Some(3),
-        pages: Some(2),
-        values: Some(1),
-        strategy: Some(Strategy::Bfs),
-        ..Settings::default()
+pub const BUILTINS: [Builtin; 2] = [
+    ("default", "3 processes, 2 pages, 1 value, every action, exhaustive BFS (about a minute on 2 cores)", || {
+        Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(3),
+            pages: Some(2),
+            values: Some(1),
+            strategy: Some(Strategy::Bfs),
+            ..Settings::default()
+        }
     }),
     ("deep", "4 processes, 3 pages, 2 values, seeded random simulation for 10 minutes", || Settings {
         kernel: Some("v6.18".into()),

@@ -34,7 +34,8 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
     );
     match &r.stopped_by {
         Some(why) => {
-            let _ = writeln!(o, "search INCOMPLETE: stopped by the {why}; 'holds' below means within these bounds only");
+            let _ =
+                writeln!(o, "search INCOMPLETE: stopped by the {why}; 'holds' below means within these bounds only");
         }
         None => {
             let _ = writeln!(o, "search complete: every reachable state within the model bounds was checked");

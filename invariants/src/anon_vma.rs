@@ -40,8 +40,10 @@ pub fn chain_one_root(s: &State, _: Kernel) -> Result<(), String> {
         let root = s.anon_vmas[own as usize].root;
         for &x in &v.chain {
             if s.anon_vmas[x as usize].root != root {
-                bad.push(format!("P{pid} VMA {}..{}: AV{x} on the chain has root AV{}, anon_vma AV{own} has root AV{root}",
-                    v.start, v.end, s.anon_vmas[x as usize].root));
+                bad.push(format!(
+                    "P{pid} VMA {}..{}: AV{x} on the chain has root AV{}, anon_vma AV{own} has root AV{root}",
+                    v.start, v.end, s.anon_vmas[x as usize].root
+                ));
             }
         }
     }
@@ -92,9 +94,13 @@ pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
             continue;
         }
         let own = usize::from(s.tree_len(x) > 0);
-        let descendants = if a.root == x { live_ids(s).filter(|&y| y != x && s.anon_vmas[y as usize].root == x).count() } else { 0 };
+        let descendants =
+            if a.root == x { live_ids(s).filter(|&y| y != x && s.anon_vmas[y as usize].root == x).count() } else { 0 };
         if a.refcount as usize != own + descendants {
-            bad.push(format!("AV{x}: refcount {} but tree reference {own} + live descendants {descendants}", a.refcount));
+            bad.push(format!(
+                "AV{x}: refcount {} but tree reference {own} + live descendants {descendants}",
+                a.refcount
+            ));
         }
     }
     report(bad)
@@ -105,9 +111,7 @@ fn vmas_using(s: &State, x: AvId) -> usize {
 }
 
 fn live_children(s: &State, x: AvId) -> usize {
-    (0..s.anon_vmas.len() as AvId)
-        .filter(|&y| s.anon_vmas[y as usize].parent == x && s.tree_len(y) > 0)
-        .count()
+    (0..s.anon_vmas.len() as AvId).filter(|&y| s.anon_vmas[y as usize].parent == x && s.tree_len(y) > 0).count()
 }
 
 /// I7: `num_active_vmas` (v6.18), or `degree` (v5.19), matches the VMAs
@@ -167,7 +171,13 @@ pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
                     if a != b {
                         bad.push(format!(
                             "P{pid}: VMAs {}..{} and {}..{} share anon_vma AV{} but their chains differ ([{}] vs [{}])",
-                            v.start, v.end, w.start, w.end, v.anon_vma.unwrap_or(0), names(&v.chain), names(&w.chain)
+                            v.start,
+                            v.end,
+                            w.start,
+                            w.end,
+                            v.anon_vma.unwrap_or(0),
+                            names(&v.chain),
+                            names(&w.chain)
                         ));
                     }
                 }

@@ -38,7 +38,8 @@ fn renumber(s: &mut State, reorder: bool) {
         av_keep.sort_unstable();
         folio_keep.sort_unstable();
     }
-    let identity = |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
+    let identity =
+        |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
     if identity(&av_keep, s.anon_vmas.len()) && identity(&folio_keep, s.folios.len()) {
         return;
     }
@@ -183,7 +184,8 @@ fn process_key(s: &State, pid: usize) -> u64 {
             Pte::Zero => put(1),
             Pte::Present { folio, writable, dirty } => {
                 let f = &s.folios[folio as usize];
-                for b in [2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.data, u8::from(f.anon_exclusive)] {
+                for b in [2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.data, u8::from(f.anon_exclusive)]
+                {
                     put(b);
                 }
             }

@@ -92,9 +92,7 @@ impl Mutant {
         match self {
             Mutant::KeepExclusiveOnFork => "copy_present_pte() keeps PageAnonExclusive on a shared page",
             Mutant::KeepParentWritableOnFork => "copy_present_pte() leaves the parent's PTE writable",
-            Mutant::SharedFolioToChildAnonVma => {
-                "copy_present_pte() points a shared folio at the child's own anon_vma"
-            }
+            Mutant::SharedFolioToChildAnonVma => "copy_present_pte() points a shared folio at the child's own anon_vma",
             Mutant::ForkSkipsRootRef => "anon_vma_fork() forgets get_anon_vma(root)",
         }
     }

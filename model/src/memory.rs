@@ -86,7 +86,10 @@ fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
         s.folios[folio as usize].anon_exclusive = true;
         ctx.took(Branch::WpReuseMoveAnonRmap);
         ctx.say(|| {
-            format!("do_wp_page: wp_can_reuse_anon_folio(F{folio}) -> folio_move_anon_rmap to AV{}", vma.anon_vma.unwrap_or(0))
+            format!(
+                "do_wp_page: wp_can_reuse_anon_folio(F{folio}) -> folio_move_anon_rmap to AV{}",
+                vma.anon_vma.unwrap_or(0)
+            )
         });
     } else {
         return wp_page_copy(s, ctx, pid, vi, page);

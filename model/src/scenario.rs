@@ -143,7 +143,11 @@ impl Scenario {
         for c in &self.title {
             let _ = writeln!(t, "# {c}");
         }
-        let _ = writeln!(t, "kernel: {}\npages: {}\nprocs: {}\nexpect: {}\n", self.kernel, self.pages, self.procs, self.expect);
+        let _ = writeln!(
+            t,
+            "kernel: {}\npages: {}\nprocs: {}\nexpect: {}\n",
+            self.kernel, self.pages, self.procs, self.expect
+        );
         for s in &self.steps {
             match s.reads {
                 Some(v) => {

@@ -215,13 +215,7 @@ pub enum OopsKind {
 impl State {
     /// The initial state: one process `P0` with an empty address space.
     pub fn new(pages: u8, symmetry: bool) -> Self {
-        State {
-            mms: vec![Mm::new(pages)],
-            anon_vmas: Vec::new(),
-            folios: Vec::new(),
-            oops: None,
-            symmetry,
-        }
+        State { mms: vec![Mm::new(pages)], anon_vmas: Vec::new(), folios: Vec::new(), oops: None, symmetry }
     }
 
     /// Number of pages in the address window.
@@ -251,23 +245,14 @@ impl State {
 
     /// Live (not freed) folios with their ids.
     pub fn live_folios(&self) -> impl Iterator<Item = (FolioId, &Folio)> {
-        self.folios
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !f.freed)
-            .map(|(i, f)| (i as FolioId, f))
+        self.folios.iter().enumerate().filter(|(_, f)| !f.freed).map(|(i, f)| (i as FolioId, f))
     }
 }
 
 impl Mm {
     /// An empty address space of `pages` pages.
     pub fn new(pages: u8) -> Self {
-        Mm {
-            alive: true,
-            vmas: Vec::new(),
-            ptes: vec![Pte::None; pages as usize],
-            ghost: vec![None; pages as usize],
-        }
+        Mm { alive: true, vmas: Vec::new(), ptes: vec![Pte::None; pages as usize], ghost: vec![None; pages as usize] }
     }
 
     /// `find_vma()` restricted to VMAs containing `page`: the index of the

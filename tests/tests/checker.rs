@@ -64,7 +64,8 @@ fn canonical_ids_and_symmetry_each_shrink_the_state_space() {
     let small = Settings { procs: Some(3), pages: Some(1), ..Settings::default() };
     let both = run_check(&plan(small.clone()), false, None).unique_states;
     let canon = run_check(&plan(Settings { symmetry: Some(false), ..small.clone() }), false, None).unique_states;
-    let none = run_check(&plan(Settings { symmetry: Some(false), ids: Some("compact".into()), ..small }), false, None).unique_states;
+    let none = run_check(&plan(Settings { symmetry: Some(false), ids: Some("compact".into()), ..small }), false, None)
+        .unique_states;
     assert!(both < canon && canon < none, "symmetry {both}, canonical {canon}, neither {none}");
 }
 

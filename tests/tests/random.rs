@@ -5,19 +5,40 @@ use rmapcheck_invariants::{first_violation, INVARIANTS};
 use rmapcheck_model::{enabled_actions, step, Action, Config, Ctx, Kernel, Mutant, State};
 use std::sync::Mutex;
 
-/// A script of choices; each picks one of the actions enabled at its step
-/// (modulo their number), so every script is a valid run and shrinking
-/// (dropping or lowering choices) keeps it valid.
+/// A random run: actions picked uniformly among those enabled at each
+/// step. Shrinking drops actions; a dropped action can make a later one
+/// impossible, and [`run`] skips those, so every shrunk script still runs.
 #[derive(Clone, Debug)]
-struct Script(Vec<u16>);
+struct Script(Vec<Action>);
 
 impl Arbitrary for Script {
     fn arbitrary(g: &mut Gen) -> Self {
+        let cfg = config(Kernel::V6_18, None);
         let len = usize::arbitrary(g) % 40;
-        Script((0..len).map(|_| u16::arbitrary(g)).collect())
+        let mut s = State::new(cfg.pages, false);
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        for _ in 0..len {
+            actions.clear();
+            enabled_actions(&cfg, &s, &mut actions);
+            let Some(&a) = g.choose(&actions) else { break };
+            s = step(&s, a, &mut Ctx::new(&cfg, false)).expect("enabled actions run");
+            out.push(a);
+        }
+        Script(out)
     }
+
     fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
-        Box::new(self.0.shrink().map(Script))
+        let v = self.0.clone();
+        let n = v.len();
+        let halves =
+            (n >= 2).then(|| vec![Script(v[n / 2..].to_vec()), Script(v[..n / 2].to_vec())]).into_iter().flatten();
+        let singles = (0..n).map(move |i| {
+            let mut w = v.clone();
+            w.remove(i);
+            Script(w)
+        });
+        Box::new(halves.chain(singles))
     }
 }
 
@@ -25,20 +46,15 @@ fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     Config { kernel, procs: 4, pages: 3, values: 3, mutant, symmetry: false, ..Config::default() }
 }
 
-/// Runs the script; returns the actions taken and the first violation.
+/// Runs the script, skipping actions that cannot run any more; returns the
+/// actions taken and the first invariant violated.
 fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
     let all: Vec<_> = INVARIANTS.iter().collect();
     let mut s = State::new(cfg.pages, false);
     let mut taken = Vec::new();
-    let mut actions = Vec::new();
-    for &choice in &script.0 {
-        actions.clear();
-        enabled_actions(cfg, &s, &mut actions);
-        if actions.is_empty() {
-            break;
-        }
-        let a = actions[choice as usize % actions.len()];
-        s = step(&s, a, &mut Ctx::new(cfg, false)).expect("enabled actions run");
+    for &a in &script.0 {
+        let Ok(next) = step(&s, a, &mut Ctx::new(cfg, false)) else { continue };
+        s = next;
         taken.push(a);
         if let Some((inv, _)) = first_violation(&all, &s, cfg.kernel) {
             return (taken, Some(inv.name));

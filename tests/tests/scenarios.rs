@@ -31,7 +31,9 @@ fn the_cve_scenario_fails_at_the_double_reuse_under_v5_19_only() {
     let v5 = std::fs::read_to_string(scenario_dir().join("cve-2022-42703-double-reuse-v5.19.rmap")).unwrap();
     let r = run_text(&v5, "v5", false).unwrap();
     assert_eq!(r.verdict, Expect::Violates { invariant: "same_anon_vma_same_chain".into(), at: Some(11) });
-    let v6 = v5.replace("kernel: v5.19", "kernel: v6.18").replace("expect: violates same_anon_vma_same_chain at 11", "expect: holds");
+    let v6 = v5
+        .replace("kernel: v5.19", "kernel: v6.18")
+        .replace("expect: violates same_anon_vma_same_chain at 11", "expect: holds");
     let r = run_text(&v6, "v6", false).unwrap();
     assert_eq!(r.verdict, Expect::Holds, "{}", r.output);
 }
@@ -82,6 +84,9 @@ fn a_scenario_round_trips_through_its_text_form() {
     let text = std::fs::read_to_string(scenario_dir().join("fork-cow-child-writes.rmap")).unwrap();
     let sc = Scenario::parse(&text, "x").unwrap();
     let again = Scenario::parse(&sc.to_text(), "y").unwrap();
-    assert_eq!(sc.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>(), again.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>());
+    assert_eq!(
+        sc.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>(),
+        again.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>()
+    );
     assert_eq!((sc.kernel, sc.pages, &sc.expect), (again.kernel, again.pages, &again.expect));
 }

@@ -46,10 +46,7 @@ impl World {
         // operation they guard (see folio.rs).
         let rc = a.refcount.load(Relaxed);
         self.trust(av, "anon_vma_free (double free?)");
-        assert!(
-            rc == 0,
-            "UAF: anon_vma_free of slot {av} with refcount {rc}"
-        );
+        assert!(rc == 0, "UAF: anon_vma_free of slot {av} with refcount {rc}");
         cpu.might_sleep("anon_vma_free");
         if !self.cfg.free_skips_is_locked_wait {
             // anon_vma->root->rwsem: the root must still exist (I3; 624483f3ea82).
@@ -150,11 +147,7 @@ impl World {
             if let Some(old) = root {
                 // WARN_ON_ONCE(root)
                 self.g_root_warns.fetch_add(1, G);
-                ev(
-                    cpu.name,
-                    "WARN lock_anon_vma_root: root changed within chain",
-                    new_root,
-                );
+                ev(cpu.name, "WARN lock_anon_vma_root: root changed within chain", new_root);
                 if !self.cfg.lock_root_keeps_old {
                     self.av[old].rwsem.up_write(cpu);
                 }
@@ -197,11 +190,7 @@ impl World {
         self.anon_vma_lock_write(cpu, av);
         // (page_table_lock: the VMA is private to this thread in every scenario)
         let v = &self.vmas[vma];
-        assert_eq!(
-            v.anon_vma(),
-            NONE,
-            "scenario: vma {vma} already has an anon_vma"
-        );
+        assert_eq!(v.anon_vma(), NONE, "scenario: vma {vma} already has an anon_vma");
         v.set_anon_vma(av);
         self.anon_vma_chain_link(cpu, vma, av);
         a.update(&a.num_active_vmas, |n| *n += 1);
@@ -370,16 +359,8 @@ impl World {
         }
         for av in rest {
             let a = &self.av[av];
-            assert_eq!(
-                a.read(&a.num_children),
-                0,
-                "VM_WARN_ON(anon_vma->num_children)"
-            );
-            assert_eq!(
-                a.read(&a.num_active_vmas),
-                0,
-                "VM_WARN_ON(anon_vma->num_active_vmas)"
-            );
+            assert_eq!(a.read(&a.num_children), 0, "VM_WARN_ON(anon_vma->num_children)");
+            assert_eq!(a.read(&a.num_active_vmas), 0, "VM_WARN_ON(anon_vma->num_active_vmas)");
             self.put_anon_vma(cpu, av);
             v.chain_mut(|c| c.retain(|&x| x != av));
         }

@@ -116,20 +116,13 @@ pub struct Slab {
 impl Slab {
     /// All `n` slots free; slot 0 is handed out first.
     pub fn new(n: usize) -> Slab {
-        Slab {
-            free: Mutex::new((0..n).rev().collect()),
-        }
+        Slab { free: Mutex::new((0..n).rev().collect()) }
     }
 
     /// `kmem_cache_alloc()`: pops the most recently freed slot (LIFO, so a freed
     /// anon_vma's memory comes straight back: the reuse every scenario wants).
     pub fn alloc(&self, av: &[AnonVma], cpu: &Cpu) -> usize {
-        let s = self
-            .free
-            .lock()
-            .unwrap()
-            .pop()
-            .expect("scenario sizing: anon_vma slab exhausted");
+        let s = self.free.lock().unwrap().pop().expect("scenario sizing: anon_vma slab exhausted");
         let a = &av[s];
         a.object.with_mut(|_| ());
         a.g_live.store(true, G);

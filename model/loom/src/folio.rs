@@ -6,8 +6,7 @@ use crate::cfg::Kernel;
 use crate::ghost::ev;
 use crate::rcu::Cpu;
 use crate::sync::{
-    atomic_dec_and_test, atomic_inc, atomic_inc_not_zero, atomic_inc_return, full_rmw, AcqRel,
-    Acquire, Relaxed,
+    atomic_dec_and_test, atomic_inc, atomic_inc_not_zero, atomic_inc_return, full_rmw, AcqRel, Acquire, Relaxed,
 };
 use crate::world::{Rwc, World, NONE};
 use std::sync::atomic::Ordering::SeqCst as G;
@@ -68,10 +67,7 @@ impl World {
     pub fn folio_get_anon_vma(&self, cpu: &Cpu, folio: usize) -> Option<usize> {
         let f = &self.folios[folio];
         if self.cfg.kernel == Kernel::MmNext {
-            assert!(
-                f.test_locked(),
-                "VM_WARN_ON_FOLIO(!folio_test_locked(folio))"
-            );
+            assert!(f.test_locked(), "VM_WARN_ON_FOLIO(!folio_test_locked(folio))");
         }
         self.rcu.read_lock(cpu);
         let m = f.mapping.load(Acquire); // READ_ONCE + dereference
@@ -130,18 +126,10 @@ impl World {
     ///   ("can't simply use put_anon_vma() because we'll deadlock on the
     ///   anon_vma_lock_write() recursion", I8). Returning locked without a reference is
     ///   safe only because of `anon_vma_free()`'s `rwsem_is_locked()` wait (S1a).
-    pub fn folio_lock_anon_vma_read(
-        &self,
-        cpu: &Cpu,
-        folio: usize,
-        rwc: &mut Rwc,
-    ) -> Option<usize> {
+    pub fn folio_lock_anon_vma_read(&self, cpu: &Cpu, folio: usize, rwc: &mut Rwc) -> Option<usize> {
         let f = &self.folios[folio];
         if self.cfg.kernel == Kernel::MmNext {
-            assert!(
-                f.test_locked(),
-                "VM_WARN_ON_FOLIO(!folio_test_locked(folio))"
-            );
+            assert!(f.test_locked(), "VM_WARN_ON_FOLIO(!folio_test_locked(folio))");
         }
         let retry_on_move = self.cfg.kernel == Kernel::V6_18 && !self.cfg.skip_mapping_recheck;
         'retry: loop {
@@ -170,11 +158,7 @@ impl World {
                     if in_rcu {
                         self.rcu.read_unlock(cpu);
                     }
-                    ev(
-                        cpu.name,
-                        "folio_lock_anon_vma_read: mapping changed, retry",
-                        av,
-                    );
+                    ev(cpu.name, "folio_lock_anon_vma_read: mapping changed, retry", av);
                     continue 'retry;
                 }
                 let mut ret = Some(av);
@@ -228,11 +212,7 @@ impl World {
             if retry_on_move && f.mapping.load(Acquire) != m {
                 self.anon_vma_unlock_read(cpu, av);
                 self.put_anon_vma(cpu, av);
-                ev(
-                    cpu.name,
-                    "folio_lock_anon_vma_read: mapping changed, retry",
-                    av,
-                );
+                ev(cpu.name, "folio_lock_anon_vma_read: mapping changed, retry", av);
                 continue 'retry;
             }
             if atomic_dec_and_test(&self.av[av].refcount, "folio_lock_anon_vma_read") {
@@ -241,11 +221,7 @@ impl World {
                 self.__put_anon_vma(cpu, av);
                 return None;
             }
-            ev(
-                cpu.name,
-                "folio_lock_anon_vma_read: locked WITHOUT reference",
-                av,
-            );
+            ev(cpu.name, "folio_lock_anon_vma_read: locked WITHOUT reference", av);
             return Some(av);
         }
     }

@@ -25,13 +25,7 @@ pub fn dump() -> String {
     TRACE.with(|t| {
         t.borrow()
             .iter()
-            .map(|(w, e, a)| {
-                if *a == usize::MAX {
-                    format!("  {w}: {e}\n")
-                } else {
-                    format!("  {w}: {e} {a}\n")
-                }
-            })
+            .map(|(w, e, a)| if *a == usize::MAX { format!("  {w}: {e}\n") } else { format!("  {w}: {e} {a}\n") })
             .collect()
     })
 }

@@ -79,9 +79,7 @@ pub struct Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = self
-            .bound
-            .map_or("unbounded".to_string(), |b| format!("p={b}"));
+        let b = self.bound.map_or("unbounded".to_string(), |b| format!("p={b}"));
         write!(
             f,
             "[loom] {}: {:?} after {} iterations in {:.3} s ({b})",
@@ -91,11 +89,7 @@ impl std::fmt::Display for Report {
             self.elapsed.as_secs_f64()
         )?;
         if self.kind != Kind::Pass {
-            write!(
-                f,
-                "\n  message: {}\n  trace of the failing execution:\n{}",
-                self.message, self.trace
-            )?;
+            write!(f, "\n  message: {}\n  trace of the failing execution:\n{}", self.message, self.trace)?;
         }
         Ok(())
     }
@@ -112,10 +106,7 @@ impl Report {
     #[track_caller]
     pub fn expect_msg(&self, kind: Kind, needle: &str) {
         self.expect(kind);
-        assert!(
-            self.message.contains(needle),
-            "message lacks {needle:?}\n{self}"
-        );
+        assert!(self.message.contains(needle), "message lacks {needle:?}\n{self}");
     }
 }
 
@@ -157,33 +148,17 @@ impl WorldSlot {
 /// Explore `run` over a world built by `setup`, at the CI or deep preemption bound.
 /// `setup` runs inside the execution (it may use loom operations, single-threaded);
 /// `run` spawns the model threads, joins them and checks quiescent invariants.
-pub fn explore<S, R>(
-    name: &'static str,
-    cfg: crate::Cfg,
-    threads: Threads,
-    setup: S,
-    run: R,
-) -> Report
+pub fn explore<S, R>(name: &'static str, cfg: crate::Cfg, threads: Threads, setup: S, run: R) -> Report
 where
     S: Fn(crate::Cfg) -> World + Send + Sync + 'static,
     R: Fn(&'static World) + Send + Sync + 'static,
 {
-    let bound = if deep() {
-        threads.deep_bound(cfg.rwsem)
-    } else {
-        threads.ci_bound(cfg.rwsem)
-    };
+    let bound = if deep() { threads.deep_bound(cfg.rwsem) } else { threads.ci_bound(cfg.rwsem) };
     explore_at(name, cfg, bound, setup, run)
 }
 
 /// [`explore`] at an explicit bound.
-pub fn explore_at<S, R>(
-    name: &'static str,
-    cfg: crate::Cfg,
-    bound: Option<usize>,
-    setup: S,
-    run: R,
-) -> Report
+pub fn explore_at<S, R>(name: &'static str, cfg: crate::Cfg, bound: Option<usize>, setup: S, run: R) -> Report
 where
     S: Fn(crate::Cfg) -> World + Send + Sync + 'static,
     R: Fn(&'static World) + Send + Sync + 'static,
@@ -224,22 +199,10 @@ where
                 .cloned()
                 .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "<non-string panic>".into());
-            (
-                Kind::classify(&msg),
-                msg,
-                LAST_TRACE.with(|t| t.borrow().clone()),
-            )
+            (Kind::classify(&msg), msg, LAST_TRACE.with(|t| t.borrow().clone()))
         }
     };
-    let r = Report {
-        name,
-        kind,
-        message,
-        iterations: iters.load(SeqCst),
-        elapsed,
-        bound,
-        trace,
-    };
+    let r = Report { name, kind, message, iterations: iters.load(SeqCst), elapsed, bound, trace };
     // Captured by libtest; `-- --nocapture` shows every counterexample.
     eprintln!("{r}");
     r

@@ -53,11 +53,7 @@ impl World {
             let a = &self.av[av];
             a.object.with(|_| ());
             a.rb_root.with_mut(|t| unsafe { *t |= 1 << dst });
-            ev(
-                cpu.name,
-                "anon_vma_clone(mm-next): insert vma -> av",
-                dst * 100 + av,
-            );
+            ev(cpu.name, "anon_vma_clone(mm-next): insert vma -> av", dst * 100 + av);
             if fork && dv.anon_vma() == NONE {
                 // maybe_reuse_anon_vma()
                 if a.read(&a.num_active_vmas) > 0 || a.read(&a.num_children) > 1 {
@@ -127,10 +123,7 @@ impl World {
         let v = &self.vmas[vma];
         let active = v.anon_vma();
         if active == NONE {
-            assert!(
-                v.chain().is_empty(),
-                "VM_WARN_ON_ONCE(!list_empty(&vma->anon_vma_chain))"
-            );
+            assert!(v.chain().is_empty(), "VM_WARN_ON_ONCE(!list_empty(&vma->anon_vma_chain))");
             return;
         }
         self.anon_vma_lock_write(cpu, active);
@@ -177,16 +170,8 @@ impl World {
         }
         for av in rest {
             let a = &self.av[av];
-            assert_eq!(
-                a.read(&a.num_children),
-                0,
-                "VM_WARN_ON(anon_vma->num_children)"
-            );
-            assert_eq!(
-                a.read(&a.num_active_vmas),
-                0,
-                "VM_WARN_ON(anon_vma->num_active_vmas)"
-            );
+            assert_eq!(a.read(&a.num_children), 0, "VM_WARN_ON(anon_vma->num_children)");
+            assert_eq!(a.read(&a.num_active_vmas), 0, "VM_WARN_ON(anon_vma->num_active_vmas)");
             self.put_anon_vma(cpu, av);
             v.chain_mut(|c| c.retain(|&x| x != av));
         }

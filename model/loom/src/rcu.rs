@@ -31,28 +31,14 @@ pub struct Cpu {
 impl Cpu {
     /// A fresh context for thread `name` with RCU reader index `id`.
     pub fn new(name: &'static str, id: usize) -> Cpu {
-        Cpu {
-            name,
-            id,
-            rcu_nesting: Cell::new(0),
-            no_sleep: Cell::new(false),
-            held: RefCell::new(Vec::new()),
-        }
+        Cpu { name, id, rcu_nesting: Cell::new(0), no_sleep: Cell::new(false), held: RefCell::new(Vec::new()) }
     }
 
     /// `might_sleep()`: a sleeping operation must not run inside an RCU read-side
     /// critical section (non-preemptible RCU) nor in a caller that promised not to sleep.
     pub fn might_sleep(&self, what: &'static str) {
-        assert!(
-            self.rcu_nesting.get() == 0,
-            "MIGHT_SLEEP: {what} inside rcu_read_lock() on {}",
-            self.name
-        );
-        assert!(
-            !self.no_sleep.get(),
-            "MIGHT_SLEEP: {what} in a no-sleep (try_lock) context on {}",
-            self.name
-        );
+        assert!(self.rcu_nesting.get() == 0, "MIGHT_SLEEP: {what} inside rcu_read_lock() on {}", self.name);
+        assert!(!self.no_sleep.get(), "MIGHT_SLEEP: {what} in a no-sleep (try_lock) context on {}", self.name);
     }
 
     /// Inside an RCU read-side critical section?
@@ -62,18 +48,8 @@ impl Cpu {
 
     /// End-of-thread check: no RCU section open, no rwsem held.
     pub fn assert_quiescent(&self) {
-        assert_eq!(
-            self.rcu_nesting.get(),
-            0,
-            "rcu_read_lock leaked on {}",
-            self.name
-        );
-        assert!(
-            self.held.borrow().is_empty(),
-            "rwsem leaked on {}: {:?}",
-            self.name,
-            self.held.borrow()
-        );
+        assert_eq!(self.rcu_nesting.get(), 0, "rcu_read_lock leaked on {}", self.name);
+        assert!(self.held.borrow().is_empty(), "rwsem leaked on {}: {:?}", self.name, self.held.borrow());
     }
 }
 
@@ -95,14 +71,7 @@ pub struct Rcu {
 impl Rcu {
     /// `real_gp`: model grace periods with loom blocking primitives.
     pub fn new(real_gp: bool) -> Rcu {
-        Rcu {
-            real_gp,
-            st: Mutex::new(RcuState {
-                epoch: 0,
-                readers: [None; NR_CPUS],
-            }),
-            cv: Condvar::new(),
-        }
+        Rcu { real_gp, st: Mutex::new(RcuState { epoch: 0, readers: [None; NR_CPUS] }), cv: Condvar::new() }
     }
 
     /// `rcu_read_lock()`.
@@ -119,11 +88,7 @@ impl Rcu {
     /// `rcu_read_unlock()`.
     pub fn read_unlock(&self, cpu: &Cpu) {
         let n = cpu.rcu_nesting.get();
-        assert!(
-            n > 0,
-            "rcu_read_unlock without rcu_read_lock on {}",
-            cpu.name
-        );
+        assert!(n > 0, "rcu_read_unlock without rcu_read_lock on {}", cpu.name);
         cpu.rcu_nesting.set(n - 1);
         if self.real_gp && n == 1 {
             let mut s = self.st.lock().unwrap();

@@ -50,15 +50,7 @@ impl Rwsem {
 
     fn grab(&self, cpu: &Cpu, write: bool) {
         cpu.held.borrow_mut().push((self.slot, write));
-        ev(
-            cpu.name,
-            if write {
-                "rwsem: write-locked"
-            } else {
-                "rwsem: read-locked"
-            },
-            self.slot,
-        );
+        ev(cpu.name, if write { "rwsem: write-locked" } else { "rwsem: read-locked" }, self.slot);
     }
 
     fn release(&self, cpu: &Cpu, write: bool) {
@@ -74,15 +66,7 @@ impl Rwsem {
             );
         };
         held.remove(i);
-        ev(
-            cpu.name,
-            if write {
-                "rwsem: up_write"
-            } else {
-                "rwsem: up_read"
-            },
-            self.slot,
-        );
+        ev(cpu.name, if write { "rwsem: up_write" } else { "rwsem: up_read" }, self.slot);
     }
 
     fn try_read_raw(&self) -> bool {
@@ -244,11 +228,7 @@ impl Rwsem {
                 s.writer || s.readers > 0
             }
             RwsemKind::AtomicWaitq => {
-                let o = if self.relaxed_is_locked {
-                    Relaxed
-                } else {
-                    Acquire
-                };
+                let o = if self.relaxed_is_locked { Relaxed } else { Acquire };
                 self.count.load(o) != 0
             }
         }

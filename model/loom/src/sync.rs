@@ -57,9 +57,6 @@ pub fn atomic_inc(v: &AtomicI32) {
 /// `atomic_inc_return(v)`: fully ordered; same ghost check as [`atomic_inc`].
 pub fn atomic_inc_return(v: &AtomicI32) -> i32 {
     let prev = full_rmw(|| v.fetch_add(1, AcqRel));
-    assert!(
-        prev != 0,
-        "UAF: atomic_inc_return: addition on 0 (use-after-free)"
-    );
+    assert!(prev != 0, "UAF: atomic_inc_return: addition on 0 (use-after-free)");
     prev + 1
 }

@@ -23,10 +23,7 @@ pub struct Vma {
 
 impl Vma {
     fn new() -> Vma {
-        Vma {
-            anon_vma: UnsafeCell::new(NONE),
-            chain: UnsafeCell::new(Vec::new()),
-        }
+        Vma { anon_vma: UnsafeCell::new(NONE), chain: UnsafeCell::new(Vec::new()) }
     }
 
     /// Read `vma->anon_vma`.
@@ -155,20 +152,13 @@ impl World {
     /// A trusted use of anon_vma `s` (the kernel dereferences it as *this* object):
     /// the slot must be allocated.
     pub fn trust(&self, s: usize, what: &'static str) {
-        assert!(
-            self.av[s].live(),
-            "UAF: {what}: anon_vma slot {s} is free (gen {})",
-            self.av[s].gen()
-        );
+        assert!(self.av[s].live(), "UAF: {what}: anon_vma slot {s} is free (gen {})", self.av[s].gen());
     }
 
     /// A speculative use allowed on freed slots by `SLAB_TYPESAFE_BY_RCU`, as long as the
     /// slab page has not been given back (which needs a grace period).
     pub fn speculative(&self, s: usize, what: &'static str) {
-        assert!(
-            !self.av[s].untyped(),
-            "RCU-UAF: {what} on anon_vma slot {s} whose slab page was released"
-        );
+        assert!(!self.av[s].untyped(), "RCU-UAF: {what} on anon_vma slot {s} whose slab page was released");
     }
 
     /// Ghost identity check at a point where the kernel trusts that `av` is the folio's
@@ -177,12 +167,7 @@ impl World {
     pub fn check_identity(&self, folio: usize, av: usize, who: &'static str) {
         let a = &self.av[av];
         let (live, gen) = (a.live(), a.gen());
-        let ok = live
-            && self.folios[folio]
-                .g_history
-                .lock()
-                .unwrap()
-                .contains(&(av, gen));
+        let ok = live && self.folios[folio].g_history.lock().unwrap().contains(&(av, gen));
         assert!(
             ok,
             "STALE: {who} trusts anon_vma slot {av} gen {gen} ({}), which is not folio {folio}'s anon_vma",
@@ -194,51 +179,28 @@ impl World {
     /// `pins[s]` = references on slot `s` held outside trees and child->root pins.
     pub fn check_quiescent(&self, pins: &[(usize, i32)]) {
         for (s, a) in self.av.iter().enumerate() {
-            assert!(
-                a.rwsem.is_free_at_quiescence(),
-                "rwsem of slot {s} still held at quiescence"
-            );
+            assert!(a.rwsem.is_free_at_quiescence(), "rwsem of slot {s} still held at quiescence");
             if !a.live() {
                 continue;
             }
             let tree = a.tree();
-            let expect_tree = self
-                .vmas
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.chain().contains(&s))
-                .fold(0u32, |m, (i, _)| m | 1 << i);
+            let expect_tree =
+                self.vmas.iter().enumerate().filter(|(_, v)| v.chain().contains(&s)).fold(0u32, |m, (i, _)| m | 1 << i);
             assert_eq!(tree, expect_tree, "slot {s}: rb_root vs VMA chains");
             let active = self.vmas.iter().filter(|v| v.anon_vma() == s).count() as i32;
-            assert_eq!(
-                a.read(&a.num_active_vmas),
-                active,
-                "slot {s}: num_active_vmas"
-            );
-            let children = self
-                .av
-                .iter()
-                .filter(|x| x.live() && x.parent.with(|p| unsafe { *p }) == s && x.tree() != 0)
-                .count() as i32;
+            assert_eq!(a.read(&a.num_active_vmas), active, "slot {s}: num_active_vmas");
+            let children =
+                self.av.iter().filter(|x| x.live() && x.parent.with(|p| unsafe { *p }) == s && x.tree() != 0).count()
+                    as i32;
             assert_eq!(a.read(&a.num_children), children, "slot {s}: num_children");
             let base = i32::from(tree != 0);
-            let dependants = self
-                .av
-                .iter()
-                .enumerate()
-                .filter(|(x, o)| *x != s && o.live() && o.root.load(Relaxed) == s)
-                .count() as i32;
+            let dependants =
+                self.av.iter().enumerate().filter(|(x, o)| *x != s && o.live() && o.root.load(Relaxed) == s).count()
+                    as i32;
             let extra: i32 = pins.iter().filter(|p| p.0 == s).map(|p| p.1).sum();
             let rc = a.refcount.load(Relaxed);
-            assert!(
-                rc > 0,
-                "anon_vma slot {s} leaked: allocated with refcount 0"
-            );
-            assert_eq!(
-                rc,
-                base + dependants + extra,
-                "slot {s}: refcount != tree + child roots + pins"
-            );
+            assert!(rc > 0, "anon_vma slot {s} leaked: allocated with refcount 0");
+            assert_eq!(rc, base + dependants + extra, "slot {s}: refcount != tree + child roots + pins");
         }
     }
 

@@ -31,12 +31,7 @@ pub struct Shape {
 }
 
 /// S1's default shape.
-pub const S1: Shape = Shape {
-    writer: true,
-    walkers: 1,
-    try_lock: false,
-    pin: true,
-};
+pub const S1: Shape = Shape { writer: true, walkers: 1, try_lock: false, pin: true };
 
 fn setup(cfg: Cfg, shape: Shape) -> World {
     let w = World::new(cfg, 2, 2, 1);
@@ -50,26 +45,19 @@ fn setup(cfg: Cfg, shape: Shape) -> World {
 }
 
 fn walker(w: &'static World, cpu: &crate::rcu::Cpu, try_lock: bool) {
-    let mut rwc = Rwc {
-        try_lock,
-        contended: false,
-    };
+    let mut rwc = Rwc { try_lock, contended: false };
     cpu.no_sleep.set(try_lock);
     // The tree may be empty: the slow path does not re-check `folio_mapped()` after
     // sleeping, so it can return an anon_vma whose tree was emptied meanwhile (kept
     // alive only by `anon_vma_free()`'s wait). Validity, not content, is what I5 gives.
     let seen = w.rmap_walk_anon(cpu, 0, &mut rwc);
-    assert!(
-        !(rwc.contended && seen.is_some()),
-        "contended walk returned a lock"
-    );
+    assert!(!(rwc.contended && seen.is_some()), "contended walk returned a lock");
 }
 
 fn run(w: &'static World, shape: Shape) {
     let t = crate::rcu::Cpu::new("T", 0);
     let r1 = spawn(w, "R", 1, move |w, cpu| walker(w, cpu, shape.try_lock));
-    let r2 = (shape.walkers > 1)
-        .then(|| spawn(w, "R2", 2, move |w, cpu| walker(w, cpu, shape.try_lock)));
+    let r2 = (shape.walkers > 1).then(|| spawn(w, "R2", 2, move |w, cpu| walker(w, cpu, shape.try_lock)));
     if shape.writer {
         // e.g. an mprotect split elsewhere in the tree: holds the root while mapped.
         w.anon_vma_lock_write(&t, 0);
@@ -91,18 +79,8 @@ fn run(w: &'static World, shape: Shape) {
 
 /// Explore the S1 family with `cfg`.
 pub fn check(name: &'static str, cfg: Cfg, shape: Shape) -> Report {
-    let threads = if shape.walkers > 1 {
-        Threads::Three
-    } else {
-        Threads::Two
-    };
-    explore(
-        name,
-        cfg,
-        threads,
-        move |c| setup(c, shape),
-        move |w| run(w, shape),
-    )
+    let threads = if shape.walkers > 1 { Threads::Three } else { Threads::Two };
+    explore(name, cfg, threads, move |c| setup(c, shape), move |w| run(w, shape))
 }
 
 #[cfg(test)]
@@ -117,10 +95,7 @@ mod tests {
 
     #[test]
     fn s1_correct_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s1_correct_atomic_rwsem", cfg, S1).expect(Kind::Pass);
     }
 
@@ -128,10 +103,7 @@ mod tests {
     /// anon_vma under a slow-path walker that holds the lock but no reference.
     #[test]
     fn s1a_free_without_is_locked_wait() {
-        let cfg = Cfg {
-            free_skips_is_locked_wait: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { free_skips_is_locked_wait: true, ..Cfg::CORRECT };
         check("s1a_free_without_is_locked_wait", cfg, S1).expect(Kind::DataRace);
     }
 
@@ -139,14 +111,8 @@ mod tests {
     /// while the folio is mapped, and dropping the wait cannot be observed.
     #[test]
     fn s1_no_wait_undetectable_without_writer() {
-        let cfg = Cfg {
-            free_skips_is_locked_wait: true,
-            ..Cfg::CORRECT
-        };
-        let shape = Shape {
-            writer: false,
-            ..S1
-        };
+        let cfg = Cfg { free_skips_is_locked_wait: true, ..Cfg::CORRECT };
+        let shape = Shape { writer: false, ..S1 };
         check("s1_no_wait_undetectable_without_writer", cfg, shape).expect(Kind::Pass);
     }
 
@@ -154,20 +120,14 @@ mod tests {
     /// recycled anon_vma.
     #[test]
     fn s1b_no_mapped_recheck_after_trylock() {
-        let cfg = Cfg {
-            skip_mapped_recheck_after_trylock: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { skip_mapped_recheck_after_trylock: true, ..Cfg::CORRECT };
         check("s1b_no_mapped_recheck_after_trylock", cfg, S1).expect(Kind::Stale);
     }
 
     /// R4: the slow path's put before `rcu_read_unlock()` can be the last one.
     #[test]
     fn s1c_put_inside_rcu() {
-        let cfg = Cfg {
-            put_inside_rcu: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { put_inside_rcu: true, ..Cfg::CORRECT };
         check("s1c_put_inside_rcu", cfg, S1).expect(Kind::MightSleep);
     }
 
@@ -176,10 +136,7 @@ mod tests {
     /// pin it is the last, and `anon_vma_free()` `down_write`s the root T holds.
     #[test]
     fn s1d_put_inside_unlink_lock() {
-        let cfg = Cfg {
-            put_inside_unlink_lock: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { put_inside_unlink_lock: true, ..Cfg::CORRECT };
         let shape = Shape { pin: false, ..S1 };
         check("s1d_put_inside_unlink_lock", cfg, shape).expect(Kind::Deadlock);
     }
@@ -195,35 +152,22 @@ mod tests {
     /// kernel's control dependency) reports a use-after-free on the *correct* protocol.
     #[test]
     fn s1e_is_locked_relaxed_false_alarm() {
-        let cfg = Cfg {
-            rwsem: RwsemKind::AtomicWaitq,
-            is_locked_relaxed: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: RwsemKind::AtomicWaitq, is_locked_relaxed: true, ..Cfg::CORRECT };
         check("s1e_is_locked_relaxed_false_alarm", cfg, S1).expect(Kind::DataRace);
     }
 
     /// S9: reclaim's `try_lock` walk never sleeps.
     #[test]
     fn s9_try_lock_correct() {
-        let shape = Shape {
-            try_lock: true,
-            ..S1
-        };
+        let shape = Shape { try_lock: true, ..S1 };
         check("s9_try_lock_correct", Cfg::CORRECT, shape).expect(Kind::Pass);
     }
 
     /// S9 broken: `try_lock` ignored, the walker sleeps in `down_read()`.
     #[test]
     fn s9_try_lock_ignored() {
-        let cfg = Cfg {
-            ignore_try_lock: true,
-            ..Cfg::CORRECT
-        };
-        let shape = Shape {
-            try_lock: true,
-            ..S1
-        };
+        let cfg = Cfg { ignore_try_lock: true, ..Cfg::CORRECT };
+        let shape = Shape { try_lock: true, ..S1 };
         check("s9_try_lock_ignored", cfg, shape).expect_msg(Kind::MightSleep, "no-sleep");
     }
 
@@ -237,10 +181,7 @@ mod tests {
     /// S10 broken: no `rwsem_is_locked()` wait.
     #[test]
     fn s10_two_walkers_free_without_wait() {
-        let cfg = Cfg {
-            free_skips_is_locked_wait: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { free_skips_is_locked_wait: true, ..Cfg::CORRECT };
         let shape = Shape { walkers: 2, ..S1 };
         check("s10_two_walkers_free_without_wait", cfg, shape).expect(Kind::DataRace);
     }
@@ -248,23 +189,16 @@ mod tests {
     /// S1a with the AtomicWaitq rwsem: the same use-after-free under kernel orderings.
     #[test]
     fn s1a_free_without_is_locked_wait_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: RwsemKind::AtomicWaitq,
-            free_skips_is_locked_wait: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: RwsemKind::AtomicWaitq, free_skips_is_locked_wait: true, ..Cfg::CORRECT };
         check("s1a_free_without_is_locked_wait_atomic_rwsem", cfg, S1).expect(Kind::DataRace);
     }
 
-    /// The unbounded AtomicWaitq run of S1 (≈ 10 M executions, tens of minutes):
+    /// The unbounded AtomicWaitq run of S1 (9.0 M executions, ≈ 15 min on the 2-core box):
     /// `cargo test -p rmapcheck-loom --release -- --ignored`.
     #[test]
-    #[ignore = "very deep: unbounded AtomicWaitq exploration, tens of minutes"]
+    #[ignore = "very deep: unbounded AtomicWaitq exploration, about 15 minutes"]
     fn s1_correct_atomic_rwsem_unbounded() {
-        let cfg = Cfg {
-            rwsem: RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         crate::harness::explore_at(
             "s1_correct_atomic_rwsem_unbounded",
             cfg,
@@ -278,10 +212,7 @@ mod tests {
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s1_correct_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s1_correct_mm_next", cfg, S1).expect(Kind::Pass);
     }
 }

@@ -64,20 +64,14 @@ mod tests {
     /// (a) No `folio_mapped()` re-check after the pin: G pins the recycled anon_vma.
     #[test]
     fn s2a_no_mapped_recheck() {
-        let cfg = Cfg {
-            get_anon_vma_skips_mapped_recheck: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { get_anon_vma_skips_mapped_recheck: true, ..Cfg::CORRECT };
         check("s2a_no_mapped_recheck", cfg).expect(Kind::Stale);
     }
 
     /// (b) The failure exit's `put_anon_vma()` inside `rcu_read_lock()` is the last one.
     #[test]
     fn s2b_put_inside_rcu() {
-        let cfg = Cfg {
-            put_inside_rcu: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { put_inside_rcu: true, ..Cfg::CORRECT };
         check("s2b_put_inside_rcu", cfg).expect(Kind::MightSleep);
     }
 
@@ -86,10 +80,7 @@ mod tests {
     /// or frees the reuser's object under it.
     #[test]
     fn s2c_inc_instead_of_inc_not_zero() {
-        let cfg = Cfg {
-            get_anon_vma_inc_return: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { get_anon_vma_inc_return: true, ..Cfg::CORRECT };
         check("s2c_inc_instead_of_inc_not_zero", cfg).expect(Kind::Uaf);
     }
 
@@ -98,30 +89,21 @@ mod tests {
     /// The re-check relies on `atomic_inc_not_zero()` being fully ordered.
     #[test]
     fn s2c_plain_unordered_inc() {
-        let cfg = Cfg {
-            get_anon_vma_plain_inc: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { get_anon_vma_plain_inc: true, ..Cfg::CORRECT };
         check("s2c_plain_unordered_inc", cfg).expect(Kind::Stale);
     }
 
     /// The correct protocol with the memory-order-faithful AtomicWaitq rwsem.
     #[test]
     fn s2_correct_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: crate::RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: crate::RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s2_correct_atomic_rwsem", cfg).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s2_correct_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s2_correct_mm_next", cfg).expect(Kind::Pass);
     }
 }

@@ -61,13 +61,7 @@ fn run(w: &'static World, other: Other) {
 
 /// Explore S3 with `cfg` against `other`.
 pub fn check(name: &'static str, cfg: Cfg, other: Other) -> Report {
-    explore(
-        name,
-        cfg,
-        Threads::Two,
-        move |c| setup(c, other),
-        move |w| run(w, other),
-    )
+    explore(name, cfg, Threads::Two, move |c| setup(c, other), move |w| run(w, other))
 }
 
 #[cfg(test)]
@@ -82,21 +76,13 @@ mod tests {
 
     #[test]
     fn s3_correct_vs_sibling_exit() {
-        check(
-            "s3_correct_vs_sibling_exit",
-            Cfg::CORRECT,
-            Other::SiblingExit,
-        )
-        .expect(Kind::Pass);
+        check("s3_correct_vs_sibling_exit", Cfg::CORRECT, Other::SiblingExit).expect(Kind::Pass);
     }
 
     /// (a) The clone inserts into the root's tree without the root lock (R7).
     #[test]
     fn s3a_clone_without_lock() {
-        let cfg = Cfg {
-            clone_skips_lock: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { clone_skips_lock: true, ..Cfg::CORRECT };
         check("s3a_clone_without_lock", cfg, Other::Walker).expect(Kind::DataRace);
     }
 
@@ -105,10 +91,7 @@ mod tests {
     /// `num_children--` under the real root lock (R7).
     #[test]
     fn s3b_fork_locks_own_rwsem() {
-        let cfg = Cfg {
-            fork_locks_own_rwsem: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { fork_locks_own_rwsem: true, ..Cfg::CORRECT };
         check("s3b_fork_locks_own_rwsem", cfg, Other::SiblingExit).expect(Kind::DataRace);
     }
 
@@ -116,45 +99,28 @@ mod tests {
     /// reference the root never had and frees it under the child's chain (R6/I3).
     #[test]
     fn s3c_fork_without_root_pin() {
-        let cfg = Cfg {
-            fork_skips_root_pin: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { fork_skips_root_pin: true, ..Cfg::CORRECT };
         check("s3c_fork_without_root_pin", cfg, Other::Walker).expect(Kind::Uaf);
     }
 
     /// The correct protocol with the memory-order-faithful AtomicWaitq rwsem.
     #[test]
     fn s3_correct_vs_walker_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: crate::RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: crate::RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s3_correct_vs_walker_atomic_rwsem", cfg, Other::Walker).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s3_correct_vs_walker_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s3_correct_vs_walker_mm_next", cfg, Other::Walker).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s3_correct_vs_sibling_exit_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
-        check(
-            "s3_correct_vs_sibling_exit_mm_next",
-            cfg,
-            Other::SiblingExit,
-        )
-        .expect(Kind::Pass);
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
+        check("s3_correct_vs_sibling_exit_mm_next", cfg, Other::SiblingExit).expect(Kind::Pass);
     }
 }

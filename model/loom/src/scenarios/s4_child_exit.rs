@@ -56,13 +56,7 @@ fn run(w: &'static World, pinned_child: bool) {
 
 /// Explore S4 with `cfg`; `pinned_child`: T holds an extra pin on the child's anon_vma.
 pub fn check(name: &'static str, cfg: Cfg, pinned_child: bool) -> Report {
-    explore(
-        name,
-        cfg,
-        Threads::Two,
-        move |c| setup(c, pinned_child),
-        move |w| run(w, pinned_child),
-    )
+    explore(name, cfg, Threads::Two, move |c| setup(c, pinned_child), move |w| run(w, pinned_child))
 }
 
 #[cfg(test)]
@@ -84,22 +78,15 @@ mod tests {
     /// `anon_vma_free(child)` dereferences `child->root->rwsem` (R6).
     #[test]
     fn s4a_put_root_before_child() {
-        let cfg = Cfg {
-            put_root_before_child: true,
-            ..Cfg::CORRECT
-        };
-        check("s4a_put_root_before_child", cfg, true)
-            .expect_msg(Kind::Uaf, "anon_vma->root->rwsem");
+        let cfg = Cfg { put_root_before_child: true, ..Cfg::CORRECT };
+        check("s4a_put_root_before_child", cfg, true).expect_msg(Kind::Uaf, "anon_vma->root->rwsem");
     }
 
     /// (b) Put inside `unlink_anon_vmas()`' locked loop: the last put's
     /// `anon_vma_free()` sees the root locked (by ourselves) and `down_write`s it (R5).
     #[test]
     fn s4b_put_inside_unlink_lock() {
-        let cfg = Cfg {
-            put_inside_unlink_lock: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { put_inside_unlink_lock: true, ..Cfg::CORRECT };
         check("s4b_put_inside_unlink_lock", cfg, false).expect(Kind::Deadlock);
     }
 
@@ -109,10 +96,7 @@ mod tests {
     /// order of the second loop is harmless. This passing test records that.
     #[test]
     fn s4c_oldest_first_is_harmless_with_root_pin() {
-        let cfg = Cfg {
-            unlink_oldest_first: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { unlink_oldest_first: true, ..Cfg::CORRECT };
         check("s4c_oldest_first_is_harmless_with_root_pin", cfg, false).expect(Kind::Pass);
     }
 
@@ -120,31 +104,21 @@ mod tests {
     /// whatever the order.
     #[test]
     fn s4c_oldest_first_without_root_pin() {
-        let cfg = Cfg {
-            unlink_oldest_first: true,
-            fork_skips_root_pin: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { unlink_oldest_first: true, fork_skips_root_pin: true, ..Cfg::CORRECT };
         check("s4c_oldest_first_without_root_pin", cfg, false).expect(Kind::Uaf);
     }
 
     /// The correct protocol with the memory-order-faithful AtomicWaitq rwsem.
     #[test]
     fn s4_correct_pinned_child_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: crate::RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: crate::RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s4_correct_pinned_child_atomic_rwsem", cfg, true).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s4_correct_pinned_child_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s4_correct_pinned_child_mm_next", cfg, true).expect(Kind::Pass);
     }
 }

@@ -52,22 +52,12 @@ fn run(w: &'static World, mixed: bool) {
     h.join().unwrap();
     c1.assert_quiescent();
     w.check_quiescent(&[]);
-    assert_eq!(
-        w.root_warns(),
-        if mixed { 2 } else { 0 },
-        "lock_anon_vma_root WARN count"
-    );
+    assert_eq!(w.root_warns(), if mixed { 2 } else { 0 }, "lock_anon_vma_root WARN count");
 }
 
 /// Explore S5 with `cfg`, normal or mixed chains.
 pub fn check(name: &'static str, cfg: Cfg, mixed: bool) -> Report {
-    explore(
-        name,
-        cfg,
-        Threads::Two,
-        move |c| setup(c, mixed),
-        move |w| run(w, mixed),
-    )
+    explore(name, cfg, Threads::Two, move |c| setup(c, mixed), move |w| run(w, mixed))
 }
 
 #[cfg(test)]
@@ -89,10 +79,7 @@ mod tests {
     /// `lock_anon_vma_root()` keeping the old root: ABBA deadlock (R8).
     #[test]
     fn s5b_keep_old_root_deadlocks() {
-        let cfg = Cfg {
-            lock_root_keeps_old: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { lock_root_keeps_old: true, ..Cfg::CORRECT };
         check("s5b_keep_old_root_deadlocks", cfg, true).expect(Kind::Deadlock);
     }
 
@@ -100,19 +87,13 @@ mod tests {
     /// linked under the wrong root's lock. The model's ghost I1 check reports it.
     #[test]
     fn s5_mm_next_mixed_roots_violate_i1() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s5_mm_next_mixed_roots_violate_i1", cfg, true).expect_msg(Kind::Assertion, "I1:");
     }
 
     #[test]
     fn s5_correct_two_roots_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s5_correct_two_roots_mm_next", cfg, false).expect(Kind::Pass);
     }
 }

@@ -56,13 +56,7 @@ fn run(w: &'static World, v: Variant) {
 
 /// Explore S6 with `cfg`.
 pub fn check(name: &'static str, cfg: Cfg, v: Variant) -> Report {
-    explore(
-        name,
-        cfg,
-        Threads::Two,
-        move |c| setup(c, v),
-        move |w| run(w, v),
-    )
+    explore(name, cfg, Threads::Two, move |c| setup(c, v), move |w| run(w, v))
 }
 
 #[cfg(test)]
@@ -78,10 +72,7 @@ mod tests {
     /// The GFP_NOWAIT fallback (unlock, sleep-allocate, relock) is correct.
     #[test]
     fn s6_correct_split_nowait_fails() {
-        let cfg = Cfg {
-            clone_nowait_fail_at: Some(1),
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { clone_nowait_fail_at: Some(1), ..Cfg::CORRECT };
         check("s6_correct_split_nowait_fails", cfg, Variant::Split).expect(Kind::Pass);
     }
 
@@ -94,57 +85,37 @@ mod tests {
     /// looks held) and the final `unlock_anon_vma_root()` releases a lock not held.
     #[test]
     fn s6a_nowait_fallback_forgets_root_reset() {
-        let cfg = Cfg {
-            clone_nowait_fail_at: Some(1),
-            clone_forgets_root_reset: true,
-            ..Cfg::CORRECT
-        };
-        check(
-            "s6a_nowait_fallback_forgets_root_reset",
-            cfg,
-            Variant::Split,
-        )
-        .expect_msg(Kind::Assertion, "up_write on rwsem not write-held");
+        let cfg = Cfg { clone_nowait_fail_at: Some(1), clone_forgets_root_reset: true, ..Cfg::CORRECT };
+        check("s6a_nowait_fallback_forgets_root_reset", cfg, Variant::Split)
+            .expect_msg(Kind::Assertion, "up_write on rwsem not write-held");
     }
 
     /// (b) `parent->num_children--` after dropping the root lock races with the
     /// fork's read and increment under the lock.
     #[test]
     fn s6b_num_children_outside_lock() {
-        let cfg = Cfg {
-            unlink_num_children_outside_lock: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { unlink_num_children_outside_lock: true, ..Cfg::CORRECT };
         check("s6b_num_children_outside_lock", cfg, Variant::Fork).expect(Kind::DataRace);
     }
 
     /// The correct protocol with the memory-order-faithful AtomicWaitq rwsem.
     #[test]
     fn s6_correct_fork_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: crate::RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: crate::RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s6_correct_fork_atomic_rwsem", cfg, Variant::Fork).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s6_correct_split_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s6_correct_split_mm_next", cfg, Variant::Split).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s6_correct_fork_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s6_correct_fork_mm_next", cfg, Variant::Fork).expect(Kind::Pass);
     }
 }

@@ -60,10 +60,7 @@ mod tests {
     /// mm-next: the walker holds the folio lock, no retry needed.
     #[test]
     fn s7_correct_mm_next_folio_lock() {
-        let cfg = Cfg {
-            kernel: Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: Kernel::MmNext, ..Cfg::CORRECT };
         check("s7_correct_mm_next_folio_lock", cfg).expect(Kind::Pass);
     }
 
@@ -71,20 +68,14 @@ mod tests {
     /// belongs to `B` (R9).
     #[test]
     fn s7_no_mapping_recheck() {
-        let cfg = Cfg {
-            skip_mapping_recheck: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { skip_mapping_recheck: true, ..Cfg::CORRECT };
         check("s7_no_mapping_recheck", cfg).expect_msg(Kind::Assertion, "ROOT:");
     }
 
     /// The correct protocol with the memory-order-faithful AtomicWaitq rwsem.
     #[test]
     fn s7_correct_v6_18_retry_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: crate::RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: crate::RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s7_correct_v6_18_retry_atomic_rwsem", cfg).expect(Kind::Pass);
     }
 }

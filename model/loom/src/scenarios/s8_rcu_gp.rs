@@ -19,15 +19,7 @@ use crate::world::{Rwc, World};
 use crate::Cfg;
 
 fn setup(cfg: Cfg) -> World {
-    let w = World::new(
-        Cfg {
-            real_rcu_gp: true,
-            ..cfg
-        },
-        1,
-        1,
-        1,
-    );
+    let w = World::new(Cfg { real_rcu_gp: true, ..cfg }, 1, 1, 1);
     let cpu = World::setup_cpu();
     w.__anon_vma_prepare(&cpu, 0);
     w.folio_add_new_anon_rmap(&cpu, 0, 0);
@@ -68,41 +60,28 @@ mod tests {
     /// (a) Slow path leaves RCU before `atomic_inc_not_zero()`.
     #[test]
     fn s8a_slow_path_rcu_unlock_early() {
-        let cfg = Cfg {
-            slow_path_rcu_unlock_early: true,
-            ..Cfg::CORRECT
-        };
-        check("s8a_slow_path_rcu_unlock_early", cfg)
-            .expect_msg(Kind::RcuUaf, "atomic_inc_not_zero");
+        let cfg = Cfg { slow_path_rcu_unlock_early: true, ..Cfg::CORRECT };
+        check("s8a_slow_path_rcu_unlock_early", cfg).expect_msg(Kind::RcuUaf, "atomic_inc_not_zero");
     }
 
     /// (b) Fast path leaves RCU before `READ_ONCE(anon_vma->root)`.
     #[test]
     fn s8b_fast_path_rcu_unlock_early() {
-        let cfg = Cfg {
-            fast_path_rcu_unlock_early: true,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { fast_path_rcu_unlock_early: true, ..Cfg::CORRECT };
         check("s8b_fast_path_rcu_unlock_early", cfg).expect(Kind::RcuUaf);
     }
 
     /// The correct protocol with the memory-order-faithful AtomicWaitq rwsem.
     #[test]
     fn s8_correct_atomic_rwsem() {
-        let cfg = Cfg {
-            rwsem: crate::RwsemKind::AtomicWaitq,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { rwsem: crate::RwsemKind::AtomicWaitq, ..Cfg::CORRECT };
         check("s8_correct_atomic_rwsem", cfg).expect(Kind::Pass);
     }
 
     /// The same scenario on the mm-next shape ([`crate::Kernel::MmNext`]).
     #[test]
     fn s8_correct_mm_next() {
-        let cfg = Cfg {
-            kernel: crate::Kernel::MmNext,
-            ..Cfg::CORRECT
-        };
+        let cfg = Cfg { kernel: crate::Kernel::MmNext, ..Cfg::CORRECT };
         check("s8_correct_mm_next", cfg).expect(Kind::Pass);
     }
 }

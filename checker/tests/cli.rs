@@ -1,0 +1,119 @@
+//! The command line: exit codes and one-line errors.
+
+use std::process::Command;
+
+fn rmapcheck(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rmapcheck")).args(args).output().expect("run rmapcheck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn tmp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("rmapcheck-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn list_names_every_invariant_action_and_variant() {
+    let (code, out, _) = rmapcheck(&["list"]);
+    assert_eq!(code, 0);
+    for word in [
+        "rmap_complete",
+        "same_anon_vma_same_chain",
+        "I15",
+        "munmap",
+        "fork",
+        "v5.19",
+        "v6.18",
+        "keep-exclusive-on-fork",
+        "default",
+    ] {
+        assert!(out.contains(word), "list lacks {word}");
+    }
+}
+
+#[test]
+fn a_violation_exits_1_and_writes_a_replayable_trace_and_json() {
+    let trace = tmp("cx.rmap", "");
+    let json = tmp("report.json", "");
+    let (code, out, _) = rmapcheck(&[
+        "check",
+        "-q",
+        "--procs",
+        "2",
+        "--pages",
+        "1",
+        "--mutant",
+        "keep-exclusive-on-fork",
+        "--trace-out",
+        &trace,
+        "--json",
+        &json,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Counterexample for exclusive_single_mapping (3 steps)"), "{out}");
+    assert!(out.contains("P0 fork -> P1"), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "violated");
+    assert_eq!(report["counterexamples"][0]["invariant"], "exclusive_single_mapping");
+    // Replayed in the correct model the trace does not violate: `run` says so.
+    let (code, out, _) = rmapcheck(&["run", "-q", &trace]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn a_holding_check_exits_0_and_a_bounded_one_says_so() {
+    let (code, out, _) = rmapcheck(&["check", "-q", "--procs", "2", "--pages", "1"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("search complete") && out.contains("result: holds"), "{out}");
+    let (code, out, _) = rmapcheck(&["check", "-q", "--procs", "3", "--pages", "2", "--max-depth", "3"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("search INCOMPLETE: stopped by the depth bound of 3"), "{out}");
+    assert!(out.contains("holds within bounds"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let bad_toml = tmp("bad.toml", "procs = \"many\"\n");
+    let unknown_key = tmp("unknown.toml", "colour = 3\n");
+    let bad_scenario = tmp("bad.rmap", "expect: holds\nP0 mmap 0 1 rw\nP0 fly\n");
+    let cases: [(&[&str], &str); 8] = [
+        (&["check", "--procs", "0"], "procs must be between 1 and 8"),
+        (&["check", "--invariants", "nope"], "unknown invariant 'nope'"),
+        (&["check", "--kernel", "v9"], "unknown kernel variant 'v9'"),
+        (&["check", "--config", "no-such-config"], "is neither a built-in"),
+        (&["check", "--config", &bad_toml], "bad.toml"),
+        (&["check", "--config", &unknown_key], "unknown field `colour`"),
+        (&["run", &bad_scenario], "bad.rmap:3: unknown action 'fly'"),
+        (&["run", "/no/such/file.rmap"], "/no/such/file.rmap"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = rmapcheck(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line, got {err}");
+    }
+    let (code, _, _) = rmapcheck(&["check", "--strategy", "sideways"]);
+    assert_eq!(code, 2, "clap usage errors exit 2 too");
+}
+
+#[test]
+fn a_toml_config_file_is_read() {
+    let cfg = tmp(
+        "small.toml",
+        "procs = 2\npages = 1\nkernel = \"v5.19\"\nactions = [\"mmap\", \"write\", \"fork\", \"exit\"]\n",
+    );
+    let (code, out, err) = rmapcheck(&["check", "-q", "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("kernel v5.19, 2 processes, 1 pages") && out.contains("actions mmap,write,fork,exit"),
+        "{out}"
+    );
+}
