@@ -16,6 +16,7 @@ use stateright::Model;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Limits of one search.
@@ -73,9 +74,52 @@ pub fn fingerprint(s: &State) -> u64 {
 
 type Seen = HashMap<u64, (u64, u32), BuildHasherDefault<Identity>>;
 
+/// Counters the level workers bump and the progress reporter reads.
+#[derive(Default)]
+struct Live {
+    generated: AtomicUsize,
+    fresh: AtomicUsize,
+    depth: AtomicUsize,
+    done: AtomicBool,
+}
+
 /// Runs the search; `progress` gets a line every two seconds.
-pub fn search(model: &RmapModel, limits: &Limits, mut progress: Option<&mut dyn Write>) -> BfsOutcome {
+pub fn search(model: &RmapModel, limits: &Limits, progress: Option<&mut (dyn Write + Send)>) -> BfsOutcome {
+    let live = Live::default();
+    std::thread::scope(|sc| {
+        if let Some(w) = progress {
+            let live = &live;
+            sc.spawn(move || report(w, live));
+        }
+        let out = explore(model, limits, &live);
+        live.done.store(true, Relaxed);
+        out
+    })
+}
+
+/// Prints a progress line every two seconds until the search is done.
+fn report(w: &mut (dyn Write + Send), live: &Live) {
     let start = Instant::now();
+    let mut last = (Instant::now(), 0usize);
+    while !live.done.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.0.elapsed() < Duration::from_secs(2) {
+            continue;
+        }
+        let generated = live.generated.load(Relaxed);
+        let rate = (generated - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        let _ = writeln!(
+            w,
+            "[{:>6.1}s] depth={} states={generated} unique={} states/s={rate:.0}",
+            start.elapsed().as_secs_f64(),
+            live.depth.load(Relaxed),
+            live.fresh.load(Relaxed),
+        );
+        last = (Instant::now(), generated);
+    }
+}
+
+fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
     let init = model.init_states().remove(0);
     let init_fp = fingerprint(&init);
     let mut seen: Seen = HashMap::default();
@@ -83,18 +127,19 @@ pub fn search(model: &RmapModel, limits: &Limits, mut progress: Option<&mut dyn 
     let mut frontier: Vec<(u64, State)> = vec![(init_fp, init)];
     let mut out =
         BfsOutcome { states: 1, unique: 1, depth: 0, depth_bounded: false, timed_out: false, found: Vec::new() };
-    let mut last_report = Instant::now();
     let threads = limits.threads.max(1);
     let mut depth = 0usize;
+    live.fresh.store(1, Relaxed);
     while !frontier.is_empty() {
         out.depth = depth;
+        live.depth.store(depth, Relaxed);
         let expand = limits.max_depth.is_none_or(|d| depth < d);
         // Check and expand this level in chunks, on every thread.
         let chunk = frontier.len().div_ceil(threads).max(1);
         let results: Vec<Level> = std::thread::scope(|sc| {
             let handles: Vec<_> = frontier
                 .chunks(chunk)
-                .map(|part| sc.spawn(|| level(model, &seen, part, expand, limits.deadline)))
+                .map(|part| sc.spawn(|| level(model, &seen, part, expand, limits.deadline, live)))
                 .collect();
             handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
         });
@@ -125,20 +170,6 @@ pub fn search(model: &RmapModel, limits: &Limits, mut progress: Option<&mut dyn 
         if out.timed_out || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
             break;
         }
-        if let Some(w) = progress.as_deref_mut() {
-            if last_report.elapsed() >= Duration::from_secs(2) || next.is_empty() {
-                let secs = start.elapsed().as_secs_f64();
-                let _ = writeln!(
-                    w,
-                    "[{secs:>6.1}s] depth={depth} states={} unique={} frontier={} states/s={:.0}",
-                    out.states,
-                    out.unique,
-                    next.len(),
-                    out.states as f64 / secs.max(1e-9)
-                );
-                last_report = Instant::now();
-            }
-        }
         frontier = next;
         depth += 1;
     }
@@ -159,7 +190,14 @@ struct Level {
 
 /// Checks and expands one thread's share of a level. `seen` is only read
 /// here; the merge after the level is the only writer.
-fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, deadline: Option<Instant>) -> Level {
+fn level(
+    model: &RmapModel,
+    seen: &Seen,
+    part: &[(u64, State)],
+    expand: bool,
+    deadline: Option<Instant>,
+    live: &Live,
+) -> Level {
     let mut r = Level { violations: Vec::new(), successors: Vec::new(), generated: 0, timed_out: false };
     let mut local: std::collections::HashSet<u64, BuildHasherDefault<Identity>> = Default::default();
     let mut actions = Vec::new();
@@ -181,8 +219,10 @@ fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, de
         for (idx, a) in actions.drain(..).enumerate() {
             if let Some(next) = model.next_state(s, a) {
                 r.generated += 1;
+                live.generated.fetch_add(1, Relaxed);
                 let nfp = fingerprint(&next);
                 if !seen.contains_key(&nfp) && local.insert(nfp) {
+                    live.fresh.fetch_add(1, Relaxed);
                     r.successors.push((nfp, *fp, idx as u32, next));
                 }
             }

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod bfs;
+pub mod conform;
 pub mod model;
 pub mod report;
 pub mod run;

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Where progress lines go (stderr for the CLI, nowhere for tests).
-pub type Progress<'a> = Option<&'a mut dyn Write>;
+pub type Progress<'a> = Option<&'a mut (dyn Write + Send)>;
 
 /// Runs the plan. `keep_going` looks for a counterexample to every
 /// invariant instead of stopping at the first one.
