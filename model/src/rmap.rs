@@ -86,9 +86,15 @@ pub fn anon_vma_prepare(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize) {
     let vma = &mut s.mms[pid].vmas[vi];
     vma.anon_vma = Some(av);
     vma.chain.insert(0, av); // anon_vma_chain_link(): list_add
+    // v5.19: "vma reference or self-parent link for new root"
+    count_vma(s, ctx, av);
+}
+
+/// One more VMA uses `av` as its `vma->anon_vma`: `num_active_vmas++`,
+/// or `degree++` in the v5.19 era.
+fn count_vma(s: &mut State, ctx: &Ctx, av: AvId) {
     let a = &mut s.anon_vmas[av as usize];
     if ctx.degree_era() {
-        // v5.19: "vma reference or self-parent link for new root"
         a.degree += 1;
     } else {
         a.num_active_vmas += 1;
@@ -133,12 +139,7 @@ pub fn anon_vma_clone(s: &mut State, ctx: &mut Ctx, dst: &mut Vma, src: &Vma) {
         }
     }
     if let Some(av) = dst.anon_vma {
-        let a = &mut s.anon_vmas[av as usize];
-        if ctx.degree_era() {
-            a.degree += 1;
-        } else {
-            a.num_active_vmas += 1;
-        }
+        count_vma(s, ctx, av);
     }
 }
 
