@@ -62,14 +62,32 @@ impl Hasher for Identity {
     }
 }
 
-/// A state's 64-bit fingerprint (SipHash with fixed keys, so runs are
-/// reproducible). With process symmetry on, [`State`]'s `Hash` folds
-/// symmetric states into one fingerprint.
+/// A state's 64-bit fingerprint: the state's `Hash` output collected into
+/// one buffer, then SipHash-1-3 with fixed keys over the whole buffer (one
+/// call instead of hundreds of tiny ones; reproducible across runs). With
+/// process symmetry on, [`State`]'s `Hash` folds symmetric states into one
+/// fingerprint.
 pub fn fingerprint(s: &State) -> u64 {
-    #[allow(deprecated)]
-    let mut h = std::hash::SipHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    thread_local!(static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        s.hash(&mut Collect(&mut b));
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(&b);
+        h.finish()
+    })
+}
+
+/// A `Hasher` that only collects the bytes it is fed.
+struct Collect<'a>(&'a mut Vec<u8>);
+impl Hasher for Collect<'_> {
+    fn finish(&self) -> u64 {
+        unreachable!("fingerprint() hashes the collected bytes")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
 }
 
 type Seen = HashMap<u64, (u64, u32), BuildHasherDefault<Identity>>;
