@@ -40,6 +40,29 @@ enum Cmd {
     },
     /// Measure exploration speed on fixed configurations (states/s, peak memory).
     Bench,
+    /// Run scenarios in the model and on the live kernel and compare after every step (root only).
+    Conform {
+        /// Scenario files.
+        files: Vec<String>,
+        /// Also run this many random scenarios.
+        #[arg(long)]
+        random: Option<u64>,
+        /// Seed of the random scenarios.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The executor binary (default: rmapcheck-exec next to this binary).
+        #[arg(long)]
+        exec: Option<String>,
+        /// Directory for the shrunk scenario of a random divergence.
+        #[arg(long, default_value = ".")]
+        out: String,
+        /// Run the model side with a deliberate mistake (see 'rmapcheck list'), to see conformance catch it.
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Print only divergences and the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 #[derive(Args)]
@@ -116,6 +139,9 @@ fn main() -> ExitCode {
         }
         Cmd::Run { files, full, quiet } => run(&files, full, quiet),
         Cmd::Bench => bench(),
+        Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
+            conform(&files, random, seed, exec, &out, mutant.as_deref(), quiet)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -231,5 +257,89 @@ fn bench() -> Result<u8, String> {
             );
         }
     }
+    Ok(0)
+}
+
+fn conform(
+    files: &[String],
+    random: Option<u64>,
+    seed: u64,
+    exec: Option<String>,
+    out: &str,
+    mutant: Option<&str>,
+    quiet: bool,
+) -> Result<u8, String> {
+    use rmapcheck::conform::{self, exec::Executor, random as rnd};
+    use rmapcheck_model::Scenario;
+    if files.is_empty() && random.is_none() {
+        return Err("conform needs scenario files, --random N, or both".into());
+    }
+    let mutant = mutant.map(str::parse::<Mutant>).transpose()?;
+    if let Some(why) = conform::cannot_run() {
+        eprintln!("rmapcheck conform: cannot run: {why}");
+        return Ok(2);
+    }
+    let mut scenarios = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        scenarios.push((f.clone(), Scenario::parse(&text, f)?));
+    }
+    let path = exec.map(std::path::PathBuf::from).unwrap_or_else(conform::exec::default_exec_path);
+    let mut ex = Executor::spawn(&path)?;
+    let (mut runs, mut steps, mut secs, mut worst) = (0u64, 0usize, 0.0f64, (0.0f64, String::new()));
+    let mut tally = |name: &str, o: &conform::Outcome| {
+        runs += 1;
+        steps += o.matched;
+        secs += o.secs;
+        if o.secs > worst.0 {
+            worst = (o.secs, name.to_string());
+        }
+    };
+    for (i, (f, sc)) in scenarios.iter().enumerate() {
+        let o =
+            conform::run_scenario(&mut ex, sc, mutant, conform::nonce(i as u64)).map_err(|e| format!("{f}: {e}"))?;
+        tally(f, &o);
+        if let Some(d) = &o.divergence {
+            println!("DIVERGES {f}\n{}", d.report());
+            return Ok(1);
+        }
+        if !quiet {
+            println!("ok   {f} ({} steps, {:.1} ms)", o.matched, o.secs * 1e3);
+        }
+    }
+    let n = random.unwrap_or(0);
+    for i in 0..n {
+        let sc = rnd::random_scenario(seed, i);
+        let name = format!("random #{i} (seed {seed})");
+        let o = conform::run_scenario(&mut ex, &sc, mutant, conform::nonce(i)).map_err(|e| format!("{name}: {e}"))?;
+        tally(&name, &o);
+        if let Some(d) = o.divergence {
+            let again = conform::run_scenario(&mut ex, &sc, mutant, conform::nonce(i + 1))?;
+            let flaky = again.divergence.is_none();
+            let (min, md) = rnd::shrink(&mut ex, &sc, mutant, d, || conform::nonce(i))?;
+            let file = std::path::Path::new(out).join(format!("conform-divergence-seed{seed}-{i}.rmap"));
+            std::fs::write(&file, min.to_text()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            println!(
+                "DIVERGES {name}{}: shrunk from {} to {} steps, written to {}\n{}",
+                if flaky { " (did NOT reproduce on a rerun: flaky)" } else { "" },
+                sc.steps.len(),
+                min.steps.len(),
+                file.display(),
+                md.report()
+            );
+            return Ok(1);
+        }
+        if !quiet && (i + 1) % 100 == 0 {
+            println!("random: {} scenarios match", i + 1);
+        }
+    }
+    println!(
+        "conform: {runs} scenarios, {steps} steps, all match; {:.2} s total, {:.1} ms per scenario, {:.2} ms per step; slowest {} ({:.1} ms)",
+        secs,
+        secs * 1e3 / runs.max(1) as f64,
+        secs * 1e3 / steps.max(1) as f64,
+        worst.1,
+        worst.0 * 1e3
+    );
     Ok(0)
 }

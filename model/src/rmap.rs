@@ -86,7 +86,7 @@ pub fn anon_vma_prepare(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize) {
     let vma = &mut s.mms[pid].vmas[vi];
     vma.anon_vma = Some(av);
     vma.chain.insert(0, av); // anon_vma_chain_link(): list_add
-    // v5.19: "vma reference or self-parent link for new root"
+                             // v5.19: "vma reference or self-parent link for new root"
     count_vma(s, ctx, av);
 }
 

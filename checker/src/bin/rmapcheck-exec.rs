@@ -137,7 +137,8 @@ fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 let p = page_addr(a) as *const u8;
                 // SAFETY: the model only reads pages inside a VMA, and the
                 // executor only peeks at present pages.
-                let (v, w) = unsafe { (std::ptr::read_volatile(p), std::ptr::read_volatile(p.add(NONCE_OFFSET).cast::<u64>())) };
+                let (v, w) =
+                    unsafe { (std::ptr::read_volatile(p), std::ptr::read_volatile(p.add(NONCE_OFFSET).cast::<u64>())) };
                 reply_msg(0, v as i32, w)
             }
             OP_WRITE => {
@@ -343,10 +344,10 @@ impl Exec {
     /// Sends one command to worker `i` and waits for its answer.
     fn call(&mut self, i: usize, msg: [u8; 16]) -> Result<(i32, i32, u64), String> {
         write_all(self.cmd_w[i], &msg).map_err(|e| format!("P{i}: command pipe: errno {e}"))?;
-        let w = &self.workers[i];
+        let (pid, pidfd) = (self.workers[i].pid, self.workers[i].pidfd);
         let mut fds = [
             libc::pollfd { fd: self.reply_r[i], events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: w.pidfd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 },
         ];
         loop {
             // SAFETY: two valid pollfds.
@@ -355,13 +356,13 @@ impl Exec {
                 continue;
             }
             if r == 0 {
-                return Err(format!("P{i} (pid {}) did not answer within {TIMEOUT_MS} ms", w.pid));
+                return Err(format!("P{i} (pid {pid}) did not answer within {TIMEOUT_MS} ms"));
             }
             break;
         }
         if fds[0].revents & libc::POLLIN == 0 {
             self.workers[i].alive = false;
-            return Err(format!("P{i} (pid {}) died while performing a command (fault or signal)", w.pid));
+            return Err(format!("P{i} (pid {pid}) died while performing a command (fault or signal)"));
         }
         let mut m = [0u8; 16];
         match read_exact(self.reply_r[i], &mut m) {
@@ -382,13 +383,16 @@ impl Exec {
             None => return Err(format!("P{i} does not exist")),
         }
         let page_ok = |p: u8| if p < self.pages { Ok(()) } else { Err(format!("page {p} is outside the window")) };
+        if let Action::Mmap { len: 0, .. } | Action::Munmap { len: 0, .. } = a {
+            return Ok(libc::EINVAL);
+        }
         match a {
             Action::Mmap { start, len, write, .. } => {
-                page_ok(start + len - 1)?;
+                page_ok(start.saturating_add(len - 1))?;
                 Ok(self.call(i, encode(OP_MMAP, start, len, write as u8, 0))?.0)
             }
             Action::Munmap { start, len, .. } => {
-                page_ok(start + len - 1)?;
+                page_ok(start.saturating_add(len - 1))?;
                 Ok(self.call(i, encode(OP_MUNMAP, start, len, 0, 0))?.0)
             }
             Action::Read { page, .. } => {
@@ -402,7 +406,10 @@ impl Exec {
             Action::Fork { .. } => {
                 let child = self.workers.len();
                 if child >= self.cmd_w.len() {
-                    return Err(format!("fork would create P{child}, beyond the {} prepared workers", self.cmd_w.len()));
+                    return Err(format!(
+                        "fork would create P{child}, beyond the {} prepared workers",
+                        self.cmd_w.len()
+                    ));
                 }
                 let (status, pid, _) = self.call(i, encode(OP_FORK, child as u8, 0, 0, 0))?;
                 if status != 0 {
@@ -453,7 +460,7 @@ impl Exec {
                         return Err(format!("pagemap of P{i}: errno {err}"));
                     }
                 };
-                pages.push(self.page(i, inside, e)?);
+                pages.push(self.page(inside, e)?);
             }
             close(pm);
             snap.procs.push(KProc { alive: true, vmas, pages });
@@ -461,7 +468,7 @@ impl Exec {
         Ok(snap)
     }
 
-    fn page(&mut self, i: usize, inside: bool, e: u64) -> Result<KPage, String> {
+    fn page(&mut self, inside: bool, e: u64) -> Result<KPage, String> {
         let mut k = KPage::default();
         if !inside {
             return Ok(k);
@@ -498,7 +505,8 @@ impl Exec {
 
     /// VMAs of `pid` that overlap the window, clipped to it.
     fn maps(&self, pid: i32) -> Result<Vec<(u8, u8, bool, bool)>, String> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("/proc/{pid}/maps: {e}"))?;
+        let text =
+            std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("/proc/{pid}/maps: {e}"))?;
         let (lo, hi) = (WINDOW_BASE, page_addr(self.pages));
         let mut out = Vec::new();
         for line in text.lines() {

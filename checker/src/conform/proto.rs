@@ -108,6 +108,8 @@ pub struct KPage {
 
 /// kpageflags bit numbers (include/uapi/linux/kernel-page-flags.h).
 pub mod kpf {
+    /// KPF_DIRTY.
+    pub const DIRTY: u32 = 4;
     /// KPF_ANON.
     pub const ANON: u32 = 12;
     /// KPF_SWAPCACHE.

@@ -1,0 +1,131 @@
+//! `rmapcheck conform`: run scenarios step by step in the model and on the
+//! live kernel, and compare the observable abstraction after every step.
+//!
+//! The kernel side runs in a separate single-threaded executor process
+//! (`rmapcheck-exec`, see [`exec`] and [`proto`]); this module only sends it
+//! actions and compares what it reports ([`observe`], [`compare`]). Random
+//! scenarios and shrinking live in [`random`].
+
+pub mod compare;
+pub mod exec;
+pub mod observe;
+pub mod proto;
+pub mod random;
+
+use crate::run::scenario_config;
+use compare::{differences, side_by_side};
+use exec::Executor;
+use observe::View;
+use proto::{KernelSnap, Request};
+use rmapcheck_model::{step, Action, Config, Ctx, Mutant, Scenario, State};
+use std::time::Instant;
+
+/// Why conformance cannot run on this machine, or `None` when it can:
+/// PFNs in pagemap and `/proc/kpage*` need root (CAP_SYS_ADMIN).
+pub fn cannot_run() -> Option<String> {
+    // SAFETY: plain system call without arguments.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Some(format!(
+            "not running as root (euid {euid}): pagemap hides PFNs and /proc/kpageflags is unreadable without CAP_SYS_ADMIN"
+        ));
+    }
+    for f in ["/proc/kpageflags", "/proc/kpagecount"] {
+        if let Err(e) = std::fs::File::open(f) {
+            return Some(format!("cannot read {f} ({e}): the kernel needs CONFIG_PROC_PAGE_MONITOR"));
+        }
+    }
+    None
+}
+
+/// The first step at which the two sides disagree.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// 1-based step number.
+    pub step: usize,
+    /// The action of that step, in scenario syntax.
+    pub action: Action,
+    /// The model's view after the step.
+    pub model: View,
+    /// The kernel's view after the step.
+    pub kernel: View,
+    /// One line per differing item.
+    pub diffs: Vec<String>,
+}
+
+impl Divergence {
+    /// The report: step, action, differences and both views side by side.
+    pub fn report(&self) -> String {
+        let mut s = format!("divergence at step {}: {}\n", self.step, self.action);
+        for d in &self.diffs {
+            s.push_str(&format!("  - {d}\n"));
+        }
+        s.push_str(&side_by_side(&self.model, &self.kernel));
+        s
+    }
+}
+
+/// What running one scenario on both sides gave.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Steps that matched.
+    pub matched: usize,
+    /// The first divergence, if any.
+    pub divergence: Option<Divergence>,
+    /// Wall-clock seconds for the kernel and model runs together.
+    pub secs: f64,
+}
+
+/// A model step the scenario asks for but the model refuses: the scenario
+/// is malformed for conformance (not a divergence).
+fn model_step(s: &State, a: Action, cfg: &Config, i: usize) -> Result<State, String> {
+    let mut ctx = Ctx::new(cfg, false);
+    step(s, a, &mut ctx).map_err(|e| format!("step {} ({a}): the model refuses it: {e}", i + 1))
+}
+
+/// The model configuration a scenario runs under in conformance mode: the
+/// scenario's own (stable ids), optionally with a deliberately broken model
+/// ([`Mutant`]) to show that conformance catches model mistakes.
+pub fn config(sc: &Scenario, mutant: Option<Mutant>) -> Config {
+    Config { mutant, ..scenario_config(sc) }
+}
+
+/// Runs `actions` on both sides under `cfg` (its window and process bound).
+/// `Err` is a harness failure or a step the model refuses.
+pub fn run_actions(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> Result<Outcome, String> {
+    let t0 = Instant::now();
+    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce })?;
+    let mut s = State::new(cfg.pages, false);
+    let mut prev_k: Option<KernelSnap> = None;
+    let mut out = Outcome { matched: 0, divergence: None, secs: 0.0 };
+    for (i, &a) in actions.iter().enumerate() {
+        let next = model_step(&s, a, cfg, i)?;
+        let reply = ex.request(&Request::Act { action: a.to_string() })?;
+        let snap = reply.snap.ok_or("executor sent no snapshot")?;
+        let model = View::of_model(Some(&s), &next);
+        let kernel = View::of_kernel(prev_k.as_ref(), &snap, reply.errno);
+        let diffs = differences(&model, &kernel);
+        if !diffs.is_empty() {
+            out.divergence = Some(Divergence { step: i + 1, action: a, model, kernel, diffs });
+            break;
+        }
+        out.matched += 1;
+        s = next;
+        prev_k = Some(snap);
+    }
+    ex.request(&Request::Stop)?;
+    out.secs = t0.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// Runs a parsed scenario on both sides (`mutant`: see [`config`]).
+pub fn run_scenario(ex: &mut Executor, sc: &Scenario, mutant: Option<Mutant>, nonce: u64) -> Result<Outcome, String> {
+    let actions: Vec<Action> = sc.steps.iter().map(|s| s.action).collect();
+    run_actions(ex, &config(sc, mutant), &actions, nonce)
+}
+
+/// A fresh content nonce: never zero, differs between runs.
+pub fn nonce(salt: u64) -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    random::splitmix(&mut (t as u64 ^ salt.rotate_left(17) ^ std::process::id() as u64)) | 1
+}

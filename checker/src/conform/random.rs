@@ -1,0 +1,139 @@
+//! Random scenarios over the model's action vocabulary (drawn from
+//! [`enabled_actions`], so the model accepts every step), and shrinking of
+//! a diverging scenario to a minimal one.
+
+use super::exec::Executor;
+use super::{run_actions, Divergence};
+use crate::run::scenario_config;
+use rmapcheck_model::{
+    enabled_actions, step, Action, ActionKind, Config, Ctx, Expect, Kernel, Mutant, Scenario, State, Step,
+};
+
+/// One splitmix64 step.
+pub fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn below(x: &mut u64, n: usize) -> usize {
+    (splitmix(x) % n as u64) as usize
+}
+
+/// Random scenario number `index` of seed `seed`: a window of 2 to 5
+/// pages, up to 4 processes, 1 to 30 steps. Each step first picks an
+/// action kind among the enabled ones (exit and munmap less often, so that
+/// runs get long), then an action of that kind uniformly (picking among all
+/// actions would let the 15 write values drown everything else).
+pub fn random_scenario(seed: u64, index: u64) -> Scenario {
+    let mut x = seed ^ index.wrapping_mul(0xd134_2543_de82_ef95);
+    splitmix(&mut x);
+    let pages = 2 + below(&mut x, 4) as u8;
+    let len = 1 + below(&mut x, 30);
+    let mut sc = Scenario {
+        title: vec![format!("random conformance scenario: --seed {seed}, number {index}")],
+        kernel: Kernel::V6_18,
+        pages,
+        procs: 4,
+        expect: Expect::Holds,
+        steps: Vec::new(),
+    };
+    let cfg = scenario_config(&sc);
+    let mut s = State::new(pages, false);
+    let mut acts = Vec::new();
+    for _ in 0..len {
+        acts.clear();
+        enabled_actions(&cfg, &s, &mut acts);
+        if acts.is_empty() {
+            break;
+        }
+        let mut kinds: Vec<_> = acts.iter().map(|a| a.kind()).collect();
+        kinds.sort();
+        kinds.dedup();
+        // Weighted so that runs get long: exit 1, munmap 2, the rest 4.
+        let weight = |k: ActionKind| match k {
+            ActionKind::Exit => 1,
+            ActionKind::Munmap => 2,
+            _ => 4,
+        };
+        let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
+        let mut kind = kinds[0];
+        for &k in &kinds {
+            if pick < weight(k) {
+                kind = k;
+                break;
+            }
+            pick -= weight(k);
+        }
+        let of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        let a = of_kind[below(&mut x, of_kind.len())];
+        let mut ctx = Ctx::new(&cfg, false);
+        match step(&s, a, &mut ctx) {
+            Ok(n) => s = n,
+            Err(_) => break,
+        }
+        sc.steps.push(Step { line: sc.steps.len() + 1, action: a, reads: None });
+    }
+    sc
+}
+
+/// Whether the model accepts every action in order.
+pub fn model_accepts(cfg: &Config, actions: &[Action]) -> bool {
+    let mut s = State::new(cfg.pages, false);
+    for &a in actions {
+        let mut ctx = Ctx::new(cfg, false);
+        match step(&s, a, &mut ctx) {
+            Ok(n) => s = n,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Shrinks a diverging scenario: cut everything after the diverging step,
+/// then drop single actions (last first) while the model still accepts the
+/// rest and the kernel still diverges, until nothing more can go. Returns
+/// the minimal scenario and its divergence.
+pub fn shrink(
+    ex: &mut Executor,
+    sc: &Scenario,
+    mutant: Option<Mutant>,
+    first: Divergence,
+    mut nonce: impl FnMut() -> u64,
+) -> Result<(Scenario, Divergence), String> {
+    let cfg = super::config(sc, mutant);
+    let mut acts: Vec<Action> = sc.steps.iter().map(|s| s.action).take(first.step).collect();
+    let mut best = first;
+    loop {
+        let mut changed = false;
+        for i in (0..acts.len()).rev() {
+            let mut cand = acts.clone();
+            cand.remove(i);
+            if cand.is_empty() || !model_accepts(&cfg, &cand) {
+                continue;
+            }
+            if let Some(d) = run_actions(ex, &cfg, &cand, nonce())?.divergence {
+                cand.truncate(d.step);
+                acts = cand;
+                best = d;
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut out = sc.clone();
+    if let Some(m) = mutant {
+        out.title.push(format!("found with the model deliberately broken: --mutant {}", m.name()));
+    }
+    out.title.push(format!("shrunk to {} steps; diverges at step {}: {}", acts.len(), best.step, best.action));
+    for d in &best.diffs {
+        out.title.push(format!("  {d}"));
+    }
+    out.steps = acts.iter().enumerate().map(|(i, &a)| Step { line: i + 1, action: a, reads: None }).collect();
+    Ok((out, best))
+}
