@@ -227,36 +227,47 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
     Ok(u8::from(failed > 0))
 }
 
+/// Runs each case in a child process, so that the peak memory reported is
+/// that run's own (VmHWM never goes down within a process).
 fn bench() -> Result<u8, String> {
     println!(
         "{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}",
         "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB"
     );
-    let cases: [(&str, Settings); 3] = [
-        ("default (3 procs, 2 pages)", Settings::default()),
-        ("default, canonical ids, no symmetry", Settings { symmetry: Some(false), ..Settings::default() }),
-        (
-            "default, compact ids, no symmetry",
-            Settings { symmetry: Some(false), ids: Some("compact".into()), ..Settings::default() },
-        ),
+    let cases: [(&str, &[&str]); 3] = [
+        ("default (3 procs, 2 pages)", &[]),
+        ("default, canonical ids, no symmetry", &["--no-symmetry"]),
+        ("default, compact ids, no symmetry", &["--no-symmetry", "--ids", "compact"]),
     ];
-    for (name, over) in cases {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let json = std::env::temp_dir().join(format!("rmapcheck-bench-{}.json", std::process::id()));
+    for (name, extra) in cases {
         for threads in [1, 2] {
-            let plan =
-                Settings::load("default")?.overlay(Settings { threads: Some(threads), ..over.clone() }).resolve()?;
-            let r = run_check(&plan, false, None);
+            let status = std::process::Command::new(&exe)
+                .args(["check", "--quiet", "--threads", &threads.to_string(), "--json"])
+                .arg(&json)
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+            if !status.success() {
+                return Err(format!("benchmark run '{name}' failed: {status}"));
+            }
+            let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+            let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
             println!(
                 "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}",
                 name,
                 threads,
-                r.states,
-                r.unique_states,
-                r.elapsed_secs,
-                r.states_per_sec,
-                r.peak_rss_kib as f64 / 1024.0
+                r["states"].as_u64().unwrap_or(0),
+                r["unique_states"].as_u64().unwrap_or(0),
+                r["elapsed_secs"].as_f64().unwrap_or(0.0),
+                r["states_per_sec"].as_f64().unwrap_or(0.0),
+                r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
             );
         }
     }
+    let _ = std::fs::remove_file(&json);
     Ok(0)
 }
 
