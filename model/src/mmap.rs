@@ -24,7 +24,7 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
         ));
     }
     let at = mm.vmas.partition_point(|v| v.start < start);
-    mm.vmas.insert(at, Vma { start, end, pgoff: start, write, anon_vma: None, chain: Vec::new() });
+    mm.vmas.insert(at, Vma { start, end, pgoff: start, write, anon_vma: None, chain: Default::default() });
     for p in start..end {
         mm.ghost[p as usize] = Some(0);
     }
@@ -49,7 +49,7 @@ fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
 /// and the original shrinks. Both halves share `anon_vma` and chain.
 fn split_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, at: Page, new_below: bool) {
     let vma = s.mms[pid].vmas[vi].clone();
-    let mut new = Vma { chain: Vec::new(), ..vma.clone() };
+    let mut new = Vma { chain: Default::default(), ..vma.clone() };
     if new_below {
         new.end = at;
     } else {
@@ -110,7 +110,7 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
     s.mms[child].ghost = s.mms[parent].ghost.clone();
     for vi in 0..s.mms[parent].vmas.len() {
         let pvma = s.mms[parent].vmas[vi].clone();
-        let mut vma = Vma { anon_vma: None, chain: Vec::new(), ..pvma.clone() };
+        let mut vma = Vma { anon_vma: None, chain: Default::default(), ..pvma.clone() };
         anon_vma_fork(s, ctx, &mut vma, &pvma);
         s.mms[child].vmas.push(vma);
         if pvma.anon_vma.is_some() {

@@ -6,6 +6,7 @@
 //! [`crate::canon`] renumbers them after every action so that two states that
 //! differ only in ids are one state.
 
+use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 
 /// Index of an `anon_vma` in [`State::anon_vmas`].
@@ -18,6 +19,17 @@ pub type Pid = u8;
 pub type Page = u8;
 /// A small data value. `0` is what a zero-filled page reads as.
 pub type Value = u8;
+
+/// Most pages in the address window ([`crate::Config::validate`]), hence
+/// also most VMAs per mm.
+pub const MAX_PAGES: usize = 8;
+/// Most anon_vmas on one chain: one per generation of a fork lineage, and
+/// a lineage has at most as many processes as the process bound (8).
+pub const MAX_CHAIN: usize = 8;
+
+/// Per-page arrays and VMA lists live inline in the state: cloning a state
+/// is then a few copies instead of a dozen allocations.
+pub type PerPage<T> = ArrayVec<T, MAX_PAGES>;
 
 /// The whole system: every mm, every anon_vma and every folio.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
@@ -48,13 +60,13 @@ pub struct Mm {
     /// False once the process has exited (exit_mmap ran).
     pub alive: bool,
     /// The VMA tree, sorted by `start`, never overlapping.
-    pub vmas: Vec<Vma>,
+    pub vmas: PerPage<Vma>,
     /// One PTE per page of the address window.
-    pub ptes: Vec<Pte>,
+    pub ptes: PerPage<Pte>,
     /// Ghost state, not kernel state: the value this process must read at
     /// each page under sequential semantics, `None` where nothing is mapped.
     /// `fork` copies it, a write sets it, `munmap` forgets it.
-    pub ghost: Vec<Option<Value>>,
+    pub ghost: PerPage<Option<Value>>,
 }
 
 /// `struct vm_area_struct` of a private anonymous mapping.
@@ -76,7 +88,7 @@ pub struct Vma {
     /// uses `list_add`, so the newest link is first and the root is last.
     /// Each entry is one `anon_vma_chain` (AVC); the interval trees are
     /// derived from these lists (see [`State::tree_len`]).
-    pub chain: Vec<AvId>,
+    pub chain: ArrayVec<AvId, MAX_CHAIN>,
 }
 
 impl Vma {
@@ -252,7 +264,12 @@ impl State {
 impl Mm {
     /// An empty address space of `pages` pages.
     pub fn new(pages: u8) -> Self {
-        Mm { alive: true, vmas: Vec::new(), ptes: vec![Pte::None; pages as usize], ghost: vec![None; pages as usize] }
+        Mm {
+            alive: true,
+            vmas: ArrayVec::new(),
+            ptes: (0..pages).map(|_| Pte::None).collect(),
+            ghost: (0..pages).map(|_| None).collect(),
+        }
     }
 
     /// `find_vma()` restricted to VMAs containing `page`: the index of the

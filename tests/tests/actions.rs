@@ -41,7 +41,7 @@ fn first_write_prepares_a_root_anon_vma_and_an_exclusive_folio() {
     let a = &s.anon_vmas[av as usize];
     // anon_vma_alloc() + "self-parent link for new root" + the VMA.
     assert_eq!((a.root, a.parent, a.refcount, a.num_children, a.num_active_vmas), (av, av, 1, 1, 1));
-    assert_eq!(s.mms[0].vmas[0].chain, vec![av]);
+    assert_eq!(s.mms[0].vmas[0].chain.as_slice(), [av]);
     let f = &s.folios[0];
     assert_eq!(f.mapping, Mapping::Anon(av));
     assert_eq!((f.index, f.mapcount, f.refcount, f.data), (1, 1, 1, 7));
@@ -67,7 +67,7 @@ fn first_fork_gives_the_child_a_new_anon_vma_under_the_parents() {
     let r = &s.anon_vmas[root as usize];
     // get_anon_vma(root) and parent->num_children++.
     assert_eq!((r.refcount, r.num_children, r.num_active_vmas), (2, 2, 1));
-    assert_eq!(s.mms[1].vmas[0].chain, vec![child, root], "newest first");
+    assert_eq!(s.mms[1].vmas[0].chain.as_slice(), [child, root], "newest first");
     // copy_present_pte(): shared, read-only in both, no longer exclusive.
     let f = &s.folios[0];
     assert_eq!((f.mapcount, f.refcount, f.anon_exclusive), (2, 2, false));
@@ -165,7 +165,7 @@ fn munmap_of_the_middle_splits_into_halves_sharing_anon_vma_and_chain() {
     let av = av_of(&s, 0, 0);
     // Two __split_vma() calls each cloned once; one of the three pieces went away.
     assert_eq!(s.anon_vmas[av as usize].num_active_vmas, 2);
-    assert_eq!(s.mms[0].ghost, vec![Some(1), None, Some(2)]);
+    assert_eq!(s.mms[0].ghost.as_slice(), [Some(1), None, Some(2)]);
 }
 
 #[test]
