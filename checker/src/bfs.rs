@@ -96,6 +96,10 @@ type Seen = HashMap<u64, (u64, u32), BuildHasherDefault<Identity>>;
 #[derive(Default)]
 struct Live {
     generated: AtomicUsize,
+    /// Distinct states as of the last completed level.
+    unique: AtomicUsize,
+    /// New states found so far in this level, before deduplication
+    /// across threads and against the level itself.
     fresh: AtomicUsize,
     depth: AtomicUsize,
     done: AtomicBool,
@@ -128,9 +132,10 @@ fn report(w: &mut (dyn Write + Send), live: &Live) {
         let rate = (generated - last.1) as f64 / last.0.elapsed().as_secs_f64();
         let _ = writeln!(
             w,
-            "[{:>6.1}s] depth={} states={generated} unique={} states/s={rate:.0}",
+            "[{:>6.1}s] depth={} states={generated} unique={} (+{} candidates at this depth) states/s={rate:.0}",
             start.elapsed().as_secs_f64(),
             live.depth.load(Relaxed),
+            live.unique.load(Relaxed),
             live.fresh.load(Relaxed),
         );
         last = (Instant::now(), generated);
@@ -147,10 +152,11 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
         BfsOutcome { states: 1, unique: 1, depth: 0, depth_bounded: false, timed_out: false, found: Vec::new() };
     let threads = limits.threads.max(1);
     let mut depth = 0usize;
-    live.fresh.store(1, Relaxed);
+    live.unique.store(1, Relaxed);
     while !frontier.is_empty() {
         out.depth = depth;
         live.depth.store(depth, Relaxed);
+        live.fresh.store(0, Relaxed);
         let expand = limits.max_depth.is_none_or(|d| depth < d);
         // Check and expand this level in chunks, on every thread.
         let chunk = frontier.len().div_ceil(threads).max(1);
@@ -178,6 +184,7 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
             }
         }
         out.unique = seen.len();
+        live.unique.store(out.unique, Relaxed);
         if !expand && !next.is_empty() {
             unreachable!("a level that is not expanded yields no successors");
         }
