@@ -10,6 +10,7 @@
 //! from the initial state, as stateright does.
 
 use crate::model::RmapModel;
+use crate::report::rss_kib;
 use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::{Action, State};
 use stateright::Model;
@@ -29,6 +30,8 @@ pub struct Limits {
     pub deadline: Option<Instant>,
     /// Look for a counterexample to every invariant instead of stopping at the first.
     pub keep_going: bool,
+    /// Stop when the resident set grows past this many KiB.
+    pub max_rss_kib: Option<u64>,
 }
 
 /// What the search found.
@@ -43,6 +46,8 @@ pub struct BfsOutcome {
     pub depth_bounded: bool,
     /// The search stopped at the deadline.
     pub timed_out: bool,
+    /// The search stopped at the memory budget.
+    pub out_of_memory: bool,
     /// Violated invariants (indexes into INVARIANTS) with shortest traces.
     pub found: Vec<(usize, Vec<Action>)>,
 }
@@ -148,8 +153,15 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
     let mut seen: Seen = HashMap::default();
     seen.insert(init_fp, (init_fp, u32::MAX));
     let mut frontier: Vec<(u64, State)> = vec![(init_fp, init)];
-    let mut out =
-        BfsOutcome { states: 1, unique: 1, depth: 0, depth_bounded: false, timed_out: false, found: Vec::new() };
+    let mut out = BfsOutcome {
+        states: 1,
+        unique: 1,
+        depth: 0,
+        depth_bounded: false,
+        timed_out: false,
+        out_of_memory: false,
+        found: Vec::new(),
+    };
     let threads = limits.threads.max(1);
     let mut depth = 0usize;
     live.unique.store(1, Relaxed);
@@ -163,13 +175,14 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
         let results: Vec<Level> = std::thread::scope(|sc| {
             let handles: Vec<_> = frontier
                 .chunks(chunk)
-                .map(|part| sc.spawn(|| level(model, &seen, part, expand, limits.deadline, live)))
+                .map(|part| sc.spawn(|| level(model, &seen, part, expand, limits, live)))
                 .collect();
             handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
         });
         let mut next = Vec::new();
         for r in results {
             out.timed_out |= r.timed_out;
+            out.out_of_memory |= r.out_of_memory;
             for (inv, fp) in r.violations {
                 if !out.found.iter().any(|(i, _)| *i == inv) {
                     out.found.push((inv, trace(model, &seen, fp)));
@@ -192,7 +205,8 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
             out.depth_bounded = true;
         }
         let all_found = model.invariants.iter().all(|i| out.found.iter().any(|(f, _)| f == i));
-        if out.timed_out || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
+        out.out_of_memory |= limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
+        if out.timed_out || out.out_of_memory || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
             break;
         }
         frontier = next;
@@ -211,25 +225,23 @@ struct Level {
     /// Successors generated, repeats included.
     generated: usize,
     timed_out: bool,
+    out_of_memory: bool,
 }
 
 /// Checks and expands one thread's share of a level. `seen` is only read
 /// here; the merge after the level is the only writer.
-fn level(
-    model: &RmapModel,
-    seen: &Seen,
-    part: &[(u64, State)],
-    expand: bool,
-    deadline: Option<Instant>,
-    live: &Live,
-) -> Level {
-    let mut r = Level { violations: Vec::new(), successors: Vec::new(), generated: 0, timed_out: false };
+fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, limits: &Limits, live: &Live) -> Level {
+    let mut r =
+        Level { violations: Vec::new(), successors: Vec::new(), generated: 0, timed_out: false, out_of_memory: false };
     let mut local: std::collections::HashSet<u64, BuildHasherDefault<Identity>> = Default::default();
     let mut actions = Vec::new();
     for (n, (fp, s)) in part.iter().enumerate() {
-        if n % 1024 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-            r.timed_out = true;
-            return r;
+        if n % 1024 == 0 {
+            r.timed_out = limits.deadline.is_some_and(|d| Instant::now() >= d);
+            r.out_of_memory = limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
+            if r.timed_out || r.out_of_memory {
+                return r;
+            }
         }
         for &i in &model.invariants {
             if (INVARIANTS[i].check)(s, model.cfg.kernel).is_err() && !r.violations.iter().any(|(v, _)| *v == i) {

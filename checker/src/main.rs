@@ -103,6 +103,9 @@ struct CheckArgs {
     /// Time limit in seconds.
     #[arg(long)]
     time_limit: Option<u64>,
+    /// Memory budget of the BFS in MiB (default: 3/4 of RAM); the search stops and reports when it is reached.
+    #[arg(long)]
+    max_memory: Option<u64>,
     /// Object ids: canonical (default) or compact (allocation order, to measure canonicalization).
     #[arg(long)]
     ids: Option<String>,
@@ -166,6 +169,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         threads: a.threads,
         max_depth: a.max_depth,
         time_limit: a.time_limit,
+        max_memory: a.max_memory,
         seed: a.seed,
         ids: a.ids,
         symmetry: a.no_symmetry.then_some(false),

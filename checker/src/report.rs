@@ -112,3 +112,20 @@ pub fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Current resident set size of this process in KiB (/proc/self/statm).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4)
+}
+
+/// The memory a search may use before it stops: three quarters of the
+/// machine's RAM (MemTotal), so that a too-large bound ends with a report
+/// instead of the kernel's OOM killer.
+pub fn memory_budget_kib() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let total: u64 = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(total / 4 * 3)
+}

@@ -28,6 +28,7 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
             max_depth: plan.max_depth,
             deadline: plan.time_limit.map(|t| start + t),
             keep_going,
+            max_rss_kib: plan.max_rss_kib,
         };
         let o = bfs::search(&model, &limits, progress);
         let outcome = Outcome {
@@ -35,6 +36,7 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
             unique: o.unique,
             max_depth: o.depth,
             timed_out: o.timed_out,
+            out_of_memory: o.out_of_memory,
             depth_bounded: o.depth_bounded,
             found: o.found.into_iter().map(|(i, a)| (INVARIANTS[i].name, a)).collect(),
         };
@@ -77,6 +79,8 @@ fn finish(
     let (timed_out, depth_bounded) = (outcome.timed_out, outcome.depth_bounded);
     let stopped_by = if plan.strategy == Strategy::Simulate {
         Some("random simulation, which never exhausts the state space".to_string())
+    } else if outcome.out_of_memory {
+        Some(format!("memory budget of {} MiB", plan.max_rss_kib.unwrap_or(0) / 1024))
     } else if timed_out {
         Some(format!("time limit of {} s", plan.time_limit.map_or(0, |t| t.as_secs())))
     } else if depth_bounded {
@@ -136,6 +140,7 @@ struct Outcome {
     /// Deepest level, in actions from the initial state.
     max_depth: usize,
     timed_out: bool,
+    out_of_memory: bool,
     depth_bounded: bool,
     /// Violated invariant names with their action sequences.
     found: Vec<(&'static str, Vec<rmapcheck_model::Action>)>,
@@ -173,6 +178,7 @@ fn drive<C: Checker<RmapModel>>(checker: C, start: Instant, mut progress: Progre
         unique: checker.unique_state_count(),
         max_depth: checker.max_depth().saturating_sub(1),
         timed_out: false,
+        out_of_memory: false,
         depth_bounded: false,
         found,
     }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_depth: Option<usize>,
     /// Time limit in seconds.
     pub time_limit: Option<u64>,
+    /// Memory budget of the BFS in MiB (default: 3/4 of RAM).
+    pub max_memory: Option<u64>,
     /// Seed for `simulate`.
     pub seed: Option<u64>,
     /// Canonical object ids (`canonical`) or allocation order (`compact`).
@@ -111,6 +113,7 @@ impl Settings {
             threads: other.threads.or(self.threads),
             max_depth: other.max_depth.or(self.max_depth),
             time_limit: other.time_limit.or(self.time_limit),
+            max_memory: other.max_memory.or(self.max_memory),
             seed: other.seed.or(self.seed),
             ids: other.ids.or(self.ids),
             symmetry: other.symmetry.or(self.symmetry),
@@ -158,6 +161,9 @@ impl Settings {
         if time_limit == Some(Duration::ZERO) {
             return Err("time limit must be at least 1 second".into());
         }
+        if self.max_memory == Some(0) {
+            return Err("max memory must be at least 1 MiB".into());
+        }
         if self.max_depth == Some(0) {
             return Err("max depth must be at least 1".into());
         }
@@ -175,6 +181,7 @@ impl Settings {
             threads,
             max_depth: self.max_depth,
             time_limit,
+            max_rss_kib: self.max_memory.map(|m| m * 1024).or_else(crate::report::memory_budget_kib),
             seed: self.seed.unwrap_or(0),
         })
     }
@@ -195,6 +202,8 @@ pub struct Plan {
     pub max_depth: Option<usize>,
     /// Time limit.
     pub time_limit: Option<Duration>,
+    /// Memory budget of the BFS in KiB.
+    pub max_rss_kib: Option<u64>,
     /// Simulation seed.
     pub seed: u64,
 }

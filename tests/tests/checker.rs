@@ -77,6 +77,10 @@ fn bounded_searches_say_they_are_incomplete() {
     assert_eq!(r.max_depth, 4);
     assert!(r.stopped_by.as_deref().unwrap().contains("depth bound of 4"));
     assert!(r.invariants.iter().all(|v| v.verdict == "holds within bounds"));
+    // A space too big for the memory budget stops with a report, not the OOM killer.
+    let r = run_check(&plan(Settings { procs: Some(4), max_memory: Some(150), ..Settings::default() }), false, None);
+    assert_eq!(r.outcome, "holds within bounds");
+    assert!(r.stopped_by.as_deref().unwrap().contains("memory budget of 150 MiB"), "{:?}", r.stopped_by);
 }
 
 #[test]
@@ -117,6 +121,7 @@ fn bad_settings_are_refused_with_a_reason() {
         (Settings { mutant: Some("nope".into()), ..Settings::default() }, "unknown mutant 'nope'"),
         (Settings { ids: Some("compact".into()), ..Settings::default() }, "process symmetry works on canonical ids"),
         (Settings { max_depth: Some(0), ..Settings::default() }, "max depth must be at least 1"),
+        (Settings { max_memory: Some(0), ..Settings::default() }, "max memory must be at least 1 MiB"),
     ];
     for (s, want) in bad {
         let err = Settings::load("default").unwrap().overlay(s).resolve().err().expect(want);
