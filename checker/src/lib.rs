@@ -12,4 +12,5 @@ pub mod run;
 pub mod search;
 pub mod settings;
 pub mod summary;
+pub mod swarm;
 pub mod trace;

@@ -18,8 +18,10 @@ pub struct Report {
     pub stopped_by: Option<String>,
     /// States generated, repeats included.
     pub states: usize,
-    /// Distinct states.
+    /// Distinct states (not tracked by `swarm`, which reports walks).
     pub unique_states: usize,
+    /// Random walks run (`swarm` only).
+    pub walks: Option<usize>,
     /// Deepest level reached.
     pub max_depth: usize,
     /// Wall-clock seconds.

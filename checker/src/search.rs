@@ -5,6 +5,7 @@ use crate::bfs::{self, Limits};
 use crate::model::RmapModel;
 use crate::report::{peak_rss_kib, ConfigEcho, Counterexample, CoverageReport, Report, Verdict};
 use crate::settings::{Plan, Strategy};
+use crate::swarm::{self, SwarmLimits};
 use crate::trace::replay;
 use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::{Expect, Ids, Scenario, Step};
@@ -42,6 +43,27 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
         };
         return finish(plan, keep_going, start, coverage, checked, outcome);
     }
+    if plan.strategy == Strategy::Swarm {
+        let limits = SwarmLimits {
+            threads: plan.threads,
+            max_depth: plan.max_depth.unwrap_or(30),
+            deadline: start + plan.time_limit.unwrap_or_default(),
+            seed: plan.seed,
+        };
+        let o = swarm::search(&model, &limits);
+        let outcome = Outcome {
+            states: o.states,
+            unique: 0,
+            max_depth: o.depth,
+            timed_out: o.found.is_none(),
+            out_of_memory: false,
+            depth_bounded: false,
+            found: o.found.into_iter().map(|(i, a)| (INVARIANTS[i].name, a)).collect(),
+        };
+        let mut r = finish(plan, keep_going, start, coverage, checked, outcome);
+        r.walks = Some(o.walks);
+        return r;
+    }
     let mut b = model.checker().threads(plan.threads);
     b = b.finish_when(if keep_going { HasDiscoveries::All } else { HasDiscoveries::AnyFailures });
     if let Some(d) = plan.max_depth {
@@ -77,7 +99,7 @@ fn finish(
 ) -> Report {
     let elapsed = start.elapsed();
     let (timed_out, depth_bounded) = (outcome.timed_out, outcome.depth_bounded);
-    let stopped_by = if plan.strategy == Strategy::Simulate {
+    let stopped_by = if matches!(plan.strategy, Strategy::Simulate | Strategy::Swarm) {
         Some("random simulation, which never exhausts the state space".to_string())
     } else if outcome.out_of_memory {
         Some(format!("memory budget of {} MiB", plan.max_rss_kib.unwrap_or(0) / 1024))
@@ -124,6 +146,7 @@ fn finish(
         stopped_by,
         states: outcome.states,
         unique_states: outcome.unique,
+        walks: None,
         max_depth: outcome.max_depth,
         elapsed_secs: secs,
         states_per_sec: if secs > 0.0 { outcome.states as f64 / secs } else { 0.0 },

@@ -16,6 +16,9 @@ pub enum Strategy {
     Dfs,
     /// Seeded random walks (needs a time limit), for depths BFS cannot reach.
     Simulate,
+    /// Seeded random walks, each with its own random mix of action kinds
+    /// (swarm testing); violations are shrunk. Needs a time limit.
+    Swarm,
 }
 
 /// Everything a check run needs; each field may come from a built-in
@@ -167,8 +170,10 @@ impl Settings {
         if self.max_depth == Some(0) {
             return Err("max depth must be at least 1".into());
         }
-        if strategy == Strategy::Simulate && time_limit.is_none() {
-            return Err("the simulate strategy never finishes on its own: give --time-limit".into());
+        if matches!(strategy, Strategy::Simulate | Strategy::Swarm) && time_limit.is_none() {
+            return Err(
+                format!("the {strategy:?} strategy never finishes on its own: give --time-limit").to_lowercase()
+            );
         }
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if threads == 0 || threads > 256 {

@@ -22,11 +22,14 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
         if c.symmetry { ", symmetry" } else { "" },
         c.mutant.map(|m| format!(", MUTANT {m}")).unwrap_or_default()
     );
+    let unique = match r.walks {
+        Some(w) => format!("{w} walks"),
+        None => format!("{} unique", r.unique_states),
+    };
     let _ = writeln!(
         o,
-        "{} states, {} unique, max depth {}, {:.1} s, {:.0} states/s, peak memory {:.1} MiB",
+        "{} states, {unique}, max depth {}, {:.1} s, {:.0} states/s, peak memory {:.1} MiB",
         r.states,
-        r.unique_states,
         r.max_depth,
         r.elapsed_secs,
         r.states_per_sec,

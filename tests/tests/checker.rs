@@ -84,8 +84,8 @@ fn bounded_searches_say_they_are_incomplete() {
 }
 
 #[test]
-fn dfs_and_simulation_find_the_same_bug() {
-    for strategy in [Strategy::Dfs, Strategy::Simulate] {
+fn dfs_simulation_and_swarm_find_the_same_bug() {
+    for strategy in [Strategy::Dfs, Strategy::Simulate, Strategy::Swarm] {
         let p = plan(Settings {
             procs: Some(3),
             pages: Some(1),
@@ -99,6 +99,10 @@ fn dfs_and_simulation_find_the_same_bug() {
         let r = run_check(&p, false, None);
         assert_eq!(r.outcome, "violated", "{strategy:?}");
         assert_eq!(r.counterexamples[0].invariant, "exclusive_single_mapping");
+        if strategy == Strategy::Swarm {
+            // Shrinking leaves no action that can go: mmap, write, fork.
+            assert_eq!(r.counterexamples[0].steps.len(), 3, "{:?}", r.counterexamples[0].steps);
+        }
     }
 }
 
