@@ -157,16 +157,44 @@ fn replay_to(model: &RmapModel, inv: usize, trace: &[Action]) -> Option<Vec<Acti
 }
 
 /// Drops actions one at a time while the same invariant is still the
-/// first to fail, until no single action can go.
+/// first to fail, rescanning until no single action can go (a drop can
+/// make an earlier action droppable). Dropping a fork also
+/// hands the child's later actions to its parent (and renumbers the
+/// processes created after it), so a history that needed a second process
+/// only by accident shrinks to one.
 fn shrink(model: &RmapModel, inv: usize, mut trace: Vec<Action>) -> Vec<Action> {
     let mut i = 0;
-    while i < trace.len() {
+    let mut shrunk_since_scan = false;
+    loop {
+        if i == trace.len() {
+            if !shrunk_since_scan {
+                return trace;
+            }
+            (i, shrunk_since_scan) = (0, false);
+            continue;
+        }
         let mut shorter = trace.clone();
-        shorter.remove(i);
-        match replay_to(model, inv, &shorter) {
-            Some(t) => trace = t,
+        let dropped = shorter.remove(i);
+        let mut accepted = replay_to(model, inv, &shorter);
+        if accepted.is_none() {
+            if let Action::Fork { pid: parent } = dropped {
+                // Every action of a replayed trace ran, so the child is the
+                // process after all those created before this fork.
+                let child = 1 + trace[..i].iter().filter(|a| matches!(a, Action::Fork { .. })).count() as u8;
+                for a in &mut shorter[i..] {
+                    let p = a.pid();
+                    if p == child {
+                        *a = a.with_pid(parent);
+                    } else if p > child {
+                        *a = a.with_pid(p - 1);
+                    }
+                }
+                accepted = replay_to(model, inv, &shorter);
+            }
+        }
+        match accepted {
+            Some(t) => (trace, shrunk_since_scan) = (t, true),
             None => i += 1,
         }
     }
-    trace
 }
