@@ -183,6 +183,7 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
         for r in results {
             out.timed_out |= r.timed_out;
             out.out_of_memory |= r.out_of_memory;
+            out.depth_bounded |= r.cut_off;
             for (inv, fp) in r.violations {
                 if !out.found.iter().any(|(i, _)| *i == inv) {
                     out.found.push((inv, trace(model, &seen, fp)));
@@ -198,12 +199,6 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
         }
         out.unique = seen.len();
         live.unique.store(out.unique, Relaxed);
-        if !expand && !next.is_empty() {
-            unreachable!("a level that is not expanded yields no successors");
-        }
-        if !expand && frontier_has_successors(model, &frontier) {
-            out.depth_bounded = true;
-        }
         let all_found = model.invariants.iter().all(|i| out.found.iter().any(|(f, _)| f == i));
         out.out_of_memory |= limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
         if out.timed_out || out.out_of_memory || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
@@ -226,13 +221,21 @@ struct Level {
     generated: usize,
     timed_out: bool,
     out_of_memory: bool,
+    /// A state at the depth bound had actions left: the bound cut the search.
+    cut_off: bool,
 }
 
 /// Checks and expands one thread's share of a level. `seen` is only read
 /// here; the merge after the level is the only writer.
 fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, limits: &Limits, live: &Live) -> Level {
-    let mut r =
-        Level { violations: Vec::new(), successors: Vec::new(), generated: 0, timed_out: false, out_of_memory: false };
+    let mut r = Level {
+        violations: Vec::new(),
+        successors: Vec::new(),
+        generated: 0,
+        timed_out: false,
+        out_of_memory: false,
+        cut_off: false,
+    };
     let mut local: std::collections::HashSet<u64, BuildHasherDefault<Identity>> = Default::default();
     let mut actions = Vec::new();
     for (n, (fp, s)) in part.iter().enumerate() {
@@ -248,11 +251,12 @@ fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, li
                 r.violations.push((i, *fp));
             }
         }
-        if !expand {
-            continue;
-        }
         actions.clear();
         model.actions(s, &mut actions);
+        if !expand {
+            r.cut_off |= !actions.is_empty();
+            continue;
+        }
         for (idx, a) in actions.drain(..).enumerate() {
             if let Some(next) = model.next_state(s, a) {
                 r.generated += 1;
@@ -266,15 +270,6 @@ fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, li
         }
     }
     r
-}
-
-fn frontier_has_successors(model: &RmapModel, frontier: &[(u64, State)]) -> bool {
-    let mut actions = Vec::new();
-    frontier.iter().any(|(_, s)| {
-        actions.clear();
-        model.actions(s, &mut actions);
-        !actions.is_empty()
-    })
 }
 
 /// Rebuilds the action sequence to the state with fingerprint `fp` by

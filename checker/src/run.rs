@@ -1,9 +1,9 @@
 //! `rmapcheck run`: execute scenario files step by step in the model.
 
-use crate::trace::{check_state, render_steps, replay_config, TraceStep};
-use rmapcheck_invariants::INVARIANTS;
+use crate::trace::{render_steps, replay_config, TraceStep};
+use rmapcheck_invariants::{first_violation, INVARIANTS};
 use rmapcheck_model::display::{diff, render};
-use rmapcheck_model::{step, Config, Ctx, Expect, Pte, Scenario, State};
+use rmapcheck_model::{step, Config, Ctx, Expect, Scenario, State};
 
 /// What running one scenario gave.
 #[derive(Debug)]
@@ -61,10 +61,7 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
         }
         s = next;
         if let (Some(want), rmapcheck_model::Action::Read { pid, page }) = (st.reads, st.action) {
-            let got = match s.mms[pid as usize].ptes[page as usize] {
-                Pte::None | Pte::Zero => 0,
-                Pte::Present { folio, .. } => s.folios[folio as usize].data,
-            };
+            let got = s.reads(pid as usize, page);
             if got != want {
                 let m = format!("{file}:{}: {} returned {got}, the scenario says {want}", st.line, st.action);
                 out.push_str(&format!("  read mismatch: {m}\n"));
@@ -72,7 +69,7 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
                 break;
             }
         }
-        if let Some((inv, why)) = check_state(&all, &s, &cfg) {
+        if let Some((inv, why)) = first_violation(&all, &s, cfg.kernel) {
             out.push_str(&format!("  VIOLATION of {} after step {}: {why}\n", inv.name, i + 1));
             verdict = Expect::Violates { invariant: inv.name.to_string(), at: Some(i + 1) };
             break;

@@ -1,7 +1,6 @@
 //! Replaying an action sequence with stable ids and narration: how
 //! counterexamples and scenarios are shown.
 
-use rmapcheck_invariants::{first_violation, Invariant};
 use rmapcheck_model::display::diff;
 use rmapcheck_model::{step, Action, Config, Ctx, Ids, State};
 use serde::Serialize;
@@ -70,9 +69,4 @@ pub fn render_steps(steps: &[TraceStep], first: usize) -> String {
         }
     }
     out
-}
-
-/// The first invariant of `set` the state violates.
-pub fn check_state(set: &[&'static Invariant], s: &State, cfg: &Config) -> Option<(&'static Invariant, String)> {
-    first_violation(set, s, cfg.kernel)
 }

@@ -2,7 +2,7 @@
 //! oracle, and leaks.
 
 use crate::report;
-use rmapcheck_model::{Kernel, Pte, State};
+use rmapcheck_model::{Kernel, State};
 
 /// No kernel assertion fired and no freed object was touched.
 pub fn no_kernel_oops(s: &State, _: Kernel) -> Result<(), String> {
@@ -18,12 +18,9 @@ pub fn no_kernel_oops(s: &State, _: Kernel) -> Result<(), String> {
 pub fn memory_semantics(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
-        for (page, (pte, ghost)) in mm.ptes.iter().zip(&mm.ghost).enumerate() {
+        for (page, ghost) in mm.ghost.iter().enumerate() {
             let mapped = mm.vma_index(page as u8).is_some();
-            let reads = match *pte {
-                Pte::None | Pte::Zero => 0,
-                Pte::Present { folio, .. } => s.folios[folio as usize].data,
-            };
+            let reads = s.reads(pid, page as u8);
             match (*ghost, mapped) {
                 (Some(want), true) if want != reads => {
                     bad.push(format!("P{pid} page {page} reads {reads}, sequential semantics says {want}"))

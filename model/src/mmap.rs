@@ -14,10 +14,10 @@ use crate::state::{Mm, Page, Pid, State, Vma};
 pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, write: bool) -> Result<(), String> {
     let end = check_range(s, start, len)?;
     let mm = &mut s.mms[pid];
-    if mm.vmas.iter().any(|v| v.start < end && start < v.end) {
+    if mm.overlaps(start, end) {
         return Err(format!("pages {start}..{end} overlap an existing VMA (MAP_FIXED_NOREPLACE fails with EEXIST)"));
     }
-    if let Some(v) = mm.vmas.iter().find(|v| (v.end == start || v.start == end) && v.write == write) {
+    if let Some(v) = mm.merge_neighbour(start, end, write) {
         return Err(format!(
             "pages {start}..{end} touch the VMA {}..{} with the same protection: vma_merge_new_range() would merge them, which is not modelled yet",
             v.start, v.end

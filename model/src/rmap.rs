@@ -200,12 +200,8 @@ pub fn unlink_anon_vmas(s: &mut State, ctx: &mut Ctx, vma: &mut Vma) {
             let parent = s.anon_vmas[av as usize].parent;
             touch(s, parent, "unlink_anon_vmas: anon_vma->parent->num_children--");
             let p = &mut s.anon_vmas[parent as usize];
-            let under = if ctx.degree_era() {
-                p.degree.checked_sub(1).map(|d| p.degree = d).is_none()
-            } else {
-                p.num_children.checked_sub(1).map(|n| p.num_children = n).is_none()
-            };
-            if under {
+            let counter = if ctx.degree_era() { &mut p.degree } else { &mut p.num_children };
+            if dec(counter).is_none() {
                 oops(s, OopsKind::Warn, format!("unlink_anon_vmas: AV{parent} child count underflows"));
             }
             ctx.took(Branch::UnlinkEmptiedTree);
@@ -215,12 +211,8 @@ pub fn unlink_anon_vmas(s: &mut State, ctx: &mut Ctx, vma: &mut Vma) {
     if let Some(av) = vma.anon_vma.take() {
         touch(s, av, "unlink_anon_vmas: vma->anon_vma");
         let a = &mut s.anon_vmas[av as usize];
-        let under = if ctx.degree_era() {
-            a.degree.checked_sub(1).map(|d| a.degree = d).is_none()
-        } else {
-            a.num_active_vmas.checked_sub(1).map(|n| a.num_active_vmas = n).is_none()
-        };
-        if under {
+        let counter = if ctx.degree_era() { &mut a.degree } else { &mut a.num_active_vmas };
+        if dec(counter).is_none() {
             oops(s, OopsKind::Warn, format!("unlink_anon_vmas: AV{av} VMA count underflows"));
         }
     }
@@ -263,14 +255,17 @@ pub fn put_anon_vma(s: &mut State, ctx: &mut Ctx, av: AvId) {
     }
 }
 
+/// Decrements a counter; `None` (and the counter left as it is) where the
+/// kernel's unsigned counter would wrap.
+fn dec(counter: &mut u8) -> Option<u8> {
+    *counter = counter.checked_sub(1)?;
+    Some(*counter)
+}
+
 /// `atomic_dec_and_test(&anon_vma->refcount)`, reporting an underflow.
 fn dec_ref(s: &mut State, av: AvId) -> bool {
-    let a = &mut s.anon_vmas[av as usize];
-    match a.refcount.checked_sub(1) {
-        Some(r) => {
-            a.refcount = r;
-            r == 0
-        }
+    match dec(&mut s.anon_vmas[av as usize].refcount) {
+        Some(r) => r == 0,
         None => {
             oops(s, OopsKind::Warn, format!("put_anon_vma: AV{av} refcount underflows"));
             false

@@ -255,6 +255,15 @@ impl State {
         self.mms.iter().all(|mm| !mm.alive)
     }
 
+    /// What a load by `pid` at `page` returns: the folio's data, or zero for
+    /// the zero page and for a `pte_none()` page (the fault maps zeroes).
+    pub fn reads(&self, pid: usize, page: Page) -> Value {
+        match self.mms[pid].ptes[page as usize] {
+            Pte::None | Pte::Zero => 0,
+            Pte::Present { folio, .. } => self.folios[folio as usize].data,
+        }
+    }
+
     /// Live (not freed) folios with their ids.
     pub fn live_folios(&self) -> impl Iterator<Item = (FolioId, &Folio)> {
         self.folios.iter().enumerate().filter(|(_, f)| !f.freed).map(|(i, f)| (i as FolioId, f))
@@ -270,6 +279,17 @@ impl Mm {
             ptes: (0..pages).map(|_| Pte::None).collect(),
             ghost: (0..pages).map(|_| None).collect(),
         }
+    }
+
+    /// Whether any VMA intersects pages `start..end`.
+    pub fn overlaps(&self, start: Page, end: Page) -> bool {
+        self.vmas.iter().any(|v| v.start < end && start < v.end)
+    }
+
+    /// A VMA that touches `start..end` with the same protection, i.e. one
+    /// vma_merge_new_range() would merge a new mapping there into.
+    pub fn merge_neighbour(&self, start: Page, end: Page, write: bool) -> Option<&Vma> {
+        self.vmas.iter().find(|v| (v.end == start || v.start == end) && v.write == write)
     }
 
     /// `find_vma()` restricted to VMAs containing `page`: the index of the

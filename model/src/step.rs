@@ -70,11 +70,11 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             for start in 0..pages {
                 for len in 1..=pages - start {
                     let end = start + len;
-                    if mm.vmas.iter().any(|v| v.start < end && start < v.end) {
+                    if mm.overlaps(start, end) {
                         break;
                     }
                     for write in [true, false] {
-                        if !mm.vmas.iter().any(|v| (v.end == start || v.start == end) && v.write == write) {
+                        if mm.merge_neighbour(start, end, write).is_none() {
                             out.push(Action::Mmap { pid, start, len, write });
                         }
                     }
@@ -104,7 +104,7 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             for start in 0..pages {
                 for len in 1..=pages - start {
                     let end = start + len;
-                    if mm.vmas.iter().any(|v| v.start < end && start < v.end) {
+                    if mm.overlaps(start, end) {
                         out.push(Action::Munmap { pid, start, len });
                     }
                 }
