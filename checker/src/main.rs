@@ -311,6 +311,12 @@ fn conform(
         }
     };
     for (i, (f, sc)) in scenarios.iter().enumerate() {
+        if sc.kernel != rmapcheck_model::Kernel::V6_18 {
+            // The running kernel is compared with the current model only; a
+            // scenario about another kernel's rules says nothing about it.
+            println!("skip {f}: written for kernel {}, the live kernel is compared with v6.18", sc.kernel);
+            continue;
+        }
         let o =
             conform::run_scenario(&mut ex, sc, mutant, conform::nonce(i as u64)).map_err(|e| format!("{f}: {e}"))?;
         tally(f, &o);

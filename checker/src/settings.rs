@@ -67,17 +67,30 @@ pub fn builtin(name: &str) -> Option<Settings> {
 pub type Builtin = (&'static str, &'static str, fn() -> Settings);
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 2] = [
-    ("default", "3 processes, 2 pages, 1 value, every action, exhaustive BFS (about a minute on 2 cores)", || {
+pub const BUILTINS: [Builtin; 3] = [
+    ("default", "2 processes, 2 pages, 1 value, every action, exhaustive BFS (under a minute on 2 cores)", || {
         Settings {
             kernel: Some("v6.18".into()),
-            procs: Some(3),
+            procs: Some(2),
             pages: Some(2),
             values: Some(1),
             strategy: Some(Strategy::Bfs),
             ..Settings::default()
         }
     }),
+    (
+        "fork3",
+        "3 processes, 2 pages, 1 value, mmap/read/write/fork/munmap/exit, exhaustive BFS: the three-generation fork trees where anon_vma reuse happens",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(3),
+            pages: Some(2),
+            values: Some(1),
+            actions: Some(["mmap", "read", "write", "fork", "munmap", "exit"].map(String::from).to_vec()),
+            strategy: Some(Strategy::Bfs),
+            ..Settings::default()
+        },
+    ),
     ("deep", "4 processes, 3 pages, 2 values, seeded random simulation for 10 minutes", || Settings {
         kernel: Some("v6.18".into()),
         procs: Some(4),

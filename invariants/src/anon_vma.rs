@@ -186,3 +186,18 @@ pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
     }
     report(bad)
 }
+
+/// I30: the parent of an anon_vma with a non-empty tree is live, so the
+/// `anon_vma->parent->num_children--` in unlink_anon_vmas() is safe.
+pub fn parent_live(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (i, a) in s.anon_vmas.iter().enumerate() {
+        if a.freed || s.tree_len(i as u8) == 0 {
+            continue;
+        }
+        if s.anon_vmas.get(a.parent as usize).is_none_or(|p| p.freed) {
+            bad.push(format!("AV{i} has VMAs in its tree but its parent AV{} is freed", a.parent));
+        }
+    }
+    report(bad)
+}

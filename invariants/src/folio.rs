@@ -45,8 +45,9 @@ pub fn mapped_anon_vma_live(s: &State, _: Kernel) -> Result<(), String> {
 }
 
 /// I11: every present PTE at page `a` of VMA `v` mapping anon folio `f` is
-/// found by rmap_walk_anon(f): `v` is in the tree of `folio_anon_vma(f)`,
-/// the two share a root, and `f->index == linear_page_index(v, a)`.
+/// found by rmap_walk_anon(f): `v` is in the tree of `folio_anon_vma(f)`
+/// and the two share a root. (That the walk computes the right address,
+/// `f->index == linear_page_index(v, a)`, is I28.)
 pub fn rmap_complete(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, page, folio, _) in present(s) {
@@ -68,8 +69,43 @@ pub fn rmap_complete(s: &State, _: Kernel) -> Result<(), String> {
         } else if s.anon_vmas.get(a as usize).map(|x| x.root) != Some(s.anon_vmas[own as usize].root) {
             bad.push(format!("{at}: AV{a} and the VMA's AV{own} have different roots"));
         }
-        if f.index != v.linear_page_index(page) {
-            bad.push(format!("{at}: index {} but linear_page_index is {}", f.index, v.linear_page_index(page)));
+    }
+    report(bad)
+}
+
+/// I28: every present anon folio sits where vma_address() computes from
+/// its index: `f->index == linear_page_index(v, a)`. Splits, merges and
+/// mremap must keep this (pgoff contiguity in can_vma_merge_*(),
+/// copy_vma() keeping a faulted VMA's pgoff).
+pub fn index_linear(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, page, folio, _) in present(s) {
+        let Some(vi) = s.mms[pid].vma_index(page) else { continue };
+        let v = &s.mms[pid].vmas[vi];
+        let f = &s.folios[folio as usize];
+        if f.mapping.anon_vma().is_some() && f.index != v.linear_page_index(page) {
+            bad.push(format!(
+                "F{folio} at P{pid} page {page} (VMA {}..{} pgoff {}): index {} but linear_page_index is {}",
+                v.start,
+                v.end,
+                v.pgoff,
+                f.index,
+                v.linear_page_index(page)
+            ));
+        }
+    }
+    report(bad)
+}
+
+/// I23: an unfaulted VMA (no anon_vma) maps no anon folio: its pages can
+/// only be the zero page or not present.
+pub fn unfaulted_vma_empty(s: &State, _: Kernel) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for (pid, page, folio, _) in present(s) {
+        let Some(vi) = s.mms[pid].vma_index(page) else { continue };
+        let v = &s.mms[pid].vmas[vi];
+        if v.anon_vma.is_none() {
+            bad.push(format!("P{pid} page {page}: unfaulted VMA {}..{} maps anon folio F{folio}", v.start, v.end));
         }
     }
     report(bad)

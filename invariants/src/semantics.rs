@@ -2,14 +2,49 @@
 //! oracle, and leaks.
 
 use crate::report;
-use rmapcheck_model::{Kernel, State};
+use rmapcheck_model::{Kernel, OopsKind, Pte, State};
 
-/// No kernel assertion fired and no freed object was touched.
+/// No kernel assertion fired and no freed object was touched. The
+/// model-level ordering checks recorded in the same slot belong to I24 and
+/// I27.
 pub fn no_kernel_oops(s: &State, _: Kernel) -> Result<(), String> {
     match &s.oops {
-        None => Ok(()),
-        Some(o) => Err(format!("{:?}: {}", o.kind, o.what)),
+        Some(o) if !matches!(o.kind, OopsKind::UnlinkBeforeZap | OopsKind::MergeIncompatible) => {
+            Err(format!("{:?}: {}", o.kind, o.what))
+        }
+        _ => Ok(()),
     }
+}
+
+/// The model-level check of `kind` did not fail during the last action.
+fn ordering(s: &State, kind: OopsKind) -> Result<(), String> {
+    match &s.oops {
+        Some(o) if o.kind == kind => Err(o.what.clone()),
+        _ => Ok(()),
+    }
+}
+
+/// I24: a VMA leaves the anon_vma trees only once no PTE in its range
+/// maps a page any more (checked inside unlink_anon_vmas()), and no
+/// present PTE is left outside every VMA.
+pub fn unlink_after_zap(s: &State, _: Kernel) -> Result<(), String> {
+    ordering(s, OopsKind::UnlinkBeforeZap)?;
+    let mut bad = Vec::new();
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
+        for (page, pte) in mm.ptes.iter().enumerate() {
+            if !matches!(pte, Pte::None | Pte::Zero) && mm.vma_index(page as u8).is_none() {
+                bad.push(format!("P{pid} page {page}: a PTE still maps a page outside every VMA"));
+            }
+        }
+    }
+    crate::report(bad)
+}
+
+/// I27: a merge hands a faulted range only to a VMA with the same anon_vma
+/// and the same chain (checked at every merge, see `check_absorb` in the
+/// model's vma.rs).
+pub fn merge_compatible(s: &State, _: Kernel) -> Result<(), String> {
+    ordering(s, OopsKind::MergeIncompatible)
 }
 
 /// Every live process reads, at every page, the value of the ghost

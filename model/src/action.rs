@@ -55,6 +55,31 @@ pub enum Action {
         /// Process.
         pid: Pid,
     },
+    /// `P mprotect START LEN rw|r`: change the protection of a range.
+    Mprotect {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+        /// `PROT_WRITE` (always `PROT_READ`).
+        write: bool,
+    },
+    /// `P mremap START LEN TO [dontunmap]`: move LEN pages at START to TO
+    /// (`MREMAP_MAYMOVE|MREMAP_FIXED`, optionally `MREMAP_DONTUNMAP`).
+    Mremap {
+        /// Process.
+        pid: Pid,
+        /// First page of the source range.
+        start: Page,
+        /// Length in pages (old and new length are equal).
+        len: u8,
+        /// First page of the destination.
+        to: Page,
+        /// `MREMAP_DONTUNMAP`: the source VMA stays, empty.
+        dontunmap: bool,
+    },
 }
 
 impl Action {
@@ -66,7 +91,9 @@ impl Action {
             | Action::Write { pid, .. }
             | Action::Fork { pid }
             | Action::Munmap { pid, .. }
-            | Action::Exit { pid } => pid,
+            | Action::Exit { pid }
+            | Action::Mprotect { pid, .. }
+            | Action::Mremap { pid, .. } => pid,
         }
     }
 
@@ -79,6 +106,8 @@ impl Action {
             Action::Fork { .. } => ActionKind::Fork,
             Action::Munmap { .. } => ActionKind::Munmap,
             Action::Exit { .. } => ActionKind::Exit,
+            Action::Mprotect { .. } => ActionKind::Mprotect,
+            Action::Mremap { .. } => ActionKind::Mremap,
         }
     }
 
@@ -91,7 +120,9 @@ impl Action {
             | Action::Write { pid, .. }
             | Action::Fork { pid }
             | Action::Munmap { pid, .. }
-            | Action::Exit { pid } => *pid = new,
+            | Action::Exit { pid }
+            | Action::Mprotect { pid, .. }
+            | Action::Mremap { pid, .. } => *pid = new,
         }
         a
     }
@@ -119,15 +150,34 @@ impl Action {
                 Err(format!("'{verb}' takes {n} argument(s), got {}", args.len()))
             }
         };
+        let prot = |w: &str| match w {
+            "rw" => Ok(true),
+            "r" => Ok(false),
+            p => Err(format!("'{p}' is not a protection: expected rw or r")),
+        };
         let action = match verb {
             "mmap" => {
                 arity(3)?;
-                let write = match args[2] {
-                    "rw" => true,
-                    "r" => false,
-                    p => return Err(format!("'{p}' is not a protection: expected rw or r")),
+                Action::Mmap { pid, start: num(0, "start page")?, len: num(1, "length")?, write: prot(args[2])? }
+            }
+            "mprotect" => {
+                arity(3)?;
+                Action::Mprotect { pid, start: num(0, "start page")?, len: num(1, "length")?, write: prot(args[2])? }
+            }
+            "mremap" => {
+                let dontunmap = match args.get(3) {
+                    None => false,
+                    Some(&"dontunmap") if args.len() == 4 => true,
+                    Some(w) if args.len() == 4 => {
+                        return Err(format!("'{w}' is not an mremap flag: expected dontunmap"))
+                    }
+                    _ => return Err(format!("'mremap' takes 3 or 4 arguments, got {}", args.len())),
                 };
-                Action::Mmap { pid, start: num(0, "start page")?, len: num(1, "length")?, write }
+                if args.len() < 3 {
+                    return Err(format!("'mremap' takes 3 or 4 arguments, got {}", args.len()));
+                }
+                let (start, len, to) = (num(0, "start page")?, num(1, "length")?, num(2, "destination page")?);
+                Action::Mremap { pid, start, len, to, dontunmap }
             }
             "read" => {
                 arity(1)?;
@@ -173,6 +223,12 @@ impl fmt::Display for Action {
             Action::Fork { pid } => write!(f, "P{pid} fork"),
             Action::Munmap { pid, start, len } => write!(f, "P{pid} munmap {start} {len}"),
             Action::Exit { pid } => write!(f, "P{pid} exit"),
+            Action::Mprotect { pid, start, len, write } => {
+                write!(f, "P{pid} mprotect {start} {len} {}", if write { "rw" } else { "r" })
+            }
+            Action::Mremap { pid, start, len, to, dontunmap } => {
+                write!(f, "P{pid} mremap {start} {len} {to}{}", if dontunmap { " dontunmap" } else { "" })
+            }
         }
     }
 }

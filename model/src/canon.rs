@@ -173,7 +173,14 @@ fn process_key(s: &State, pid: usize) -> u64 {
     let mm = &s.mms[pid];
     put(u8::from(mm.alive));
     for v in &mm.vmas {
-        for b in [v.start, v.end, v.pgoff, u8::from(v.write), u8::from(v.anon_vma.is_some()), v.chain.len() as u8] {
+        for b in [
+            v.start,
+            v.end,
+            v.pgoff,
+            u8::from(v.write) | u8::from(v.account) << 1,
+            u8::from(v.anon_vma.is_some()),
+            v.chain.len() as u8,
+        ] {
             put(b);
         }
     }

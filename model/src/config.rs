@@ -71,15 +71,21 @@ pub enum Mutant {
     SharedFolioToChildAnonVma,
     /// anon_vma_fork() forgets `get_anon_vma(root)`.
     ForkSkipsRootRef,
+    /// copy_vma() merges the moved range into an unfaulted neighbour without
+    /// duplicating the source's anon_vma state: v6.18 before "mm/vma: fix
+    /// anon_vma UAF on mremap() faulted, unfaulted merge" (syzbot; a
+    /// regression of 879bca0a2c4f), which added `vmg->copied_from`.
+    MremapMergeSkipsCopiedFrom,
 }
 
 impl Mutant {
     /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 4] = [
+    pub const ALL: [(Mutant, &'static str); 5] = [
         (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
         (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
         (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
         (Mutant::ForkSkipsRootRef, "fork-skips-root-ref"),
+        (Mutant::MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from"),
     ];
 
     /// Its command-line name.
@@ -94,6 +100,10 @@ impl Mutant {
             Mutant::KeepParentWritableOnFork => "copy_present_pte() leaves the parent's PTE writable",
             Mutant::SharedFolioToChildAnonVma => "copy_present_pte() points a shared folio at the child's own anon_vma",
             Mutant::ForkSkipsRootRef => "anon_vma_fork() forgets get_anon_vma(root)",
+            Mutant::MremapMergeSkipsCopiedFrom => {
+                "copy_vma() merges a faulted range into an unfaulted neighbour without dup_anon_vma() \
+                 (v6.18 before the copied_from fix: the syzbot mremap UAF)"
+            }
         }
     }
 }
@@ -201,17 +211,23 @@ pub enum ActionKind {
     Munmap,
     /// `exit()`.
     Exit,
+    /// `mprotect()` of a range.
+    Mprotect,
+    /// `mremap()` moving a range.
+    Mremap,
 }
 
 impl ActionKind {
     /// Every kind, with its name and what it mirrors.
-    pub const ALL: [(ActionKind, &'static str, &'static str); 6] = [
+    pub const ALL: [(ActionKind, &'static str, &'static str); 8] = [
         (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
         (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
         (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
         (ActionKind::Fork, "fork", "fork(): dup_mmap() -> anon_vma_fork() -> anon_vma_clone(), copy_present_pte()"),
         (ActionKind::Munmap, "munmap", "munmap(): __split_vma() at the edges, unmap_vmas(), free_pgtables() -> unlink_anon_vmas()"),
         (ActionKind::Exit, "exit", "exit(): exit_mmap() zaps every PTE, then unlinks every VMA"),
+        (ActionKind::Mprotect, "mprotect", "mprotect(): vma_modify_flags() merges with a neighbour (vma_merge_existing_range) or splits, then change_protection()"),
+        (ActionKind::Mremap, "mremap", "mremap(MAYMOVE|FIXED[|DONTUNMAP]): copy_vma() merges (vma_merge_copied_range) or clones, move_page_tables(), unmap or unlink the source"),
     ];
 
     /// The name used on the command line and in scenarios.
@@ -232,7 +248,7 @@ impl FromStr for ActionKind {
 
 /// A set of [`ActionKind`]s.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct ActionSet(u8);
+pub struct ActionSet(u32);
 
 impl ActionSet {
     /// Every action kind.
@@ -245,11 +261,11 @@ impl ActionSet {
     }
     /// Adds a kind.
     pub fn insert(&mut self, k: ActionKind) {
-        self.0 |= 1 << k as u8;
+        self.0 |= 1 << k as u32;
     }
     /// Whether a kind is in the set.
     pub fn contains(self, k: ActionKind) -> bool {
-        self.0 & (1 << k as u8) != 0
+        self.0 & (1 << k as u32) != 0
     }
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {

@@ -46,11 +46,25 @@ pub enum Branch {
     FreeRootAnonVma,
     /// The last reference to a folio was dropped.
     FreeFolio,
+    /// vma_merge_existing_range() merged a modified range into a neighbour.
+    MergeExisting,
+    /// vma_merge_new_range() extended a neighbour over a new range.
+    MergeNew,
+    /// dup_anon_vma() gave an unfaulted merge target a faulted VMA's chain.
+    DupAnonVma,
+    /// anon_vma_merge() unlinked a faulted VMA removed by a merge.
+    AnonVmaMerge,
+    /// copy_vma() found no merge and cloned the chain into a new VMA.
+    CopyVmaClone,
+    /// dontunmap_complete() unlinked the emptied source VMA.
+    DontunmapUnlink,
+    /// change_protection() made an exclusive anon PTE writable.
+    MprotectMakeWritable,
 }
 
 impl Branch {
     /// Every branch with its display name, in report order.
-    pub const ALL: [(Branch, &'static str); 19] = [
+    pub const ALL: [(Branch, &'static str); 26] = [
         (Branch::PrepareReuseNeighbour, "__anon_vma_prepare: reuse neighbour's anon_vma"),
         (Branch::PrepareNewRoot, "__anon_vma_prepare: new root anon_vma"),
         (Branch::AnonymousZeroPage, "do_anonymous_page: zero page"),
@@ -70,6 +84,13 @@ impl Branch {
         (Branch::FreeAnonVma, "__put_anon_vma: anon_vma_free"),
         (Branch::FreeRootAnonVma, "__put_anon_vma: root freed too"),
         (Branch::FreeFolio, "folio freed"),
+        (Branch::MergeExisting, "vma_merge_existing_range: merge"),
+        (Branch::MergeNew, "vma_merge_new_range: merge"),
+        (Branch::DupAnonVma, "dup_anon_vma: unfaulted target takes the chain"),
+        (Branch::AnonVmaMerge, "anon_vma_merge: removed faulted VMA unlinked"),
+        (Branch::CopyVmaClone, "copy_vma: new VMA, chain cloned"),
+        (Branch::DontunmapUnlink, "dontunmap_complete: source unlinked"),
+        (Branch::MprotectMakeWritable, "change_protection: exclusive anon PTE made writable"),
     ];
 }
 

@@ -37,8 +37,9 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             out.push((
                 format!("P{pid} VMA {}..{}", v.start, v.end),
                 format!(
-                    "{} pgoff={} anon_vma={} chain=[{}]",
+                    "{}{} pgoff={} anon_vma={} chain=[{}]",
                     if v.write { "rw" } else { "r" },
+                    if v.account { " account" } else { "" },
                     v.pgoff,
                     v.anon_vma.map_or("NULL".to_string(), |a| format!("AV{a}")),
                     chain.join(", ")

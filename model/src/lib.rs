@@ -4,7 +4,8 @@
 //! `anon_vma`s, and folios. An [`Action`] is one system call or memory
 //! access of one process. [`step`] applies an action by running the same
 //! sequence of kernel functions the kernel runs, each mirrored by one Rust
-//! function of the same name in [`rmap`], [`memory`] and [`mmap`].
+//! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
+//! [`mprotect`] and [`mremap`].
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -18,10 +19,13 @@ pub mod ctx;
 pub mod display;
 pub mod memory;
 pub mod mmap;
+pub mod mprotect;
+pub mod mremap;
 pub mod rmap;
 pub mod scenario;
 pub mod state;
 pub mod step;
+pub mod vma;
 
 pub use action::Action;
 pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mutant};

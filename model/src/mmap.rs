@@ -1,38 +1,40 @@
 //! Address-space operations: mmap, munmap, fork, exit (mm/mmap.c, mm/vma.c,
 //! kernel/fork.c).
 
-use crate::ctx::{Branch, Ctx};
+use crate::ctx::Ctx;
 use crate::memory::{copy_pte_range, zap_pte_range};
-use crate::rmap::{anon_vma_clone, anon_vma_fork, unlink_anon_vmas};
+use crate::rmap::{anon_vma_fork, unlink_anon_vmas};
 use crate::state::{Mm, Page, Pid, State, Vma};
+use crate::vma::{split_vma, vma_merge_new_range, Vmg};
 
-/// Mirrors do_mmap() -> mmap_region() for `MAP_PRIVATE|MAP_ANONYMOUS|
-/// MAP_FIXED_NOREPLACE`: a new unfaulted VMA with `vm_pgoff = addr >>
-/// PAGE_SHIFT`. A neighbour with the same flags would be merged by
-/// vma_merge_new_range(), which this model does not implement yet, so
-/// such a call is refused rather than modelled wrongly.
+/// Mirrors do_mmap() -> __mmap_region() for `MAP_PRIVATE|MAP_ANONYMOUS|
+/// MAP_FIXED_NOREPLACE`: vma_merge_new_range() first tries to extend a
+/// neighbour with the same flags (the new range has no anon_vma, so a
+/// faulted neighbour qualifies only if it is not a fork child); otherwise a
+/// new unfaulted VMA with `vm_pgoff = addr >> PAGE_SHIFT`. A private
+/// writable mapping is VM_ACCOUNT (accountable_mapping()).
 pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, write: bool) -> Result<(), String> {
     let end = check_range(s, start, len)?;
-    let mm = &mut s.mms[pid];
-    if mm.overlaps(start, end) {
+    if s.mms[pid].overlaps(start, end) {
         return Err(format!("pages {start}..{end} overlap an existing VMA (MAP_FIXED_NOREPLACE fails with EEXIST)"));
     }
-    if let Some(v) = mm.merge_neighbour(start, end, write) {
-        return Err(format!(
-            "pages {start}..{end} touch the VMA {}..{} with the same protection: vma_merge_new_range() would merge them, which is not modelled yet",
-            v.start, v.end
-        ));
+    let vmg = Vmg { start, end, pgoff: start, write, account: write, anon_vma: None, middle: None, copied_from: None };
+    if vma_merge_new_range(s, ctx, pid, &vmg).is_none() {
+        let mm = &mut s.mms[pid];
+        let at = mm.vmas.partition_point(|v| v.start < start);
+        mm.vmas.insert(
+            at,
+            Vma { start, end, pgoff: start, write, account: write, anon_vma: None, chain: Default::default() },
+        );
+        ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
     }
-    let at = mm.vmas.partition_point(|v| v.start < start);
-    mm.vmas.insert(at, Vma { start, end, pgoff: start, write, anon_vma: None, chain: Default::default() });
     for p in start..end {
-        mm.ghost[p as usize] = Some(0);
+        s.mms[pid].ghost[p as usize] = Some(0);
     }
-    ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
     Ok(())
 }
 
-fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
+pub(crate) fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
     let end = start as u16 + len as u16;
     if len == 0 {
         return Err("length 0: the call fails with EINVAL".into());
@@ -41,33 +43,6 @@ fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
         return Err(format!("pages {start}..{end} leave the {}-page address window", s.pages()));
     }
     Ok(end as Page)
-}
-
-/// Mirrors __split_vma(vmi, vma, addr, new_below): vm_area_dup() copies
-/// `anon_vma`, the new part's range and pgoff are set, anon_vma_clone()
-/// gives it an exact copy of the chain (and one more `num_active_vmas`),
-/// and the original shrinks. Both halves share `anon_vma` and chain.
-fn split_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, at: Page, new_below: bool) {
-    let vma = s.mms[pid].vmas[vi].clone();
-    let mut new = Vma { chain: Default::default(), ..vma.clone() };
-    if new_below {
-        new.end = at;
-    } else {
-        new.start = at;
-        new.pgoff = vma.pgoff + (at - vma.start);
-    }
-    anon_vma_clone(s, ctx, &mut new, &vma);
-    let old = &mut s.mms[pid].vmas[vi];
-    if new_below {
-        old.pgoff += at - old.start;
-        old.start = at;
-        s.mms[pid].vmas.insert(vi, new);
-    } else {
-        old.end = at;
-        s.mms[pid].vmas.insert(vi + 1, new);
-    }
-    ctx.took(Branch::SplitVma);
-    ctx.say(|| format!("__split_vma at page {at}"));
 }
 
 /// Mirrors do_vmi_align_munmap(): split the VMAs that straddle the edges
@@ -88,7 +63,7 @@ pub fn do_munmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8)
     // in them, in address order.
     while let Some(vi) = s.mms[pid].vmas.iter().position(|v| start <= v.start && v.end <= end) {
         let mut vma = s.mms[pid].vmas.remove(vi);
-        unlink_anon_vmas(s, ctx, &mut vma);
+        unlink_anon_vmas(s, ctx, pid, &mut vma);
     }
     for p in start..end {
         s.mms[pid].ghost[p as usize] = None;
@@ -128,7 +103,7 @@ pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
     zap_pte_range(s, ctx, pid, 0, pages);
     while !s.mms[pid].vmas.is_empty() {
         let mut vma = s.mms[pid].vmas.remove(0);
-        unlink_anon_vmas(s, ctx, &mut vma);
+        unlink_anon_vmas(s, ctx, pid, &mut vma);
     }
     let mm = &mut s.mms[pid];
     mm.alive = false;

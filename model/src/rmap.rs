@@ -6,7 +6,7 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, touch, Branch, Ctx};
-use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, State, Vma};
+use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pte, State, Vma};
 
 /// Mirrors anon_vma_alloc(): refcount 1, its own root and parent.
 /// v5.19 started `degree` at 1 ("Reference for first vma"); v6.18 starts
@@ -26,10 +26,10 @@ pub fn anon_vma_alloc(s: &mut State, ctx: &Ctx) -> AvId {
 }
 
 /// Mirrors anon_vma_compatible(): adjacent, same file and policy, flags
-/// equal but for VM_ACCESS_FLAGS (so read/write differences do not matter),
-/// and pgoff linear across the boundary.
+/// equal but for VM_ACCESS_FLAGS (so read/write differences do not matter,
+/// VM_ACCOUNT ones do), and pgoff linear across the boundary.
 fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
-    a.end == b.start && b.pgoff == a.pgoff + (b.start - a.start)
+    a.end == b.start && a.account == b.account && b.pgoff == a.pgoff + (b.start - a.start)
 }
 
 /// Mirrors find_mergeable_anon_vma() with reusable_anon_vma(): try the next
@@ -192,7 +192,23 @@ pub fn anon_vma_fork(s: &mut State, ctx: &mut Ctx, vma: &mut Vma, pvma: &Vma) {
 /// tree becomes empty drop the parent's child count; then drop the VMA's own
 /// count; then, outside the lock, `put_anon_vma()` every emptied anon_vma,
 /// newest first, "ensuring the root anon_vma gets freed last".
-pub fn unlink_anon_vmas(s: &mut State, ctx: &mut Ctx, vma: &mut Vma) {
+///
+/// `pid` is the mm the VMA was detached from: every PTE in its range must
+/// already be zapped or belong to another VMA (I24, zap before
+/// free_pgtables()), or an rmap walk between the two steps would miss it.
+pub fn unlink_anon_vmas(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &mut Vma) {
+    if !vma.chain.is_empty() {
+        let mm = &s.mms[pid];
+        let orphan = (vma.start..vma.end)
+            .find(|&p| !matches!(mm.ptes[p as usize], Pte::None | Pte::Zero) && mm.vma_index(p).is_none());
+        if let Some(p) = orphan {
+            let what = format!(
+                "unlink_anon_vmas: VMA {}..{} of P{pid} leaves the trees while page {p} is mapped",
+                vma.start, vma.end
+            );
+            oops(s, OopsKind::UnlinkBeforeZap, what);
+        }
+    }
     let mut emptied = Vec::new();
     for &av in &vma.chain {
         touch(s, av, "unlink_anon_vmas");

@@ -81,6 +81,11 @@ pub struct Vma {
     pub pgoff: u8,
     /// `VM_WRITE` (every modelled mapping has `VM_READ`).
     pub write: bool,
+    /// `VM_ACCOUNT`: charged against overcommit. mmap sets it for a private
+    /// writable mapping, mprotect adds it when a VMA first becomes writable
+    /// and never removes it, so "ever writable". VMAs whose flags differ in
+    /// it do not merge (is_mergeable_vma()).
+    pub account: bool,
     /// `vma->anon_vma`: where new private pages of this VMA go. `None` until
     /// the first write fault ("unfaulted").
     pub anon_vma: Option<AvId>,
@@ -222,6 +227,15 @@ pub enum OopsKind {
     Bug,
     /// A `WARN_ON`/`VM_WARN_ON` fired.
     Warn,
+    /// Not a kernel assertion but a model-level ordering check (I24): a
+    /// VMA left the anon_vma trees while a PTE in its range, not covered by
+    /// another VMA, still mapped a page. An rmap walk in between would miss
+    /// that PTE.
+    UnlinkBeforeZap,
+    /// Not a kernel assertion but a model-level check (I27): a merge gave a
+    /// faulted range to a VMA whose anon_vma or chain differs from the
+    /// range's own, so rmap can no longer find its pages.
+    MergeIncompatible,
 }
 
 impl State {
@@ -284,12 +298,6 @@ impl Mm {
     /// Whether any VMA intersects pages `start..end`.
     pub fn overlaps(&self, start: Page, end: Page) -> bool {
         self.vmas.iter().any(|v| v.start < end && start < v.end)
-    }
-
-    /// A VMA that touches `start..end` with the same protection, i.e. one
-    /// vma_merge_new_range() would merge a new mapping there into.
-    pub fn merge_neighbour(&self, start: Page, end: Page, write: bool) -> Option<&Vma> {
-        self.vmas.iter().find(|v| (v.end == start || v.start == end) && v.write == write)
     }
 
     /// `find_vma()` restricted to VMAs containing `page`: the index of the

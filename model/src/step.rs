@@ -7,6 +7,8 @@ use crate::config::{ActionKind, Config};
 use crate::ctx::Ctx;
 use crate::memory::{read_fault, write_access};
 use crate::mmap::{do_mmap, do_munmap, dup_mmap, exit_mmap};
+use crate::mprotect::do_mprotect;
+use crate::mremap::do_mremap;
 use crate::state::{Pte, State};
 
 /// Applies `action` to a copy of `s`. `Err` says why the action cannot
@@ -42,6 +44,8 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         }
         Action::Munmap { start, len, .. } => do_munmap(&mut n, ctx, pid, start, len)?,
         Action::Exit { .. } => exit_mmap(&mut n, ctx, pid),
+        Action::Mprotect { start, len, write, .. } => do_mprotect(&mut n, ctx, pid, start, len, write)?,
+        Action::Mremap { start, len, to, dontunmap, .. } => do_mremap(&mut n, ctx, pid, start, len, to, dontunmap)?,
     }
     normalize(&mut n, ctx.cfg.ids);
     Ok(n)
@@ -74,9 +78,7 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                         break;
                     }
                     for write in [true, false] {
-                        if mm.merge_neighbour(start, end, write).is_none() {
-                            out.push(Action::Mmap { pid, start, len, write });
-                        }
+                        out.push(Action::Mmap { pid, start, len, write });
                     }
                 }
             }
@@ -106,6 +108,45 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                     let end = start + len;
                     if mm.overlaps(start, end) {
                         out.push(Action::Munmap { pid, start, len });
+                    }
+                }
+            }
+        }
+        if on(ActionKind::Mprotect) {
+            for start in 0..pages {
+                for end in start + 1..=pages {
+                    // Every page must be mapped (else ENOMEM); a call that
+                    // changes no VMA's flags changes nothing.
+                    if mm.vma_index(end - 1).is_none() {
+                        break;
+                    }
+                    let flags = mm.vmas.iter().filter(|v| v.start < end && start < v.end).map(|v| v.write);
+                    let (mut any_rw, mut any_r) = (false, false);
+                    for w in flags {
+                        any_rw |= w;
+                        any_r |= !w;
+                    }
+                    if any_r {
+                        out.push(Action::Mprotect { pid, start, len: end - start, write: true });
+                    }
+                    if any_rw {
+                        out.push(Action::Mprotect { pid, start, len: end - start, write: false });
+                    }
+                }
+            }
+        }
+        if on(ActionKind::Mremap) {
+            for v in &mm.vmas {
+                for start in v.start..v.end {
+                    for len in 1..=v.end - start {
+                        for to in 0..=pages - len {
+                            if start < to + len && to < start + len {
+                                continue;
+                            }
+                            for dontunmap in [false, true] {
+                                out.push(Action::Mremap { pid, start, len, to, dontunmap });
+                            }
+                        }
                     }
                 }
             }

@@ -26,6 +26,8 @@ const OP_WRITE: u8 = 4;
 const OP_FORK: u8 = 5;
 const OP_EXIT: u8 = 6;
 const OP_PEEK: u8 = 7;
+const OP_MPROTECT: u8 = 8;
+const OP_MREMAP: u8 = 9;
 
 /// Seconds to wait for a worker's answer or exit before giving up.
 const TIMEOUT_MS: i32 = 10_000;
@@ -157,6 +159,23 @@ fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                     worker_loop(a as usize, cmd_r, reply_w);
                 }
                 reply_msg(if pid < 0 { errno() } else { 0 }, pid, 0)
+            }
+            OP_MPROTECT => {
+                let prot = libc::PROT_READ | if c != 0 { libc::PROT_WRITE } else { 0 };
+                // SAFETY: only the test window is ever reprotected.
+                let r = unsafe { libc::mprotect(page_addr(a) as *mut _, b as usize * PAGE_SIZE as usize, prot) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
+            OP_MREMAP => {
+                let len = b as usize * PAGE_SIZE as usize;
+                let mut flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+                if word != 0 {
+                    flags |= libc::MREMAP_DONTUNMAP;
+                }
+                // SAFETY: source and destination both lie in the test window.
+                let p =
+                    unsafe { libc::mremap(page_addr(a) as *mut _, len, len, flags, page_addr(c) as *mut libc::c_void) };
+                reply_msg(if p == libc::MAP_FAILED { errno() } else { 0 }, 0, 0)
             }
             // SAFETY: ends only this worker.
             OP_EXIT => unsafe { libc::_exit(0) },
@@ -383,7 +402,11 @@ impl Exec {
             None => return Err(format!("P{i} does not exist")),
         }
         let page_ok = |p: u8| if p < self.pages { Ok(()) } else { Err(format!("page {p} is outside the window")) };
-        if let Action::Mmap { len: 0, .. } | Action::Munmap { len: 0, .. } = a {
+        if let Action::Mmap { len: 0, .. }
+        | Action::Munmap { len: 0, .. }
+        | Action::Mprotect { len: 0, .. }
+        | Action::Mremap { len: 0, .. } = a
+        {
             return Ok(libc::EINVAL);
         }
         match a {
@@ -394,6 +417,15 @@ impl Exec {
             Action::Munmap { start, len, .. } => {
                 page_ok(start.saturating_add(len - 1))?;
                 Ok(self.call(i, encode(OP_MUNMAP, start, len, 0, 0))?.0)
+            }
+            Action::Mprotect { start, len, write, .. } => {
+                page_ok(start.saturating_add(len - 1))?;
+                Ok(self.call(i, encode(OP_MPROTECT, start, len, write as u8, 0))?.0)
+            }
+            Action::Mremap { start, len, to, dontunmap, .. } => {
+                page_ok(start.saturating_add(len - 1))?;
+                page_ok(to.saturating_add(len - 1))?;
+                Ok(self.call(i, encode(OP_MREMAP, start, len, to, dontunmap as u64))?.0)
             }
             Action::Read { page, .. } => {
                 page_ok(page)?;
