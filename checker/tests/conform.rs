@@ -177,7 +177,7 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
     }
     let mut ex = Executor::spawn(Path::new(env!("CARGO_BIN_EXE_rmapcheck-exec"))).unwrap();
     let t0 = Instant::now();
-    for (i, (name, sc)) in corpus().iter().enumerate() {
+    for (i, (name, sc)) in corpus().iter().enumerate().filter(|(_, (_, sc))| conform::unsupported(sc).is_none()) {
         let o = conform::run_scenario(&mut ex, sc, None, conform::nonce(i as u64))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         if let Some(d) = o.divergence {
@@ -234,12 +234,14 @@ fn cli_without_work_or_without_root_exits_2() {
 
 /// The live test's scenarios (the corpus and 300 random ones) drive the
 /// model through every kernel branch the current vocabulary can reach, so
-/// the kernel is compared on each of them. The three left out need an
-/// action that is not modelled yet (README, "What the model leaves out").
+/// the kernel is compared on each of them. Three left out need an action
+/// that is not modelled yet (README, "What the model leaves out"); the
+/// reclaim, swap and MADV_FREE branches need actions the executor does not
+/// run yet.
 #[test]
 fn live_scenarios_cover_every_reachable_model_branch() {
     use rmapcheck_model::Branch;
-    let mut seen = 0u32;
+    let mut seen = 0u64;
     let mut run = |sc: &Scenario| {
         let cfg = scenario_config(sc);
         let mut s = State::new(cfg.pages, false);
@@ -249,11 +251,13 @@ fn live_scenarios_cover_every_reachable_model_branch() {
             seen |= ctx.branches;
         }
     };
-    corpus().iter().for_each(|(_, sc)| run(sc));
+    corpus().iter().filter(|(_, sc)| conform::unsupported(sc).is_none()).for_each(|(_, sc)| run(sc));
     (0..300).for_each(|i| run(&random::random_scenario(20261122, i)));
-    let unreachable = [Branch::PrepareReuseNeighbour, Branch::WpReuseExclusive, Branch::FreeRootAnonVma];
+    let mut unreachable = vec![Branch::PrepareReuseNeighbour, Branch::WpReuseExclusive, Branch::FreeRootAnonVma];
+    // Reclaim, swap and MADV_FREE: the executor does not run them yet.
+    unreachable.extend(Branch::ALL.iter().map(|(b, _)| *b).filter(|&b| b as u32 >= Branch::TryToReclaimSwap as u32));
     for (b, name) in Branch::ALL {
-        let hit = seen & (1 << b as u32) != 0;
+        let hit = seen & (1 << b as u64) != 0;
         assert_eq!(hit, !unreachable.contains(&b), "branch '{name}': covered = {hit}");
     }
 }
