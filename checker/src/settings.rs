@@ -110,20 +110,18 @@ pub const BUILTINS: [Builtin; 4] = [
             procs: Some(3),
             pages: Some(1),
             values: Some(1),
-            swap_slots: Some(2),
             strategy: Some(Strategy::Bfs),
             ..Settings::default()
         },
     ),
     (
         "deep",
-        "v6.18-swapin-dirty, 3 processes, 2 pages, 2 swap slots, every action, BFS for up to 10 minutes (bounded)",
+        "v6.18-swapin-dirty, 3 processes, 2 pages, every action, BFS for up to 10 minutes or the memory budget",
         || Settings {
             kernel: Some("v6.18-swapin-dirty".into()),
             procs: Some(3),
             pages: Some(2),
             values: Some(1),
-            swap_slots: Some(2),
             strategy: Some(Strategy::Bfs),
             time_limit: Some(600),
             ..Settings::default()

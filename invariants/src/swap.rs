@@ -25,7 +25,9 @@ pub fn exclusive_swap_entry(s: &State, _: Kernel) -> Result<(), String> {
             bad.push(format!("P{pid} page {page}: exclusive swap entry S{slot} but its swap count is {}", sl.count));
         }
         if let Some(f) = sl.cache.filter(|&f| s.folios[f as usize].anon_exclusive) {
-            bad.push(format!("P{pid} page {page}: swap entry S{slot} names swap-cache folio F{f}, which is PageAnonExclusive"));
+            bad.push(format!(
+                "P{pid} page {page}: swap entry S{slot} names swap-cache folio F{f}, which is PageAnonExclusive"
+            ));
         }
     }
     report(bad)
@@ -126,7 +128,8 @@ pub fn unmapped_after_try_to_unmap(s: &State, _: Kernel) -> Result<(), String> {
 /// through a still-writable PTE dirties only the PTE, which reclaim checks
 /// before it discards.
 pub fn lazyfree_clean(s: &State, _: Kernel) -> Result<(), String> {
-    let bad = s.live_folios().filter(|(_, f)| f.lazyfree() && f.dirty).map(|(i, _)| format!("F{i}: lazyfree but PG_dirty"));
+    let bad =
+        s.live_folios().filter(|(_, f)| f.lazyfree() && f.dirty).map(|(i, _)| format!("F{i}: lazyfree but PG_dirty"));
     report(bad.collect())
 }
 

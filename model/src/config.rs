@@ -212,7 +212,9 @@ impl Config {
             return Err("no action kind is enabled".into());
         }
         if self.actions.contains(ActionKind::Reclaim) && !self.actions.contains(ActionKind::Writeback) {
-            return Err("the reclaim action needs writeback: kswapd must be able to finish the folio it unmapped".into());
+            return Err(
+                "the reclaim action needs writeback: kswapd must be able to finish the folio it unmapped".into()
+            );
         }
         if !self.actions.contains(ActionKind::Mmap) {
             return Err("the mmap action must be enabled: nothing else can happen without a mapping".into());

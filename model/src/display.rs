@@ -50,7 +50,9 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
     }
     for (i, a) in s.anon_vmas.iter().enumerate() {
         let counters = match kernel {
-            Kernel::V6_18 | Kernel::V6_18SwapinDirty => format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas),
+            Kernel::V6_18 | Kernel::V6_18SwapinDirty => {
+                format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas)
+            }
             Kernel::V5_19 => format!("degree={}", a.degree),
         };
         let tree: Vec<String> = tree_members(s, i as AvId);

@@ -33,7 +33,9 @@ pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, le
         let f = &s.folios[folio as usize];
         if f.isolated || f.mapcount != 1 {
             ctx.took(Branch::PageoutSkipShared);
-            ctx.say(|| format!("madvise_cold_or_pageout_pte_range: page {page}: F{folio} skipped (mapcount {})", f.mapcount));
+            ctx.say(|| {
+                format!("madvise_cold_or_pageout_pte_range: page {page}: F{folio} skipped (mapcount {})", f.mapcount)
+            });
             continue;
         }
         list.push(folio);

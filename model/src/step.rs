@@ -5,9 +5,9 @@ use crate::action::Action;
 use crate::canon::normalize;
 use crate::config::{ActionKind, Config};
 use crate::ctx::Ctx;
+use crate::madvise::{madvise_free, madvise_pageout};
 use crate::memory::{read_fault, write_access};
 use crate::mmap::{do_mmap, do_munmap, dup_mmap, exit_mmap};
-use crate::madvise::{madvise_free, madvise_pageout};
 use crate::state::{FolioId, Pte, State};
 use crate::vmscan::{kswapd_reclaim, kswapd_writeback};
 

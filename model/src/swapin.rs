@@ -10,14 +10,21 @@
 use crate::config::{Kernel, Mutant};
 use crate::ctx::{oops, Branch, Ctx};
 use crate::memory::do_wp_page;
-use crate::state::{FolioId, Folio, Mapping, OopsKind, Page, Pte, SlotId, State};
-use crate::swapfile::{free_swap_and_cache, folio_free_swap, swap_duplicate, swap_free};
+use crate::state::{Folio, FolioId, Mapping, OopsKind, Page, Pte, SlotId, State};
+use crate::swapfile::{folio_free_swap, free_swap_and_cache, swap_duplicate, swap_free};
 
 /// Mirrors do_swap_page() for a private anonymous VMA, then the
 /// do_wp_page() a write fault still needs when the page was mapped
 /// read-only. `Err` when the fault would sleep on the folio lock reclaim
 /// holds (the fault retries after writeback).
-pub fn do_swap_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, write: bool) -> Result<(), String> {
+pub fn do_swap_page(
+    s: &mut State,
+    ctx: &mut Ctx,
+    pid: usize,
+    vi: usize,
+    page: Page,
+    write: bool,
+) -> Result<(), String> {
     let Pte::Swap { slot, exclusive: pte_exclusive } = s.mms[pid].ptes[page as usize] else {
         return Err(format!("page {page} holds no swap entry"));
     };
