@@ -94,6 +94,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         for page in 0..pages {
             let Some(vi) = mm.vma_index(page) else { continue };
             let pte = mm.ptes[page as usize];
+            if swapin_would_sleep(s, pte) {
+                continue;
+            }
             if on(ActionKind::Read) && matches!(pte, Pte::None | Pte::Swap { .. }) {
                 out.push(Action::Read { pid, page });
             }
@@ -161,6 +164,15 @@ fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
                 out.push(Action::Reclaim { pid, page });
             }
         }
+    }
+}
+
+/// A swap-in of this PTE sleeps on the folio lock kswapd holds until its
+/// writeback: no load or store there can complete now.
+fn swapin_would_sleep(s: &State, pte: Pte) -> bool {
+    match pte {
+        Pte::Swap { slot, .. } => s.swap[slot as usize].cache.is_some_and(|f| s.folios[f as usize].isolated),
+        _ => false,
     }
 }
 

@@ -122,8 +122,3 @@ pub fn folio_put(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
         Some(r) => f.refcount = r,
     }
 }
-
-/// Number of slots in use (counted against the configured bound).
-pub fn slots_in_use(s: &State) -> usize {
-    s.swap.iter().filter(|sl| !sl.free()).count()
-}

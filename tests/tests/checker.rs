@@ -9,6 +9,10 @@ fn plan(over: Settings) -> Plan {
     Settings::load("default").unwrap().overlay(over).resolve().unwrap()
 }
 
+fn anon(over: Settings) -> Plan {
+    Settings::load("anon").unwrap().overlay(over).resolve().unwrap()
+}
+
 fn covered(r: &rmapcheck::report::Report, branches: &[&str]) {
     for b in branches {
         assert!(r.coverage.branches.iter().any(|(n, c)| n == b && *c > 0), "{b} never taken");
@@ -108,12 +112,7 @@ fn each_mutant_is_caught_with_a_short_counterexample_that_replays() {
 fn four_processes_reach_anon_vma_reuse() {
     // Reuse needs a grandchild whose parent has exited: P0 -> P1 -> P2, P1
     // exits, P2 forks P3. Three processes cannot get there.
-    let anon = Settings::load("anon").unwrap();
-    let r = run_check(
-        &anon.overlay(Settings { procs: Some(4), pages: Some(1), ..Settings::default() }).resolve().unwrap(),
-        false,
-        None,
-    );
+    let r = run_check(&anon(Settings { procs: Some(4), pages: Some(1), ..Settings::default() }), false, None);
     assert_eq!(r.outcome, "holds");
     let reuse = r.coverage.branches.iter().find(|(n, _)| n == "anon_vma_clone: reuse an anon_vma").unwrap();
     assert!(reuse.1 > 0);
@@ -146,7 +145,9 @@ fn bounded_searches_say_they_are_incomplete() {
 #[test]
 fn dfs_simulation_and_swarm_find_the_same_bug() {
     for strategy in [Strategy::Dfs, Strategy::Simulate, Strategy::Swarm] {
-        let p = plan(Settings {
+        // Without reclaim: with swap, a random walk may first hit the BUG_ON
+        // the broken fork makes do_swap_page() fire.
+        let p = anon(Settings {
             procs: Some(3),
             pages: Some(1),
             mutant: Some("keep-exclusive-on-fork".into()),
