@@ -79,7 +79,7 @@ fn all_but_madv_free() -> Option<Vec<String>> {
 pub const BUILTINS: [Builtin; 4] = [
     (
         "default",
-        "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free (reclaim and swap-in included), exhaustive BFS (about 75 s on 2 cores)",
+        "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
         || Settings {
             kernel: Some("v6.18".into()),
             procs: Some(4),
