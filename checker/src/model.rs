@@ -10,7 +10,6 @@ use std::sync::Arc;
 pub type Counts = Vec<(String, u64)>;
 
 /// Transition counts per action kind and per kernel branch.
-#[derive(Default)]
 pub struct Coverage {
     /// Indexed by [`ActionKind`] as usize.
     pub actions: [AtomicU64; ActionKind::ALL.len()],
@@ -18,8 +17,17 @@ pub struct Coverage {
     pub branches: [AtomicU64; Branch::ALL.len()],
 }
 
+impl Default for Coverage {
+    fn default() -> Self {
+        Coverage {
+            actions: std::array::from_fn(|_| AtomicU64::new(0)),
+            branches: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
 impl Coverage {
-    fn record(&self, kind: ActionKind, branches: u32) {
+    fn record(&self, kind: ActionKind, branches: u64) {
         self.actions[kind as usize].fetch_add(1, Ordering::Relaxed);
         let mut b = branches;
         while b != 0 {

@@ -111,8 +111,9 @@ pub fn unfaulted_vma_empty(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I13: mapcount equals the PTEs mapping the folio, refcount covers them,
-/// and no PTE maps a freed folio.
+/// I13: mapcount equals the PTEs mapping the folio, refcount covers them
+/// plus the swap cache's and reclaim's isolation reference, and no PTE
+/// maps a freed folio.
 pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     let mut count = vec![0usize; s.folios.len()];
@@ -126,7 +127,7 @@ pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
         if f.mapcount as usize != count[i as usize] {
             bad.push(format!("F{i}: mapcount {} but {} PTEs map it", f.mapcount, count[i as usize]));
         }
-        if f.refcount < f.mapcount || f.refcount == 0 {
+        if f.refcount < f.mapcount + u8::from(f.swap.is_some()) + u8::from(f.isolated) || f.refcount == 0 {
             bad.push(format!("F{i}: refcount {} below mapcount {} (or zero while live)", f.refcount, f.mapcount));
         }
     }

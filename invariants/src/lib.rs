@@ -13,6 +13,7 @@
 mod anon_vma;
 mod folio;
 mod semantics;
+mod swap;
 
 pub use rmapcheck_model::{Kernel, State};
 
@@ -99,11 +100,32 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("writable_exclusive", "I15", folio::writable_exclusive,
         "a writable PTE maps a PageAnonExclusive folio",
         "wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive); do_swap_page() VM_BUG_ON"),
+    inv!("exclusive_swap_entry", "I16", swap::exclusive_swap_entry,
+        "an exclusive swap PTE is the only one naming its slot; a swap-cache folio a swap PTE names is not PageAnonExclusive",
+        "do_swap_page(): BUG_ON(folio_test_anon(folio) && PageAnonExclusive(page)); copy_nonpresent_pte() clears the marker"),
+    inv!("swap_count", "I17", swap::swap_count,
+        "a slot's swap count equals the swap PTEs naming it, and no PTE names a free slot",
+        "swap_duplicate() / swap_free() pairing in si->swap_map; free_swap_and_cache()"),
+    inv!("swapcache_flags", "I18", swap::swapcache_flags,
+        "a swap-cache folio is anon and swap-backed (so lazyfree is never in the swap cache), and slot and folio->swap agree",
+        "folio_test_swapcache() = swapbacked && PG_swapcache; lru_lazyfree() skips swap-cache folios"),
+    inv!("unmap_precondition", "I19", swap::unmap_precondition,
+        "a folio reclaim holds for pageout has PG_swapbacked == PG_swapcache, is dirty, and its isolation reference is counted",
+        "try_to_unmap_one(): WARN_ON_ONCE(folio_test_swapbacked(folio) != folio_test_swapcache(folio))"),
+    inv!("lazyfree_clean", "I20", swap::lazyfree_clean,
+        "a lazyfree folio is not PG_dirty: whatever dirties it makes it swap-backed again, so reclaim discards only unwritten data",
+        "madvise_free_pte_range(): folio_clear_dirty(); try_to_unmap_one(): a redirtied lazyfree folio gets folio_set_swapbacked()"),
+    inv!("no_lost_swap_data", "I21", swap::no_lost_swap_data,
+        "every slot a swap PTE names holds the data in a live swap-cache folio or in what pageout() wrote",
+        "shrink_folio_list(): pageout() before __remove_mapping(), which refuses a dirty folio"),
+    inv!("unmapped_after_try_to_unmap", "-", swap::unmapped_after_try_to_unmap,
+        "try_to_unmap() leaves no PTE mapping a folio it reported unmapped (the folio reclaim holds for pageout)",
+        "shrink_folio_list(): `if (folio_mapped(folio))` after try_to_unmap() keeps the folio; rmap_walk_anon() completeness"),
     inv!("memory_semantics", "-", semantics::memory_semantics,
-        "every process reads what sequential semantics says: its own last write, the parent's value at fork, or zero",
+        "every process reads what sequential semantics says: its own last write, the parent's value at fork, or zero; after MADV_FREE that or zero until the next write; swap-out and swap-in keep the data",
         "the COW contract of fork(): no lost write, no write seen through another process's private mapping"),
     inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,
-        "once every process has exited no folio and no anon_vma is left",
+        "once every process has exited (and kswapd's writeback is done) no folio, anon_vma or swap slot is left",
         "exit_mmap() + unlink_anon_vmas() + __put_anon_vma() free everything"),
 ];
 

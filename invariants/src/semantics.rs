@@ -2,6 +2,7 @@
 //! oracle, and leaks.
 
 use crate::report;
+use rmapcheck_model::{ghost_allows, GHOST_OR_ZERO};
 use rmapcheck_model::{Kernel, OopsKind, Pte, State};
 
 /// No kernel assertion fired and no freed object was touched. The
@@ -48,8 +49,10 @@ pub fn merge_compatible(s: &State, _: Kernel) -> Result<(), String> {
 }
 
 /// Every live process reads, at every page, the value of the ghost
-/// oracle: its own last write, what its parent had at fork, or zero; and
-/// pages the oracle says are unmapped have no VMA.
+/// oracle: its own last write, what its parent had at fork, or zero; after
+/// MADV_FREE and until the next write, that value or zero. A swapped-out
+/// page reads what a swap-in would map. Pages the oracle says are
+/// unmapped have no VMA.
 pub fn memory_semantics(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
@@ -57,7 +60,12 @@ pub fn memory_semantics(s: &State, _: Kernel) -> Result<(), String> {
             let mapped = mm.vma_index(page as u8).is_some();
             let reads = s.reads(pid, page as u8);
             match (*ghost, mapped) {
-                (Some(want), true) if want != reads => {
+                (Some(want), true) if !ghost_allows(want, reads) => {
+                    let want = if want & GHOST_OR_ZERO != 0 {
+                        format!("{} or 0 (MADV_FREE)", want & !GHOST_OR_ZERO)
+                    } else {
+                        want.to_string()
+                    };
                     bad.push(format!("P{pid} page {page} reads {reads}, sequential semantics says {want}"))
                 }
                 (Some(_), false) => bad.push(format!("P{pid} page {page}: mapping lost, the process would SIGSEGV")),
@@ -69,12 +77,16 @@ pub fn memory_semantics(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// Once every process has exited nothing is left.
+/// Once every process has exited, and kswapd has finished the folio it
+/// was writing back, nothing is left: no folio, anon_vma or swap slot.
 pub fn no_leak_at_exit(s: &State, _: Kernel) -> Result<(), String> {
-    if !s.all_exited() {
+    if !s.all_exited() || s.live_folios().any(|(_, f)| f.isolated) {
         return Ok(());
     }
     let mut bad: Vec<String> = s.live_folios().map(|(i, f)| format!("F{i} leaked (refcount {})", f.refcount)).collect();
+    for (i, sl) in s.swap.iter().enumerate().filter(|(_, sl)| !sl.free()) {
+        bad.push(format!("S{i} leaked (count {})", sl.count));
+    }
     for (i, a) in s.anon_vmas.iter().enumerate().filter(|(_, a)| !a.freed) {
         bad.push(format!("AV{i} leaked (refcount {})", a.refcount));
     }

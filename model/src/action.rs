@@ -55,6 +55,33 @@ pub enum Action {
         /// Process.
         pid: Pid,
     },
+    /// `P madv_pageout START LEN`: `madvise(MADV_PAGEOUT)`.
+    MadvPageout {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `P madv_free START LEN`: `madvise(MADV_FREE)`.
+    MadvFree {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `P reclaim PAGE`: kswapd reclaims the folio that P maps at PAGE, or
+    /// that caches the swap slot P's swap PTE at PAGE names. The process
+    /// only names the folio; kswapd does the work.
+    Reclaim {
+        /// Process whose page names the folio.
+        pid: Pid,
+        /// Page.
+        page: Page,
+    },
     /// `P mprotect START LEN rw|r`: change the protection of a range.
     Mprotect {
         /// Process.
@@ -80,11 +107,24 @@ pub enum Action {
         /// `MREMAP_DONTUNMAP`: the source VMA stays, empty.
         dontunmap: bool,
     },
+    /// `kswapd writeback`: kswapd writes out and frees the folio its last
+    /// `reclaim` unmapped. No process is involved.
+    Writeback,
 }
 
+/// The name kswapd's own actions carry in place of a process.
+pub const KSWAPD: &str = "kswapd";
+
 impl Action {
-    /// The process performing the action.
+    /// The process performing (or, for `reclaim`, naming) the action; `0`
+    /// for kswapd's `writeback`, which names none (see [`Action::process`]).
     pub fn pid(self) -> Pid {
+        self.process().unwrap_or(0)
+    }
+
+    /// The process performing or naming the action; `None` for kswapd's
+    /// `writeback`.
+    pub fn process(self) -> Option<Pid> {
         match self {
             Action::Mmap { pid, .. }
             | Action::Read { pid, .. }
@@ -92,8 +132,12 @@ impl Action {
             | Action::Fork { pid }
             | Action::Munmap { pid, .. }
             | Action::Exit { pid }
+            | Action::MadvPageout { pid, .. }
+            | Action::MadvFree { pid, .. }
+            | Action::Reclaim { pid, .. }
             | Action::Mprotect { pid, .. }
-            | Action::Mremap { pid, .. } => pid,
+            | Action::Mremap { pid, .. } => Some(pid),
+            Action::Writeback => None,
         }
     }
 
@@ -106,6 +150,10 @@ impl Action {
             Action::Fork { .. } => ActionKind::Fork,
             Action::Munmap { .. } => ActionKind::Munmap,
             Action::Exit { .. } => ActionKind::Exit,
+            Action::MadvPageout { .. } => ActionKind::MadvPageout,
+            Action::MadvFree { .. } => ActionKind::MadvFree,
+            Action::Reclaim { .. } => ActionKind::Reclaim,
+            Action::Writeback => ActionKind::Writeback,
             Action::Mprotect { .. } => ActionKind::Mprotect,
             Action::Mremap { .. } => ActionKind::Mremap,
         }
@@ -121,8 +169,12 @@ impl Action {
             | Action::Fork { pid }
             | Action::Munmap { pid, .. }
             | Action::Exit { pid }
+            | Action::MadvPageout { pid, .. }
+            | Action::MadvFree { pid, .. }
+            | Action::Reclaim { pid, .. }
             | Action::Mprotect { pid, .. }
             | Action::Mremap { pid, .. } => *pid = new,
+            Action::Writeback => {}
         }
         a
     }
@@ -130,6 +182,11 @@ impl Action {
     /// Parses the text form, e.g. `P0 mmap 0 2 rw` or `P1 write 0 3`.
     pub fn parse(text: &str) -> Result<Action, String> {
         let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            [KSWAPD, "writeback"] => return Ok(Action::Writeback),
+            [KSWAPD, v, ..] => return Err(format!("'{v}' is not a kswapd action: expected 'kswapd writeback'")),
+            _ => {}
+        }
         let (who, verb, args) = match words.as_slice() {
             [who, verb, args @ ..] => (*who, *verb, args),
             [] => return Err("empty action".into()),
@@ -203,6 +260,19 @@ impl Action {
                 arity(0)?;
                 Action::Exit { pid }
             }
+            "madv_pageout" => {
+                arity(2)?;
+                Action::MadvPageout { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "madv_free" => {
+                arity(2)?;
+                Action::MadvFree { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "writeback" => return Err(format!("writeback is kswapd's, not {who}'s: write 'kswapd writeback'")),
+            "reclaim" => {
+                arity(1)?;
+                Action::Reclaim { pid, page: num(0, "page")? }
+            }
             v => {
                 let names: Vec<_> = ActionKind::ALL.iter().map(|(_, n, _)| *n).collect();
                 return Err(format!("unknown action '{v}' (known: {})", names.join(", ")));
@@ -229,6 +299,10 @@ impl fmt::Display for Action {
             Action::Mremap { pid, start, len, to, dontunmap } => {
                 write!(f, "P{pid} mremap {start} {len} {to}{}", if dontunmap { " dontunmap" } else { "" })
             }
+            Action::MadvPageout { pid, start, len } => write!(f, "P{pid} madv_pageout {start} {len}"),
+            Action::MadvFree { pid, start, len } => write!(f, "P{pid} madv_free {start} {len}"),
+            Action::Reclaim { pid, page } => write!(f, "P{pid} reclaim {page}"),
+            Action::Writeback => write!(f, "{KSWAPD} writeback"),
         }
     }
 }

@@ -5,18 +5,21 @@
 //! state. [`normalize`] renumbers anon_vmas and folios in the order they are
 //! first reached from the processes (pid order, then VMAs by address, each
 //! VMA's `anon_vma` then its chain, then the PTEs, then each folio's
-//! mapping, then `root`/`parent` links), and drops freed objects that
-//! nothing points at any more.
+//! mapping, then `root`/`parent` links), swap slots in the order swap PTEs
+//! and swap-cache folios reach them, and drops freed objects (and free
+//! slots) that nothing points at any more.
 //!
 //! Processes are symmetric too: nothing in the model depends on a pid
 //! except its name (a fork's child is always the next unused number, which
-//! a permutation of the existing ones does not change). With symmetry on,
+//! a permutation of the existing ones does not change; the one place pid
+//! order shows is the rmap walk's order among VMAs with equal keys, see
+//! [`crate::vmscan::rmap_walk_anon`]). With symmetry on,
 //! a state hashes as its [`representative`]: processes sorted by an
 //! id-free key, then canonical ids. The checker stores and prints the real
 //! state, so traces keep real pids; only deduplication is folded.
 
 use crate::config::Ids;
-use crate::state::{AvId, FolioId, Mapping, Pte, State};
+use crate::state::{AvId, FolioId, Mapping, Pte, SlotId, State};
 use std::hash::{Hash, Hasher};
 
 /// Applies the id policy after an action.
@@ -34,14 +37,23 @@ pub fn normalize(s: &mut State, ids: Ids) {
 /// the invariants must see.
 fn renumber(s: &mut State, reorder: bool) {
     let (mut av_keep, mut folio_keep) = reach_order(s);
+    let mut slot_keep = slot_order(s, &folio_keep);
     if !reorder {
         av_keep.sort_unstable();
         folio_keep.sort_unstable();
+        slot_keep.sort_unstable();
     }
     let identity =
         |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
-    if identity(&av_keep, s.anon_vmas.len()) && identity(&folio_keep, s.folios.len()) {
+    if identity(&av_keep, s.anon_vmas.len())
+        && identity(&folio_keep, s.folios.len())
+        && identity(&slot_keep, s.swap.len())
+    {
         return;
+    }
+    let mut slot_map = vec![u8::MAX; s.swap.len()];
+    for (new, &old) in slot_keep.iter().enumerate() {
+        slot_map[old as usize] = new as u8;
     }
     let mut av_map = vec![u8::MAX; s.anon_vmas.len()];
     for (new, &old) in av_keep.iter().enumerate() {
@@ -70,7 +82,16 @@ fn renumber(s: &mut State, reorder: bool) {
             if let Mapping::Anon(a) = f.mapping {
                 f.mapping = Mapping::Anon(av(a));
             }
+            f.swap = f.swap.map(|sl| slot_map[sl as usize]);
             f
+        })
+        .collect();
+    s.swap = slot_keep
+        .iter()
+        .map(|&old| {
+            let mut sl = s.swap[old as usize].clone();
+            sl.cache = sl.cache.map(|f| folio_map[f as usize]);
+            sl
         })
         .collect();
     for mm in &mut s.mms {
@@ -79,11 +100,43 @@ fn renumber(s: &mut State, reorder: bool) {
             v.chain.iter_mut().for_each(|a| *a = av(*a));
         }
         for pte in &mut mm.ptes {
-            if let Pte::Present { folio, .. } = pte {
-                *folio = folio_map[*folio as usize];
+            match pte {
+                Pte::Present { folio, .. } => *folio = folio_map[*folio as usize],
+                Pte::Swap { slot, .. } => *slot = slot_map[*slot as usize],
+                Pte::None | Pte::Zero => {}
             }
         }
     }
+}
+
+/// Swap slots in the order they are reached: from swap PTEs (pid order),
+/// then from swap-cache folios in `folios` order, then slots still in use
+/// that nothing reaches (leaks). Free slots nothing names are dropped.
+fn slot_order(s: &State, folios: &[FolioId]) -> Vec<SlotId> {
+    let mut slots: Vec<SlotId> = Vec::new();
+    let mut push = |id: SlotId| {
+        if !slots.contains(&id) {
+            slots.push(id);
+        }
+    };
+    for mm in &s.mms {
+        for pte in &mm.ptes {
+            if let Pte::Swap { slot, .. } = *pte {
+                push(slot);
+            }
+        }
+    }
+    for &f in folios {
+        if let Some(sl) = s.folios[f as usize].swap {
+            push(sl);
+        }
+    }
+    for (i, sl) in s.swap.iter().enumerate() {
+        if !sl.free() {
+            push(i as SlotId);
+        }
+    }
+    slots
 }
 
 /// anon_vmas and folios in the order they are reached from the processes,
@@ -107,9 +160,20 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
             }
         }
         for pte in &mm.ptes {
-            if let Pte::Present { folio, .. } = *pte {
-                push(&mut folios, folio);
+            match *pte {
+                Pte::Present { folio, .. } => push(&mut folios, folio),
+                Pte::Swap { slot, .. } => {
+                    if let Some(folio) = s.swap[slot as usize].cache {
+                        push(&mut folios, folio);
+                    }
+                }
+                Pte::None | Pte::Zero => {}
             }
+        }
+    }
+    for sl in &s.swap {
+        if let Some(folio) = sl.cache {
+            push(&mut folios, folio);
         }
     }
     for (i, f) in s.folios.iter().enumerate() {
@@ -147,6 +211,7 @@ pub fn representative(s: &State) -> State {
         mms: keys.iter().map(|(_, i)| s.mms[*i].clone()).collect(),
         anon_vmas: s.anon_vmas.clone(),
         folios: s.folios.clone(),
+        swap: s.swap.clone(),
         oops: s.oops.clone(),
         symmetry: false,
     };
@@ -196,6 +261,12 @@ fn process_key(s: &State, pid: usize) -> u64 {
                     put(b);
                 }
             }
+            Pte::Swap { slot, exclusive } => {
+                let sl = &s.swap[slot as usize];
+                for b in [6 + u8::from(exclusive), sl.count, u8::from(sl.cache.is_some()), s.slot_data(slot)] {
+                    put(b);
+                }
+            }
         }
         put(g.map_or(0xff, |v| v));
     }
@@ -214,9 +285,9 @@ impl Hash for State {
         // representative.
         if self.symmetry && sorted_keys(self).iter().enumerate().any(|(i, (_, pid))| i != *pid) {
             let r = representative(self);
-            (&r.mms, &r.anon_vmas, &r.folios, &r.oops).hash(h);
+            (&r.mms, &r.anon_vmas, &r.folios, &r.swap, &r.oops).hash(h);
         } else {
-            (&self.mms, &self.anon_vmas, &self.folios, &self.oops).hash(h);
+            (&self.mms, &self.anon_vmas, &self.folios, &self.swap, &self.oops).hash(h);
         }
     }
 }

@@ -17,11 +17,16 @@ pub enum Kernel {
     /// CVE-2022-42703 broke (7a3ef208e662).
     #[serde(rename = "v5.19")]
     V5_19,
+    /// v6.18 with a proposed fix: do_swap_page() marks a folio that
+    /// bypassed the swap cache dirty, since the slot it came from is freed
+    /// and memory holds the only copy (as folio_free_swap() does).
+    #[serde(rename = "v6.18-swapin-dirty")]
+    V6_18SwapinDirty,
 }
 
 impl Kernel {
     /// All variants, for `rmapcheck list`.
-    pub const ALL: [Kernel; 2] = [Kernel::V6_18, Kernel::V5_19];
+    pub const ALL: [Kernel; 3] = [Kernel::V6_18, Kernel::V5_19, Kernel::V6_18SwapinDirty];
 
     /// One line on what the variant is.
     pub fn description(self) -> &'static str {
@@ -34,6 +39,10 @@ impl Kernel {
                 "v3.19-v5.19: one anon_vma->degree counter (children + VMAs); fork reuses \
                  an anon_vma other than src->anon_vma if degree < 2 (CVE-2022-42703)"
             }
+            Kernel::V6_18SwapinDirty => {
+                "v6.18 plus a proposed fix: do_swap_page() marks a folio that skipped the swap cache \
+                 dirty, so MADV_FREE cannot make it lazyfree while a clean PTE of another process shares it"
+            }
         }
     }
 }
@@ -43,6 +52,7 @@ impl fmt::Display for Kernel {
         f.write_str(match self {
             Kernel::V6_18 => "v6.18",
             Kernel::V5_19 => "v5.19",
+            Kernel::V6_18SwapinDirty => "v6.18-swapin-dirty",
         })
     }
 }
@@ -53,7 +63,8 @@ impl FromStr for Kernel {
         match s {
             "v6.18" | "6.18" => Ok(Kernel::V6_18),
             "v5.19" | "5.19" => Ok(Kernel::V5_19),
-            _ => Err(format!("unknown kernel variant '{s}' (known: v6.18, v5.19)")),
+            "v6.18-swapin-dirty" => Ok(Kernel::V6_18SwapinDirty),
+            _ => Err(format!("unknown kernel variant '{s}' (known: v6.18, v5.19, v6.18-swapin-dirty)")),
         }
     }
 }
@@ -71,6 +82,11 @@ pub enum Mutant {
     SharedFolioToChildAnonVma,
     /// anon_vma_fork() forgets `get_anon_vma(root)`.
     ForkSkipsRootRef,
+    /// do_swap_page() treats a swap-cache folio as exclusive although the
+    /// swap PTE lacks the exclusive marker (as for a fresh folio that
+    /// bypassed the swap cache), so a page other swap PTEs still name
+    /// becomes PageAnonExclusive.
+    SwapinSharedExclusive,
     /// copy_vma() merges the moved range into an unfaulted neighbour without
     /// duplicating the source's anon_vma state: v6.18 before "mm/vma: fix
     /// anon_vma UAF on mremap() faulted, unfaulted merge" (syzbot; a
@@ -80,11 +96,12 @@ pub enum Mutant {
 
 impl Mutant {
     /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 5] = [
+    pub const ALL: [(Mutant, &'static str); 6] = [
         (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
         (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
         (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
         (Mutant::ForkSkipsRootRef, "fork-skips-root-ref"),
+        (Mutant::SwapinSharedExclusive, "swapin-shared-exclusive"),
         (Mutant::MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from"),
     ];
 
@@ -100,6 +117,9 @@ impl Mutant {
             Mutant::KeepParentWritableOnFork => "copy_present_pte() leaves the parent's PTE writable",
             Mutant::SharedFolioToChildAnonVma => "copy_present_pte() points a shared folio at the child's own anon_vma",
             Mutant::ForkSkipsRootRef => "anon_vma_fork() forgets get_anon_vma(root)",
+            Mutant::SwapinSharedExclusive => {
+                "do_swap_page() maps a swap-cache folio exclusive without the swap PTE's exclusive marker"
+            }
             Mutant::MremapMergeSkipsCopiedFrom => {
                 "copy_vma() merges a faulted range into an unfaulted neighbour without dup_anon_vma() \
                  (v6.18 before the copied_from fix: the syzbot mremap UAF)"
@@ -154,6 +174,14 @@ pub struct Config {
     pub symmetry: bool,
     /// A deliberate model mistake, for testing the invariants.
     pub mutant: Option<Mutant>,
+    /// Most swap slots in use at once; folio_alloc_swap() fails beyond it
+    /// (as on a full swap device) and reclaim keeps the folio.
+    #[serde(default = "default_swap_slots")]
+    pub swap_slots: u8,
+}
+
+fn default_swap_slots() -> u8 {
+    8
 }
 
 impl Default for Config {
@@ -167,6 +195,7 @@ impl Default for Config {
             ids: Ids::Canonical,
             symmetry: true,
             mutant: None,
+            swap_slots: default_swap_slots(),
         }
     }
 }
@@ -183,11 +212,19 @@ impl Config {
         if !(1..=15).contains(&self.values) {
             return Err(format!("values must be between 1 and 15, got {}", self.values));
         }
+        if self.swap_slots > 32 {
+            return Err(format!("swap slots must be at most 32, got {}", self.swap_slots));
+        }
         if self.symmetry && self.ids != Ids::Canonical {
             return Err("process symmetry works on canonical ids: drop the ids setting or turn symmetry off".into());
         }
         if self.actions.is_empty() {
             return Err("no action kind is enabled".into());
+        }
+        if self.actions.contains(ActionKind::Reclaim) && !self.actions.contains(ActionKind::Writeback) {
+            return Err(
+                "the reclaim action needs writeback: kswapd must be able to finish the folio it unmapped".into()
+            );
         }
         if !self.actions.contains(ActionKind::Mmap) {
             return Err("the mmap action must be enabled: nothing else can happen without a mapping".into());
@@ -211,6 +248,14 @@ pub enum ActionKind {
     Munmap,
     /// `exit()`.
     Exit,
+    /// `madvise(MADV_PAGEOUT)` of a range.
+    MadvPageout,
+    /// `madvise(MADV_FREE)` of a range.
+    MadvFree,
+    /// kswapd reclaims one folio: add_to_swap, try_to_unmap.
+    Reclaim,
+    /// kswapd finishes the folio it unmapped: pageout, __remove_mapping.
+    Writeback,
     /// `mprotect()` of a range.
     Mprotect,
     /// `mremap()` moving a range.
@@ -219,13 +264,17 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind, with its name and what it mirrors.
-    pub const ALL: [(ActionKind, &'static str, &'static str); 8] = [
+    pub const ALL: [(ActionKind, &'static str, &'static str); 12] = [
         (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
         (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
         (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
         (ActionKind::Fork, "fork", "fork(): dup_mmap() -> anon_vma_fork() -> anon_vma_clone(), copy_present_pte()"),
         (ActionKind::Munmap, "munmap", "munmap(): __split_vma() at the edges, unmap_vmas(), free_pgtables() -> unlink_anon_vmas()"),
         (ActionKind::Exit, "exit", "exit(): exit_mmap() zaps every PTE, then unlinks every VMA"),
+        (ActionKind::MadvPageout, "madv_pageout", "madvise(MADV_PAGEOUT): madvise_cold_or_pageout_pte_range() skips shared folios, reclaim_pages() -> shrink_folio_list() for the rest, to the end"),
+        (ActionKind::MadvFree, "madv_free", "madvise(MADV_FREE): madvise_free_pte_range() drops swap entries, cleans PTEs, folio_mark_lazyfree()"),
+        (ActionKind::Reclaim, "reclaim", "kswapd: shrink_folio_list() on the folio a page maps or swap-caches: add_to_swap(), try_to_unmap() over the modelled rmap, or the lazyfree discard"),
+        (ActionKind::Writeback, "writeback", "kswapd: pageout() -> swap_writepage() and __remove_mapping() for the folio reclaim unmapped"),
         (ActionKind::Mprotect, "mprotect", "mprotect(): vma_modify_flags() merges with a neighbour (vma_merge_existing_range) or splits, then change_protection()"),
         (ActionKind::Mremap, "mremap", "mremap(MAYMOVE|FIXED[|DONTUNMAP]): copy_vma() merges (vma_merge_copied_range) or clones, move_page_tables(), unmap or unlink the source"),
     ];

@@ -60,11 +60,43 @@ pub enum Branch {
     DontunmapUnlink,
     /// change_protection() made an exclusive anon PTE writable.
     MprotectMakeWritable,
+    /// free_swap_and_cache() took an unmapped folio out of the swap cache.
+    TryToReclaimSwap,
+    /// do_swap_page() found the folio in the swap cache.
+    SwapinCacheHit,
+    /// do_swap_page() read a slot only one PTE names into a fresh folio, skipping the swap cache.
+    SwapinBypassCache,
+    /// do_swap_page() read a shared slot into a new swap-cache folio.
+    SwapinReadIntoCache,
+    /// do_swap_page() freed the swap cache for a write fault (should_try_to_free_swap()).
+    SwapinFreeSwap,
+    /// copy_nonpresent_pte() shared a swap entry with the child.
+    CopySwapPte,
+    /// shrink_folio_list() kept the folio (still mapped, or no slot).
+    ReclaimKeep,
+    /// shrink_folio_list() freed an unmapped lazyfree folio.
+    LazyfreeFreed,
+    /// try_to_unmap_one() discarded a clean lazyfree PTE.
+    LazyfreeDiscard,
+    /// try_to_unmap_one() found a lazyfree folio redirtied.
+    LazyfreeRedirtied,
+    /// try_to_unmap_one() replaced a PTE by a swap entry.
+    UnmapToSwapEntry,
+    /// swap_writepage() found no swap entry left and freed the swap cache.
+    WritebackFreeSwap,
+    /// __remove_mapping() freed a written-back swap-cache folio.
+    RemoveMapping,
+    /// MADV_PAGEOUT skipped a shared (or isolated) folio.
+    PageoutSkipShared,
+    /// MADV_FREE dropped a swap entry.
+    MadvFreeSwapEntry,
+    /// MADV_FREE made a folio lazyfree.
+    MadvFreeLazyfree,
 }
 
 impl Branch {
     /// Every branch with its display name, in report order.
-    pub const ALL: [(Branch, &'static str); 26] = [
+    pub const ALL: [(Branch, &'static str); 42] = [
         (Branch::PrepareReuseNeighbour, "__anon_vma_prepare: reuse neighbour's anon_vma"),
         (Branch::PrepareNewRoot, "__anon_vma_prepare: new root anon_vma"),
         (Branch::AnonymousZeroPage, "do_anonymous_page: zero page"),
@@ -91,6 +123,22 @@ impl Branch {
         (Branch::CopyVmaClone, "copy_vma: new VMA, chain cloned"),
         (Branch::DontunmapUnlink, "dontunmap_complete: source unlinked"),
         (Branch::MprotectMakeWritable, "change_protection: exclusive anon PTE made writable"),
+        (Branch::TryToReclaimSwap, "free_swap_and_cache: unmapped folio leaves the swap cache"),
+        (Branch::SwapinCacheHit, "do_swap_page: swap-cache hit"),
+        (Branch::SwapinBypassCache, "do_swap_page: SWP_SYNCHRONOUS_IO, swap cache skipped"),
+        (Branch::SwapinReadIntoCache, "do_swap_page: read into the swap cache"),
+        (Branch::SwapinFreeSwap, "do_swap_page: should_try_to_free_swap + folio_free_swap"),
+        (Branch::CopySwapPte, "copy_nonpresent_pte: share a swap entry"),
+        (Branch::ReclaimKeep, "shrink_folio_list: keep (still mapped or no slot)"),
+        (Branch::LazyfreeFreed, "shrink_folio_list: lazyfree folio freed"),
+        (Branch::LazyfreeDiscard, "try_to_unmap_one: lazyfree PTE discarded"),
+        (Branch::LazyfreeRedirtied, "try_to_unmap_one: lazyfree folio redirtied"),
+        (Branch::UnmapToSwapEntry, "try_to_unmap_one: PTE -> swap entry"),
+        (Branch::WritebackFreeSwap, "swap_writepage: folio_free_swap, nothing written"),
+        (Branch::RemoveMapping, "__remove_mapping: swap-cache folio freed"),
+        (Branch::PageoutSkipShared, "madvise_cold_or_pageout_pte_range: shared folio skipped"),
+        (Branch::MadvFreeSwapEntry, "madvise_free_pte_range: swap entry dropped"),
+        (Branch::MadvFreeLazyfree, "madvise_free_pte_range: folio_mark_lazyfree"),
     ];
 }
 
@@ -101,7 +149,7 @@ pub struct Ctx<'a> {
     /// Narration lines, collected only when `Some`.
     pub log: Option<Vec<String>>,
     /// Bit `b` is set when [`Branch`] `b` was taken.
-    pub branches: u32,
+    pub branches: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -119,7 +167,7 @@ impl<'a> Ctx<'a> {
 
     /// Records that a branch was taken.
     pub fn took(&mut self, b: Branch) {
-        self.branches |= 1 << b as u32;
+        self.branches |= 1 << b as u64;
     }
 
     /// Whether the running kernel is the v5.19 `degree` variant.

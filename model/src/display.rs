@@ -2,7 +2,7 @@
 //! changed.
 
 use crate::config::Kernel;
-use crate::state::{AvId, Mapping, Pte, State};
+use crate::state::{AvId, Mapping, Pte, State, GHOST_OR_ZERO};
 
 /// One line per object, keyed by the object's name (`P0`, `P0 VMA 0..2`,
 /// `AV1`, `F0`): the form traces and `rmapcheck run` print.
@@ -24,8 +24,10 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                     Pte::Present { folio, writable, dirty } => {
                         format!("F{folio}{}{}", if writable { " w" } else { " ro" }, if dirty { " d" } else { "" })
                     }
+                    Pte::Swap { slot, exclusive } => format!("swap S{slot}{}", if exclusive { " x" } else { "" }),
                 };
                 match g {
+                    Some(v) if v & GHOST_OR_ZERO != 0 => format!("{p} (reads {} or 0)", v & !GHOST_OR_ZERO),
                     Some(v) => format!("{p} (reads {v})"),
                     None => p,
                 }
@@ -49,7 +51,9 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
     }
     for (i, a) in s.anon_vmas.iter().enumerate() {
         let counters = match kernel {
-            Kernel::V6_18 => format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas),
+            Kernel::V6_18 | Kernel::V6_18SwapinDirty => {
+                format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas)
+            }
             Kernel::V5_19 => format!("degree={}", a.degree),
         };
         let tree: Vec<String> = tree_members(s, i as AvId);
@@ -86,6 +90,13 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         if f.dirty {
             flags.push("dirty");
         }
+        let swapcache = f.swap.map(|sl| format!("swapcache=S{sl}"));
+        if let Some(sc) = &swapcache {
+            flags.push(sc);
+        }
+        if f.isolated {
+            flags.push("isolated+locked");
+        }
         out.push((
             format!("F{i}"),
             format!(
@@ -97,6 +108,19 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 f.data
             ),
         ));
+    }
+    for (i, sl) in s.swap.iter().enumerate() {
+        let v = if sl.free() {
+            "free".to_string()
+        } else {
+            format!(
+                "count={} cache={} data={}",
+                sl.count,
+                sl.cache.map_or("-".to_string(), |f| format!("F{f}")),
+                sl.data.map_or("-".to_string(), |d| d.to_string())
+            )
+        };
+        out.push((format!("S{i}"), v));
     }
     if let Some(o) = &s.oops {
         out.push(("oops".to_string(), format!("{:?}: {}", o.kind, o.what)));

@@ -6,6 +6,8 @@
 //! sequence of kernel functions the kernel runs, each mirrored by one Rust
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`] and [`mremap`].
+//! function of the same name in [`rmap`], [`memory`], [`mmap`], [`swapin`],
+//! [`swapfile`], [`vmscan`] and [`madvise`].
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -17,6 +19,7 @@ pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod madvise;
 pub mod memory;
 pub mod mmap;
 pub mod mprotect;
@@ -25,11 +28,17 @@ pub mod rmap;
 pub mod scenario;
 pub mod state;
 pub mod step;
+pub mod swapfile;
+pub mod swapin;
 pub mod vma;
+pub mod vmscan;
 
 pub use action::Action;
 pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
-pub use state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, Oops, OopsKind, Page, Pid, Pte, State, Value, Vma};
+pub use state::{
+    ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, Oops, OopsKind, Page, Pid, Pte, SlotId, State, SwapSlot,
+    Value, Vma, GHOST_OR_ZERO, LOST,
+};
 pub use step::{enabled_actions, step};

@@ -14,6 +14,10 @@ pub fn read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) -> Resul
     if s.mms[pid].vma_index(page).is_none() {
         return Err(format!("no VMA at page {page}: the load would SIGSEGV"));
     }
+    if let Pte::Swap { .. } = s.mms[pid].ptes[page as usize] {
+        let vi = s.mms[pid].vma_index(page).unwrap_or(0);
+        return crate::swapin::do_swap_page(s, ctx, pid, vi, page, false);
+    }
     let pte = &mut s.mms[pid].ptes[page as usize];
     if *pte == Pte::None {
         *pte = Pte::Zero;
@@ -38,6 +42,7 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
         Pte::None => do_anonymous_page_write(s, ctx, pid, vi, page),
         Pte::Present { writable: true, .. } => ctx.took(Branch::WriteHit),
         Pte::Zero | Pte::Present { writable: false, .. } => do_wp_page(s, ctx, pid, vi, page),
+        Pte::Swap { .. } => crate::swapin::do_swap_page(s, ctx, pid, vi, page, true)?,
     }
     if s.oops.is_some() {
         return Ok(());
@@ -72,7 +77,7 @@ fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
 /// place when it is PageAnonExclusive, or when wp_can_reuse_anon_folio()
 /// proves nobody else holds it (then folio_move_anon_rmap()); otherwise
 /// wp_page_copy(). The zero page (vm_normal_page() == NULL) always copies.
-fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else {
         return wp_page_copy(s, ctx, pid, vi, page);
     };
@@ -80,7 +85,7 @@ fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     if f.anon_exclusive {
         ctx.took(Branch::WpReuseExclusive);
         ctx.say(|| format!("do_wp_page: F{folio} is PageAnonExclusive -> wp_page_reuse"));
-    } else if wp_can_reuse_anon_folio(s, folio) {
+    } else if wp_can_reuse_anon_folio(s, ctx, folio) {
         let vma = s.mms[pid].vmas[vi].clone();
         folio_move_anon_rmap(s, folio, &vma);
         s.folios[folio as usize].anon_exclusive = true;
@@ -98,12 +103,22 @@ fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
 }
 
-/// Mirrors wp_can_reuse_anon_folio() for a small folio: not KSM, and the
-/// only reference is ours (`refcount == 1` once a swap-cache reference
-/// that no swap PTE needs is dropped; there is no swap cache yet).
-fn wp_can_reuse_anon_folio(s: &State, folio: u8) -> bool {
+/// Mirrors wp_can_reuse_anon_folio() for a small folio: not KSM, at most
+/// our reference and the swap cache's (`refcount > 1 + swapcache` gives
+/// up), folio_trylock(), folio_free_swap() when in the swap cache, and then
+/// the only reference must be ours (`refcount == 1`).
+fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
     let f = &s.folios[folio as usize];
-    f.mapping.tag_bits() != crate::state::Mapping::KSM && f.refcount == 1
+    if f.mapping.tag_bits() == crate::state::Mapping::KSM || f.refcount > 1 + u8::from(f.swap.is_some()) {
+        return false;
+    }
+    if f.isolated {
+        return false; // folio_trylock() fails: reclaim holds the lock.
+    }
+    if f.swap.is_some() {
+        crate::swapfile::folio_free_swap(s, ctx, folio);
+    }
+    s.folios[folio as usize].refcount == 1
 }
 
 /// Mirrors wp_page_copy(): vmf_anon_prepare(), a new folio (zeroed for the
@@ -124,6 +139,7 @@ fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page)
             ctx.took(Branch::WpCopyFolio);
             ctx.say(|| format!("do_wp_page: wp_page_copy F{old} -> new F{new}"));
             folio_remove_rmap_and_put(s, ctx, old);
+            crate::swapfile::free_swap_cache(s, ctx, old);
         }
         None => {
             ctx.took(Branch::WpCopyZeroPage);
@@ -138,8 +154,14 @@ fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page)
 pub fn zap_pte_range(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page) {
     for page in start..end {
         let pte = std::mem::replace(&mut s.mms[pid].ptes[page as usize], Pte::None);
-        if let Pte::Present { folio, .. } = pte {
-            folio_remove_rmap_and_put(s, ctx, folio);
+        match pte {
+            Pte::Present { folio, .. } => {
+                folio_remove_rmap_and_put(s, ctx, folio);
+                // tlb_finish_mmu() -> free_pages_and_swap_cache()
+                crate::swapfile::free_swap_cache(s, ctx, folio);
+            }
+            Pte::Swap { slot, .. } => crate::swapin::zap_swap_pte(s, ctx, slot),
+            Pte::None | Pte::Zero => {}
         }
     }
 }
@@ -165,6 +187,7 @@ pub fn copy_pte_range(s: &mut State, ctx: &mut Ctx, parent: usize, child: usize,
                 }
                 Pte::Present { folio, writable: false, dirty }
             }
+            Pte::Swap { slot, .. } => crate::swapin::copy_nonpresent_pte(s, ctx, parent, page, slot),
         };
         s.mms[child].ptes[page as usize] = copied;
     }

@@ -328,6 +328,8 @@ fn new_folio(s: &mut State, mapping: Mapping, index: u8, data: u8, exclusive: bo
         dirty: false,
         data,
         freed: false,
+        swap: None,
+        isolated: false,
     });
     id
 }

@@ -19,6 +19,27 @@ pub type Pid = u8;
 pub type Page = u8;
 /// A small data value. `0` is what a zero-filled page reads as.
 pub type Value = u8;
+/// Index of a swap slot in [`State::swap`] (the offset on the one modelled
+/// swap device).
+pub type SlotId = u8;
+
+/// Ghost marker: `Some(v | GHOST_OR_ZERO)` means the page may read `v` or
+/// zero (MADV_FREE promised the kernel it may drop `v`); a later write
+/// stores a plain value again.
+pub const GHOST_OR_ZERO: Value = 0x80;
+/// What [`State::reads`] returns for a swap PTE whose slot holds no data
+/// and no swap-cache folio: the write was lost, and no sequential value
+/// equals it.
+pub const LOST: Value = 0xff;
+
+/// Whether a load returning `read` is what the ghost value `ghost` allows.
+pub fn ghost_allows(ghost: Value, read: Value) -> bool {
+    if ghost & GHOST_OR_ZERO != 0 {
+        read == ghost & !GHOST_OR_ZERO || read == 0
+    } else {
+        read == ghost
+    }
+}
 
 /// Most pages in the address window ([`crate::Config::validate`]), hence
 /// also most VMAs per mm.
@@ -43,6 +64,9 @@ pub struct State {
     pub anon_vmas: Vec<AnonVma>,
     /// Order-0 anonymous folios (THP is out of scope).
     pub folios: Vec<Folio>,
+    /// Slots of the one modelled swap device (zram: `SWP_SYNCHRONOUS_IO`).
+    /// A slot is free when no swap PTE names it and no folio caches it.
+    pub swap: Vec<SwapSlot>,
     /// A kernel assertion (`VM_BUG_ON`, `VM_WARN_ON`) that fired, or a use
     /// of freed memory, during the last action. Nothing runs after it.
     pub oops: Option<Oops>,
@@ -188,6 +212,37 @@ pub struct Folio {
     /// Returned to the page allocator (kept only in stable-id mode, for
     /// readable traces).
     pub freed: bool,
+    /// `PG_swapcache` with `folio->swap`: the swap slot whose swap cache
+    /// holds this folio (one reference).
+    pub swap: Option<SlotId>,
+    /// Isolated from the LRU by reclaim and locked (`PG_locked`, one
+    /// reference): try_to_unmap() is done and pageout() has not run yet.
+    pub isolated: bool,
+}
+
+impl Folio {
+    /// `folio_test_lazyfree()`: anon and not `PG_swapbacked` (MADV_FREE).
+    pub fn lazyfree(&self) -> bool {
+        !self.swapbacked && self.mapping != Mapping::None
+    }
+}
+
+/// One swap slot: `si->swap_map[offset]` and the swap cache entry.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct SwapSlot {
+    /// Swap PTEs naming the slot (`swap_count()`, without `SWAP_HAS_CACHE`).
+    pub count: u8,
+    /// The swap-cache folio (`SWAP_HAS_CACHE`), if any.
+    pub cache: Option<FolioId>,
+    /// What pageout() wrote to the slot; `None` until the first write.
+    pub data: Option<Value>,
+}
+
+impl SwapSlot {
+    /// Free: no swap PTE and no swap-cache folio hold it.
+    pub fn free(&self) -> bool {
+        self.count == 0 && self.cache.is_none()
+    }
 }
 
 /// A page-table entry.
@@ -206,6 +261,14 @@ pub enum Pte {
         /// `pte_dirty()`: set by every store; fork keeps it in both copies
         /// (private mappings are not cleaned).
         dirty: bool,
+    },
+    /// A swap entry: `swp_entry(type, offset)` with its software bits.
+    Swap {
+        /// The slot it names.
+        slot: SlotId,
+        /// `pte_swp_exclusive()`: the page was PageAnonExclusive when
+        /// try_to_unmap_one() replaced the PTE.
+        exclusive: bool,
     },
 }
 
@@ -241,7 +304,14 @@ pub enum OopsKind {
 impl State {
     /// The initial state: one process `P0` with an empty address space.
     pub fn new(pages: u8, symmetry: bool) -> Self {
-        State { mms: vec![Mm::new(pages)], anon_vmas: Vec::new(), folios: Vec::new(), oops: None, symmetry }
+        State {
+            mms: vec![Mm::new(pages)],
+            anon_vmas: Vec::new(),
+            folios: Vec::new(),
+            swap: Vec::new(),
+            oops: None,
+            symmetry,
+        }
     }
 
     /// Number of pages in the address window.
@@ -271,10 +341,24 @@ impl State {
 
     /// What a load by `pid` at `page` returns: the folio's data, or zero for
     /// the zero page and for a `pte_none()` page (the fault maps zeroes).
+    /// A swap PTE reads what do_swap_page() would map: the swap-cache
+    /// folio's data, else what pageout() wrote to the slot, else [`LOST`].
     pub fn reads(&self, pid: usize, page: Page) -> Value {
         match self.mms[pid].ptes[page as usize] {
             Pte::None | Pte::Zero => 0,
             Pte::Present { folio, .. } => self.folios[folio as usize].data,
+            Pte::Swap { slot, .. } => self.slot_data(slot),
+        }
+    }
+
+    /// What a swap-in of `slot` would read: the swap-cache folio's data,
+    /// else the data pageout() wrote, else [`LOST`].
+    pub fn slot_data(&self, slot: SlotId) -> Value {
+        let sl = &self.swap[slot as usize];
+        match (sl.cache, sl.data) {
+            (Some(f), _) => self.folios[f as usize].data,
+            (None, Some(d)) => d,
+            (None, None) => LOST,
         }
     }
 

@@ -5,11 +5,13 @@ use crate::action::Action;
 use crate::canon::normalize;
 use crate::config::{ActionKind, Config};
 use crate::ctx::Ctx;
+use crate::madvise::{madvise_free, madvise_pageout};
 use crate::memory::{read_fault, write_access};
 use crate::mmap::{do_mmap, do_munmap, dup_mmap, exit_mmap};
 use crate::mprotect::do_mprotect;
 use crate::mremap::do_mremap;
-use crate::state::{Pte, State};
+use crate::state::{FolioId, Pte, State};
+use crate::vmscan::{kswapd_reclaim, kswapd_writeback};
 
 /// Applies `action` to a copy of `s`. `Err` says why the action cannot
 /// happen in this state (the process does not exist, the store would
@@ -21,6 +23,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
     }
     let pid = action.pid() as usize;
     match s.mms.get(pid) {
+        _ if action.process().is_none() => {}
         None => return Err(format!("P{pid} does not exist (next child is P{})", s.mms.len())),
         Some(mm) if !mm.alive => return Err(format!("P{pid} has exited")),
         Some(_) => {}
@@ -46,6 +49,13 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         Action::Exit { .. } => exit_mmap(&mut n, ctx, pid),
         Action::Mprotect { start, len, write, .. } => do_mprotect(&mut n, ctx, pid, start, len, write)?,
         Action::Mremap { start, len, to, dontunmap, .. } => do_mremap(&mut n, ctx, pid, start, len, to, dontunmap)?,
+        Action::MadvPageout { start, len, .. } => madvise_pageout(&mut n, ctx, pid, start, len)?,
+        Action::MadvFree { start, len, .. } => madvise_free(&mut n, ctx, pid, start, len)?,
+        Action::Reclaim { page, .. } => {
+            check_page(&n, page)?;
+            kswapd_reclaim(&mut n, ctx, pid, page)?
+        }
+        Action::Writeback => kswapd_writeback(&mut n, ctx)?,
     }
     normalize(&mut n, ctx.cfg.ids);
     Ok(n)
@@ -86,7 +96,10 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         for page in 0..pages {
             let Some(vi) = mm.vma_index(page) else { continue };
             let pte = mm.ptes[page as usize];
-            if on(ActionKind::Read) && pte == Pte::None {
+            if swapin_would_sleep(s, pte) {
+                continue;
+            }
+            if on(ActionKind::Read) && matches!(pte, Pte::None | Pte::Swap { .. }) {
                 out.push(Action::Read { pid, page });
             }
             if on(ActionKind::Write) && mm.vmas[vi].write {
@@ -154,5 +167,62 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         if on(ActionKind::Exit) {
             out.push(Action::Exit { pid });
         }
+        reclaim_actions(cfg, s, pid, out);
     }
+    if on(ActionKind::Writeback) && s.folios.iter().any(|f| f.isolated && !f.freed) {
+        out.push(Action::Writeback);
+    }
+}
+
+/// MADV_PAGEOUT and MADV_FREE of single pages (a longer range is the same
+/// as its pages one after the other: each page's folio is handled on its
+/// own), and kswapd's reclaim of each folio the process names, once per
+/// folio.
+fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
+    let on = |k| cfg.actions.contains(k);
+    let mm = &s.mms[pid as usize];
+    let busy = s.folios.iter().any(|f| f.isolated && !f.freed);
+    let mut named: Vec<FolioId> = Vec::new();
+    for page in 0..s.pages() {
+        if mm.vma_index(page).is_none() {
+            continue;
+        }
+        let pte = mm.ptes[page as usize];
+        let folio = match pte {
+            Pte::Present { folio, .. } => Some(folio),
+            Pte::Swap { slot, .. } => s.swap[slot as usize].cache,
+            Pte::None | Pte::Zero => None,
+        };
+        if on(ActionKind::MadvPageout) && matches!(pte, Pte::Present { .. }) {
+            out.push(Action::MadvPageout { pid, start: page, len: 1 });
+        }
+        if on(ActionKind::MadvFree) && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
+            out.push(Action::MadvFree { pid, start: page, len: 1 });
+        }
+        if let Some(f) = folio.filter(|f| on(ActionKind::Reclaim) && !busy && !named.contains(f)) {
+            named.push(f);
+            if !s.mms[..pid as usize].iter().any(|m| names(s, m, f)) {
+                out.push(Action::Reclaim { pid, page });
+            }
+        }
+    }
+}
+
+/// A swap-in of this PTE sleeps on the folio lock kswapd holds until its
+/// writeback: no load or store there can complete now.
+fn swapin_would_sleep(s: &State, pte: Pte) -> bool {
+    match pte {
+        Pte::Swap { slot, .. } => s.swap[slot as usize].cache.is_some_and(|f| s.folios[f as usize].isolated),
+        _ => false,
+    }
+}
+
+/// Whether a page of `mm` names `folio` (maps it or swap-caches it).
+fn names(s: &State, mm: &crate::state::Mm, folio: FolioId) -> bool {
+    mm.alive
+        && mm.ptes.iter().any(|pte| match *pte {
+            Pte::Present { folio: f, .. } => f == folio,
+            Pte::Swap { slot, .. } => s.swap[slot as usize].cache == Some(folio),
+            _ => false,
+        })
 }

@@ -39,6 +39,20 @@ fn the_cve_scenario_fails_at_the_double_reuse_under_v5_19_only() {
 }
 
 #[test]
+fn the_madv_free_data_loss_happens_under_v6_18_only() {
+    let v6 = std::fs::read_to_string(scenario_dir().join("madv-free-loses-clean-shared-page-v6.18.rmap")).unwrap();
+    let r = run_text(&v6, "v6", false).unwrap();
+    assert_eq!(r.verdict, Expect::Violates { invariant: "memory_semantics".into(), at: Some(7) });
+    assert!(r.output.contains("P1 page 0 reads 0, sequential semantics says 7"), "{}", r.output);
+    let fixed = v6
+        .replace("kernel: v6.18\n", "kernel: v6.18-swapin-dirty\n")
+        .replace("expect: violates memory_semantics at 7", "expect: holds");
+    let r = run_text(&fixed, "fixed", false).unwrap();
+    assert_eq!(r.verdict, Expect::Holds, "{}", r.output);
+    assert!(r.passed);
+}
+
+#[test]
 fn a_wrong_expectation_is_reported_as_not_passed() {
     let text = "expect: violates rmap_complete\nP0 mmap 0 1 rw\nP0 write 0 1\n";
     let r = run_text(text, "t", false).unwrap();

@@ -461,6 +461,9 @@ impl Exec {
                 reap();
                 Ok(0)
             }
+            Action::MadvPageout { .. } | Action::MadvFree { .. } | Action::Reclaim { .. } | Action::Writeback => {
+                Err(format!("the executor does not run '{a}': it needs the zram swap device of CONFORMANCE.md §6"))
+            }
         }
     }
 

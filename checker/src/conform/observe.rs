@@ -109,6 +109,7 @@ impl View {
     /// names the same folio in both.
     pub fn of_model(prev: Option<&State>, cur: &State) -> View {
         let mut labels = Labels::default();
+        let mut slots = Labels::default();
         let mut procs = Vec::new();
         for (pid, mm) in cur.mms.iter().enumerate() {
             if !mm.alive {
@@ -129,6 +130,10 @@ impl View {
                         pv.kind = Kind::Zero;
                         pv.value = Some(0);
                     }
+                    Pte::Swap { slot, .. } => {
+                        pv.kind = Kind::Swap;
+                        pv.class = slots.get(slot);
+                    }
                     Pte::Present { folio, .. } => {
                         let f = &cur.folios[folio as usize];
                         pv.kind = Kind::Present;
@@ -137,6 +142,7 @@ impl View {
                         pv.anon = !matches!(f.mapping, Mapping::None);
                         pv.ksm = matches!(f.mapping, Mapping::Ksm(_));
                         pv.swapbacked = f.swapbacked;
+                        pv.swapcache = f.swap.is_some();
                         pv.dirty = f.dirty;
                         pv.value = Some(f.data);
                         let before = prev.and_then(|s| s.mms.get(pid)).filter(|m| m.alive).map(|m| m.ptes[p]);

@@ -40,7 +40,7 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         expect: Expect::Holds,
         steps: Vec::new(),
     };
-    let cfg = scenario_config(&sc);
+    let cfg = Config { actions: super::executor_actions(), ..scenario_config(&sc) };
     let mut s = State::new(pages, false);
     let mut acts = Vec::new();
     for _ in 0..len {

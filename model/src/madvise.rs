@@ -1,0 +1,107 @@
+//! madvise(MADV_PAGEOUT) and madvise(MADV_FREE) on private anonymous
+//! memory (mm/madvise.c).
+
+use crate::ctx::{Branch, Ctx};
+use crate::state::{FolioId, Page, Pte, State, GHOST_OR_ZERO};
+use crate::swapfile::{folio_free_swap, free_swap_and_cache};
+use crate::vmscan::{pageout, shrink_folio_list, Shrunk};
+
+/// The pages `start..start+len`, all inside VMAs of `pid` (a hole makes
+/// madvise() fail with ENOMEM after advising the rest, which the model does
+/// not take).
+fn advised_range(s: &State, pid: usize, start: Page, len: u8) -> Result<std::ops::Range<Page>, String> {
+    let end = start as u16 + len as u16;
+    if len == 0 || end > s.pages() as u16 {
+        return Err(format!("pages {start}..{end} are not a non-empty range of the {}-page window", s.pages()));
+    }
+    if let Some(p) = (start..end as Page).find(|&p| s.mms[pid].vma_index(p).is_none()) {
+        return Err(format!("page {p} is not mapped: madvise() fails with ENOMEM"));
+    }
+    Ok(start..end as Page)
+}
+
+/// Mirrors madvise_pageout() -> madvise_cold_or_pageout_pte_range() ->
+/// reclaim_pages(): every present folio in the range that is on the LRU
+/// and mapped exactly once (`folio_mapcount() != 1` "do not interfere with
+/// other mappings of this folio", so pages shared after fork are skipped)
+/// is isolated onto a list, and shrink_folio_list() reclaims each, pageout
+/// included.
+pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
+    let mut list: Vec<FolioId> = Vec::new();
+    for page in advised_range(s, pid, start, len)? {
+        let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else { continue };
+        let f = &s.folios[folio as usize];
+        if f.isolated || f.mapcount != 1 {
+            ctx.took(Branch::PageoutSkipShared);
+            ctx.say(|| {
+                format!("madvise_cold_or_pageout_pte_range: page {page}: F{folio} skipped (mapcount {})", f.mapcount)
+            });
+            continue;
+        }
+        list.push(folio);
+    }
+    for folio in list {
+        ctx.say(|| format!("reclaim_pages: shrink_folio_list(F{folio})"));
+        if shrink_folio_list(s, ctx, folio) == Shrunk::NeedsPageout {
+            pageout(s, ctx, folio);
+        }
+        if s.oops.is_some() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Mirrors madvise_free_single_vma() -> madvise_free_pte_range(): a swap
+/// entry is dropped at once (free_swap_and_cache(), the PTE becomes none);
+/// a present folio that is in the swap cache or PG_dirty is only touched
+/// when mapped once and, if in the swap cache, after folio_free_swap()
+/// succeeds, and then loses PG_dirty; the PTE is cleaned; and
+/// folio_mark_lazyfree() clears PG_swapbacked of an anon folio outside the
+/// swap cache. The caller's ghost may now read zero on every advised page.
+pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
+    for page in advised_range(s, pid, start, len)? {
+        if let Some(v) = s.mms[pid].ghost[page as usize].as_mut().filter(|v| **v & !GHOST_OR_ZERO != 0) {
+            *v |= GHOST_OR_ZERO;
+        }
+        match s.mms[pid].ptes[page as usize] {
+            Pte::None | Pte::Zero => {}
+            Pte::Swap { slot, .. } => {
+                s.mms[pid].ptes[page as usize] = Pte::None;
+                free_swap_and_cache(s, ctx, slot);
+                ctx.took(Branch::MadvFreeSwapEntry);
+                ctx.say(|| format!("madvise_free_pte_range: page {page}: swap entry S{slot} dropped"));
+            }
+            Pte::Present { folio, writable, .. } => {
+                let f = &s.folios[folio as usize];
+                if f.swap.is_some() || f.dirty {
+                    if f.isolated || f.mapcount != 1 {
+                        ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} shared or locked, left"));
+                        continue;
+                    }
+                    if f.swap.is_some() && !folio_free_swap(s, ctx, folio) {
+                        ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} swap still in use, left"));
+                        continue;
+                    }
+                    s.folios[folio as usize].dirty = false; // folio_clear_dirty()
+                }
+                // clear_young_dirty_ptes(): mkold + mkclean.
+                s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable, dirty: false };
+                folio_mark_lazyfree(s, ctx, folio, page);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mirrors folio_mark_lazyfree() -> lru_lazyfree(): only an anon,
+/// swap-backed folio outside the swap cache is moved to the (file) LRU
+/// without PG_swapbacked.
+fn folio_mark_lazyfree(s: &mut State, ctx: &mut Ctx, folio: FolioId, page: Page) {
+    let f = &mut s.folios[folio as usize];
+    if f.swapbacked && f.swap.is_none() && !f.isolated {
+        f.swapbacked = false;
+        ctx.took(Branch::MadvFreeLazyfree);
+        ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} lazyfree (PG_swapbacked cleared)"));
+    }
+}

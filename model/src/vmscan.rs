@@ -1,0 +1,257 @@
+//! Reclaim of one anonymous folio (mm/vmscan.c shrink_folio_list(), and
+//! try_to_unmap() of mm/rmap.c), split where the kernel lets others in:
+//!
+//! 1. shrink_folio_list() up to try_to_unmap(): isolate, add_to_swap() and
+//!    folio_mark_dirty(), the rmap walk, the lazyfree discard. The folio
+//!    stays locked throughout, so nothing else can observe a midpoint
+//!    except through PTEs, which try_to_unmap() re-reads.
+//! 2. pageout() -> swap_writepage() and __remove_mapping(). Between the two
+//!    steps the folio is unmapped, locked and in the swap cache; other
+//!    processes can fork (sharing the swap entries), or zap and MADV_FREE
+//!    them, and a swap-in sleeps on the lock. zram writes synchronously,
+//!    so the window between writeback and __remove_mapping() is folded
+//!    into step 2.
+//!
+//! MADV_PAGEOUT runs both steps for each folio it takes, inside the
+//! system call (reclaim_pages()); kswapd's `reclaim` runs step 1 and its
+//! `writeback` step 2.
+
+use crate::ctx::{oops, touch, Branch, Ctx};
+use crate::rmap::folio_remove_rmap_and_put;
+use crate::state::{FolioId, OopsKind, Page, Pid, Pte, State};
+use crate::swapfile::{delete_from_swap_cache, folio_alloc_swap, folio_free_swap, folio_put, swap_duplicate};
+
+/// What step 1 left behind.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shrunk {
+    /// Put back on the LRU (still mapped, or no swap slot).
+    Kept,
+    /// Freed (a lazyfree discard, or a clean swap-cache folio).
+    Freed,
+    /// Unmapped, dirty and in the swap cache: pageout() is next.
+    NeedsPageout,
+}
+
+/// Mirrors shrink_folio_list() for one isolated anon folio, up to
+/// pageout(): folio_isolate_lru() takes a reference; a swap-backed folio
+/// not yet in the swap cache gets a slot (add_to_swap()) and is marked
+/// dirty unconditionally ("A special case is MADV_FREE page..."); a mapped
+/// folio goes through try_to_unmap(), and is kept if anything still maps
+/// it; an unmapped lazyfree folio is freed (folio_ref_freeze(folio, 1));
+/// a clean swap-cache folio goes to __remove_mapping().
+pub fn shrink_folio_list(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk {
+    s.folios[folio as usize].refcount += 1; // folio_isolate_lru()
+    let f = &s.folios[folio as usize];
+    if f.swapbacked && f.swap.is_none() {
+        if folio_alloc_swap(s, ctx, folio).is_none() {
+            ctx.took(Branch::ReclaimKeep);
+            return putback(s, ctx, folio, "no swap slot: activate");
+        }
+        s.folios[folio as usize].dirty = true; // folio_mark_dirty()
+    }
+    if s.folios[folio as usize].mapcount > 0 {
+        try_to_unmap(s, ctx, folio);
+        if s.oops.is_some() {
+            return Shrunk::Kept;
+        }
+        if s.folios[folio as usize].mapcount > 0 {
+            ctx.took(Branch::ReclaimKeep);
+            return putback(s, ctx, folio, "still mapped after try_to_unmap: activate");
+        }
+    }
+    let f = &s.folios[folio as usize];
+    if f.lazyfree() {
+        // folio_ref_freeze(folio, 1): only the isolation reference is left.
+        if f.refcount != 1 {
+            return putback(s, ctx, folio, "lazyfree folio still referenced: keep");
+        }
+        ctx.took(Branch::LazyfreeFreed);
+        ctx.say(|| format!("shrink_folio_list: lazyfree F{folio} freed without I/O (PGLAZYFREED)"));
+        folio_put(s, ctx, folio);
+        return Shrunk::Freed;
+    }
+    if f.swap.is_none() {
+        return putback(s, ctx, folio, "not in the swap cache: keep");
+    }
+    if f.dirty {
+        return Shrunk::NeedsPageout;
+    }
+    remove_mapping(s, ctx, folio)
+}
+
+/// The folio goes back to the LRU: the isolation reference is dropped.
+fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
+    ctx.say(|| format!("shrink_folio_list: F{folio}: {why}"));
+    folio_put(s, ctx, folio);
+    Shrunk::Kept
+}
+
+/// Mirrors try_to_unmap(): rmap_walk() with try_to_unmap_one() as
+/// `rmap_one` and folio_not_mapped() as `done`, through the rmap as the
+/// model holds it (see [`rmap_walk_anon`]), so a VMA missing from the tree
+/// keeps its PTE.
+pub fn try_to_unmap(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
+    for (pid, page) in rmap_walk_anon(s, folio) {
+        if s.folios[folio as usize].mapcount == 0 || !try_to_unmap_one(s, ctx, folio, pid, page) {
+            break;
+        }
+    }
+}
+
+/// Mirrors rmap_walk_anon() with folio_lock_anon_vma_read(): read
+/// `folio_anon_vma(folio)` and its `root` (the root's rwsem is taken), then
+/// every VMA in that anon_vma's interval tree whose pgoff range holds
+/// `folio->index`, at vma_address(). page_vma_mapped_walk() then keeps the
+/// PTEs that map this folio. The tree is derived from the VMA chains; VMAs
+/// with equal keys are visited in process order (insertion order in the
+/// kernel's rb-tree, which the model does not keep).
+pub fn rmap_walk_anon(s: &mut State, folio: FolioId) -> Vec<(Pid, Page)> {
+    let f = &s.folios[folio as usize];
+    let (Some(av), index) = (f.mapping.anon_vma(), f.index) else { return Vec::new() };
+    touch(s, av, "folio_lock_anon_vma_read: anon_vma->root");
+    let root = s.anon_vmas[av as usize].root;
+    touch(s, root, "folio_lock_anon_vma_read: down_read_trylock(&root->rwsem)");
+    if s.oops.is_some() {
+        return Vec::new();
+    }
+    let mut hits: Vec<(u8, Pid, Page)> = s
+        .all_vmas()
+        .filter(|(_, v)| v.chain.contains(&av) && v.pgoff <= index && index < v.pgoff + v.pages())
+        .map(|(pid, v)| (v.pgoff, pid, v.start + (index - v.pgoff)))
+        .collect();
+    hits.sort_unstable();
+    hits.into_iter()
+        .filter(|&(_, pid, page)| {
+            matches!(s.mms[pid as usize].ptes[page as usize], Pte::Present { folio: f, .. } if f == folio)
+        })
+        .map(|(_, pid, page)| (pid, page))
+        .collect()
+}
+
+/// Mirrors try_to_unmap_one() for one PTE of an order-0 anon folio: clear
+/// the PTE (a dirty PTE marks the folio dirty); `PageSwapBacked !=
+/// PageSwapCache` is a WARN and aborts; a lazyfree folio is discarded
+/// only while it is clean and only reclaim and the PTEs hold it, else the
+/// PTE is restored, the folio is swap-backed again and the walk aborts; a
+/// swap-backed folio's PTE becomes a swap entry (swap_duplicate()), which
+/// keeps PageAnonExclusive as its exclusive marker while the page itself
+/// is shared (folio_try_share_anon_rmap_pte()). Returns false to end the
+/// walk.
+fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page: Page) -> bool {
+    let pte = &mut s.mms[pid as usize].ptes[page as usize];
+    let Pte::Present { dirty, .. } = *pte else { return true };
+    let saved = *pte;
+    *pte = Pte::None;
+    let f = &mut s.folios[folio as usize];
+    if dirty {
+        f.dirty = true; // folio_mark_dirty()
+    }
+    let (swapbacked, swap, discardable) = (f.swapbacked, f.swap, f.refcount == 1 + f.mapcount && !f.dirty);
+    if swapbacked != swap.is_some() {
+        s.mms[pid as usize].ptes[page as usize] = saved;
+        let what = format!("WARN_ON_ONCE(swapbacked != swapcache) in try_to_unmap_one: F{folio}");
+        oops(s, OopsKind::Warn, what);
+        return false;
+    }
+    let Some(slot) = swap else {
+        // Lazyfree: "The only page refs must be one from isolation plus
+        // the rmap(s)", and the folio must still be clean.
+        if discardable {
+            ctx.took(Branch::LazyfreeDiscard);
+            ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} discarded at P{pid} page {page}"));
+            folio_remove_rmap_and_put(s, ctx, folio);
+            return true;
+        }
+        s.mms[pid as usize].ptes[page as usize] = saved;
+        s.folios[folio as usize].swapbacked = true; // folio_set_swapbacked()
+        ctx.took(Branch::LazyfreeRedirtied);
+        ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again"));
+        return false;
+    };
+    swap_duplicate(s, slot);
+    let exclusive = std::mem::replace(&mut s.folios[folio as usize].anon_exclusive, false);
+    s.mms[pid as usize].ptes[page as usize] = Pte::Swap { slot, exclusive };
+    ctx.took(Branch::UnmapToSwapEntry);
+    ctx.say(|| format!("try_to_unmap_one: P{pid} page {page} -> swap entry S{slot} (exclusive={exclusive})"));
+    folio_remove_rmap_and_put(s, ctx, folio);
+    true
+}
+
+/// Mirrors pageout() -> swap_writepage() on zram and the rest of
+/// shrink_folio_list(): swap_writepage() first tries folio_free_swap()
+/// (no swap PTE names the slot any more: the folio leaves the swap cache
+/// dirty and is kept, and putback drops the last reference); otherwise the
+/// data goes to the slot and the folio is clean, and __remove_mapping()
+/// frees it.
+pub fn pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
+    s.folios[folio as usize].isolated = false;
+    // is_page_cache_freeable(): isolation + swap cache references only.
+    if s.folios[folio as usize].refcount != 2 {
+        putback(s, ctx, folio, "pageout: extra references: keep");
+        return;
+    }
+    if folio_free_swap(s, ctx, folio) {
+        ctx.took(Branch::WritebackFreeSwap);
+        putback(s, ctx, folio, "swap_writepage: no swap entry left, folio_free_swap(): keep (dirty)");
+        return;
+    }
+    let Some(slot) = s.folios[folio as usize].swap else {
+        oops(s, OopsKind::Bug, format!("pageout: F{folio} is not in the swap cache"));
+        return;
+    };
+    let f = &mut s.folios[folio as usize];
+    f.dirty = false; // folio_clear_dirty_for_io()
+    let data = f.data;
+    s.swap[slot as usize].data = Some(data);
+    ctx.say(|| format!("swap_writepage: F{folio} written to S{slot} (data {data})"));
+    remove_mapping(s, ctx, folio);
+}
+
+/// Mirrors __remove_mapping() for a swap-cache folio: the references must
+/// be exactly isolation + swap cache (folio_ref_freeze(folio, 1 + nr)) and
+/// the folio clean; it leaves the swap cache (the slot stays while swap
+/// PTEs name it) and is freed.
+fn remove_mapping(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk {
+    let f = &s.folios[folio as usize];
+    if f.refcount != 2 || f.dirty {
+        return putback(s, ctx, folio, "__remove_mapping: references or dirty: keep");
+    }
+    let slot = f.swap;
+    delete_from_swap_cache(s, ctx, folio);
+    ctx.took(Branch::RemoveMapping);
+    ctx.say(|| format!("__remove_mapping: F{folio} leaves the swap cache of S{}", slot.unwrap_or(0)));
+    folio_put(s, ctx, folio);
+    Shrunk::Freed
+}
+
+/// kswapd's `reclaim` of the folio `pid` maps at `page`, or that caches
+/// the slot of its swap PTE there: step 1; a folio that needs pageout()
+/// stays isolated and locked for `writeback`.
+pub fn kswapd_reclaim(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) -> Result<(), String> {
+    if let Some((f, _)) = s.folios.iter().enumerate().find(|(_, f)| f.isolated && !f.freed) {
+        return Err(format!("kswapd is still writing back F{f}"));
+    }
+    let folio = match s.mms[pid].ptes[page as usize] {
+        Pte::Present { folio, .. } => folio,
+        Pte::Swap { slot, .. } => match s.swap[slot as usize].cache {
+            Some(f) => f,
+            None => return Err(format!("page {page}: slot S{slot} has no swap-cache folio to reclaim")),
+        },
+        Pte::None | Pte::Zero => return Err(format!("page {page} maps no anon folio")),
+    };
+    ctx.say(|| format!("kswapd: shrink_folio_list(F{folio})"));
+    if shrink_folio_list(s, ctx, folio) == Shrunk::NeedsPageout {
+        s.folios[folio as usize].isolated = true;
+        ctx.say(|| format!("kswapd: F{folio} unmapped and dirty, locked until writeback"));
+    }
+    Ok(())
+}
+
+/// kswapd's `writeback`: step 2 for the folio its `reclaim` left isolated.
+pub fn kswapd_writeback(s: &mut State, ctx: &mut Ctx) -> Result<(), String> {
+    let Some(folio) = s.folios.iter().position(|f| f.isolated && !f.freed) else {
+        return Err("kswapd has no folio waiting for writeback".into());
+    };
+    pageout(s, ctx, folio as FolioId);
+    Ok(())
+}
