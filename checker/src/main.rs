@@ -316,7 +316,7 @@ fn conform(
     };
     for (i, (f, sc)) in scenarios.iter().enumerate() {
         if let Some(a) = conform::unsupported(sc) {
-            println!("skip {f}: the executor does not run '{a}' yet (no zram swap device)");
+            println!("skip {f}: the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")");
             continue;
         }
         if sc.kernel != rmapcheck_model::Kernel::V6_18 {

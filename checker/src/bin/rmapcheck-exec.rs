@@ -12,9 +12,12 @@
 //! before forking anything (workers inherit the mask), drains that CPU's
 //! per-CPU folio batches with `madvise(MADV_COLD)` on an untouched dummy VMA
 //! before each snapshot, and `P0` sets `PR_SET_THP_DISABLE` (inherited by
-//! forks). Nothing machine-wide is changed: the current vocabulary needs no
-//! swap, KSM or readahead setting, so no sysfs/procfs knob is written.
+//! forks). Machine-wide, it runs under [`Isolation`]: its own zram swap
+//! device at priority 200 and `page-cluster = 0`, set up at start and
+//! restored at exit, on error and on SIGINT/SIGTERM/SIGHUP (see
+//! `rmapcheck::conform::isolate`). KSM settings are left alone.
 
+use rmapcheck::conform::isolate::{self, Isolation};
 use rmapcheck::conform::proto::{KPage, KProc, KPte, KernelSnap, Reply, Request, NONCE_OFFSET, PAGE_SIZE, WINDOW_BASE};
 use rmapcheck_model::Action;
 use std::io::{BufRead, Write};
@@ -28,6 +31,8 @@ const OP_EXIT: u8 = 6;
 const OP_PEEK: u8 = 7;
 const OP_MPROTECT: u8 = 8;
 const OP_MREMAP: u8 = 9;
+const OP_MADVISE: u8 = 10;
+const OP_MINCORE: u8 = 11;
 
 /// Seconds to wait for a worker's answer or exit before giving up.
 const TIMEOUT_MS: i32 = 10_000;
@@ -177,6 +182,18 @@ fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                     unsafe { libc::mremap(page_addr(a) as *mut _, len, len, flags, page_addr(c) as *mut libc::c_void) };
                 reply_msg(if p == libc::MAP_FAILED { errno() } else { 0 }, 0, 0)
             }
+            OP_MADVISE => {
+                // SAFETY: only the test window is ever advised; the advice
+                // (MADV_PAGEOUT, MADV_FREE) never unmaps anything.
+                let r = unsafe { libc::madvise(page_addr(a) as *mut _, b as usize * PAGE_SIZE as usize, word as i32) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
+            OP_MINCORE => {
+                let mut v = 0u8;
+                // SAFETY: one page of the window, one result byte.
+                let r = unsafe { libc::mincore(page_addr(a) as *mut _, PAGE_SIZE as usize, &mut v) };
+                reply_msg(if r == 0 { 0 } else { errno() }, (v & 1) as i32, 0)
+            }
             // SAFETY: ends only this worker.
             OP_EXIT => unsafe { libc::_exit(0) },
             _ => reply_msg(libc::EINVAL, 0, 0),
@@ -300,7 +317,8 @@ impl Exec {
 
     /// Kills every worker of the current scenario and closes its pipes.
     fn stop(&mut self) {
-        for w in &self.workers {
+        for (i, w) in self.workers.iter().enumerate() {
+            isolate::register_worker(i, 0);
             if w.alive {
                 // SAFETY: signals only a worker we created.
                 unsafe { libc::kill(w.pid, libc::SIGKILL) };
@@ -355,6 +373,7 @@ impl Exec {
         for fd in cmd_r.into_iter().chain(reply_w) {
             close(fd);
         }
+        isolate::register_worker(0, pid);
         let pidfd = pidfd_open(pid)?;
         self.workers.push(Worker { pid, pidfd, alive: true });
         Ok(())
@@ -447,6 +466,7 @@ impl Exec {
                 if status != 0 {
                     return Ok(status);
                 }
+                isolate::register_worker(child, pid);
                 let pidfd = pidfd_open(pid)?;
                 self.workers.push(Worker { pid, pidfd, alive: true });
                 Ok(0)
@@ -458,13 +478,27 @@ impl Exec {
                     return Err(format!("P{i} did not exit within {TIMEOUT_MS} ms"));
                 }
                 self.workers[i].alive = false;
+                isolate::register_worker(i, 0);
                 reap();
                 Ok(0)
             }
-            Action::MadvPageout { .. } | Action::MadvFree { .. } | Action::Reclaim { .. } | Action::Writeback => {
-                Err(format!("the executor does not run '{a}': it needs the zram swap device of CONFORMANCE.md §6"))
-            }
+            Action::MadvPageout { start, len, .. } => self.madvise(i, start, len, libc::MADV_PAGEOUT),
+            Action::MadvFree { start, len, .. } => self.madvise(i, start, len, libc::MADV_FREE),
+            Action::Reclaim { .. } | Action::Writeback => Err(format!(
+                "the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")"
+            )),
         }
+    }
+
+    /// madvise(`advice`) on pages `start..start+len` in worker `i`.
+    fn madvise(&mut self, i: usize, start: u8, len: u8, advice: i32) -> Result<i32, String> {
+        if len == 0 {
+            return Ok(libc::EINVAL);
+        }
+        if start.saturating_add(len - 1) >= self.pages {
+            return Err(format!("pages {start}+{len} leave the window"));
+        }
+        Ok(self.call(i, encode(OP_MADVISE, start, len, 0, advice as u64))?.0)
     }
 
     /// `lru_add_drain()` on this CPU: MADV_COLD on the untouched dummy VMA.
@@ -532,6 +566,14 @@ impl Exec {
                     let (_, v, w) = self.call(i, encode(OP_PEEK, p as u8, 0, 0, 0))?;
                     k.value = Some(v as u8);
                     k.nonce_ok = w == self.nonce || (w == 0 && v == 0);
+                } else if k.pte == KPte::Swap {
+                    // mincore() of a swap PTE: the slot has an uptodate
+                    // folio in the swap cache (mincore_swap()).
+                    let (e, incore, _) = self.call(i, encode(OP_MINCORE, p as u8, 0, 0, 0))?;
+                    if e != 0 {
+                        return Err(format!("P{i}: mincore of page {p}: errno {e}"));
+                    }
+                    k.swapcache = incore != 0;
                 }
             }
         }
@@ -614,16 +656,24 @@ fn main() {
         println!("{}", serde_json::to_string(&r).unwrap());
         std::process::exit(2);
     };
-    // SAFETY: process-local settings: die with the checker; orphaned
+    // SAFETY: process-local settings: end with the checker (SIGTERM, so
+    // that the machine is restored); orphaned
     // workers are re-parented to us so that we can reap them.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
     if let Err(e) = pin() {
         fatal(e);
     }
-    let mut ex = Exec::new().unwrap_or_else(|e| fatal(e));
+    let iso = Isolation::setup().unwrap_or_else(|e| fatal(format!("isolation (CONFORMANCE.md §6.3): {e}")));
+    let mut ex = match Exec::new() {
+        Ok(ex) => ex,
+        Err(e) => {
+            drop(iso);
+            fatal(e)
+        }
+    };
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -642,4 +692,9 @@ fn main() {
     }
     // End of input (the checker finished or died): leave nothing behind.
     ex.stop();
+    if let Err(e) = iso.restore() {
+        eprintln!("rmapcheck-exec: could not restore the machine: {e}");
+        drop(iso);
+        std::process::exit(3);
+    }
 }

@@ -4,6 +4,37 @@ use super::proto::{Reply, Request};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The running executor, for the signal handler.
+static EXEC_PID: AtomicI32 = AtomicI32::new(0);
+
+/// SIGINT, SIGTERM or SIGHUP in the checker: pass SIGTERM on to the
+/// executor, wait until it has restored the machine and exited, then exit.
+extern "C" fn on_signal(sig: libc::c_int) {
+    let pid = EXEC_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill and waitpid are async-signal-safe; `pid` is our child.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+    // SAFETY: ends the process without running anything else.
+    unsafe { libc::_exit(128 + sig) };
+}
+
+fn forward_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler makes only async-signal-safe calls.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigfillset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
 
 /// A running executor. Dropping it closes its stdin, upon which it kills
 /// its workers and exits; then it is waited for.
@@ -30,7 +61,9 @@ pub fn default_exec_path() -> PathBuf {
 }
 
 impl Executor {
-    /// Starts the executor at `path`.
+    /// Starts the executor at `path`. From now on SIGINT, SIGTERM and
+    /// SIGHUP of this process wait for the executor to restore the machine
+    /// (its swap device and page-cluster) before ending this process.
     pub fn spawn(path: &Path) -> Result<Executor, String> {
         let mut child = Command::new(path)
             .stdin(Stdio::piped())
@@ -40,6 +73,8 @@ impl Executor {
             .map_err(|e| format!("cannot start the executor {}: {e}", path.display()))?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        EXEC_PID.store(child.id() as i32, Ordering::SeqCst);
+        forward_signals();
         Ok(Executor { child, stdin, stdout })
     }
 
@@ -67,5 +102,6 @@ impl Drop for Executor {
     fn drop(&mut self) {
         drop(self.stdin.take());
         let _ = self.child.wait();
+        let _ = EXEC_PID.compare_exchange(self.child.id() as i32, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 }

@@ -133,6 +133,7 @@ impl View {
                     Pte::Swap { slot, .. } => {
                         pv.kind = Kind::Swap;
                         pv.class = slots.get(slot);
+                        pv.swapcache = cur.swap[slot as usize].cache.is_some();
                     }
                     Pte::Present { folio, .. } => {
                         let f = &cur.folios[folio as usize];
@@ -186,6 +187,7 @@ impl View {
                     KPte::Swap => {
                         pv.kind = Kind::Swap;
                         pv.class = slots.get(k.pfn);
+                        pv.swapcache = k.swapcache;
                     }
                     KPte::Present if is_zero(k) => {
                         pv.kind = Kind::Zero;
@@ -225,6 +227,7 @@ impl PageView {
             Kind::None => return "none".into(),
             Kind::Zero => format!("zero cnt={}", self.cnt),
             Kind::Present => format!("present F{} cnt={}", self.class, self.cnt),
+            Kind::Swap if self.swapcache => return format!("swap S{} swapcache", self.class),
             Kind::Swap => return format!("swap S{}", self.class),
         };
         let flags: Vec<&str> = [

@@ -104,6 +104,10 @@ pub struct KPage {
     /// The nonce bytes hold this run's nonce (or the page is all zero
     /// there, as a never-written page is). `false` means foreign content.
     pub nonce_ok: bool,
+    /// Swap PTEs only: the worker's `mincore()` says the slot has an
+    /// uptodate folio in the swap cache.
+    #[serde(default)]
+    pub swapcache: bool,
 }
 
 /// kpageflags bit numbers (include/uapi/linux/kernel-page-flags.h).
