@@ -109,6 +109,8 @@ pub struct Outcome {
     pub divergence: Option<Divergence>,
     /// Wall-clock seconds for the kernel and model runs together.
     pub secs: f64,
+    /// The kernel's view after the last step that matched.
+    pub last_kernel: Option<View>,
 }
 
 /// A model step the scenario asks for but the model refuses: the scenario
@@ -132,7 +134,7 @@ pub fn run_actions(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u
     ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce })?;
     let mut s = State::new(cfg.pages, false);
     let mut prev_k: Option<KernelSnap> = None;
-    let mut out = Outcome { matched: 0, divergence: None, secs: 0.0 };
+    let mut out = Outcome { matched: 0, divergence: None, secs: 0.0, last_kernel: None };
     for (i, &a) in actions.iter().enumerate() {
         let next = model_step(&s, a, cfg, i)?;
         let reply = ex.request(&Request::Act { action: a.to_string() })?;
@@ -145,6 +147,7 @@ pub fn run_actions(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u
             break;
         }
         out.matched += 1;
+        out.last_kernel = Some(kernel);
         s = next;
         prev_k = Some(snap);
     }
