@@ -30,7 +30,16 @@ const ANON: u64 = 1 << kpf::ANON | 1 << kpf::SWAPBACKED | 1 << 5 | 1 << 11; // +
 const ZERO: u64 = 1 << kpf::ZERO_PAGE;
 
 fn present(pfn: u64, count: u64, flags: u64, value: u8) -> KPage {
-    KPage { pte: KPte::Present, pfn, excl: count == 1, count, flags, value: Some(value), nonce_ok: true, swapcache: false }
+    KPage {
+        pte: KPte::Present,
+        pfn,
+        excl: count == 1,
+        count,
+        flags,
+        value: Some(value),
+        nonce_ok: true,
+        swapcache: false,
+    }
 }
 
 fn proc_with(vmas: Vec<(u8, u8, bool, bool)>, pages: Vec<KPage>) -> KProc {
@@ -132,8 +141,9 @@ fn swapped_after_fork(slot0: u64, slot1: u64, swapcache: bool) -> KernelSnap {
 
 #[test]
 fn swap_entries_are_compared_as_slot_classes_with_their_swap_cache_state() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fork-of-swapped-page.rmap"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fork-of-swapped-page.rmap"))
+            .unwrap();
     let (_, st) = model_states(&text);
     let model = View::of_model(Some(&st[3]), &st[4]);
     assert_eq!(model.procs[1].pages[0].kind, Kind::Swap);
@@ -350,8 +360,7 @@ fn live_scenarios_cover_every_reachable_model_branch() {
         .for_each(|(_, sc)| run(sc));
     (0..LIVE_RANDOM).for_each(|i| run(&random::random_scenario(LIVE_SEED, i)));
     let unreachable = UNREACHABLE_LIVE;
-    let missed: Vec<&str> =
-        Branch::ALL.iter().filter(|(b, _)| seen & (1 << *b as u64) == 0).map(|(_, n)| *n).collect();
+    let missed: Vec<&str> = Branch::ALL.iter().filter(|(b, _)| seen & (1 << *b as u64) == 0).map(|(_, n)| *n).collect();
     for (b, name) in Branch::ALL {
         let hit = seen & (1 << b as u64) != 0;
         assert_eq!(hit, !unreachable.contains(&b), "branch '{name}': covered = {hit}; not covered: {missed:?}");

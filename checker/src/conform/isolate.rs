@@ -185,7 +185,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
     if let Some(plan) = PLAN.get() {
         if let Err((what, e)) = restore_raw(plan) {
             let msg = b"rmapcheck-exec: restoring the machine failed in the signal handler: ";
-            let num = [b' ', b'e', b'r', b'r', b'n', b'o', b' ', b'0' + (e / 10 % 10) as u8, b'0' + (e % 10) as u8, b'\n'];
+            let num =
+                [b' ', b'e', b'r', b'r', b'n', b'o', b' ', b'0' + (e / 10 % 10) as u8, b'0' + (e % 10) as u8, b'\n'];
             // SAFETY: write to stderr is async-signal-safe.
             unsafe {
                 libc::write(2, msg.as_ptr().cast(), msg.len());
@@ -222,8 +223,7 @@ fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str) -> Plan {
     Plan {
         dev: cstr(&format!("/dev/zram{zram}")),
         reset: cstr(&format!("/sys/block/zram{zram}/reset")),
-        hot_remove: hot_added
-            .then(|| (cstr("/sys/class/zram-control/hot_remove"), zram.to_string().into_bytes())),
+        hot_remove: hot_added.then(|| (cstr("/sys/class/zram-control/hot_remove"), zram.to_string().into_bytes())),
         page_cluster: cstr(PAGE_CLUSTER),
         page_cluster_old: page_cluster_old.as_bytes().to_vec(),
         state_file: cstr(STATE_FILE),
@@ -299,7 +299,8 @@ pub fn recover_stale() -> Result<Option<String>, String> {
 
 /// Whether `/proc/swaps` lists `dev`.
 pub fn swap_active(dev: &str) -> bool {
-    std::fs::read_to_string("/proc/swaps").is_ok_and(|t| t.lines().skip(1).any(|l| l.split_whitespace().next() == Some(dev)))
+    std::fs::read_to_string("/proc/swaps")
+        .is_ok_and(|t| t.lines().skip(1).any(|l| l.split_whitespace().next() == Some(dev)))
 }
 
 /// A zram device for us: hot_add, or zram0 when unused.
