@@ -268,6 +268,12 @@ fn pread_u64(fd: i32, index: u64) -> Result<u64, i32> {
     Ok(u64::from_le_bytes(b))
 }
 
+/// `pgsteal_anon` from `/proc/vmstat`.
+fn pgsteal_anon() -> Result<u64, String> {
+    let text = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
+    Ok(text.lines().find_map(|l| l.strip_prefix("pgsteal_anon ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+}
+
 fn open_ro(path: &str) -> Result<i32, String> {
     let c = std::ffi::CString::new(path).unwrap();
     // SAFETY: a valid NUL-terminated path.
@@ -509,7 +515,7 @@ impl Exec {
 
     fn snapshot(&mut self) -> Result<KernelSnap, String> {
         self.drain();
-        let mut snap = KernelSnap::default();
+        let mut snap = KernelSnap { pgsteal_anon: pgsteal_anon()?, ..KernelSnap::default() };
         for i in 0..self.workers.len() {
             if !self.workers[i].alive {
                 snap.procs.push(KProc { alive: false, ..KProc::default() });

@@ -56,6 +56,13 @@ pub struct Reply {
 pub struct KernelSnap {
     /// Indexed by the model's process number.
     pub procs: Vec<KProc>,
+    /// `pgsteal_anon` of `/proc/vmstat`: anon folios taken by kswapd,
+    /// direct or memcg reclaim anywhere on the machine. MADV_PAGEOUT does
+    /// not count there (reclaim_pages() skips shrink_inactive_list()), so
+    /// a change during a run means background reclaim that may have taken
+    /// test pages (CONFORMANCE.md §5).
+    #[serde(default)]
+    pub pgsteal_anon: u64,
 }
 
 /// One worker process.
