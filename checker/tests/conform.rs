@@ -42,6 +42,10 @@ fn present(pfn: u64, count: u64, flags: u64, value: u8) -> KPage {
     }
 }
 
+fn snap(procs: Vec<KProc>) -> KernelSnap {
+    KernelSnap { procs, ..KernelSnap::default() }
+}
+
 fn proc_with(vmas: Vec<(u8, u8, bool, bool)>, pages: Vec<KPage>) -> KProc {
     KProc { alive: true, vmas, pages }
 }
@@ -52,7 +56,7 @@ const FORK: &str = "expect: holds\npages: 2\nP0 mmap 0 2 rw\nP0 write 0 1\nP0 re
 fn after_fork(pfn: u64, zero_pfn: u64) -> KernelSnap {
     let pages = || vec![present(pfn, 2, ANON, 1), present(zero_pfn, 0, ZERO, 0)];
     let vmas = vec![(0, 2, true, true)];
-    KernelSnap { procs: vec![proc_with(vmas.clone(), pages()), proc_with(vmas, pages())] }
+    snap(vec![proc_with(vmas.clone(), pages()), proc_with(vmas, pages())])
 }
 
 #[test]
@@ -93,12 +97,10 @@ fn frame_persistence_is_compared_where_the_model_decides_it() {
     let model = View::of_model(Some(&st[4]), &st[5]);
     assert_eq!(model.procs[0].pages[0].frame, Frame::Same);
     let vmas = vec![(0, 1, true, true)];
-    let before = KernelSnap {
-        procs: vec![
-            proc_with(vmas.clone(), vec![present(100, 1, ANON, 1)]),
-            proc_with(vmas.clone(), vec![present(200, 1, ANON, 2)]),
-        ],
-    };
+    let before = snap(vec![
+        proc_with(vmas.clone(), vec![present(100, 1, ANON, 1)]),
+        proc_with(vmas.clone(), vec![present(200, 1, ANON, 2)]),
+    ]);
     let reuse = before.clone();
     let mut reuse = reuse;
     reuse.procs[0].pages[0].value = Some(3);
@@ -134,9 +136,7 @@ fn swapped_after_fork(slot0: u64, slot1: u64, swapcache: bool) -> KernelSnap {
     let swap = |slot| KPage { pte: KPte::Swap, pfn: slot, swapcache, ..KPage::default() };
     let none = KPage { pte: KPte::None, ..KPage::default() };
     let vmas = vec![(0, 2, true, true)];
-    KernelSnap {
-        procs: vec![proc_with(vmas.clone(), vec![swap(slot0), none.clone()]), proc_with(vmas, vec![swap(slot1), none])],
-    }
+    snap(vec![proc_with(vmas.clone(), vec![swap(slot0), none.clone()]), proc_with(vmas, vec![swap(slot1), none])])
 }
 
 #[test]
@@ -167,9 +167,9 @@ fn lazyfree_is_compared_through_swapbacked() {
     let (_, st) = model_states(text);
     let model = View::of_model(Some(&st[2]), &st[3]);
     let vmas = vec![(0, 1, true, true)];
-    let lazy = KernelSnap { procs: vec![proc_with(vmas.clone(), vec![present(7, 1, 1 << kpf::ANON, 1)])] };
+    let lazy = snap(vec![proc_with(vmas.clone(), vec![present(7, 1, 1 << kpf::ANON, 1)])]);
     assert!(differences(&model, &View::of_kernel(None, &lazy, 0)).is_empty());
-    let kept = KernelSnap { procs: vec![proc_with(vmas, vec![present(7, 1, ANON, 1)])] };
+    let kept = snap(vec![proc_with(vmas, vec![present(7, 1, ANON, 1)])]);
     assert_eq!(differences(&model, &View::of_kernel(None, &kept, 0)).len(), 1);
 }
 
