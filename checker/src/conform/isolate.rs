@@ -54,6 +54,7 @@ struct Plan {
     page_cluster: CString,
     page_cluster_old: Vec<u8>,
     state_file: CString,
+    lock_file: CString,
 }
 
 /// The isolation in force. Dropping it restores the machine.
@@ -162,8 +163,12 @@ fn restore_raw(plan: &Plan) -> Result<(), (&'static str, i32)> {
     if e != 0 {
         return Err(("page-cluster", e));
     }
-    // SAFETY: a valid path.
-    unsafe { libc::unlink(plan.state_file.as_ptr()) };
+    // SAFETY: valid paths. The lock file goes while we still hold the
+    // lock; a waiter notices that its file was unlinked (see `lock()`).
+    unsafe {
+        libc::unlink(plan.state_file.as_ptr());
+        libc::unlink(plan.lock_file.as_ptr());
+    }
     Ok(())
 }
 
@@ -227,28 +232,51 @@ fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str) -> Plan {
         page_cluster: cstr(PAGE_CLUSTER),
         page_cluster_old: page_cluster_old.as_bytes().to_vec(),
         state_file: cstr(STATE_FILE),
+        lock_file: cstr(LOCK_FILE),
     }
 }
 
-/// Takes the executor lock (waiting for another executor to finish).
+/// Takes the executor lock (waiting for another executor to finish). The
+/// holder unlinks the file when it is done, so that nothing is left in
+/// /run; a waiter that then gets the lock on the unlinked file retries on
+/// a fresh one.
 fn lock() -> Result<i32, String> {
     let path = cstr(LOCK_FILE);
-    // SAFETY: a valid path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC, 0o600) };
-    if fd < 0 {
-        return Err(format!("cannot open {LOCK_FILE}: errno {}", errno()));
-    }
-    // SAFETY: a descriptor we own.
-    if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!("rmapcheck-exec: another executor holds {LOCK_FILE}; waiting for it");
-        // SAFETY: as above, blocking.
-        while unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
-            if errno() != libc::EINTR {
-                return Err(format!("flock {LOCK_FILE}: errno {}", errno()));
+    let mut said = false;
+    loop {
+        // SAFETY: a valid path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC, 0o600) };
+        if fd < 0 {
+            return Err(format!("cannot open {LOCK_FILE}: errno {}", errno()));
+        }
+        // SAFETY: a descriptor we own.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            if !said {
+                eprintln!("rmapcheck-exec: another executor holds {LOCK_FILE}; waiting for it");
+                said = true;
+            }
+            // SAFETY: as above, blocking.
+            while unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+                if errno() != libc::EINTR {
+                    return Err(format!("flock {LOCK_FILE}: errno {}", errno()));
+                }
             }
         }
+        // SAFETY: stat buffers are plain data filled by the calls.
+        let same = unsafe {
+            let (mut a, mut b): (libc::stat, libc::stat) = (std::mem::zeroed(), std::mem::zeroed());
+            libc::fstat(fd, &mut a) == 0 && libc::stat(path.as_ptr(), &mut b) == 0 && a.st_ino == b.st_ino
+        };
+        if same {
+            return Ok(fd);
+        }
+        close_fd(fd);
     }
-    Ok(fd)
+}
+
+fn close_fd(fd: i32) {
+    // SAFETY: a descriptor we own.
+    unsafe { libc::close(fd) };
 }
 
 /// Parses [`STATE_FILE`]: `zram=N hot_added=0|1 page_cluster=V`.
@@ -351,16 +379,25 @@ impl Isolation {
     /// restored before returning the error.
     pub fn setup() -> Result<Isolation, String> {
         let lock_fd = lock()?;
-        if let Some(what) = recover_stale()? {
-            eprintln!("rmapcheck-exec: restored what a killed run left behind: {what}");
-        }
-        let page_cluster_old = read_file(PAGE_CLUSTER)?;
-        let (zram, hot_added) = pick_device()?;
+        let early = || -> Result<(String, u32, bool), String> {
+            if let Some(what) = recover_stale()? {
+                eprintln!("rmapcheck-exec: restored what a killed run left behind: {what}");
+            }
+            let page_cluster_old = read_file(PAGE_CLUSTER)?;
+            let (zram, hot_added) = pick_device()?;
+            Ok((page_cluster_old, zram, hot_added))
+        };
+        let (page_cluster_old, zram, hot_added) = early().inspect_err(|_| {
+            let _ = std::fs::remove_file(LOCK_FILE);
+            close_fd(lock_fd);
+        })?;
         let state = format!("zram={zram} hot_added={} page_cluster={page_cluster_old}\n", hot_added as u8);
         if let Err(e) = std::fs::write(STATE_FILE, state) {
             if hot_added {
                 let _ = write_file("/sys/class/zram-control/hot_remove", &zram.to_string());
             }
+            let _ = std::fs::remove_file(LOCK_FILE);
+            close_fd(lock_fd);
             return Err(format!("cannot write {STATE_FILE}: {e}"));
         }
         let _ = PLAN.set(plan_for(zram, hot_added, &page_cluster_old));
