@@ -6,7 +6,10 @@
 
 pub mod bfs;
 pub mod conform;
+pub mod features;
+pub mod guided;
 pub mod model;
+pub mod novelty;
 pub mod report;
 pub mod run;
 pub mod search;

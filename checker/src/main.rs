@@ -106,6 +106,9 @@ struct CheckArgs {
     /// Time limit in seconds.
     #[arg(long)]
     time_limit: Option<u64>,
+    /// Largest novelty width of the novelty strategy, 1-3 (default 2): keep states showing a new atom, pair, triple.
+    #[arg(long)]
+    width: Option<usize>,
     /// Memory budget of the BFS in MiB (default: 3/4 of RAM); the search stops and reports when it is reached.
     #[arg(long)]
     max_memory: Option<u64>,
@@ -172,6 +175,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         threads: a.threads,
         max_depth: a.max_depth,
         time_limit: a.time_limit,
+        width: a.width,
         max_memory: a.max_memory,
         seed: a.seed,
         ids: a.ids,

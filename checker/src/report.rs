@@ -20,8 +20,14 @@ pub struct Report {
     pub states: usize,
     /// Distinct states (not tracked by `swarm`, which reports walks).
     pub unique_states: usize,
-    /// Random walks run (`swarm` only).
+    /// Random walks run (`swarm` and `guided` only).
     pub walks: Option<usize>,
+    /// `guided` only: states kept in the corpus and distinct structural
+    /// features seen.
+    pub corpus: Option<(usize, usize)>,
+    /// Length of the first violating trace before it was shrunk (`swarm`
+    /// and `guided`; BFS traces are already shortest).
+    pub unshrunk_len: Option<usize>,
     /// Deepest level reached.
     pub max_depth: usize,
     /// Wall-clock seconds.
@@ -59,6 +65,8 @@ pub struct ConfigEcho {
     pub max_depth: Option<usize>,
     /// Time limit in seconds.
     pub time_limit_secs: Option<u64>,
+    /// Largest novelty width (`novelty` strategy only).
+    pub width: Option<usize>,
     /// Seed (simulate).
     pub seed: u64,
     /// Id mode.

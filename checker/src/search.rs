@@ -2,7 +2,9 @@
 //! verdicts and counterexamples.
 
 use crate::bfs::{self, Limits};
+use crate::guided::{self, GuidedLimits};
 use crate::model::RmapModel;
+use crate::novelty::{self, NoveltyLimits};
 use crate::report::{peak_rss_kib, ConfigEcho, Counterexample, CoverageReport, Report, Verdict};
 use crate::settings::{Plan, Strategy};
 use crate::swarm::{self, SwarmLimits};
@@ -58,10 +60,56 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
             timed_out: o.found.is_none(),
             out_of_memory: false,
             depth_bounded: false,
-            found: o.found.into_iter().map(|(i, a)| (INVARIANTS[i].name, a)).collect(),
+            found: o.found.iter().map(|(i, a, _)| (INVARIANTS[*i].name, a.clone())).collect(),
         };
         let mut r = finish(plan, keep_going, start, coverage, checked, outcome);
         r.walks = Some(o.walks);
+        r.unshrunk_len = o.found.map(|(_, _, n)| n);
+        return r;
+    }
+    if plan.strategy == Strategy::Novelty {
+        let limits = NoveltyLimits {
+            threads: plan.threads,
+            max_depth: plan.max_depth.unwrap_or(30),
+            deadline: plan.time_limit.map_or(start + Duration::from_secs(u64::MAX / 4), |t| start + t),
+            max_width: plan.width,
+        };
+        let o = novelty::search(&model, &limits, progress);
+        let outcome = Outcome {
+            states: o.states,
+            unique: o.kept,
+            max_depth: o.depth,
+            timed_out: o.found.is_none() && !o.exhausted,
+            out_of_memory: false,
+            depth_bounded: false,
+            found: o.found.iter().map(|(i, a, _)| (INVARIANTS[*i].name, a.clone())).collect(),
+        };
+        let mut r = finish(plan, keep_going, start, coverage, checked, outcome);
+        r.corpus = Some((o.kept, o.features));
+        r.unshrunk_len = o.found.map(|(_, _, n)| n);
+        return r;
+    }
+    if plan.strategy == Strategy::Guided {
+        let limits = GuidedLimits {
+            threads: plan.threads,
+            max_depth: plan.max_depth.unwrap_or(30),
+            deadline: start + plan.time_limit.unwrap_or_default(),
+            seed: plan.seed,
+        };
+        let o = guided::search(&model, &limits);
+        let outcome = Outcome {
+            states: o.states,
+            unique: 0,
+            max_depth: o.depth,
+            timed_out: o.found.is_none(),
+            out_of_memory: false,
+            depth_bounded: false,
+            found: o.found.iter().map(|(i, a, _)| (INVARIANTS[*i].name, a.clone())).collect(),
+        };
+        let mut r = finish(plan, keep_going, start, coverage, checked, outcome);
+        r.walks = Some(o.walks);
+        r.corpus = Some((o.corpus, o.features));
+        r.unshrunk_len = o.found.map(|(_, _, n)| n);
         return r;
     }
     let mut b = model.checker().threads(plan.threads);
@@ -99,17 +147,18 @@ fn finish(
 ) -> Report {
     let elapsed = start.elapsed();
     let (timed_out, depth_bounded) = (outcome.timed_out, outcome.depth_bounded);
-    let stopped_by = if matches!(plan.strategy, Strategy::Simulate | Strategy::Swarm) {
-        Some("random simulation, which never exhausts the state space".to_string())
-    } else if outcome.out_of_memory {
-        Some(format!("memory budget of {} MiB", plan.max_rss_kib.unwrap_or(0) / 1024))
-    } else if timed_out {
-        Some(format!("time limit of {} s", plan.time_limit.map_or(0, |t| t.as_secs())))
-    } else if depth_bounded {
-        Some(format!("depth bound of {}", plan.max_depth.unwrap_or(0)))
-    } else {
-        None
-    };
+    let stopped_by =
+        if matches!(plan.strategy, Strategy::Simulate | Strategy::Swarm | Strategy::Guided | Strategy::Novelty) {
+            Some("random simulation, which never exhausts the state space".to_string())
+        } else if outcome.out_of_memory {
+            Some(format!("memory budget of {} MiB", plan.max_rss_kib.unwrap_or(0) / 1024))
+        } else if timed_out {
+            Some(format!("time limit of {} s", plan.time_limit.map_or(0, |t| t.as_secs())))
+        } else if depth_bounded {
+            Some(format!("depth bound of {}", plan.max_depth.unwrap_or(0)))
+        } else {
+            None
+        };
     let complete = stopped_by.is_none();
     let stopped_at_first = !outcome.found.is_empty() && !keep_going;
     let mut counterexamples = Vec::new();
@@ -147,6 +196,8 @@ fn finish(
         states: outcome.states,
         unique_states: outcome.unique,
         walks: None,
+        corpus: None,
+        unshrunk_len: None,
         max_depth: outcome.max_depth,
         elapsed_secs: secs,
         states_per_sec: if secs > 0.0 { outcome.states as f64 / secs } else { 0.0 },
@@ -250,6 +301,7 @@ fn echo(plan: &Plan) -> ConfigEcho {
         threads: plan.threads,
         max_depth: plan.max_depth,
         time_limit_secs: plan.time_limit.map(|t| t.as_secs()),
+        width: (plan.strategy == Strategy::Novelty).then_some(plan.width),
         seed: plan.seed,
         ids: match m.ids {
             Ids::Canonical => "canonical",

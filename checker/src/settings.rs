@@ -19,6 +19,13 @@ pub enum Strategy {
     /// Seeded random walks, each with its own random mix of action kinds
     /// (swarm testing); violations are shrunk. Needs a time limit.
     Swarm,
+    /// Coverage-guided: extend states that showed a new structural feature
+    /// by short random walks (greybox fuzzing). Needs a time limit.
+    Guided,
+    /// Novelty-pruned BFS with iterative widening (IW(k)): keep only
+    /// states that show a new structural feature; widen the features
+    /// round by round. Deterministic; finds deep bugs, proves nothing.
+    Novelty,
 }
 
 /// Everything a check run needs; each field may come from a built-in
@@ -46,6 +53,8 @@ pub struct Settings {
     pub max_depth: Option<usize>,
     /// Time limit in seconds.
     pub time_limit: Option<u64>,
+    /// Largest novelty width of the `novelty` strategy (1-3, default 2).
+    pub width: Option<usize>,
     /// Memory budget of the BFS in MiB (default: 3/4 of RAM).
     pub max_memory: Option<u64>,
     /// Seed for `simulate`.
@@ -78,7 +87,7 @@ fn all_but_madv_free() -> Option<Vec<String>> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 5] = [
+pub const BUILTINS: [Builtin; 6] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -132,6 +141,24 @@ pub const BUILTINS: [Builtin; 5] = [
         },
     ),
     (
+        "cve-2022-42703",
+        "v5.19 (override with --kernel), 6 processes, 2 pages, 1 value, the VMA vocabulary (mmap, read, write, fork, munmap, exit, mprotect, mremap), novelty search up to width 2 and depth 14, 10-minute limit: the bounds in which CVE-2022-42703 lives",
+        || Settings {
+            kernel: Some("v5.19".into()),
+            procs: Some(6),
+            pages: Some(2),
+            values: Some(1),
+            actions: Some(
+                ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
+            ),
+            strategy: Some(Strategy::Novelty),
+            width: Some(2),
+            max_depth: Some(14),
+            time_limit: Some(600),
+            ..Settings::default()
+        },
+    ),
+    (
         "deep",
         "v6.18-swapin-dirty, 3 processes, 2 pages, every action, BFS for up to 10 minutes or the memory budget",
         || Settings {
@@ -172,6 +199,7 @@ impl Settings {
             threads: other.threads.or(self.threads),
             max_depth: other.max_depth.or(self.max_depth),
             time_limit: other.time_limit.or(self.time_limit),
+            width: other.width.or(self.width),
             max_memory: other.max_memory.or(self.max_memory),
             seed: other.seed.or(self.seed),
             ids: other.ids.or(self.ids),
@@ -228,10 +256,14 @@ impl Settings {
         if self.max_depth == Some(0) {
             return Err("max depth must be at least 1".into());
         }
-        if matches!(strategy, Strategy::Simulate | Strategy::Swarm) && time_limit.is_none() {
+        if matches!(strategy, Strategy::Simulate | Strategy::Swarm | Strategy::Guided) && time_limit.is_none() {
             return Err(
                 format!("the {strategy:?} strategy never finishes on its own: give --time-limit").to_lowercase()
             );
+        }
+        let width = self.width.unwrap_or(2);
+        if !(1..=3).contains(&width) {
+            return Err(format!("width must be between 1 and 3, got {width}"));
         }
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if threads == 0 || threads > 256 {
@@ -244,6 +276,7 @@ impl Settings {
             threads,
             max_depth: self.max_depth,
             time_limit,
+            width,
             max_rss_kib: self.max_memory.map(|m| m * 1024).or_else(crate::report::memory_budget_kib),
             seed: self.seed.unwrap_or(0),
         })
@@ -265,6 +298,8 @@ pub struct Plan {
     pub max_depth: Option<usize>,
     /// Time limit.
     pub time_limit: Option<Duration>,
+    /// Largest novelty width (`novelty` strategy).
+    pub width: usize,
     /// Memory budget of the BFS in KiB.
     pub max_rss_kib: Option<u64>,
     /// Simulation seed.

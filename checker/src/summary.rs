@@ -23,7 +23,10 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
         c.mutant.map(|m| format!(", MUTANT {m}")).unwrap_or_default()
     );
     let unique = match r.walks {
-        Some(w) => format!("{w} walks"),
+        Some(w) => match r.corpus {
+            Some((kept, features)) => format!("{w} walks, {kept} states kept for {features} features"),
+            None => format!("{w} walks"),
+        },
         None => format!("{} unique", r.unique_states),
     };
     let _ = writeln!(
@@ -55,7 +58,8 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
         }
     }
     for cx in &r.counterexamples {
-        let _ = writeln!(o, "\nCounterexample for {} ({} steps):", cx.invariant, cx.steps.len());
+        let unshrunk = r.unshrunk_len.map(|n| format!(", shrunk from {n}")).unwrap_or_default();
+        let _ = writeln!(o, "\nCounterexample for {} ({} steps{unshrunk}):", cx.invariant, cx.steps.len());
         o.push_str(&render_steps(&cx.steps, 1));
         let _ = writeln!(o, "VIOLATED {}: {}", cx.invariant, cx.violation);
     }

@@ -32,21 +32,22 @@ pub struct SwarmOutcome {
     pub walks: usize,
     /// Deepest walk.
     pub depth: usize,
-    /// First violated invariant (index into INVARIANTS) with a shrunk trace.
-    pub found: Option<(usize, Vec<Action>)>,
+    /// First violated invariant (index into INVARIANTS) with a shrunk trace,
+    /// and the length of the trace before shrinking.
+    pub found: Option<(usize, Vec<Action>, usize)>,
 }
 
 /// SplitMix64: small, seedable, good enough to pick actions.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
@@ -57,7 +58,7 @@ pub fn search(model: &RmapModel, limits: &SwarmLimits) -> SwarmOutcome {
     let walks = AtomicUsize::new(0);
     let depth = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let found = std::sync::Mutex::new(None::<(usize, Vec<Action>)>);
+    let found = std::sync::Mutex::new(None::<(usize, Vec<Action>, usize)>);
     std::thread::scope(|sc| {
         for t in 0..limits.threads.max(1) {
             let (states, walks, depth, stop, found) = (&states, &walks, &depth, &stop, &found);
@@ -72,10 +73,11 @@ pub fn search(model: &RmapModel, limits: &SwarmLimits) -> SwarmOutcome {
                     depth.fetch_max(n, Relaxed);
                     if let Some((inv, trace)) = violation {
                         stop.store(true, Relaxed);
+                        let raw = trace.len();
                         let shrunk = shrink(model, inv, trace);
                         let mut f = found.lock().unwrap();
-                        if f.as_ref().is_none_or(|(_, t)| shrunk.len() < t.len()) {
-                            *f = Some((inv, shrunk));
+                        if f.as_ref().is_none_or(|(_, t, _)| shrunk.len() < t.len()) {
+                            *f = Some((inv, shrunk, raw));
                         }
                     }
                 }
@@ -134,7 +136,7 @@ fn walk(model: &RmapModel, rng: &mut Rng, max_depth: usize) -> (usize, Option<(u
     (trace.len(), None)
 }
 
-fn violated(model: &RmapModel, s: &State) -> Option<usize> {
+pub(crate) fn violated(model: &RmapModel, s: &State) -> Option<usize> {
     model.invariants.iter().copied().find(|&i| (INVARIANTS[i].check)(s, model.cfg.kernel).is_err())
 }
 
@@ -162,7 +164,7 @@ fn replay_to(model: &RmapModel, inv: usize, trace: &[Action]) -> Option<Vec<Acti
 /// hands the child's later actions to its parent (and renumbers the
 /// processes created after it), so a history that needed a second process
 /// only by accident shrinks to one.
-fn shrink(model: &RmapModel, inv: usize, mut trace: Vec<Action>) -> Vec<Action> {
+pub(crate) fn shrink(model: &RmapModel, inv: usize, mut trace: Vec<Action>) -> Vec<Action> {
     let mut i = 0;
     let mut shrunk_since_scan = false;
     loop {
