@@ -464,6 +464,10 @@ impl Exec {
             Action::MadvPageout { .. } | Action::MadvFree { .. } | Action::Reclaim { .. } | Action::Writeback => {
                 Err(format!("the executor does not run '{a}': it needs the zram swap device of CONFORMANCE.md §6"))
             }
+            Action::MadvMergeable { .. }
+            | Action::MadvUnmergeable { .. }
+            | Action::KsmMerge { .. }
+            | Action::KsmDrop { .. } => Err(format!("the executor does not run '{a}': KSM is not supported")),
         }
     }
 
