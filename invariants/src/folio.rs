@@ -141,7 +141,8 @@ pub fn exclusive_single_mapping(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (i, f) in s.live_folios() {
         if f.anon_exclusive && (f.mapcount > 1 || f.mapping.tag_bits() == Mapping::KSM) {
-            bad.push(format!("F{i}: PageAnonExclusive but mapcount {}", f.mapcount));
+            let ksm = if f.mapping.tag_bits() == Mapping::KSM { " and a KSM page" } else { "" };
+            bad.push(format!("F{i}: PageAnonExclusive but mapcount {}{ksm}", f.mapcount));
         }
     }
     report(bad)

@@ -88,9 +88,13 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
         ctx.say(|| format!("do_wp_page: F{folio} is PageAnonExclusive -> wp_page_reuse"));
     } else if wp_can_reuse_anon_folio(s, ctx, folio) {
         let vma = s.mms[pid].vmas[vi].clone();
-        if !(ksm && ctx.cfg.mutant == Some(Mutant::KsmReuseInPlace)) {
-            folio_move_anon_rmap(s, folio, &vma);
+        if ksm && ctx.cfg.mutant == Some(Mutant::KsmReuseInPlace) {
+            ctx.say(|| format!("do_wp_page: (mutant) KSM page F{folio} reused in place"));
+            s.folios[folio as usize].anon_exclusive = true;
+            s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+            return;
         }
+        folio_move_anon_rmap(s, folio, &vma);
         s.folios[folio as usize].anon_exclusive = true;
         ctx.took(Branch::WpReuseMoveAnonRmap);
         ctx.say(|| {
