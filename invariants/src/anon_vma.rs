@@ -98,13 +98,8 @@ pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
         let own = usize::from(s.tree_len(x) > 0);
         let descendants =
             if a.root == x { live_ids(s).filter(|&y| y != x && s.anon_vmas[y as usize].root == x).count() } else { 0 };
-        let pins = s
-            .stable_nodes
-            .iter()
-            .filter(|n| !n.freed)
-            .flat_map(|n| n.items.iter())
-            .filter(|r| r.anon_vma == x)
-            .count();
+        let pins =
+            s.stable_nodes.iter().filter(|n| !n.freed).flat_map(|n| n.items.iter()).filter(|r| r.anon_vma == x).count();
         if a.refcount as usize != own + descendants + pins {
             bad.push(format!(
                 "AV{x}: refcount {} but tree reference {own} + live descendants {descendants} + KSM rmap_items {pins}",

@@ -126,7 +126,9 @@ pub fn ksm_same_content(s: &State, _: Kernel) -> Result<(), String> {
         let data = s.folios[folio as usize].data;
         if let Some(want) = s.mms[pid].ghost[page as usize] {
             if !ghost_allows(want, data) {
-                bad.push(format!("P{pid} page {page}: KSM page F{folio} (stable_node{n}) holds {data}, P{pid} wrote {want}"));
+                bad.push(format!(
+                    "P{pid} page {page}: KSM page F{folio} (stable_node{n}) holds {data}, P{pid} wrote {want}"
+                ));
             }
         }
     }

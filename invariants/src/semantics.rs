@@ -95,9 +95,13 @@ pub fn no_leak_at_exit(s: &State, _: Kernel) -> Result<(), String> {
     let orphan = |f: &rmapcheck_model::Folio| {
         f.mapcount == 0 && f.refcount == 1 && !f.dirty && f.swap.is_some_and(|sl| s.swap[sl as usize].count == 0)
     };
-    let mut bad: Vec<String> =
-        s.live_folios().filter(|(_, f)| !orphan(f)).map(|(i, f)| format!("F{i} leaked (refcount {})", f.refcount)).collect();
-    let orphan_slot = |sl: &rmapcheck_model::SwapSlot| sl.count == 0 && sl.cache.is_some_and(|f| orphan(&s.folios[f as usize]));
+    let mut bad: Vec<String> = s
+        .live_folios()
+        .filter(|(_, f)| !orphan(f))
+        .map(|(i, f)| format!("F{i} leaked (refcount {})", f.refcount))
+        .collect();
+    let orphan_slot =
+        |sl: &rmapcheck_model::SwapSlot| sl.count == 0 && sl.cache.is_some_and(|f| orphan(&s.folios[f as usize]));
     for (i, sl) in s.swap.iter().enumerate().filter(|(_, sl)| !sl.free() && !orphan_slot(sl)) {
         bad.push(format!("S{i} leaked (count {})", sl.count));
     }

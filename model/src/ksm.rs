@@ -138,9 +138,11 @@ fn mergeable_page(s: &State, pid: usize, page: Page) -> Result<FolioId, String> 
 
 /// The rmap_item of (`pid`, `page`) in a live stable node, as (node, index).
 fn find_item(s: &State, pid: Pid, page: Page) -> Option<(NodeId, usize)> {
-    s.stable_nodes.iter().enumerate().filter(|(_, n)| !n.freed).find_map(|(i, n)| {
-        n.items.iter().position(|r| r.mm == pid && r.address == page).map(|j| (i as NodeId, j))
-    })
+    s.stable_nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.freed)
+        .find_map(|(i, n)| n.items.iter().position(|r| r.mm == pid && r.address == page).map(|j| (i as NodeId, j)))
 }
 
 /// Whether `ksmd merge P page Q with_page` can happen: the preconditions
@@ -183,7 +185,8 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
     if f.data != k.data {
         return Err(format!("F{folio} and F{kfolio} differ (memcmp_pages())"));
     }
-    if let Some(other) = (0..s.folios.len() as FolioId).find(|&g| live_node(s, g).is_some() && s.folios[g as usize].data == f.data)
+    if let Some(other) =
+        (0..s.folios.len() as FolioId).find(|&g| live_node(s, g).is_some() && s.folios[g as usize].data == f.data)
     {
         return Err(format!("stable_tree_search() finds KSM page F{other} with the same content first"));
     }
@@ -198,7 +201,14 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
 /// KSM page, replaces the partner's PTE with it, and stable_tree_insert()
 /// creates the stable node. In both cases this page's old rmap_item is
 /// removed first.
-pub fn ksmd_merge(s: &mut State, ctx: &mut Ctx, pid: Pid, page: Page, with: Pid, with_page: Page) -> Result<(), String> {
+pub fn ksmd_merge(
+    s: &mut State,
+    ctx: &mut Ctx,
+    pid: Pid,
+    page: Page,
+    with: Pid,
+    with_page: Page,
+) -> Result<(), String> {
     merge_allowed(s, pid, page, with, with_page)?;
     let Pte::Present { folio, .. } = s.mms[pid as usize].ptes[page as usize] else { unreachable!() };
     let Pte::Present { folio: kfolio, .. } = s.mms[with as usize].ptes[with_page as usize] else { unreachable!() };
@@ -357,7 +367,9 @@ pub fn remove_rmap_item_from_tree(s: &mut State, ctx: &mut Ctx, pid: Pid, page: 
     }
     let item = s.stable_nodes[n as usize].items.remove(j);
     ctx.took(Branch::KsmRemoveRmapItem);
-    ctx.say(|| format!("remove_rmap_item_from_tree: P{pid} page {page} leaves stable_node{n}, put AV{}", item.anon_vma));
+    ctx.say(|| {
+        format!("remove_rmap_item_from_tree: P{pid} page {page} leaves stable_node{n}, put AV{}", item.anon_vma)
+    });
     put_anon_vma(s, ctx, item.anon_vma);
 }
 

@@ -206,9 +206,10 @@ fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             .enumerate()
             .filter(|(_, m)| m.alive)
             .flat_map(|(pid, m)| {
-                m.ptes.iter().enumerate().filter_map(move |(p, pte)| {
-                    matches!(pte, Pte::Present { .. }).then_some((pid as u8, p as u8))
-                })
+                m.ptes
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(p, pte)| matches!(pte, Pte::Present { .. }).then_some((pid as u8, p as u8)))
             })
             .collect();
         let mut ksm_named: Vec<FolioId> = Vec::new();

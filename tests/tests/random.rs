@@ -1,4 +1,5 @@
-//! quickcheck: random action sequences over the full vocabulary.
+//! quickcheck: random action sequences over the full vocabulary, KSM's
+//! included.
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use rmapcheck_invariants::{first_violation, INVARIANTS};
@@ -42,7 +43,7 @@ impl Arbitrary for Script {
     }
 }
 
-/// Every action kind, reclaim and swap included; under v6.18 without
+/// Every action kind, reclaim, swap and KSM included; under v6.18 without
 /// MADV_FREE, whose data loss (README, "Found in the kernel") a long
 /// enough random run can hit.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
@@ -66,9 +67,11 @@ fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
 }
 
 /// Runs the script, skipping actions that cannot run any more; returns the
-/// actions taken and the first invariant violated.
+/// actions taken and the first invariant violated. I12
+/// (`ksm_rmap_complete`) is left out: the kernel itself breaks it once a
+/// page shared after fork is merged (README, "KSM"); I34 is checked.
 fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
-    let all: Vec<_> = INVARIANTS.iter().collect();
+    let all: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
     let mut s = State::new(cfg.pages, false);
     let mut taken = Vec::new();
     for &a in script.0.iter().filter(|a| cfg.actions.contains(a.kind())) {
@@ -105,7 +108,7 @@ fn random_sequences_with_madv_free_hold_under_the_swapin_dirty_fix() {
 }
 
 #[test]
-fn random_scripts_use_reclaim_swap_and_madv_free() {
+fn random_scripts_use_reclaim_swap_madv_free_and_ksm() {
     let mut g = Gen::new(100);
     let mut kinds = std::collections::BTreeSet::new();
     for _ in 0..300 {
@@ -113,7 +116,16 @@ fn random_scripts_use_reclaim_swap_and_madv_free() {
             kinds.insert(a.kind());
         }
     }
-    for k in [ActionKind::MadvPageout, ActionKind::MadvFree, ActionKind::Reclaim, ActionKind::Writeback] {
+    for k in [
+        ActionKind::MadvPageout,
+        ActionKind::MadvFree,
+        ActionKind::Reclaim,
+        ActionKind::Writeback,
+        ActionKind::MadvMergeable,
+        ActionKind::MadvUnmergeable,
+        ActionKind::KsmMerge,
+        ActionKind::KsmDrop,
+    ] {
         assert!(kinds.contains(&k), "{k:?} never drawn");
     }
 }
