@@ -7,7 +7,7 @@ use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Conf
 use std::sync::Mutex;
 
 /// A random run: actions picked uniformly among those enabled at each
-/// step. Shrinking drops actions; a dropped action can make a later one
+/// step (KSM's more often, see below). Shrinking drops actions; a dropped action can make a later one
 /// impossible, and [`run`] skips those, so every shrunk script still runs.
 #[derive(Clone, Debug)]
 struct Script(Vec<Action>);
@@ -22,7 +22,11 @@ impl Arbitrary for Script {
         for _ in 0..len {
             actions.clear();
             enabled_actions(&cfg, &s, &mut actions);
-            let Some(&a) = g.choose(&actions) else { break };
+            // One step in two is KSM's when KSM can act: a ksmd merge is
+            // one action among dozens of mmaps and writes.
+            let ksm: Vec<Action> = actions.iter().copied().filter(|a| ActionKind::KSM.contains(&a.kind())).collect();
+            let pool = if !ksm.is_empty() && u8::arbitrary(g) % 2 == 0 { &ksm } else { &actions };
+            let Some(&a) = g.choose(pool) else { break };
             s = step(&s, a, &mut Ctx::new(&cfg, false)).expect("enabled actions run");
             out.push(a);
         }
@@ -111,7 +115,7 @@ fn random_sequences_with_madv_free_hold_under_the_swapin_dirty_fix() {
 fn random_scripts_use_reclaim_swap_madv_free_and_ksm() {
     let mut g = Gen::new(100);
     let mut kinds = std::collections::BTreeSet::new();
-    for _ in 0..300 {
+    for _ in 0..1000 {
         for a in Script::arbitrary(&mut g).0 {
             kinds.insert(a.kind());
         }
