@@ -194,6 +194,7 @@ fn the_ksm_configuration_holds_exhaustively() {
         "remove_node_from_stable_tree: stale stable node",
         "do_wp_page: KSM page copied (COW_KSM)",
         "rmap_walk_ksm: PTE found in a forked mm (search_new_forks)",
+        "__put_anon_vma: root freed too",
     ] {
         assert!(r.coverage.branches.iter().any(|(n, c)| n == b && *c > 0), "{b} never taken");
     }
