@@ -9,7 +9,8 @@
 //! tree and how many VMAs, AVCs and folios point at it; a VMA by its
 //! flags, its chain length, the depth of its anon_vma and where that
 //! anon_vma sits in its chain, and its PTEs; a folio by its flags and
-//! counts; a swap slot by its counts. Atoms never name an object id or a
+//! counts; a swap slot by its counts; a KSM stable node by its folio's
+//! mapcount and its rmap_items. Atoms never name an object id or a
 //! process, so renamed ids and permuted processes give the same atoms.
 //! Every kernel branch the last action took is an atom too.
 //!
@@ -120,7 +121,7 @@ pub fn atoms(s: &State, action: Option<Action>, branches: u64) -> Vec<u64> {
                         Pte::Swap { exclusive, .. } => 5 + u64::from(exclusive),
                     }
             });
-            out.push(hash(&(2u8, mm.vmas.len(), v.write, v.account, v.chain.len(), av_depth, own, ptes)));
+            out.push(hash(&(2u8, mm.vmas.len(), v.write, v.account, v.mergeable, v.chain.len(), av_depth, own, ptes)));
         }
     }
     for (_, f) in s.live_folios() {
@@ -137,6 +138,11 @@ pub fn atoms(s: &State, action: Option<Action>, branches: u64) -> Vec<u64> {
             f.swap.is_some(),
             f.isolated,
         )));
+    }
+    for node in s.stable_nodes.iter().filter(|n| !n.freed) {
+        let mapcount = node.kpfn.map_or(0, |f| s.folios[f as usize].mapcount);
+        let pins_live = node.items.iter().filter(|i| s.mms.get(i.mm as usize).is_some_and(|m| m.alive)).count();
+        out.push(hash(&(7u8, node.kpfn.is_some(), mapcount, node.items.len(), pins_live)));
     }
     for slot in s.swap.iter().filter(|x| !x.free()) {
         out.push(hash(&(4u8, slot.count, slot.cache.is_some(), slot.data.is_some())));

@@ -184,12 +184,11 @@ pub(crate) fn shrink(model: &RmapModel, inv: usize, mut trace: Vec<Action>) -> V
                 // process after all those created before this fork.
                 let child = 1 + trace[..i].iter().filter(|a| matches!(a, Action::Fork { .. })).count() as u8;
                 for a in &mut shorter[i..] {
-                    let p = a.pid();
-                    if p == child {
-                        *a = a.with_pid(parent);
-                    } else if p > child {
-                        *a = a.with_pid(p - 1);
-                    }
+                    *a = a.map_pids(|p| match p {
+                        p if p == child => parent,
+                        p if p > child => p - 1,
+                        p => p,
+                    });
                 }
                 accepted = replay_to(model, inv, &shorter);
             }

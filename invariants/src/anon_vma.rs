@@ -82,7 +82,9 @@ pub fn ancestor_closure(s: &State, _: Kernel) -> Result<(), String> {
 }
 
 /// I6: the refcount is the tree's own reference plus, for a root, one per
-/// live descendant; an anon_vma is freed exactly when it reaches zero.
+/// live descendant, plus one per KSM rmap_item pinning it
+/// (try_to_merge_with_ksm_page(): get_anon_vma()); an anon_vma is freed
+/// exactly when it reaches zero, so one that KSM pins outlives its tree.
 pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (i, a) in s.anon_vmas.iter().enumerate() {
@@ -96,9 +98,11 @@ pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
         let own = usize::from(s.tree_len(x) > 0);
         let descendants =
             if a.root == x { live_ids(s).filter(|&y| y != x && s.anon_vmas[y as usize].root == x).count() } else { 0 };
-        if a.refcount as usize != own + descendants {
+        let pins =
+            s.stable_nodes.iter().filter(|n| !n.freed).flat_map(|n| n.items.iter()).filter(|r| r.anon_vma == x).count();
+        if a.refcount as usize != own + descendants + pins {
             bad.push(format!(
-                "AV{x}: refcount {} but tree reference {own} + live descendants {descendants}",
+                "AV{x}: refcount {} but tree reference {own} + live descendants {descendants} + KSM rmap_items {pins}",
                 a.refcount
             ));
         }

@@ -13,8 +13,8 @@ fn present(s: &State) -> impl Iterator<Item = (usize, u8, u8, bool)> + '_ {
     })
 }
 
-/// A mapped anon folio's `mapping` has exactly the ANON tag and points at
-/// an anon_vma object (KSM needs a stable node, and none exists yet).
+/// A mapped anon folio's `mapping` has the ANON tag and points at an
+/// anon_vma object, or the KSM tag and points at a stable node.
 pub fn mapping_tag(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (i, f) in s.live_folios() {
@@ -24,6 +24,8 @@ pub fn mapping_tag(s: &State, _: Kernel) -> Result<(), String> {
         match f.mapping {
             Mapping::Anon(a) if (a as usize) < s.anon_vmas.len() => {}
             Mapping::Anon(a) => bad.push(format!("F{i}: mapping points at AV{a}, which does not exist")),
+            Mapping::Ksm(n) if (n as usize) < s.stable_nodes.len() => {}
+            Mapping::Ksm(n) => bad.push(format!("F{i}: mapping points at stable_node{n}, which does not exist")),
             m => bad.push(format!("F{i}: mapped anon folio with mapping tag {:#x}", m.tag_bits())),
         }
     }
@@ -139,7 +141,8 @@ pub fn exclusive_single_mapping(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (i, f) in s.live_folios() {
         if f.anon_exclusive && (f.mapcount > 1 || f.mapping.tag_bits() == Mapping::KSM) {
-            bad.push(format!("F{i}: PageAnonExclusive but mapcount {}", f.mapcount));
+            let ksm = if f.mapping.tag_bits() == Mapping::KSM { " and a KSM page" } else { "" };
+            bad.push(format!("F{i}: PageAnonExclusive but mapcount {}{ksm}", f.mapcount));
         }
     }
     report(bad)

@@ -12,6 +12,7 @@
 
 mod anon_vma;
 mod folio;
+mod ksm;
 mod semantics;
 mod swap;
 
@@ -44,7 +45,7 @@ pub static INVARIANTS: &[Invariant] = &[
         "no BUG_ON/WARN_ON fired and no freed anon_vma was touched during an action",
         "the VM_BUG_ON/VM_WARN_ON sites of mm/rmap.c and mm/memory.c; KASAN use-after-free"),
     inv!("mapping_tag", "-", folio::mapping_tag,
-        "a mapped anon folio's mapping carries exactly the ANON tag (KSM only with a stable node) and points at an anon_vma object",
+        "a mapped anon folio's mapping carries the ANON tag and points at an anon_vma object, or the KSM tag and points at a stable node",
         "folio_anon_vma() / folio_test_ksm() decoding of PAGE_MAPPING_FLAGS; __folio_set_anon()"),
     inv!("single_root", "I1", anon_vma::single_root,
         "every live anon_vma has a live root that is its own root and parent, shared with its parent",
@@ -59,8 +60,8 @@ pub static INVARIANTS: &[Invariant] = &[
         "a VMA linked to a non-root anon_vma is linked to its parent too, so tree(X) is a subset of tree(X->parent)",
         "anon_vma_clone() copies the parent VMA's whole chain"),
     inv!("anon_vma_refcount", "I6", anon_vma::refcount,
-        "refcount = [tree non-empty] + (for a root) live descendants; freed exactly at zero",
-        "__put_anon_vma(): children pin the root only; VM_BUG_ON in anon_vma_free()"),
+        "refcount = [tree non-empty] + (for a root) live descendants + KSM rmap_items pinning it; freed exactly at zero",
+        "__put_anon_vma(): children pin the root only; get_anon_vma() in try_to_merge_with_ksm_page(); VM_BUG_ON in anon_vma_free()"),
     inv!("num_active_vmas", "I7", anon_vma::num_active_vmas,
         "num_active_vmas (v6.18) counts the VMAs whose anon_vma it is; degree (v5.19) counts those VMAs plus non-empty children",
         "2555283eb40d: num_active_vmas; 7a3ef208e662: degree"),
@@ -91,6 +92,18 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("index_linear", "I28", folio::index_linear,
         "every present anon folio's index is linear_page_index() of where it is mapped, across splits, merges and moves",
         "vma_address(); pgoff contiguity in can_vma_merge_before/after(); copy_vma() keeps a faulted VMA's pgoff"),
+    inv!("ksm_stable_node_live", "I31", ksm::ksm_stable_node_live,
+        "a mapped KSM folio's stable node is live and its kpfn is that folio; every anon_vma a KSM rmap_item pins is live, even with an empty tree",
+        "ksm_get_folio()'s keyhole check (folio->mapping == stable_node|KSM); rmap_item->anon_vma pinned by get_anon_vma()"),
+    inv!("ksm_rmap_item_reaches", "I34", ksm::ksm_rmap_item_reaches,
+        "an rmap_item whose own PTE still maps its stable node's page reaches it: the VMA at rmap_item->address is in rmap_item->anon_vma's tree",
+        "try_to_merge_with_ksm_page(): rmap_item->anon_vma = vma->anon_vma; pass 0 of rmap_walk_ksm()"),
+    inv!("ksm_rmap_complete", "I12", ksm::ksm_rmap_complete,
+        "every present PTE mapping a KSM folio is found by rmap_walk_ksm(): an rmap_item of its stable node at that address whose anon_vma's tree holds the VMA",
+        "rmap_walk_ksm(): rmap_item->address, anon_vma interval tree, search_new_forks"),
+    inv!("ksm_same_content", "I33", ksm::ksm_same_content,
+        "every process mapping a KSM page reads there what it wrote (or inherited): only equal pages were merged",
+        "pages_identical() before replace_page(); memcmp_pages() in the stable and unstable tree searches"),
     inv!("folio_counts", "I13", folio::folio_counts,
         "mapcount = number of PTEs mapping the folio, refcount >= mapcount, no PTE maps a freed folio",
         "folio_remove_rmap_pte() / folio_put() pairing; free_pages_prepare() checks"),
@@ -100,6 +113,9 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("writable_exclusive", "I15", folio::writable_exclusive,
         "a writable PTE maps a PageAnonExclusive folio",
         "wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive); do_swap_page() VM_BUG_ON"),
+    inv!("ksm_readonly_shared", "I32", ksm::ksm_readonly_shared,
+        "a KSM folio is never PageAnonExclusive and every PTE mapping it is read-only",
+        "write_protect_page() + folio_try_share_anon_rmap_pte(); replace_page() VM_BUG_ON_PAGE(PageAnonExclusive); wp_can_reuse_anon_folio() refuses KSM"),
     inv!("exclusive_swap_entry", "I16", swap::exclusive_swap_entry,
         "an exclusive swap PTE is the only one naming its slot; a swap-cache folio a swap PTE names is not PageAnonExclusive",
         "do_swap_page(): BUG_ON(folio_test_anon(folio) && PageAnonExclusive(page)); copy_nonpresent_pte() clears the marker"),
@@ -125,7 +141,7 @@ pub static INVARIANTS: &[Invariant] = &[
         "every process reads what sequential semantics says: its own last write, the parent's value at fork, or zero; after MADV_FREE that or zero until the next write; swap-out and swap-in keep the data",
         "the COW contract of fork(): no lost write, no write seen through another process's private mapping"),
     inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,
-        "once every process has exited (and kswapd's writeback is done) no folio, anon_vma or swap slot is left",
+        "once every process has exited (and kswapd's writeback is done, and ksmd has dropped every rmap_item) no folio, anon_vma, swap slot or stable node is left",
         "exit_mmap() + unlink_anon_vmas() + __put_anon_vma() free everything"),
 ];
 

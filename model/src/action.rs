@@ -110,20 +110,82 @@ pub enum Action {
     /// `kswapd writeback`: kswapd writes out and frees the folio its last
     /// `reclaim` unmapped. No process is involved.
     Writeback,
+    /// `P madv_mergeable START LEN`: `madvise(MADV_MERGEABLE)`.
+    MadvMergeable {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `P madv_unmergeable START LEN`: `madvise(MADV_UNMERGEABLE)`.
+    MadvUnmergeable {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `ksmd merge P A Q B`: ksmd scans page A of P and merges it with the
+    /// page Q maps at B: into B's stable node if B is a KSM page, else the
+    /// two pages become one new KSM page (A's frame survives, B's PTE is
+    /// replaced). The processes only name the pages; ksmd does the work.
+    KsmMerge {
+        /// Process whose page ksmd scans.
+        pid: Pid,
+        /// Its page.
+        page: Page,
+        /// Process mapping the partner page.
+        with: Pid,
+        /// The partner's page.
+        with_page: Page,
+    },
+    /// `ksmd drop P A`: ksmd notices that the rmap_item of P's page A is
+    /// stale and removes it (remove_rmap_item_from_tree()).
+    KsmDrop {
+        /// Process of the rmap_item (it may have exited).
+        pid: Pid,
+        /// Page of the rmap_item.
+        page: Page,
+    },
 }
 
 /// The name kswapd's own actions carry in place of a process.
 pub const KSWAPD: &str = "kswapd";
+/// The name ksmd's actions carry in place of a process.
+pub const KSMD: &str = "ksmd";
 
 impl Action {
-    /// The process performing (or, for `reclaim`, naming) the action; `0`
-    /// for kswapd's `writeback`, which names none (see [`Action::process`]).
+    /// The process performing (or, for `reclaim` and ksmd's actions,
+    /// naming) the action; `0` for kswapd's `writeback`, which names none
+    /// (see [`Action::process`]).
     pub fn pid(self) -> Pid {
-        self.process().unwrap_or(0)
+        match self {
+            Action::KsmMerge { pid, .. } | Action::KsmDrop { pid, .. } => pid,
+            _ => self.process().unwrap_or(0),
+        }
     }
 
-    /// The process performing or naming the action; `None` for kswapd's
-    /// `writeback`.
+    /// Applies `f` to every process the action names (the partner of a
+    /// ksmd merge included): renumbering when a trace drops a fork.
+    pub fn map_pids(self, f: impl Fn(Pid) -> Pid) -> Action {
+        match self {
+            Action::KsmMerge { pid, page, with, with_page } => {
+                Action::KsmMerge { pid: f(pid), page, with: f(with), with_page }
+            }
+            Action::KsmDrop { pid, page } => Action::KsmDrop { pid: f(pid), page },
+            a => match a.process() {
+                Some(p) => a.with_pid(f(p)),
+                None => a,
+            },
+        }
+    }
+
+    /// The process performing or naming the action, which must be alive;
+    /// `None` for kswapd's `writeback` and ksmd's actions (a ksmd `drop`
+    /// may name an exited process).
     pub fn process(self) -> Option<Pid> {
         match self {
             Action::Mmap { pid, .. }
@@ -136,8 +198,10 @@ impl Action {
             | Action::MadvFree { pid, .. }
             | Action::Reclaim { pid, .. }
             | Action::Mprotect { pid, .. }
-            | Action::Mremap { pid, .. } => Some(pid),
-            Action::Writeback => None,
+            | Action::Mremap { pid, .. }
+            | Action::MadvMergeable { pid, .. }
+            | Action::MadvUnmergeable { pid, .. } => Some(pid),
+            Action::Writeback | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
 
@@ -156,6 +220,10 @@ impl Action {
             Action::Writeback => ActionKind::Writeback,
             Action::Mprotect { .. } => ActionKind::Mprotect,
             Action::Mremap { .. } => ActionKind::Mremap,
+            Action::MadvMergeable { .. } => ActionKind::MadvMergeable,
+            Action::MadvUnmergeable { .. } => ActionKind::MadvUnmergeable,
+            Action::KsmMerge { .. } => ActionKind::KsmMerge,
+            Action::KsmDrop { .. } => ActionKind::KsmDrop,
         }
     }
 
@@ -173,7 +241,11 @@ impl Action {
             | Action::MadvFree { pid, .. }
             | Action::Reclaim { pid, .. }
             | Action::Mprotect { pid, .. }
-            | Action::Mremap { pid, .. } => *pid = new,
+            | Action::Mremap { pid, .. }
+            | Action::MadvMergeable { pid, .. }
+            | Action::MadvUnmergeable { pid, .. }
+            | Action::KsmMerge { pid, .. }
+            | Action::KsmDrop { pid, .. } => *pid = new,
             Action::Writeback => {}
         }
         a
@@ -185,6 +257,7 @@ impl Action {
         match words.as_slice() {
             [KSWAPD, "writeback"] => return Ok(Action::Writeback),
             [KSWAPD, v, ..] => return Err(format!("'{v}' is not a kswapd action: expected 'kswapd writeback'")),
+            [KSMD, rest @ ..] => return parse_ksmd(rest),
             _ => {}
         }
         let (who, verb, args) = match words.as_slice() {
@@ -268,6 +341,15 @@ impl Action {
                 arity(2)?;
                 Action::MadvFree { pid, start: num(0, "start page")?, len: num(1, "length")? }
             }
+            "madv_mergeable" => {
+                arity(2)?;
+                Action::MadvMergeable { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "madv_unmergeable" => {
+                arity(2)?;
+                Action::MadvUnmergeable { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "merge" | "drop" => return Err(format!("{verb} is ksmd's, not {who}'s: write 'ksmd {verb} {who} ...'")),
             "writeback" => return Err(format!("writeback is kswapd's, not {who}'s: write 'kswapd writeback'")),
             "reclaim" => {
                 arity(1)?;
@@ -279,6 +361,26 @@ impl Action {
             }
         };
         Ok(action)
+    }
+}
+
+/// Parses what follows `ksmd`: `merge P A Q B` or `drop P A`.
+fn parse_ksmd(args: &[&str]) -> Result<Action, String> {
+    let proc_ = |w: &str| -> Result<Pid, String> {
+        w.strip_prefix('P')
+            .and_then(|n| n.parse::<Pid>().ok())
+            .ok_or_else(|| format!("'{w}' is not a process: expected P0, P1, ..."))
+    };
+    let page = |w: &str| w.parse::<Page>().map_err(|_| format!("'{w}' is not a valid page"));
+    match args {
+        ["merge", p, a, q, b] => {
+            Ok(Action::KsmMerge { pid: proc_(p)?, page: page(a)?, with: proc_(q)?, with_page: page(b)? })
+        }
+        ["merge", ..] => Err(format!("'ksmd merge' takes 4 arguments (P A Q B), got {}", args.len() - 1)),
+        ["drop", p, a] => Ok(Action::KsmDrop { pid: proc_(p)?, page: page(a)? }),
+        ["drop", ..] => Err(format!("'ksmd drop' takes 2 arguments (P A), got {}", args.len() - 1)),
+        [v, ..] => Err(format!("'{v}' is not a ksmd action: expected 'ksmd merge P A Q B' or 'ksmd drop P A'")),
+        [] => Err("'ksmd' needs an action: 'ksmd merge P A Q B' or 'ksmd drop P A'".into()),
     }
 }
 
@@ -303,6 +405,12 @@ impl fmt::Display for Action {
             Action::MadvFree { pid, start, len } => write!(f, "P{pid} madv_free {start} {len}"),
             Action::Reclaim { pid, page } => write!(f, "P{pid} reclaim {page}"),
             Action::Writeback => write!(f, "{KSWAPD} writeback"),
+            Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
+            Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
+            Action::KsmMerge { pid, page, with, with_page } => {
+                write!(f, "{KSMD} merge P{pid} {page} P{with} {with_page}")
+            }
+            Action::KsmDrop { pid, page } => write!(f, "{KSMD} drop P{pid} {page}"),
         }
     }
 }

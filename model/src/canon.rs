@@ -5,7 +5,9 @@
 //! state. [`normalize`] renumbers anon_vmas and folios in the order they are
 //! first reached from the processes (pid order, then VMAs by address, each
 //! VMA's `anon_vma` then its chain, then the PTEs, then each folio's
-//! mapping, then `root`/`parent` links), swap slots in the order swap PTEs
+//! mapping, then the anon_vmas KSM rmap_items pin, then `root`/`parent`
+//! links), KSM stable nodes in the order their folios are reached (stale
+//! ones after, by their rmap_items), swap slots in the order swap PTEs
 //! and swap-cache folios reach them, and drops freed objects (and free
 //! slots) that nothing points at any more.
 //!
@@ -19,7 +21,7 @@
 //! state, so traces keep real pids; only deduplication is folded.
 
 use crate::config::Ids;
-use crate::state::{AvId, FolioId, Mapping, Pte, SlotId, State};
+use crate::state::{AvId, FolioId, Mapping, NodeId, Pte, SlotId, State};
 use std::hash::{Hash, Hasher};
 
 /// Applies the id policy after an action.
@@ -36,20 +38,26 @@ pub fn normalize(s: &mut State, ids: Ids) {
 /// always kept, even unreachable ones: an unreachable live object is a leak
 /// the invariants must see.
 fn renumber(s: &mut State, reorder: bool) {
-    let (mut av_keep, mut folio_keep) = reach_order(s);
+    let (mut av_keep, mut folio_keep, mut node_keep) = reach_order(s);
     let mut slot_keep = slot_order(s, &folio_keep);
     if !reorder {
         av_keep.sort_unstable();
         folio_keep.sort_unstable();
         slot_keep.sort_unstable();
+        node_keep.sort_unstable();
     }
     let identity =
         |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
     if identity(&av_keep, s.anon_vmas.len())
         && identity(&folio_keep, s.folios.len())
         && identity(&slot_keep, s.swap.len())
+        && identity(&node_keep, s.stable_nodes.len())
     {
         return;
+    }
+    let mut node_map = vec![u8::MAX; s.stable_nodes.len()];
+    for (new, &old) in node_keep.iter().enumerate() {
+        node_map[old as usize] = new as u8;
     }
     let mut slot_map = vec![u8::MAX; s.swap.len()];
     for (new, &old) in slot_keep.iter().enumerate() {
@@ -79,11 +87,22 @@ fn renumber(s: &mut State, reorder: bool) {
         .iter()
         .map(|&old| {
             let mut f = s.folios[old as usize].clone();
-            if let Mapping::Anon(a) = f.mapping {
-                f.mapping = Mapping::Anon(av(a));
+            match f.mapping {
+                Mapping::Anon(a) => f.mapping = Mapping::Anon(av(a)),
+                Mapping::Ksm(n) => f.mapping = Mapping::Ksm(node_map[n as usize]),
+                Mapping::None => {}
             }
             f.swap = f.swap.map(|sl| slot_map[sl as usize]);
             f
+        })
+        .collect();
+    s.stable_nodes = node_keep
+        .iter()
+        .map(|&old| {
+            let mut n = s.stable_nodes[old as usize].clone();
+            n.kpfn = n.kpfn.map(|f| folio_map[f as usize]);
+            n.items.iter_mut().for_each(|r| r.anon_vma = av(r.anon_vma));
+            n
         })
         .collect();
     s.swap = slot_keep
@@ -139,10 +158,11 @@ fn slot_order(s: &State, folios: &[FolioId]) -> Vec<SlotId> {
     slots
 }
 
-/// anon_vmas and folios in the order they are reached from the processes,
-/// followed by live objects nothing reaches (leaks), closed over every
+/// anon_vmas, folios and stable nodes in the order they are reached from
+/// the processes, followed by live objects nothing reaches (leaks, and
+/// stale stable nodes, ordered by their rmap_items), closed over every
 /// reference a kept object holds.
-fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
+fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>, Vec<NodeId>) {
     let mut avs: Vec<AvId> = Vec::with_capacity(s.anon_vmas.len());
     let mut folios: Vec<FolioId> = Vec::with_capacity(s.folios.len());
     let push = |v: &mut Vec<u8>, id: u8| {
@@ -181,9 +201,26 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
             push(&mut folios, i as FolioId);
         }
     }
+    let mut nodes: Vec<NodeId> = Vec::with_capacity(s.stable_nodes.len());
     for &f in &folios {
-        if let Mapping::Anon(a) = s.folios[f as usize].mapping {
-            push(&mut avs, a);
+        match s.folios[f as usize].mapping {
+            Mapping::Anon(a) => push(&mut avs, a),
+            Mapping::Ksm(n) => push(&mut nodes, n),
+            Mapping::None => {}
+        }
+    }
+    let reached = nodes.len();
+    for (i, n) in s.stable_nodes.iter().enumerate() {
+        if !n.freed {
+            push(&mut nodes, i as NodeId);
+        }
+    }
+    // Stale nodes (no folio reaches them) in the order of their rmap_items,
+    // which name (mm, address) pairs no other node holds.
+    nodes[reached..].sort_by_key(|&n| s.stable_nodes[n as usize].items.iter().map(|r| (r.mm, r.address)).min());
+    for &n in &nodes {
+        for r in &s.stable_nodes[n as usize].items {
+            push(&mut avs, r.anon_vma);
         }
     }
     for (i, a) in s.anon_vmas.iter().enumerate() {
@@ -199,7 +236,7 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
         push(&mut avs, parent);
         i += 1;
     }
-    (avs, folios)
+    (avs, folios, nodes)
 }
 
 /// The state with processes in a canonical order and canonical ids: one
@@ -207,11 +244,21 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>) {
 /// processes and objects.
 pub fn representative(s: &State) -> State {
     let keys = sorted_keys(s);
+    let mut pid_map = vec![0u8; s.mms.len()];
+    for (new, (_, old)) in keys.iter().enumerate() {
+        pid_map[*old] = new as u8;
+    }
+    let mut stable_nodes = s.stable_nodes.clone();
+    for n in &mut stable_nodes {
+        n.items.iter_mut().for_each(|r| r.mm = pid_map[r.mm as usize]);
+        n.items.sort_unstable_by_key(|r| (r.mm, r.address));
+    }
     let mut r = State {
         mms: keys.iter().map(|(_, i)| s.mms[*i].clone()).collect(),
         anon_vmas: s.anon_vmas.clone(),
         folios: s.folios.clone(),
         swap: s.swap.clone(),
+        stable_nodes,
         oops: s.oops.clone(),
         symmetry: false,
     };
@@ -242,7 +289,7 @@ fn process_key(s: &State, pid: usize) -> u64 {
             v.start,
             v.end,
             v.pgoff,
-            u8::from(v.write) | u8::from(v.account) << 1,
+            u8::from(v.write) | u8::from(v.account) << 1 | u8::from(v.mergeable) << 2,
             u8::from(v.anon_vma.is_some()),
             v.chain.len() as u8,
         ] {
@@ -285,9 +332,9 @@ impl Hash for State {
         // representative.
         if self.symmetry && sorted_keys(self).iter().enumerate().any(|(i, (_, pid))| i != *pid) {
             let r = representative(self);
-            (&r.mms, &r.anon_vmas, &r.folios, &r.swap, &r.oops).hash(h);
+            (&r.mms, &r.anon_vmas, &r.folios, &r.swap, &r.stable_nodes, &r.oops).hash(h);
         } else {
-            (&self.mms, &self.anon_vmas, &self.folios, &self.swap, &self.oops).hash(h);
+            (&self.mms, &self.anon_vmas, &self.folios, &self.swap, &self.stable_nodes, &self.oops).hash(h);
         }
     }
 }

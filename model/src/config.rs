@@ -92,17 +92,26 @@ pub enum Mutant {
     /// anon_vma UAF on mremap() faulted, unfaulted merge" (syzbot; a
     /// regression of 879bca0a2c4f), which added `vmg->copied_from`.
     MremapMergeSkipsCopiedFrom,
+    /// try_to_merge_with_ksm_page() forgets `get_anon_vma(vma->anon_vma)`:
+    /// the rmap_item does not pin the anon_vma it will walk.
+    KsmItemSkipsAnonVmaPin,
+    /// wp_can_reuse_anon_folio() forgets the folio_test_ksm() check and
+    /// do_wp_page() reuses the last mapping of a KSM page in place: the
+    /// page stays in the stable tree, now PageAnonExclusive and writable.
+    KsmReuseInPlace,
 }
 
 impl Mutant {
     /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 6] = [
+    pub const ALL: [(Mutant, &'static str); 8] = [
         (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
         (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
         (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
         (Mutant::ForkSkipsRootRef, "fork-skips-root-ref"),
         (Mutant::SwapinSharedExclusive, "swapin-shared-exclusive"),
         (Mutant::MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from"),
+        (Mutant::KsmItemSkipsAnonVmaPin, "ksm-item-skips-anon-vma-pin"),
+        (Mutant::KsmReuseInPlace, "ksm-reuse-in-place"),
     ];
 
     /// Its command-line name.
@@ -123,6 +132,12 @@ impl Mutant {
             Mutant::MremapMergeSkipsCopiedFrom => {
                 "copy_vma() merges a faulted range into an unfaulted neighbour without dup_anon_vma() \
                  (v6.18 before the copied_from fix: the syzbot mremap UAF)"
+            }
+            Mutant::KsmItemSkipsAnonVmaPin => {
+                "try_to_merge_with_ksm_page() forgets get_anon_vma(): a KSM rmap_item does not pin its anon_vma"
+            }
+            Mutant::KsmReuseInPlace => {
+                "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"
             }
         }
     }
@@ -260,11 +275,19 @@ pub enum ActionKind {
     Mprotect,
     /// `mremap()` moving a range.
     Mremap,
+    /// `madvise(MADV_MERGEABLE)` of a range.
+    MadvMergeable,
+    /// `madvise(MADV_UNMERGEABLE)` of a range.
+    MadvUnmergeable,
+    /// ksmd merges a page into another page or into a stable node.
+    KsmMerge,
+    /// ksmd notices a stale rmap_item and removes it.
+    KsmDrop,
 }
 
 impl ActionKind {
     /// Every kind, with its name and what it mirrors.
-    pub const ALL: [(ActionKind, &'static str, &'static str); 12] = [
+    pub const ALL: [(ActionKind, &'static str, &'static str); 16] = [
         (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
         (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
         (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
@@ -277,7 +300,15 @@ impl ActionKind {
         (ActionKind::Writeback, "writeback", "kswapd: pageout() -> swap_writepage() and __remove_mapping() for the folio reclaim unmapped"),
         (ActionKind::Mprotect, "mprotect", "mprotect(): vma_modify_flags() merges with a neighbour (vma_merge_existing_range) or splits, then change_protection()"),
         (ActionKind::Mremap, "mremap", "mremap(MAYMOVE|FIXED[|DONTUNMAP]): copy_vma() merges (vma_merge_copied_range) or clones, move_page_tables(), unmap or unlink the source"),
+        (ActionKind::MadvMergeable, "madv_mergeable", "madvise(MADV_MERGEABLE): ksm_madvise() sets VM_MERGEABLE, vma_modify_flags() merges or splits"),
+        (ActionKind::MadvUnmergeable, "madv_unmergeable", "madvise(MADV_UNMERGEABLE): unmerge_ksm_pages() -> break_ksm() unshares every KSM page, then VM_MERGEABLE is cleared"),
+        (ActionKind::KsmMerge, "merge", "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
+        (ActionKind::KsmDrop, "drop", "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
     ];
+
+    /// KSM's kinds: opt-in, never part of [`ActionSet::all`].
+    pub const KSM: [ActionKind; 4] =
+        [ActionKind::MadvMergeable, ActionKind::MadvUnmergeable, ActionKind::KsmMerge, ActionKind::KsmDrop];
 
     /// The name used on the command line and in scenarios.
     pub fn name(self) -> &'static str {
@@ -300,8 +331,18 @@ impl FromStr for ActionKind {
 pub struct ActionSet(u32);
 
 impl ActionSet {
-    /// Every action kind.
+    /// Every action kind but KSM's ([`ActionKind::KSM`]), which a
+    /// configuration must name: checks written before KSM keep their
+    /// state spaces.
     pub fn all() -> Self {
+        let mut set = Self::every();
+        for k in ActionKind::KSM {
+            set.0 &= !(1 << k as u32);
+        }
+        set
+    }
+    /// Every action kind, KSM's included.
+    pub fn every() -> Self {
         ActionSet((1 << ActionKind::ALL.len()) - 1)
     }
     /// No action kind.

@@ -92,11 +92,29 @@ pub enum Branch {
     MadvFreeSwapEntry,
     /// MADV_FREE made a folio lazyfree.
     MadvFreeLazyfree,
+    /// try_to_merge_two_pages() + stable_tree_insert(): a new KSM page.
+    KsmMergeTwoPages,
+    /// try_to_merge_with_ksm_page() + replace_page(): a page joined a stable node.
+    KsmMergeWithKsmPage,
+    /// cmp_and_merge_page() on a KSM page forked since ksmd passed: rmap_item appended.
+    KsmForkedAppend,
+    /// write_protect_page() cleared PageAnonExclusive and write-protected the PTE.
+    KsmWriteProtect,
+    /// remove_rmap_item_from_tree() dropped a stale rmap_item and its anon_vma reference.
+    KsmRemoveRmapItem,
+    /// remove_node_from_stable_tree(): ksm_get_folio() found the stable node stale.
+    KsmStaleNode,
+    /// break_ksm(): an unshare fault copied a KSM page.
+    KsmBreak,
+    /// do_wp_page() copied a KSM page on a write (COW_KSM).
+    WpCopyKsm,
+    /// rmap_walk_ksm() found a PTE through an rmap_item of another mm (search_new_forks).
+    RmapWalkKsmNewFork,
 }
 
 impl Branch {
     /// Every branch with its display name, in report order.
-    pub const ALL: [(Branch, &'static str); 42] = [
+    pub const ALL: [(Branch, &'static str); 51] = [
         (Branch::PrepareReuseNeighbour, "__anon_vma_prepare: reuse neighbour's anon_vma"),
         (Branch::PrepareNewRoot, "__anon_vma_prepare: new root anon_vma"),
         (Branch::AnonymousZeroPage, "do_anonymous_page: zero page"),
@@ -139,6 +157,15 @@ impl Branch {
         (Branch::PageoutSkipShared, "madvise_cold_or_pageout_pte_range: shared folio skipped"),
         (Branch::MadvFreeSwapEntry, "madvise_free_pte_range: swap entry dropped"),
         (Branch::MadvFreeLazyfree, "madvise_free_pte_range: folio_mark_lazyfree"),
+        (Branch::KsmMergeTwoPages, "try_to_merge_two_pages: new KSM page"),
+        (Branch::KsmMergeWithKsmPage, "try_to_merge_with_ksm_page: replace_page into a stable node"),
+        (Branch::KsmForkedAppend, "cmp_and_merge_page: KSM page forked, rmap_item appended"),
+        (Branch::KsmWriteProtect, "write_protect_page: PTE write-protected, exclusive cleared"),
+        (Branch::KsmRemoveRmapItem, "remove_rmap_item_from_tree: put_anon_vma"),
+        (Branch::KsmStaleNode, "remove_node_from_stable_tree: stale stable node"),
+        (Branch::KsmBreak, "break_ksm: unshare fault copies a KSM page"),
+        (Branch::WpCopyKsm, "do_wp_page: KSM page copied (COW_KSM)"),
+        (Branch::RmapWalkKsmNewFork, "rmap_walk_ksm: PTE found in a forked mm (search_new_forks)"),
     ];
 }
 

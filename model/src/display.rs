@@ -39,9 +39,10 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             out.push((
                 format!("P{pid} VMA {}..{}", v.start, v.end),
                 format!(
-                    "{}{} pgoff={} anon_vma={} chain=[{}]",
+                    "{}{}{} pgoff={} anon_vma={} chain=[{}]",
                     if v.write { "rw" } else { "r" },
                     if v.account { " account" } else { "" },
+                    if v.mergeable { " mergeable" } else { "" },
                     v.pgoff,
                     v.anon_vma.map_or("NULL".to_string(), |a| format!("AV{a}")),
                     chain.join(", ")
@@ -121,6 +122,20 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             )
         };
         out.push((format!("S{i}"), v));
+    }
+    for (i, n) in s.stable_nodes.iter().enumerate() {
+        let v = if n.freed {
+            "freed".to_string()
+        } else {
+            let items: Vec<String> =
+                n.items.iter().map(|r| format!("P{}@{} AV{}", r.mm, r.address, r.anon_vma)).collect();
+            format!(
+                "kpfn={} rmap_items=[{}]",
+                n.kpfn.map_or("stale".to_string(), |f| format!("F{f}")),
+                items.join(", ")
+            )
+        };
+        out.push((format!("stable_node{i}"), v));
     }
     if let Some(o) = &s.oops {
         out.push(("oops".to_string(), format!("{:?}: {}", o.kind, o.what)));

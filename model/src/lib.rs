@@ -7,7 +7,7 @@
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`] and [`mremap`].
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`swapin`],
-//! [`swapfile`], [`vmscan`] and [`madvise`].
+//! [`swapfile`], [`vmscan`], [`madvise`] and [`ksm`].
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -19,6 +19,7 @@ pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod ksm;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;
@@ -38,7 +39,7 @@ pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
-    ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, Oops, OopsKind, Page, Pid, Pte, SlotId, State, SwapSlot,
-    Value, Vma, GHOST_OR_ZERO, LOST,
+    ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem, SlotId,
+    StableNode, State, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST,
 };
 pub use step::{enabled_actions, step};

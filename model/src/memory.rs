@@ -79,14 +79,21 @@ fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
 /// wp_page_copy(). The zero page (vm_normal_page() == NULL) always copies.
 pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else {
-        return wp_page_copy(s, ctx, pid, vi, page);
+        return wp_page_copy(s, ctx, pid, vi, page, false);
     };
     let f = &s.folios[folio as usize];
+    let ksm = f.mapping.stable_node().is_some();
     if f.anon_exclusive {
         ctx.took(Branch::WpReuseExclusive);
         ctx.say(|| format!("do_wp_page: F{folio} is PageAnonExclusive -> wp_page_reuse"));
     } else if wp_can_reuse_anon_folio(s, ctx, folio) {
         let vma = s.mms[pid].vmas[vi].clone();
+        if ksm && ctx.cfg.mutant == Some(Mutant::KsmReuseInPlace) {
+            ctx.say(|| format!("do_wp_page: (mutant) KSM page F{folio} reused in place"));
+            s.folios[folio as usize].anon_exclusive = true;
+            s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+            return;
+        }
         folio_move_anon_rmap(s, folio, &vma);
         s.folios[folio as usize].anon_exclusive = true;
         ctx.took(Branch::WpReuseMoveAnonRmap);
@@ -97,7 +104,12 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
             )
         });
     } else {
-        return wp_page_copy(s, ctx, pid, vi, page);
+        if ksm {
+            // "if (folio_test_ksm(folio)) count_vm_event(COW_KSM)": a KSM
+            // page is never reused, not even its last mapping.
+            ctx.took(Branch::WpCopyKsm);
+        }
+        return wp_page_copy(s, ctx, pid, vi, page, false);
     }
     // wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive(page)).
     s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
@@ -109,7 +121,8 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
 /// the only reference must be ours (`refcount == 1`).
 fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
     let f = &s.folios[folio as usize];
-    if f.mapping.tag_bits() == crate::state::Mapping::KSM || f.refcount > 1 + u8::from(f.swap.is_some()) {
+    let ksm = f.mapping.tag_bits() == crate::state::Mapping::KSM && ctx.cfg.mutant != Some(Mutant::KsmReuseInPlace);
+    if ksm || f.refcount > 1 + u8::from(f.swap.is_some()) {
         return false;
     }
     if f.isolated {
@@ -124,8 +137,11 @@ fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
 /// Mirrors wp_page_copy(): vmf_anon_prepare(), a new folio (zeroed for the
 /// zero page, else a copy), folio_add_new_anon_rmap(RMAP_EXCLUSIVE), the
 /// PTE switch, and only *then* folio_remove_rmap_pte() on the old folio, so
-/// that nobody sees its mapcount drop while this PTE still maps it.
-fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+/// that nobody sees its mapcount drop while this PTE still maps it. For an
+/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is neither
+/// writable nor dirty: "if (unlikely(unshare)) ... else entry =
+/// maybe_mkwrite(pte_mkdirty(entry), vma)".
+pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, unshare: bool) {
     anon_vma_prepare(s, ctx, pid, vi);
     let old = match s.mms[pid].ptes[page as usize] {
         Pte::Present { folio, .. } => Some(folio),
@@ -133,7 +149,7 @@ fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page)
     };
     let data = old.map_or(0, |f| s.folios[f as usize].data);
     let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: true, dirty: true };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: !unshare };
     match old {
         Some(old) => {
             ctx.took(Branch::WpCopyFolio);

@@ -18,13 +18,32 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
     if s.mms[pid].overlaps(start, end) {
         return Err(format!("pages {start}..{end} overlap an existing VMA (MAP_FIXED_NOREPLACE fails with EEXIST)"));
     }
-    let vmg = Vmg { start, end, pgoff: start, write, account: write, anon_vma: None, middle: None, copied_from: None };
+    let vmg = Vmg {
+        start,
+        end,
+        pgoff: start,
+        write,
+        account: write,
+        mergeable: false,
+        anon_vma: None,
+        middle: None,
+        copied_from: None,
+    };
     if vma_merge_new_range(s, ctx, pid, &vmg).is_none() {
         let mm = &mut s.mms[pid];
         let at = mm.vmas.partition_point(|v| v.start < start);
         mm.vmas.insert(
             at,
-            Vma { start, end, pgoff: start, write, account: write, anon_vma: None, chain: Default::default() },
+            Vma {
+                start,
+                end,
+                pgoff: start,
+                write,
+                mergeable: false,
+                account: write,
+                anon_vma: None,
+                chain: Default::default(),
+            },
         );
         ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
     }

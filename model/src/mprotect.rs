@@ -46,7 +46,8 @@ fn mprotect_fixup(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, start: Pa
         // assigned".
         old.account && (old.anon_vma.is_some() || ctx.degree_era())
     };
-    let vi = vma_modify(s, ctx, pid, vi, start, end, write, account);
+    let mergeable = old.mergeable;
+    let vi = vma_modify(s, ctx, pid, vi, start, end, write, account, mergeable);
     let v = &mut s.mms[pid].vmas[vi];
     v.write = write;
     v.account = account;

@@ -37,11 +37,19 @@ pub fn do_mremap(
     Ok(())
 }
 
-/// Mirrors move_vma(): copy_vma() at the destination with the source's
-/// pgoff, move_page_tables(), then dontunmap_complete() or
-/// unmap_source_vma() (do_munmap() of the source range).
+/// Mirrors move_vma(): prep_move_vma() first breaks every KSM page in a
+/// VM_MERGEABLE source range (ksm_madvise(MADV_UNMERGEABLE) on a copy of
+/// the flags, so the VMA stays VM_MERGEABLE: "it would be confusing if
+/// they were to turn up at the new address"; rmap_walk_ksm() finds a KSM
+/// page only at its rmap_item's address), then copy_vma() at the
+/// destination with the source's pgoff, move_page_tables(), then
+/// dontunmap_complete() or unmap_source_vma() (do_munmap() of the source
+/// range).
 fn move_vma(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, to: Page, dontunmap: bool) {
     let vi = s.mms[pid].vma_index(start).expect("checked by do_mremap");
+    if s.mms[pid].vmas[vi].mergeable {
+        crate::ksm::unmerge_ksm_pages(s, ctx, pid, vi, start, start + len);
+    }
     let vma = s.mms[pid].vmas[vi].clone();
     let new_pgoff = vma.pgoff + (start - vma.start);
     let self_merged = copy_vma(s, ctx, pid, &vma, to, len, new_pgoff);
@@ -72,6 +80,7 @@ fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: 
         pgoff,
         write: vma.write,
         account: vma.account,
+        mergeable: vma.mergeable,
         anon_vma: vma.anon_vma,
         middle: None,
         copied_from,
@@ -90,6 +99,7 @@ fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: 
         pgoff,
         write: vma.write,
         account: vma.account,
+        mergeable: vma.mergeable,
         anon_vma: vma.anon_vma,
         chain: Default::default(),
     };

@@ -359,7 +359,8 @@ pub fn folio_remove_rmap_and_put(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
     }
     if f.refcount == 0 {
         f.freed = true;
-        f.mapping = Mapping::None;
+        let old = std::mem::replace(&mut f.mapping, Mapping::None);
+        crate::ksm::ksm_folio_freed(s, old);
         ctx.took(Branch::FreeFolio);
         ctx.say(|| format!("folio F{folio} freed"));
     }

@@ -22,6 +22,8 @@ pub type Value = u8;
 /// Index of a swap slot in [`State::swap`] (the offset on the one modelled
 /// swap device).
 pub type SlotId = u8;
+/// Index of a KSM stable node in [`State::stable_nodes`].
+pub type NodeId = u8;
 
 /// Ghost marker: `Some(v | GHOST_OR_ZERO)` means the page may read `v` or
 /// zero (MADV_FREE promised the kernel it may drop `v`); a later write
@@ -67,6 +69,9 @@ pub struct State {
     /// Slots of the one modelled swap device (zram: `SWP_SYNCHRONOUS_IO`).
     /// A slot is free when no swap PTE names it and no folio caches it.
     pub swap: Vec<SwapSlot>,
+    /// KSM stable nodes (`struct ksm_stable_node`), each with the
+    /// rmap_items that map its page. Empty unless KSM actions run.
+    pub stable_nodes: Vec<StableNode>,
     /// A kernel assertion (`VM_BUG_ON`, `VM_WARN_ON`) that fired, or a use
     /// of freed memory, during the last action. Nothing runs after it.
     pub oops: Option<Oops>,
@@ -105,6 +110,10 @@ pub struct Vma {
     pub pgoff: u8,
     /// `VM_WRITE` (every modelled mapping has `VM_READ`).
     pub write: bool,
+    /// `VM_MERGEABLE`: madvise(MADV_MERGEABLE) registered the range with
+    /// KSM. Part of `vm_flags`, so VMAs that differ in it do not merge.
+    #[serde(default)]
+    pub mergeable: bool,
     /// `VM_ACCOUNT`: charged against overcommit. mmap sets it for a private
     /// writable mapping, mprotect adds it when a VMA first becomes writable
     /// and never removes it, so "ever writable". VMAs whose flags differ in
@@ -164,8 +173,9 @@ pub enum Mapping {
     None,
     /// `anon_vma | PAGE_MAPPING_ANON` (0x1).
     Anon(AvId),
-    /// `stable_node | PAGE_MAPPING_KSM` (0x3). KSM arrives in a later issue.
-    Ksm(u8),
+    /// `stable_node | PAGE_MAPPING_KSM` (0x3): a KSM page, see
+    /// [`State::stable_nodes`].
+    Ksm(NodeId),
 }
 
 impl Mapping {
@@ -179,6 +189,13 @@ impl Mapping {
             Mapping::None => 0,
             Mapping::Anon(_) => Self::ANON,
             Mapping::Ksm(_) => Self::KSM,
+        }
+    }
+    /// `folio_stable_node()`: the stable node of a KSM folio.
+    pub fn stable_node(self) -> Option<NodeId> {
+        match self {
+            Mapping::Ksm(n) => Some(n),
+            _ => None,
         }
     }
     /// `folio_anon_vma()`: the anon_vma only when the tag is exactly ANON.
@@ -245,6 +262,36 @@ impl SwapSlot {
     }
 }
 
+/// `struct ksm_stable_node`: one KSM page in the stable tree.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct StableNode {
+    /// `kpfn`: the KSM folio. The node holds no reference on it (ksm.c's
+    /// "keyhole reference": ksm_get_folio() checks that the page's
+    /// `mapping` still points back here); the model writes `None` when
+    /// the folio is freed, which is what the keyhole would then see. A
+    /// node with `None` is stale until ksmd notices.
+    pub kpfn: Option<FolioId>,
+    /// `hlist` of stable rmap_items, kept sorted by (mm, address): the
+    /// order of the kernel's hlist changes nothing a walk finds.
+    pub items: Vec<RmapItem>,
+    /// free_stable_node() ran (kept only in stable-id mode).
+    pub freed: bool,
+}
+
+/// A stable `struct ksm_rmap_item`: one scanned virtual page merged into a
+/// stable node. Unstable-tree rmap_items hold no reference and are not
+/// modelled (the merge step names both pages directly).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct RmapItem {
+    /// `rmap_item->mm`: the process (it may have exited since).
+    pub mm: Pid,
+    /// `rmap_item->address >> PAGE_SHIFT`.
+    pub address: Page,
+    /// `rmap_item->anon_vma`: `vma->anon_vma` at merge time, pinned with
+    /// get_anon_vma() until remove_rmap_item_from_tree() puts it.
+    pub anon_vma: AvId,
+}
+
 /// A page-table entry.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub enum Pte {
@@ -309,6 +356,7 @@ impl State {
             anon_vmas: Vec::new(),
             folios: Vec::new(),
             swap: Vec::new(),
+            stable_nodes: Vec::new(),
             oops: None,
             symmetry,
         }

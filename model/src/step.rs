@@ -5,6 +5,7 @@ use crate::action::Action;
 use crate::canon::normalize;
 use crate::config::{ActionKind, Config};
 use crate::ctx::Ctx;
+use crate::ksm::{ksm_madvise, ksmd_drop, ksmd_merge};
 use crate::madvise::{madvise_free, madvise_pageout};
 use crate::memory::{read_fault, write_access};
 use crate::mmap::{do_mmap, do_munmap, dup_mmap, exit_mmap};
@@ -56,6 +57,15 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             kswapd_reclaim(&mut n, ctx, pid, page)?
         }
         Action::Writeback => kswapd_writeback(&mut n, ctx)?,
+        Action::MadvMergeable { start, len, .. } => ksm_madvise(&mut n, ctx, pid, start, len, true)?,
+        Action::MadvUnmergeable { start, len, .. } => ksm_madvise(&mut n, ctx, pid, start, len, false)?,
+        Action::KsmMerge { pid, page, with, with_page } => ksmd_merge(&mut n, ctx, pid, page, with, with_page)?,
+        Action::KsmDrop { pid, page } => {
+            if pid as usize >= n.mms.len() {
+                return Err(format!("P{pid} does not exist"));
+            }
+            ksmd_drop(&mut n, ctx, pid, page)?
+        }
     }
     normalize(&mut n, ctx.cfg.ids);
     Ok(n)
@@ -168,9 +178,71 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             out.push(Action::Exit { pid });
         }
         reclaim_actions(cfg, s, pid, out);
+        for v in &mm.vmas {
+            let (start, len) = (v.start, v.pages());
+            if on(ActionKind::MadvMergeable) && !v.mergeable {
+                out.push(Action::MadvMergeable { pid, start, len });
+            }
+            if on(ActionKind::MadvUnmergeable) && v.mergeable {
+                out.push(Action::MadvUnmergeable { pid, start, len });
+            }
+        }
     }
     if on(ActionKind::Writeback) && s.folios.iter().any(|f| f.isolated && !f.freed) {
         out.push(Action::Writeback);
+    }
+    ksmd_actions(cfg, s, out);
+}
+
+/// ksmd's merges (every scanned page with every partner page that
+/// merge_allowed() accepts; a KSM partner is named once, by its first
+/// mapping) and drops of stale rmap_items (a stale stable node once, by
+/// its first rmap_item: all of them go together).
+fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    if cfg.actions.contains(ActionKind::KsmMerge) {
+        let pages: Vec<(u8, u8)> = s
+            .mms
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.alive)
+            .flat_map(|(pid, m)| {
+                m.ptes
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(p, pte)| matches!(pte, Pte::Present { .. }).then_some((pid as u8, p as u8)))
+            })
+            .collect();
+        let mut ksm_named: Vec<FolioId> = Vec::new();
+        for &(pid, page) in &pages {
+            if crate::ksm::find_mergeable_vma(s, pid as usize, page).is_none() {
+                continue;
+            }
+            ksm_named.clear();
+            for &(with, with_page) in &pages {
+                let Pte::Present { folio, .. } = s.mms[with as usize].ptes[with_page as usize] else { continue };
+                if s.folios[folio as usize].mapping.stable_node().is_some() {
+                    if ksm_named.contains(&folio) {
+                        continue;
+                    }
+                    ksm_named.push(folio);
+                }
+                if crate::ksm::merge_allowed(s, pid, page, with, with_page).is_ok() {
+                    out.push(Action::KsmMerge { pid, page, with, with_page });
+                }
+            }
+        }
+    }
+    if cfg.actions.contains(ActionKind::KsmDrop) {
+        for n in s.stable_nodes.iter().filter(|n| !n.freed) {
+            for r in &n.items {
+                if crate::ksm::item_stale(s, r.mm, r.address) {
+                    out.push(Action::KsmDrop { pid: r.mm, page: r.address });
+                    if n.kpfn.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -114,8 +114,9 @@ pub fn folio_put(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
         Some(0) => {
             f.refcount = 0;
             f.freed = true;
-            f.mapping = Mapping::None;
             f.isolated = false;
+            let old = std::mem::replace(&mut f.mapping, Mapping::None);
+            crate::ksm::ksm_folio_freed(s, old);
             ctx.took(Branch::FreeFolio);
             ctx.say(|| format!("folio F{folio} freed"));
         }

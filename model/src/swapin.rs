@@ -81,11 +81,16 @@ pub fn do_swap_page(
     // references (swap cache + ours).
     swap_free(s, slot);
     let f = &s.folios[folio as usize];
-    if write && f.swap.is_some() && f.refcount == 2 && folio_free_swap(s, ctx, folio) {
+    let ksm = f.mapping.stable_node().is_some();
+    // should_try_to_free_swap(): "(fault_flags & FAULT_FLAG_WRITE) &&
+    // !folio_test_ksm(folio) && folio_ref_count(folio) == 2".
+    if write && !ksm && f.swap.is_some() && f.refcount == 2 && folio_free_swap(s, ctx, folio) {
         ctx.took(Branch::SwapinFreeSwap);
     }
     let vma_write = s.mms[pid].vmas[vi].write;
-    let map_exclusive = exclusive || s.folios[folio as usize].refcount == 1;
+    // "if (!folio_test_ksm(folio) && (exclusive || folio_ref_count(folio)
+    // == 1))": a KSM page is never mapped exclusive or writable.
+    let map_exclusive = !ksm && (exclusive || s.folios[folio as usize].refcount == 1);
     let writable = map_exclusive && vma_write;
     if s.folios[folio as usize].mapping == Mapping::None {
         folio_set_anon(s, folio, pid, vi, page, map_exclusive);
@@ -187,6 +192,12 @@ fn folio_set_anon(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Pa
 fn folio_add_anon_rmap_pte(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) {
     let vma = &s.mms[pid].vmas[vi];
     let f = &s.folios[folio as usize];
+    if f.mapping.stable_node().is_some() {
+        // __folio_add_anon_rmap(): "if (!folio_test_ksm(folio))
+        // __page_check_anon_rmap()": a KSM page has no anon_vma to check.
+        s.folios[folio as usize].mapcount += 1;
+        return;
+    }
     let root = |a: u8| s.anon_vmas[a as usize].root;
     let same_root = match (f.mapping.anon_vma(), vma.anon_vma) {
         (Some(a), Some(own)) => root(a) == root(own),

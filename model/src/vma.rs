@@ -54,6 +54,8 @@ pub struct Vmg {
     pub write: bool,
     /// VM_ACCOUNT of the range, compared like VM_WRITE.
     pub account: bool,
+    /// VM_MERGEABLE of the range, compared like VM_WRITE.
+    pub mergeable: bool,
     /// `vmg->anon_vma`: of the VMA being modified or copied, NULL for mmap.
     pub anon_vma: Option<AvId>,
     /// `vmg->middle`: the existing VMA whose range is modified (mprotect).
@@ -103,9 +105,10 @@ fn is_mergeable_anon_vma(ctx: &Ctx, vmg: &Vmg, tgt: &Vma) -> bool {
 }
 
 /// Mirrors is_mergeable_vma() for what the model has: the flags (VM_WRITE,
-/// VM_ACCOUNT) must be equal; no file, mempolicy, uffd or anon name.
+/// VM_ACCOUNT, VM_MERGEABLE) must be equal; no file, mempolicy, uffd or
+/// anon name.
 fn is_mergeable_vma(vmg: &Vmg, v: &Vma) -> bool {
-    v.write == vmg.write && v.account == vmg.account
+    v.write == vmg.write && v.account == vmg.account && v.mergeable == vmg.mergeable
 }
 
 /// Mirrors can_vma_merge_after(): the range may extend `prev` upwards.
@@ -377,6 +380,7 @@ pub fn vma_modify(
     end: Page,
     write: bool,
     account: bool,
+    mergeable: bool,
 ) -> usize {
     let vma = s.mms[pid].vmas[vi].clone();
     let vmg = Vmg {
@@ -385,6 +389,7 @@ pub fn vma_modify(
         pgoff: vma.pgoff + (start - vma.start),
         write,
         account,
+        mergeable,
         anon_vma: vma.anon_vma,
         middle: Some(vma.clone()),
         copied_from: None,

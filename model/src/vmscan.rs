@@ -91,7 +91,13 @@ fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
 /// model holds it (see [`rmap_walk_anon`]), so a VMA missing from the tree
 /// keeps its PTE.
 pub fn try_to_unmap(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
-    for (pid, page) in rmap_walk_anon(s, folio) {
+    // rmap_walk(): "if (unlikely(folio_test_ksm(folio))) rmap_walk_ksm()".
+    let hits = if s.folios[folio as usize].mapping.stable_node().is_some() {
+        crate::ksm::rmap_walk_ksm(s, ctx, folio)
+    } else {
+        rmap_walk_anon(s, folio)
+    };
+    for (pid, page) in hits {
         if s.folios[folio as usize].mapcount == 0 || !try_to_unmap_one(s, ctx, folio, pid, page) {
             break;
         }

@@ -493,6 +493,10 @@ impl Exec {
             Action::Reclaim { .. } | Action::Writeback => Err(format!(
                 "the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")"
             )),
+            Action::MadvMergeable { .. }
+            | Action::MadvUnmergeable { .. }
+            | Action::KsmMerge { .. }
+            | Action::KsmDrop { .. } => Err(format!("the executor does not run '{a}': KSM is not supported")),
         }
     }
 
