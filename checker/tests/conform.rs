@@ -249,6 +249,16 @@ const UNREACHABLE_LIVE: &[rmapcheck_model::Branch] = &[
     rmapcheck_model::Branch::WpReuseExclusive,
     rmapcheck_model::Branch::FreeRootAnonVma,
     rmapcheck_model::Branch::WritebackFreeSwap,
+    // KSM: the executor does not run the KSM actions yet.
+    rmapcheck_model::Branch::KsmMergeTwoPages,
+    rmapcheck_model::Branch::KsmMergeWithKsmPage,
+    rmapcheck_model::Branch::KsmForkedAppend,
+    rmapcheck_model::Branch::KsmWriteProtect,
+    rmapcheck_model::Branch::KsmRemoveRmapItem,
+    rmapcheck_model::Branch::KsmStaleNode,
+    rmapcheck_model::Branch::KsmBreak,
+    rmapcheck_model::Branch::WpCopyKsm,
+    rmapcheck_model::Branch::RmapWalkKsmNewFork,
 ];
 
 /// The live run: the whole corpus, then 400 random scenarios, on the
