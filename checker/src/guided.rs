@@ -148,7 +148,9 @@ fn worker(model: &RmapModel, limits: &GuidedLimits, shared: &Shared, mut rng: Rn
                 }
                 break;
             }
-            if shared.novel(&atoms(&s, Some(a), ctx.branches), &mut local) {
+            // A state at the depth bound cannot be extended: it counts for
+            // coverage but is not worth a place in the corpus.
+            if shared.novel(&atoms(&s, Some(a), ctx.branches), &mut local) && trace.len() < limits.max_depth {
                 shared.depth.fetch_max(trace.len(), Relaxed);
                 shared.corpus.write().unwrap().push(Arc::new(Entry { state: s.clone(), trace: trace.clone() }));
             }
