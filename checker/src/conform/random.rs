@@ -6,7 +6,7 @@ use super::exec::Executor;
 use super::{run_actions, Divergence};
 use crate::run::scenario_config;
 use rmapcheck_model::{
-    enabled_actions, step, Action, ActionKind, Config, Ctx, Expect, Kernel, Mutant, Scenario, State, Step,
+    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mutant, Scenario, State, Step,
 };
 
 /// One splitmix64 step.
@@ -52,10 +52,13 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         let mut kinds: Vec<_> = acts.iter().map(|a| a.kind()).collect();
         kinds.sort();
         kinds.dedup();
-        // Weighted so that runs get long: exit 1, munmap 2, the rest 4.
+        // Weighted so that runs get long: exit 1, munmap 2, the rest 4;
+        // a ksmd merge, enabled only when equal pages sit in mergeable
+        // VMAs, 8 (ksmd would merge them soon on a live kernel).
         let weight = |k: ActionKind| match k {
             ActionKind::Exit => 1,
             ActionKind::Munmap => 2,
+            ActionKind::KsmMerge => 8,
             _ => 4,
         };
         let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
@@ -69,9 +72,9 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         }
         let of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
         let a = of_kind[below(&mut x, of_kind.len())];
-        let mut ctx = Ctx::new(&cfg, false);
-        match step(&s, a, &mut ctx) {
-            Ok(n) => s = n,
+        // As conformance runs it: a ksmd merge settles (super::ksm_settle).
+        match super::conform_step(&cfg, &s, a, sc.steps.len(), false) {
+            Ok(mut n) => s = n.swap_remove(0),
             Err(_) => break,
         }
         sc.steps.push(Step { line: sc.steps.len() + 1, action: a, reads: None });
@@ -79,15 +82,17 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
     sc
 }
 
-/// Whether the model accepts every action in order.
+/// Whether the model accepts every action in order, as conformance runs
+/// them (a ksmd merge settles, see [`super::ksm_settle`]).
 pub fn model_accepts(cfg: &Config, actions: &[Action]) -> bool {
     let mut s = State::new(cfg.pages, false);
-    for &a in actions {
-        let mut ctx = Ctx::new(cfg, false);
-        match step(&s, a, &mut ctx) {
-            Ok(n) => s = n,
+    let mut settled = false;
+    for (i, &a) in actions.iter().enumerate() {
+        match super::conform_step(cfg, &s, a, i, settled) {
+            Ok(mut n) => s = n.swap_remove(0),
             Err(_) => return false,
         }
+        settled |= matches!(a, Action::KsmMerge { .. });
     }
     true
 }
