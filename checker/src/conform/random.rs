@@ -70,7 +70,21 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
             }
             pick -= weight(k);
         }
-        let of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        let mut of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        // Half of the writes store a value some page already holds, so
+        // that equal pages (what KSM merges) are common; uniform values
+        // out of 15 would rarely give ksmd anything to do.
+        if kind == ActionKind::Write && below(&mut x, 2) == 0 {
+            let held: Vec<u8> = s.folios.iter().filter(|f| !f.freed && f.mapcount > 0).map(|f| f.data).collect();
+            let equal: Vec<Action> = of_kind
+                .iter()
+                .copied()
+                .filter(|a| matches!(a, Action::Write { value, .. } if held.contains(value)))
+                .collect();
+            if !equal.is_empty() {
+                of_kind = equal;
+            }
+        }
         let a = of_kind[below(&mut x, of_kind.len())];
         // As conformance runs it: a ksmd merge settles (super::ksm_settle).
         match super::conform_step(&cfg, &s, a, sc.steps.len(), false) {
