@@ -201,11 +201,14 @@ fn ksm_pages_are_compared_as_structure_not_frame_identity() {
     );
     let n = states.len();
     let model = View::of_model(Some(&states[n - 2]), &states[n - 1]);
-    let before = snap(vec![proc_with(vec![(0, 2, true, true)], vec![present(10, 1, ANON, 5), present(11, 1, ANON, 5)])]);
+    let before =
+        snap(vec![proc_with(vec![(0, 2, true, true)], vec![present(10, 1, ANON, 5), present(11, 1, ANON, 5)])]);
     let ksm = ANON | 1 << kpf::KSM | 1 << kpf::DIRTY;
     for survivor in [10, 11] {
-        let after =
-            snap(vec![proc_with(vec![(0, 2, true, true)], vec![present(survivor, 2, ksm, 5), present(survivor, 2, ksm, 5)])]);
+        let after = snap(vec![proc_with(
+            vec![(0, 2, true, true)],
+            vec![present(survivor, 2, ksm, 5), present(survivor, 2, ksm, 5)],
+        )]);
         let d = differences(&model, &View::of_kernel(Some(&before), &after, 0));
         assert!(d.is_empty(), "survivor {survivor}: {d:?}");
     }

@@ -257,11 +257,7 @@ fn install_handlers() {
 
 fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str, ksm_old: &[(String, String)]) -> Plan {
     Plan {
-        ksm: ksm_old
-            .iter()
-            .rev()
-            .map(|(k, v)| (cstr(&format!("{KSM_DIR}/{k}")), v.as_bytes().to_vec()))
-            .collect(),
+        ksm: ksm_old.iter().rev().map(|(k, v)| (cstr(&format!("{KSM_DIR}/{k}")), v.as_bytes().to_vec())).collect(),
         dev: cstr(&format!("/dev/zram{zram}")),
         reset: cstr(&format!("/sys/block/zram{zram}/reset")),
         hot_remove: hot_added.then(|| (cstr("/sys/class/zram-control/hot_remove"), zram.to_string().into_bytes())),
@@ -315,9 +311,12 @@ fn close_fd(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
+/// KSM knob names and values.
+type Knobs = Vec<(String, String)>;
+
 /// What [`STATE_FILE`] records: zram device, hot_added, page-cluster,
 /// and the old KSM knobs.
-type Saved = (u32, bool, String, Vec<(String, String)>);
+type Saved = (u32, bool, String, Knobs);
 
 /// Parses [`STATE_FILE`]: `zram=N hot_added=0|1 page_cluster=V` and
 /// `ksm.KNOB=V` for each saved KSM knob (a file without them, from an
@@ -478,7 +477,7 @@ impl Isolation {
     /// restored before returning the error.
     pub fn setup() -> Result<Isolation, String> {
         let lock_fd = lock()?;
-        let early = || -> Result<(String, Vec<(String, String)>, u32, bool), String> {
+        let early = || -> Result<(String, Knobs, u32, bool), String> {
             if let Some(what) = recover_stale()? {
                 eprintln!("rmapcheck-exec: restored what a killed run left behind: {what}");
             }
