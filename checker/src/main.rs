@@ -310,12 +310,20 @@ fn conform(
     let path = exec.map(std::path::PathBuf::from).unwrap_or_else(conform::exec::default_exec_path);
     let mut ex = Executor::spawn(&path)?;
     let (mut runs, mut steps, mut secs, mut worst) = (0u64, 0usize, 0.0f64, (0.0f64, String::new()));
+    let (mut flaky, mut waits, mut wait_ms, mut wait_scans) = (0usize, 0usize, 0.0f64, 0u64);
     let mut tally = |name: &str, o: &conform::Outcome| {
         runs += 1;
         steps += o.matched;
         secs += o.secs;
         if o.secs > worst.0 {
             worst = (o.secs, name.to_string());
+        }
+        waits += o.ksm_waits.0;
+        wait_ms += o.ksm_waits.1;
+        wait_scans = wait_scans.max(o.ksm_waits.2);
+        if let Some((step, why, d)) = &o.unsettled {
+            flaky += 1;
+            println!("FLAKY {name}: ksmd wait at step {step} unsettled ({why}); not a divergence\n{}", d.report());
         }
     };
     for (i, (f, sc)) in scenarios.iter().enumerate() {
@@ -336,8 +344,12 @@ fn conform(
             println!("DIVERGES {f}\n{}", d.report());
             return Ok(1);
         }
-        if !quiet {
-            println!("ok   {f} ({} steps, {:.1} ms)", o.matched, o.secs * 1e3);
+        if !quiet && o.unsettled.is_none() {
+            let ksm = match o.ksm_waits {
+                (0, ..) => String::new(),
+                (n, ms, _) => format!(", {n} ksmd waits {ms:.0} ms"),
+            };
+            println!("ok   {f} ({} steps, {:.1} ms{ksm})", o.matched, o.secs * 1e3);
         }
     }
     let n = random.unwrap_or(0);
@@ -367,12 +379,14 @@ fn conform(
         }
     }
     println!(
-        "conform: {runs} scenarios, {steps} steps, all match; {:.2} s total, {:.1} ms per scenario, {:.2} ms per step; slowest {} ({:.1} ms)",
+        "conform: {runs} scenarios, {steps} steps, all match{}; {:.2} s total, {:.1} ms per scenario, {:.2} ms per step; slowest {} ({:.1} ms); {waits} ksmd waits, {:.1} ms each on average, at most {wait_scans} full scans",
+        if flaky > 0 { format!(" but {flaky} flaky (ksmd unsettled)") } else { String::new() },
         secs,
         secs * 1e3 / runs.max(1) as f64,
         secs * 1e3 / steps.max(1) as f64,
         worst.1,
-        worst.0 * 1e3
+        worst.0 * 1e3,
+        wait_ms / waits.max(1) as f64
     );
     Ok(0)
 }

@@ -184,6 +184,55 @@ fn random_vocabulary_includes_pageout_and_free_but_not_kswapd() {
     assert!(kinds.get("madv_pageout").copied().unwrap_or(0) >= 100, "{kinds:?}");
     assert!(kinds.get("madv_free").copied().unwrap_or(0) >= 100, "{kinds:?}");
     assert!(!kinds.contains_key("reclaim") && !kinds.contains_key("writeback"), "{kinds:?}");
+    // KSM: ksmd's steps are written `ksmd merge ...`, so their second word
+    // is the ksmd action.
+    for (k, min) in [("madv_mergeable", 100), ("madv_unmergeable", 20), ("merge", 20)] {
+        assert!(kinds.get(k).copied().unwrap_or(0) >= min, "{k}: {kinds:?}");
+    }
+}
+
+#[test]
+fn ksm_pages_are_compared_as_structure_not_frame_identity() {
+    // After a merge the model keeps the scanned page's folio; the kernel
+    // may keep the other frame (CONFORMANCE.md §3 m): both are KSM, same
+    // class, cnt 2, so no difference, whichever PFN survived.
+    let (_, states) = model_states(
+        "pages: 2\nexpect: holds\nP0 mmap 0 2 rw\nP0 madv_mergeable 0 2\nP0 write 0 5\nP0 write 1 5\nksmd merge P0 0 P0 1\n",
+    );
+    let n = states.len();
+    let model = View::of_model(Some(&states[n - 2]), &states[n - 1]);
+    let before =
+        snap(vec![proc_with(vec![(0, 2, true, true)], vec![present(10, 1, ANON, 5), present(11, 1, ANON, 5)])]);
+    let ksm = ANON | 1 << kpf::KSM | 1 << kpf::DIRTY;
+    for survivor in [10, 11] {
+        let after = snap(vec![proc_with(
+            vec![(0, 2, true, true)],
+            vec![present(survivor, 2, ksm, 5), present(survivor, 2, ksm, 5)],
+        )]);
+        let d = differences(&model, &View::of_kernel(Some(&before), &after, 0));
+        assert!(d.is_empty(), "survivor {survivor}: {d:?}");
+    }
+    // Not merged on the kernel: two classes, no ksm flag.
+    let d = differences(&model, &View::of_kernel(Some(&before), &before, 0));
+    assert_eq!(d.len(), 2, "{d:?}");
+}
+
+#[test]
+fn a_ksmd_merge_settles_over_every_scan_order() {
+    // Two equal pages of the child, both still shared with the parent:
+    // the model offers both survivors (the parent's page 0 or page 1 maps
+    // the KSM page); the named merge's order comes first.
+    let text = "pages: 2\nexpect: holds\nP0 mmap 0 2 rw\nP0 write 0 1\nP0 write 1 1\nP0 fork\nP1 madv_mergeable 0 2\nksmd merge P1 0 P1 1\n";
+    let sc = Scenario::parse(text, "t").unwrap();
+    let cfg = conform::config(&sc, None);
+    let mut s = State::new(cfg.pages, false);
+    for (i, st) in sc.steps.iter().enumerate().take(5) {
+        s = conform::conform_step(&cfg, &s, st.action, i, false).unwrap().remove(0);
+    }
+    let cands = conform::conform_step(&cfg, &s, sc.steps[5].action, 5, false).unwrap();
+    let groups: Vec<_> = cands.iter().map(conform::ksm_groups).collect();
+    assert_eq!(groups[0], vec![vec![(0, 0), (1, 0), (1, 1)]], "{groups:?}");
+    assert!(groups.contains(&vec![vec![(0, 1), (1, 0), (1, 1)]]), "{groups:?}");
 }
 
 #[test]
@@ -238,28 +287,15 @@ const LIVE_RANDOM: u64 = 400;
 const LIVE_SEED: u64 = 20261122;
 
 /// Model branches the live scenarios cannot reach.
-/// * do_wp_page() reusing a PageAnonExclusive page needs a read-only PTE
-///   of an exclusive page in a writable VMA: do_swap_page() maps an
-///   exclusive page writable, and mprotect upgrades such PTEs itself;
-/// * the root freed on a child's last put needs an external pin (KSM);
 /// * swap_writepage()'s folio_free_swap() needs the swap PTEs zapped
 ///   between try_to_unmap() and pageout(), which only kswapd's split
 ///   `reclaim`/`writeback` allows (MADV_PAGEOUT does both in one call).
-const UNREACHABLE_LIVE: &[rmapcheck_model::Branch] = &[
-    rmapcheck_model::Branch::WpReuseExclusive,
-    rmapcheck_model::Branch::FreeRootAnonVma,
-    rmapcheck_model::Branch::WritebackFreeSwap,
-    // KSM: the executor does not run the KSM actions yet.
-    rmapcheck_model::Branch::KsmMergeTwoPages,
-    rmapcheck_model::Branch::KsmMergeWithKsmPage,
-    rmapcheck_model::Branch::KsmForkedAppend,
-    rmapcheck_model::Branch::KsmWriteProtect,
-    rmapcheck_model::Branch::KsmRemoveRmapItem,
-    rmapcheck_model::Branch::KsmStaleNode,
-    rmapcheck_model::Branch::KsmBreak,
-    rmapcheck_model::Branch::WpCopyKsm,
-    rmapcheck_model::Branch::RmapWalkKsmNewFork,
-];
+///
+/// With KSM in the executor's vocabulary, two that were listed here became
+/// reachable: do_wp_page() reusing a PageAnonExclusive page behind a
+/// read-only PTE (break_ksm()'s unshare copy), and the root anon_vma freed
+/// on a child's last put (an exited child's rmap_item pins its anon_vma).
+const UNREACHABLE_LIVE: &[rmapcheck_model::Branch] = &[rmapcheck_model::Branch::WritebackFreeSwap];
 
 /// The live run: the whole corpus, then 400 random scenarios, on the
 /// kernel. One test, so that only one executor is pinned at a time.
@@ -274,6 +310,7 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
     let t0 = Instant::now();
     let live = |sc: &Scenario| conform::unsupported(sc).is_none() && sc.kernel == rmapcheck_model::Kernel::V6_18;
     let mut n = 0;
+    let (mut flaky, mut ksm_runs) = (0, 0);
     for (i, (name, sc)) in corpus().iter().enumerate().filter(|(_, (_, sc))| live(sc)) {
         n += 1;
         let o = conform::run_scenario(&mut ex, sc, None, conform::nonce(i as u64))
@@ -281,9 +318,31 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
         if let Some(d) = o.divergence {
             panic!("{name} diverges:\n{}", d.report());
         }
+        ksm_runs += usize::from(o.ksm_waits.0 > 0);
+        if let Some((step, why, d)) = &o.unsettled {
+            // Unsettled ksmd waits are flaky, not divergences (issue 7).
+            flaky += 1;
+            println!("FLAKY {name}: ksmd unsettled at step {step} ({why})\n{}", d.report());
+            continue;
+        }
         assert_eq!(o.matched, sc.steps.len());
     }
-    assert!(n >= 40, "only {n} scenarios run on the live kernel");
+    assert!(n >= 50, "only {n} scenarios run on the live kernel");
+    assert!(ksm_runs >= 10, "only {ksm_runs} corpus scenarios waited for ksmd");
+    // I12's first window on the live kernel: the KSM page the parent maps
+    // alone (the child exited) survives MADV_PAGEOUT, because
+    // rmap_walk_ksm() does not reach the parent's PTE.
+    let (name, escape) = corpus()
+        .into_iter()
+        .find(|(n, _)| n.ends_with("ksm-in-place-page-escapes-pageout-v6.18.rmap"))
+        .expect("the KSM pageout scenario");
+    let o = conform::run_scenario(&mut ex, &escape, None, conform::nonce(98)).unwrap();
+    assert!(o.divergence.is_none() && o.unsettled.is_none(), "{name}");
+    let after = &o.last_kernel.expect("a kernel view").procs[0];
+    let ksm: Vec<_> = after.pages.iter().filter(|p| p.ksm && p.kind == Kind::Present && p.cnt == 1).collect();
+    assert_eq!(ksm.len(), 1, "{name}: one of the parent's pages still maps the KSM frame: {:?}", after.pages);
+    let shown: Vec<String> = after.pages.iter().map(|p| p.render()).collect();
+    println!("I12 window 1 on the live kernel, P0 after MADV_PAGEOUT: {shown:?}");
     // The MADV_FREE data loss (README, "Found in the kernel") happens on
     // the live kernel too: the child, which never called MADV_FREE, reads
     // the zero page after its own MADV_PAGEOUT.
@@ -297,13 +356,21 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
     assert_eq!((child.kind, child.value), (Kind::Zero, Some(0)), "{name}: the child's page on the live kernel");
     let corpus_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
+    let mut waits = 0;
     for i in 0..LIVE_RANDOM {
         let sc = random::random_scenario(LIVE_SEED, i);
         let o = conform::run_scenario(&mut ex, &sc, None, conform::nonce(i)).unwrap();
         if let Some(d) = o.divergence {
             panic!("random scenario {i} diverges:\n{}\n{}", sc.to_text(), d.report());
         }
+        waits += o.ksm_waits.0;
+        if let Some((step, why, d)) = &o.unsettled {
+            flaky += 1;
+            println!("FLAKY random scenario {i}: ksmd unsettled at step {step} ({why})\n{}", d.report());
+        }
     }
+    assert!(waits >= 20, "only {waits} ksmd waits in the random scenarios");
+    assert!(flaky <= 2, "{flaky} unsettled ksmd waits");
     println!(
         "live conformance: {n} corpus scenarios {corpus_secs:.2} s, {LIVE_RANDOM} random (seed {LIVE_SEED}) {:.2} s",
         t1.elapsed().as_secs_f64()
@@ -356,12 +423,17 @@ fn live_scenarios_cover_every_reachable_model_branch() {
     use rmapcheck_model::Branch;
     let mut seen = 0u64;
     let mut run = |sc: &Scenario| {
-        let cfg = scenario_config(sc);
+        // As conformance runs it: a ksmd merge settles (conform_step).
+        let cfg = conform::config(sc, None);
         let mut s = State::new(cfg.pages, false);
-        for st in &sc.steps {
+        let mut settled = false;
+        for (i, st) in sc.steps.iter().enumerate() {
             let mut ctx = Ctx::new(&cfg, false);
-            s = step(&s, st.action, &mut ctx).unwrap();
-            seen |= ctx.branches;
+            if step(&s, st.action, &mut ctx).is_ok() {
+                seen |= ctx.branches;
+            }
+            s = conform::conform_step(&cfg, &s, st.action, i, settled).unwrap().remove(0);
+            settled |= matches!(st.action, Action::KsmMerge { .. });
         }
     };
     corpus()

@@ -27,9 +27,11 @@ pub fn anon_vma_alloc(s: &mut State, ctx: &Ctx) -> AvId {
 
 /// Mirrors anon_vma_compatible(): adjacent, same file and policy, flags
 /// equal but for VM_ACCESS_FLAGS (so read/write differences do not matter,
-/// VM_ACCOUNT ones do), and pgoff linear across the boundary.
+/// VM_ACCOUNT and VM_MERGEABLE ones do), and pgoff linear across the
+/// boundary. (VM_MERGEABLE was missing here: live-kernel conformance found
+/// it, `scenarios/anon-vma-not-shared-across-mergeable-boundary.rmap`.)
 fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
-    a.end == b.start && a.account == b.account && b.pgoff == a.pgoff + (b.start - a.start)
+    a.end == b.start && a.account == b.account && a.mergeable == b.mergeable && b.pgoff == a.pgoff + (b.start - a.start)
 }
 
 /// Mirrors find_mergeable_anon_vma() with reusable_anon_vma(): try the next

@@ -182,7 +182,7 @@ fn the_ksm_configuration_holds_exhaustively() {
     let r = run_check(&p, false, None);
     assert_eq!(r.outcome, "holds");
     assert!(r.complete);
-    assert_eq!(r.unique_states, 521_153);
+    assert_eq!(r.unique_states, 730_420);
     let on = p.model.actions.names();
     assert!(r.coverage.actions.iter().filter(|(n, _)| on.contains(&n.as_str())).all(|(_, n)| *n > 0));
     for b in [

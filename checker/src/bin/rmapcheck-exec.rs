@@ -15,10 +15,25 @@
 //! forks). Machine-wide, it runs under [`Isolation`]: its own zram swap
 //! device at priority 200 and `page-cluster = 0`, set up at start and
 //! restored at exit, on error and on SIGINT/SIGTERM/SIGHUP (see
-//! `rmapcheck::conform::isolate`). KSM settings are left alone.
+//! `rmapcheck::conform::isolate`), and the KSM knobs (ksmd paused with
+//! `run=0`, `sleep_millisecs=10`, `pages_to_scan=1000`, `smart_scan=0`,
+//! `use_zero_pages=0`), restored the same way.
+//!
+//! KSM (CONFORMANCE.md §4): `madv_mergeable`/`madv_unmergeable` are
+//! madvise() in the worker. ksmd stays paused between steps, so nothing
+//! merges behind the model's back (pages with equal content in mergeable
+//! VMAs would otherwise merge on ksmd's own schedule). A `ksmd merge` step
+//! sets `run=1` and polls (1 ms) until the structure the model predicts
+//! (the request's [`KsmWait`]) is visible and at least two full scans have
+//! passed, then sets `run=0` again; a timeout is reported as unsettled.
+//! `ksmd drop` (a stale rmap_item removed) has no user-visible effect and
+//! is a no-op here.
 
 use rmapcheck::conform::isolate::{self, Isolation};
-use rmapcheck::conform::proto::{KPage, KProc, KPte, KernelSnap, Reply, Request, NONCE_OFFSET, PAGE_SIZE, WINDOW_BASE};
+use rmapcheck::conform::proto::{
+    kpf, KPage, KProc, KPte, KernelSnap, KsmWait, Reply, Request, KSM_SETTLE_SCANS, KSM_TIMEOUT_MS, KSM_TIMEOUT_SCANS,
+    NONCE_OFFSET, PAGE_SIZE, WINDOW_BASE,
+};
 use rmapcheck_model::Action;
 use std::io::{BufRead, Write};
 
@@ -184,7 +199,8 @@ fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
             }
             OP_MADVISE => {
                 // SAFETY: only the test window is ever advised; the advice
-                // (MADV_PAGEOUT, MADV_FREE) never unmaps anything.
+                // (MADV_PAGEOUT, MADV_FREE, MADV_[UN]MERGEABLE) never
+                // unmaps anything.
                 let r = unsafe { libc::madvise(page_addr(a) as *mut _, b as usize * PAGE_SIZE as usize, word as i32) };
                 reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
             }
@@ -222,6 +238,10 @@ struct Exec {
     kpagecount: i32,
     kpageflags: i32,
     dummy: *mut libc::c_void,
+    /// The kernel has KSM (the isolation manages its knobs).
+    ksm: bool,
+    /// ksmd ran at least once (clean up before exit).
+    ksm_used: bool,
 }
 
 fn pidfd_open(pid: i32) -> Result<i32, String> {
@@ -318,6 +338,8 @@ impl Exec {
             kpagecount,
             kpageflags,
             dummy,
+            ksm: isolate::ksm_available(),
+            ksm_used: false,
         })
     }
 
@@ -420,6 +442,10 @@ impl Exec {
 
     /// Performs one action; returns 0 or the errno of the system call.
     fn act(&mut self, a: Action) -> Result<i32, String> {
+        if let Action::KsmMerge { .. } | Action::KsmDrop { .. } = a {
+            // The merge happens in ksm_wait(); a drop is not visible.
+            return if self.ksm { Ok(0) } else { Err(format!("'{a}': this kernel has no KSM")) };
+        }
         let i = a.pid() as usize;
         match self.workers.get(i) {
             Some(w) if w.alive => {}
@@ -493,11 +519,96 @@ impl Exec {
             Action::Reclaim { .. } | Action::Writeback => Err(format!(
                 "the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")"
             )),
-            Action::MadvMergeable { .. }
-            | Action::MadvUnmergeable { .. }
-            | Action::KsmMerge { .. }
-            | Action::KsmDrop { .. } => Err(format!("the executor does not run '{a}': KSM is not supported")),
+            Action::MadvMergeable { start, len, .. } => self.madvise(i, start, len, libc::MADV_MERGEABLE),
+            Action::MadvUnmergeable { start, len, .. } => self.madvise(i, start, len, libc::MADV_UNMERGEABLE),
+            Action::KsmMerge { .. } | Action::KsmDrop { .. } => unreachable!("handled above"),
         }
+    }
+
+    /// Whether, for some alternative of `want`, every group maps one frame
+    /// with KPF_KSM set.
+    fn ksm_visible(&mut self, want: &KsmWait) -> Result<bool, String> {
+        for alt in &want.alternatives {
+            if self.ksm_groups_visible(alt)? {
+                return Ok(true);
+            }
+        }
+        Ok(want.alternatives.is_empty())
+    }
+
+    /// Whether every group maps one frame with KPF_KSM set.
+    fn ksm_groups_visible(&mut self, groups: &[Vec<(u8, u8)>]) -> Result<bool, String> {
+        for g in groups {
+            let mut pfn = None;
+            for &(p, page) in g {
+                let Some(w) = self.workers.get(p as usize).filter(|w| w.alive) else { return Ok(false) };
+                let pm = open_ro(&format!("/proc/{}/pagemap", w.pid))?;
+                let e = pread_u64(pm, page_addr(page) / PAGE_SIZE);
+                close(pm);
+                let e = e.map_err(|e| format!("pagemap of P{p}: errno {e}"))?;
+                if e >> 63 & 1 == 0 {
+                    return Ok(false);
+                }
+                let f = e & ((1u64 << 55) - 1);
+                if pfn.is_some_and(|x| x != f) {
+                    return Ok(false);
+                }
+                pfn = Some(f);
+                let flags = pread_u64(self.kpageflags, f).map_err(|e| format!("kpageflags: errno {e}"))?;
+                if flags >> kpf::KSM & 1 == 0 {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs ksmd until `want` is visible and [`KSM_SETTLE_SCANS`] full
+    /// scans have passed, polling every millisecond; gives up after
+    /// max([`KSM_TIMEOUT_SCANS`] full scans, [`KSM_TIMEOUT_MS`]) (or 5 s,
+    /// should ksmd not scan at all). Returns what was missing on a
+    /// timeout, the milliseconds waited and the full scans passed.
+    fn ksm_wait(&mut self, want: &KsmWait) -> Result<(Option<String>, f64, u64), String> {
+        let start = isolate::ksm_full_scans()?;
+        let t0 = std::time::Instant::now();
+        self.ksm_used = true;
+        isolate::ksm_run(true)?;
+        let r: Result<(Option<String>, f64, u64), String> = (|| loop {
+            // SAFETY: plain sleep.
+            unsafe { libc::usleep(1000) };
+            let scans = isolate::ksm_full_scans()? - start;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let seen = self.ksm_visible(want)?;
+            if seen && scans >= KSM_SETTLE_SCANS {
+                return Ok((None, ms, scans));
+            }
+            if (scans >= KSM_TIMEOUT_SCANS && ms >= KSM_TIMEOUT_MS as f64) || ms >= 5000.0 {
+                let what = if seen { "ksmd did not complete its scans" } else { "the predicted merge did not appear" };
+                return Ok((Some(format!("{what} within {ms:.0} ms and {scans} full scans")), ms, scans));
+            }
+        })();
+        let paused = isolate::ksm_run(false);
+        let r = r?;
+        paused?;
+        Ok(r)
+    }
+
+    /// Lets ksmd pass everything once more (two full scans, at most 2 s), so
+    /// that the rmap_items and mm slots of exited workers are freed before
+    /// the KSM knobs are restored.
+    fn ksm_cleanup(&mut self) {
+        if !self.ksm_used {
+            return;
+        }
+        let Ok(start) = isolate::ksm_full_scans() else { return };
+        if isolate::ksm_run(true).is_err() {
+            return;
+        }
+        let t0 = std::time::Instant::now();
+        while t0.elapsed().as_millis() < 2000 && isolate::ksm_full_scans().map_or(true, |n| n < start + 2) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let _ = isolate::ksm_run(false);
     }
 
     /// madvise(`advice`) on pages `start..start+len` in worker `i`.
@@ -616,13 +727,18 @@ impl Exec {
     }
 
     fn handle(&mut self, req: Request) -> Reply {
-        let mut reply = Reply { error: None, errno: 0, snap: None };
+        let mut reply = Reply { error: None, errno: 0, snap: None, unsettled: None, ksm_wait: None };
         let r: Result<(), String> = (|| {
             match req {
                 Request::Start { pages, procs, nonce } => self.start(pages, procs, nonce)?,
-                Request::Act { action } => {
+                Request::Act { action, ksm } => {
                     let a = Action::parse(&action)?;
                     reply.errno = self.act(a)?;
+                    if let (Action::KsmMerge { .. }, Some(want)) = (a, &ksm) {
+                        let (missing, ms, scans) = self.ksm_wait(want)?;
+                        reply.unsettled = missing;
+                        reply.ksm_wait = Some((ms, scans));
+                    }
                     let mut s = self.snapshot()?;
                     self.peek(&mut s)?;
                     reply.snap = Some(s);
@@ -662,7 +778,7 @@ fn pin() -> Result<usize, String> {
 
 fn main() {
     let fatal = |m: String| -> ! {
-        let r = Reply { error: Some(m), errno: 0, snap: None };
+        let r = Reply { error: Some(m), errno: 0, snap: None, unsettled: None, ksm_wait: None };
         println!("{}", serde_json::to_string(&r).unwrap());
         std::process::exit(2);
     };
@@ -693,7 +809,13 @@ fn main() {
         }
         let reply = match serde_json::from_str::<Request>(&line) {
             Ok(req) => ex.handle(req),
-            Err(e) => Reply { error: Some(format!("bad request: {e}")), errno: 0, snap: None },
+            Err(e) => Reply {
+                error: Some(format!("bad request: {e}")),
+                errno: 0,
+                snap: None,
+                unsettled: None,
+                ksm_wait: None,
+            },
         };
         let text = serde_json::to_string(&reply).unwrap();
         if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
@@ -702,6 +824,7 @@ fn main() {
     }
     // End of input (the checker finished or died): leave nothing behind.
     ex.stop();
+    ex.ksm_cleanup();
     if let Err(e) = iso.restore() {
         eprintln!("rmapcheck-exec: could not restore the machine: {e}");
         drop(iso);

@@ -40,9 +40,13 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
 }
 
 /// Whether one (process, page) agrees: every compared field equal, no
-/// foreign content, and frame persistence consistent.
+/// foreign content, and frame persistence consistent. For a KSM page
+/// persistence is not compared: which of the merged frames survives
+/// depends on ksmd's scan order (CONFORMANCE.md §3 m), only the structure
+/// (frame classes, ksm flag, mapcount) is.
 pub fn page_matches(m: &PageView, k: &PageView) -> bool {
-    let frame_ok = !matches!((m.frame, k.frame), (Frame::Same, Frame::New) | (Frame::New, Frame::Same));
+    let ksm = m.ksm || k.ksm;
+    let frame_ok = ksm || !matches!((m.frame, k.frame), (Frame::Same, Frame::New) | (Frame::New, Frame::Same));
     let strip = |v: &PageView| PageView { frame: Frame::Any, ..v.clone() };
     frame_ok && !k.foreign && strip(m) == strip(k)
 }

@@ -12,6 +12,15 @@
 //! * The swap header is written here (no mkswap needed).
 //! * `page-cluster = 0` turns swap readahead off on the swap-cache path
 //!   (count-2 slots still take it on zram).
+//! * KSM (CONFORMANCE.md §4, §6.3), when `/sys/kernel/mm/ksm` exists: the
+//!   knobs [`KSM_KNOBS`] are saved and set to `run=0` (ksmd paused: the
+//!   executor sets `run=1` only while it waits for a merge the model
+//!   predicts; `run=0` keeps merged pages, only `run=2` unmerges),
+//!   `sleep_millisecs=10`, `pages_to_scan=1000`, `smart_scan=0`,
+//!   `use_zero_pages=0` and `advisor_mode=none` (the advisor would retune
+//!   pages_to_scan). `merge_across_nodes` and `max_page_sharing` are left
+//!   alone: the kernel refuses changes while KSM pages exist, and the
+//!   scenarios share a page at most a few times on one node.
 //! * One executor at a time: an exclusive `flock` on [`LOCK_FILE`], so two
 //!   runs cannot save each other's settings as the originals.
 //! * What was changed is written to [`STATE_FILE`] before the change. A run
@@ -35,6 +44,18 @@ pub const PAGE_CLUSTER: &str = "/proc/sys/vm/page-cluster";
 pub const SWAP_PRIORITY: i32 = 200;
 /// Size of the zram device. Scenarios use at most a few dozen slots.
 pub const DISKSIZE: u64 = 16 << 20;
+/// The KSM sysfs directory.
+pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
+/// KSM knobs the executor sets, with its values, in the order they are
+/// set (restored in reverse order, `run` last).
+pub const KSM_KNOBS: [(&str, &str); 6] = [
+    ("run", "0"),
+    ("advisor_mode", "none"),
+    ("sleep_millisecs", "10"),
+    ("pages_to_scan", "1000"),
+    ("smart_scan", "0"),
+    ("use_zero_pages", "0"),
+];
 
 const PAGE: usize = 4096;
 const SWAP_FLAG_PREFER: i32 = 0x8000;
@@ -53,6 +74,8 @@ struct Plan {
     hot_remove: Option<(CString, Vec<u8>)>,
     page_cluster: CString,
     page_cluster_old: Vec<u8>,
+    /// KSM knob paths and their old values, in restore order.
+    ksm: Vec<(CString, Vec<u8>)>,
     state_file: CString,
     lock_file: CString,
 }
@@ -65,6 +88,8 @@ pub struct Isolation {
     pub hot_added: bool,
     /// `page-cluster` before the run.
     pub page_cluster_old: String,
+    /// The KSM knobs before the run (empty without KSM).
+    pub ksm_old: Vec<(String, String)>,
     lock_fd: i32,
 }
 
@@ -163,6 +188,12 @@ fn restore_raw(plan: &Plan) -> Result<(), (&'static str, i32)> {
     if e != 0 {
         return Err(("page-cluster", e));
     }
+    for (path, old) in &plan.ksm {
+        let e = raw_write(path, old);
+        if e != 0 {
+            return Err(("ksm knob", e));
+        }
+    }
     // SAFETY: valid paths. The lock file goes while we still hold the
     // lock; a waiter notices that its file was unlinked (see `lock()`).
     unsafe {
@@ -224,8 +255,9 @@ fn install_handlers() {
     }));
 }
 
-fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str) -> Plan {
+fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str, ksm_old: &[(String, String)]) -> Plan {
     Plan {
+        ksm: ksm_old.iter().rev().map(|(k, v)| (cstr(&format!("{KSM_DIR}/{k}")), v.as_bytes().to_vec())).collect(),
         dev: cstr(&format!("/dev/zram{zram}")),
         reset: cstr(&format!("/sys/block/zram{zram}/reset")),
         hot_remove: hot_added.then(|| (cstr("/sys/class/zram-control/hot_remove"), zram.to_string().into_bytes())),
@@ -279,31 +311,90 @@ fn close_fd(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// Parses [`STATE_FILE`]: `zram=N hot_added=0|1 page_cluster=V`.
-fn parse_state(text: &str) -> Option<(u32, bool, String)> {
+/// KSM knob names and values.
+type Knobs = Vec<(String, String)>;
+
+/// What [`STATE_FILE`] records: zram device, hot_added, page-cluster,
+/// and the old KSM knobs.
+type Saved = (u32, bool, String, Knobs);
+
+/// Parses [`STATE_FILE`]: `zram=N hot_added=0|1 page_cluster=V` and
+/// `ksm.KNOB=V` for each saved KSM knob (a file without them, from an
+/// executor that did not touch KSM, restores none).
+fn parse_state(text: &str) -> Option<Saved> {
     let mut zram = None;
     let mut hot = None;
     let mut pc = None;
+    let mut ksm = Vec::new();
     for w in text.split_whitespace() {
         match w.split_once('=') {
             Some(("zram", v)) => zram = v.parse().ok(),
             Some(("hot_added", v)) => hot = Some(v == "1"),
             Some(("page_cluster", v)) => pc = Some(v.to_string()),
+            Some((k, v)) if k.starts_with("ksm.") => {
+                let knob = &k[4..];
+                if KSM_KNOBS.iter().any(|(n, _)| *n == knob) {
+                    ksm.push((knob.to_string(), v.to_string()));
+                }
+            }
             _ => {}
         }
     }
-    Some((zram?, hot?, pc?))
+    Some((zram?, hot?, pc?, ksm))
+}
+
+/// The current value of a KSM knob; `advisor_mode` shows all choices with
+/// the current one in brackets (`[none] scan-time`).
+fn read_knob(name: &str) -> Result<String, String> {
+    let v = read_file(&format!("{KSM_DIR}/{name}"))?;
+    Ok(match (v.find('['), v.find(']')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+        _ => v,
+    })
+}
+
+/// The KSM knobs as they are now (empty when the kernel has no KSM). A
+/// knob this kernel lacks (advisor_mode, smart_scan are 6.7+) is skipped.
+fn save_ksm() -> Result<Vec<(String, String)>, String> {
+    if !std::path::Path::new(&format!("{KSM_DIR}/run")).exists() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (k, _) in KSM_KNOBS {
+        if std::path::Path::new(&format!("{KSM_DIR}/{k}")).exists() {
+            out.push((k.to_string(), read_knob(k)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the executor manages KSM (the kernel has it).
+pub fn ksm_available() -> bool {
+    std::path::Path::new(&format!("{KSM_DIR}/run")).exists()
+}
+
+/// ksmd's `full_scans` counter.
+pub fn ksm_full_scans() -> Result<u64, String> {
+    let v = read_file(&format!("{KSM_DIR}/full_scans"))?;
+    v.parse().map_err(|_| format!("{KSM_DIR}/full_scans: '{v}'"))
+}
+
+/// Starts (`true`) or pauses ksmd (`run=1` / `run=0`; pausing keeps
+/// merged pages). Writing `run` takes ksm_thread_mutex, which ksmd holds
+/// for a whole scan batch, so once `run=0` returns ksmd does nothing more.
+pub fn ksm_run(on: bool) -> Result<(), String> {
+    write_file(&format!("{KSM_DIR}/run"), if on { "1" } else { "0" })
 }
 
 /// Restores what a killed executor left behind, if anything. Returns a
 /// description of what was restored.
 pub fn recover_stale() -> Result<Option<String>, String> {
     let Ok(text) = std::fs::read_to_string(STATE_FILE) else { return Ok(None) };
-    let Some((zram, hot, pc)) = parse_state(&text) else {
+    let Some((zram, hot, pc, ksm)) = parse_state(&text) else {
         let _ = std::fs::remove_file(STATE_FILE);
         return Ok(Some(format!("ignored an unreadable {STATE_FILE}")));
     };
-    let plan = plan_for(zram, hot, &pc);
+    let plan = plan_for(zram, hot, &pc, &ksm);
     let e = raw_swapoff(&plan.dev);
     if e != 0 && e != libc::EINVAL && e != libc::ENOENT {
         return Err(format!("stale zram{zram}: swapoff: {}", std::io::Error::from_raw_os_error(e)));
@@ -321,8 +412,15 @@ pub fn recover_stale() -> Result<Option<String>, String> {
         }
     }
     write_file(PAGE_CLUSTER, &pc)?;
+    for (k, v) in ksm.iter().rev() {
+        write_file(&format!("{KSM_DIR}/{k}"), v)?;
+    }
     let _ = std::fs::remove_file(STATE_FILE);
-    Ok(Some(format!("zram{zram} (hot_added={hot}) swapped off and reset, page-cluster back to {pc}")))
+    let knobs: Vec<String> = ksm.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Ok(Some(format!(
+        "zram{zram} (hot_added={hot}) swapped off and reset, page-cluster back to {pc}, ksm back to [{}]",
+        knobs.join(" ")
+    )))
 }
 
 /// Whether `/proc/swaps` lists `dev`.
@@ -379,19 +477,24 @@ impl Isolation {
     /// restored before returning the error.
     pub fn setup() -> Result<Isolation, String> {
         let lock_fd = lock()?;
-        let early = || -> Result<(String, u32, bool), String> {
+        let early = || -> Result<(String, Knobs, u32, bool), String> {
             if let Some(what) = recover_stale()? {
                 eprintln!("rmapcheck-exec: restored what a killed run left behind: {what}");
             }
             let page_cluster_old = read_file(PAGE_CLUSTER)?;
+            let ksm_old = save_ksm()?;
             let (zram, hot_added) = pick_device()?;
-            Ok((page_cluster_old, zram, hot_added))
+            Ok((page_cluster_old, ksm_old, zram, hot_added))
         };
-        let (page_cluster_old, zram, hot_added) = early().inspect_err(|_| {
+        let (page_cluster_old, ksm_old, zram, hot_added) = early().inspect_err(|_| {
             let _ = std::fs::remove_file(LOCK_FILE);
             close_fd(lock_fd);
         })?;
-        let state = format!("zram={zram} hot_added={} page_cluster={page_cluster_old}\n", hot_added as u8);
+        let mut state = format!("zram={zram} hot_added={} page_cluster={page_cluster_old}", hot_added as u8);
+        for (k, v) in &ksm_old {
+            state.push_str(&format!(" ksm.{k}={v}"));
+        }
+        state.push('\n');
         if let Err(e) = std::fs::write(STATE_FILE, state) {
             if hot_added {
                 let _ = write_file("/sys/class/zram-control/hot_remove", &zram.to_string());
@@ -400,9 +503,9 @@ impl Isolation {
             close_fd(lock_fd);
             return Err(format!("cannot write {STATE_FILE}: {e}"));
         }
-        let _ = PLAN.set(plan_for(zram, hot_added, &page_cluster_old));
+        let _ = PLAN.set(plan_for(zram, hot_added, &page_cluster_old, &ksm_old));
         install_handlers();
-        let iso = Isolation { zram, hot_added, page_cluster_old, lock_fd };
+        let iso = Isolation { zram, hot_added, page_cluster_old, ksm_old, lock_fd };
         iso.apply()?; // on error, `iso` is dropped and restores
         Ok(iso)
     }
@@ -419,7 +522,13 @@ impl Isolation {
         if unsafe { libc::swapon(c.as_ptr(), flags) } != 0 {
             return Err(format!("swapon {dev}: {}", std::io::Error::last_os_error()));
         }
-        write_file(PAGE_CLUSTER, "0")
+        write_file(PAGE_CLUSTER, "0")?;
+        for (k, v) in KSM_KNOBS {
+            if self.ksm_old.iter().any(|(n, _)| n == k) {
+                write_file(&format!("{KSM_DIR}/{k}"), v)?;
+            }
+        }
+        Ok(())
     }
 
     /// The swap device's path.
@@ -461,7 +570,9 @@ mod tests {
 
     #[test]
     fn state_file_round_trips() {
-        assert_eq!(parse_state("zram=3 hot_added=1 page_cluster=3\n"), Some((3, true, "3".into())));
+        assert_eq!(parse_state("zram=3 hot_added=1 page_cluster=3\n"), Some((3, true, "3".into(), vec![])));
         assert_eq!(parse_state("zram=0 hot_added=0"), None);
+        let s = parse_state("zram=1 hot_added=1 page_cluster=3 ksm.run=1 ksm.smart_scan=1 ksm.bogus=7\n").unwrap();
+        assert_eq!(s.3, vec![("run".into(), "1".into()), ("smart_scan".into(), "1".into())]);
     }
 }

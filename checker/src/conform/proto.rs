@@ -31,12 +31,41 @@ pub enum Request {
     Act {
         /// The action.
         action: String,
+        /// For `ksmd merge`: what the model predicts once ksmd has settled
+        /// (see [`KsmWait`]). ksmd is paused between steps and runs only
+        /// while the executor waits for this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ksm: Option<KsmWait>,
     },
     /// Take a snapshot without acting.
     Snap,
     /// Kill the workers of the current scenario.
     Stop,
 }
+
+/// The structure the model predicts after a ksmd step, as alternatives
+/// (ksmd's scan order decides which frame survives a merge, so the model
+/// offers every order): in one alternative, each group is a set of
+/// (process, page) that must map one frame with KPF_KSM set. The executor
+/// runs ksmd (`run=1`) until every group of some alternative is visible and at least
+/// [`KSM_SETTLE_SCANS`] full scans have passed since the wait began, or
+/// until it gives up after [`KSM_TIMEOUT_SCANS`] full scans and at least
+/// [`KSM_TIMEOUT_MS`] (CONFORMANCE.md §4); then it pauses ksmd again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KsmWait {
+    /// Alternatives; each is a list of groups of (process, page) sharing
+    /// one KSM frame.
+    pub alternatives: Vec<Vec<Vec<(u8, u8)>>>,
+}
+
+/// Full scans a ksmd wait lasts at least: the scan in progress when ksmd
+/// was paused, then one whole scan that started after the last change, so
+/// that every stale rmap_item was passed and every merge was tried.
+pub const KSM_SETTLE_SCANS: u64 = 2;
+/// Full scans (counted from before the wait) after which a wait gives up.
+pub const KSM_TIMEOUT_SCANS: u64 = 4;
+/// Milliseconds a wait lasts at least before it gives up.
+pub const KSM_TIMEOUT_MS: u64 = 200;
 
 /// The executor's answer to one [`Request`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +77,13 @@ pub struct Reply {
     pub errno: i32,
     /// For `act` and `snap`: the snapshot taken after the action.
     pub snap: Option<KernelSnap>,
+    /// For a ksmd wait that timed out: what was still missing (the step is
+    /// then reported as unsettled/flaky, not as a divergence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsettled: Option<String>,
+    /// For a ksmd wait: how long it took (ms) and how many full scans passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ksm_wait: Option<(f64, u64)>,
 }
 
 /// Raw observations of every process after one action. PFNs are raw here;

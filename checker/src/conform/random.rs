@@ -6,7 +6,7 @@ use super::exec::Executor;
 use super::{run_actions, Divergence};
 use crate::run::scenario_config;
 use rmapcheck_model::{
-    enabled_actions, step, Action, ActionKind, Config, Ctx, Expect, Kernel, Mutant, Scenario, State, Step,
+    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mutant, Pte, Scenario, State, Step,
 };
 
 /// One splitmix64 step.
@@ -49,13 +49,29 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         if acts.is_empty() {
             break;
         }
+        if lazyfree_mergeable(&s) {
+            // The kernel merges lazyfree pages, the model does not (README,
+            // "What the model leaves out (found by conformance)").
+            acts.retain(|a| !matches!(a, Action::KsmMerge { .. }));
+            if acts.is_empty() {
+                break;
+            }
+        }
         let mut kinds: Vec<_> = acts.iter().map(|a| a.kind()).collect();
         kinds.sort();
         kinds.dedup();
-        // Weighted so that runs get long: exit 1, munmap 2, the rest 4.
+        // Weighted so that runs get long: exit 1, munmap 2, the rest 4;
+        // madv_mergeable 8 and a ksmd merge, enabled only when equal pages
+        // sit in mergeable VMAs, 16 (ksmd would merge them soon on a live
+        // kernel), and writes 12 while a VMA is mergeable, so that KSM is a
+        // good part of the random runs.
+        let ksm = s.mms.iter().any(|m| m.alive && m.vmas.iter().any(|v| v.mergeable));
         let weight = |k: ActionKind| match k {
             ActionKind::Exit => 1,
             ActionKind::Munmap => 2,
+            ActionKind::KsmMerge => 16,
+            ActionKind::MadvMergeable => 8,
+            ActionKind::Write if ksm => 12,
             _ => 4,
         };
         let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
@@ -67,11 +83,25 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
             }
             pick -= weight(k);
         }
-        let of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        let mut of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        // 3 of 4 writes store a value some page already holds, so
+        // that equal pages (what KSM merges) are common; uniform values
+        // out of 15 would rarely give ksmd anything to do.
+        if kind == ActionKind::Write && below(&mut x, 4) != 0 {
+            let held: Vec<u8> = s.folios.iter().filter(|f| !f.freed && f.mapcount > 0).map(|f| f.data).collect();
+            let equal: Vec<Action> = of_kind
+                .iter()
+                .copied()
+                .filter(|a| matches!(a, Action::Write { value, .. } if held.contains(value)))
+                .collect();
+            if !equal.is_empty() {
+                of_kind = equal;
+            }
+        }
         let a = of_kind[below(&mut x, of_kind.len())];
-        let mut ctx = Ctx::new(&cfg, false);
-        match step(&s, a, &mut ctx) {
-            Ok(n) => s = n,
+        // As conformance runs it: a ksmd merge settles (super::ksm_settle).
+        match super::conform_step(&cfg, &s, a, sc.steps.len(), false) {
+            Ok(mut n) => s = n.swap_remove(0),
             Err(_) => break,
         }
         sc.steps.push(Step { line: sc.steps.len() + 1, action: a, reads: None });
@@ -79,15 +109,35 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
     sc
 }
 
-/// Whether the model accepts every action in order.
+/// Whether some live process maps a lazyfree (MADV_FREE'd, not yet
+/// redirtied) anon page in a VM_MERGEABLE VMA: ksmd on the live kernel
+/// would merge it (the KSM page then stays !swapbacked), which the model
+/// leaves out, so random scenarios draw no ksmd merge then.
+pub fn lazyfree_mergeable(s: &State) -> bool {
+    s.mms.iter().filter(|m| m.alive).any(|m| {
+        m.ptes.iter().enumerate().any(|(p, pte)| match *pte {
+            Pte::Present { folio, .. } => {
+                let f = &s.folios[folio as usize];
+                !f.swapbacked
+                    && f.mapping != Mapping::None
+                    && m.vma_index(p as u8).is_some_and(|vi| m.vmas[vi].mergeable)
+            }
+            _ => false,
+        })
+    })
+}
+
+/// Whether the model accepts every action in order, as conformance runs
+/// them (a ksmd merge settles, see [`super::ksm_settle`]).
 pub fn model_accepts(cfg: &Config, actions: &[Action]) -> bool {
     let mut s = State::new(cfg.pages, false);
-    for &a in actions {
-        let mut ctx = Ctx::new(cfg, false);
-        match step(&s, a, &mut ctx) {
-            Ok(n) => s = n,
+    let mut settled = false;
+    for (i, &a) in actions.iter().enumerate() {
+        match super::conform_step(cfg, &s, a, i, settled) {
+            Ok(mut n) => s = n.swap_remove(0),
             Err(_) => return false,
         }
+        settled |= matches!(a, Action::KsmMerge { .. });
     }
     true
 }
