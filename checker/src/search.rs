@@ -147,18 +147,29 @@ fn finish(
 ) -> Report {
     let elapsed = start.elapsed();
     let (timed_out, depth_bounded) = (outcome.timed_out, outcome.depth_bounded);
-    let stopped_by =
-        if matches!(plan.strategy, Strategy::Simulate | Strategy::Swarm | Strategy::Guided | Strategy::Novelty) {
-            Some("random simulation, which never exhausts the state space".to_string())
-        } else if outcome.out_of_memory {
-            Some(format!("memory budget of {} MiB", plan.max_rss_kib.unwrap_or(0) / 1024))
-        } else if timed_out {
-            Some(format!("time limit of {} s", plan.time_limit.map_or(0, |t| t.as_secs())))
-        } else if depth_bounded {
-            Some(format!("depth bound of {}", plan.max_depth.unwrap_or(0)))
+    let stopped_by = if plan.strategy == Strategy::Novelty {
+        Some(if timed_out {
+            format!(
+                "time limit of {} s, in a novelty search (which prunes states)",
+                plan.time_limit.map_or(0, |t| t.as_secs())
+            )
         } else {
-            None
-        };
+            format!(
+                "novelty pruning: every round up to width {} finished, but states showing no new atom tuple were not expanded",
+                plan.width
+            )
+        })
+    } else if matches!(plan.strategy, Strategy::Simulate | Strategy::Swarm | Strategy::Guided) {
+        Some("random simulation, which never exhausts the state space".to_string())
+    } else if outcome.out_of_memory {
+        Some(format!("memory budget of {} MiB", plan.max_rss_kib.unwrap_or(0) / 1024))
+    } else if timed_out {
+        Some(format!("time limit of {} s", plan.time_limit.map_or(0, |t| t.as_secs())))
+    } else if depth_bounded {
+        Some(format!("depth bound of {}", plan.max_depth.unwrap_or(0)))
+    } else {
+        None
+    };
     let complete = stopped_by.is_none();
     let stopped_at_first = !outcome.found.is_empty() && !keep_going;
     let mut counterexamples = Vec::new();
