@@ -141,7 +141,7 @@ pub const BUILTINS: [Builtin; 7] = [
     }),
     (
         "lazyfree",
-        "v6.18-swapin-dirty (the proposed fix), 3 processes, 1 page, every action including madv_free, exhaustive BFS (about 15 s)",
+        "v6.18-swapin-dirty (the proposed fix), 3 processes, 1 page, every action including madv_free, exhaustive BFS (about a minute)",
         || Settings {
             kernel: Some("v6.18-swapin-dirty".into()),
             procs: Some(3),

@@ -99,8 +99,8 @@ pub fn index_linear(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I23: an unfaulted VMA (no anon_vma) maps no anon folio: its pages can
-/// only be the zero page or not present.
+/// I23: an unfaulted VMA (no anon_vma) maps no anon folio and holds no
+/// swap entry: its pages can only be the zero page or not present.
 pub fn unfaulted_vma_empty(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, page, folio, _) in present(s) {
@@ -108,6 +108,20 @@ pub fn unfaulted_vma_empty(s: &State, _: Kernel) -> Result<(), String> {
         let v = &s.mms[pid].vmas[vi];
         if v.anon_vma.is_none() {
             bad.push(format!("P{pid} page {page}: unfaulted VMA {}..{} maps anon folio F{folio}", v.start, v.end));
+        }
+    }
+    // Nor a swap entry: one is only ever made from an anon folio mapped in
+    // the VMA (try_to_unmap_one()), and moves with it (mremap, fork).
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
+        for v in mm.vmas.iter().filter(|v| v.anon_vma.is_none()) {
+            for page in v.start..v.end {
+                if let Pte::Swap { slot, .. } = mm.ptes[page as usize] {
+                    bad.push(format!(
+                        "P{pid} page {page}: unfaulted VMA {}..{} holds swap entry S{slot}",
+                        v.start, v.end
+                    ));
+                }
+            }
         }
     }
     report(bad)

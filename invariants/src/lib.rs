@@ -78,7 +78,7 @@ pub static INVARIANTS: &[Invariant] = &[
         "an anon_vma whose tree is not empty has a live parent",
         "unlink_anon_vmas(): anon_vma->parent->num_children-- when a tree empties"),
     inv!("unfaulted_vma_empty", "I23", folio::unfaulted_vma_empty,
-        "a VMA without anon_vma maps no anon folio (only the zero page)",
+        "a VMA without anon_vma maps no anon folio and holds no swap entry (only the zero page)",
         "vma_needs_copy() / copy_vma(): an unfaulted anon VMA has no pages, so its pgoff may be reset"),
     inv!("unlink_after_zap", "I24", semantics::unlink_after_zap,
         "a VMA leaves the anon_vma trees only after every PTE in its range is zapped; no PTE lies outside every VMA",
