@@ -85,6 +85,9 @@ struct CheckArgs {
     /// Swap slots in use at once, 0-32 (reclaim keeps a folio it cannot give a slot).
     #[arg(long)]
     swap_slots: Option<u8>,
+    /// Named files for the file actions, 0-3 (reg, memfd, tmpfs).
+    #[arg(long)]
+    files: Option<u8>,
     /// Comma-separated action kinds to explore (default: all).
     #[arg(long)]
     actions: Option<String>,
@@ -182,6 +185,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        files: a.files,
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
     let mut stderr = std::io::stderr();

@@ -67,6 +67,8 @@ pub struct Settings {
     pub mutant: Option<String>,
     /// Swap slots in use at once.
     pub swap_slots: Option<u8>,
+    /// Named files (0-3: reg, memfd, tmpfs) for the file actions.
+    pub files: Option<u8>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -246,6 +248,7 @@ impl Settings {
             symmetry: other.symmetry.or(self.symmetry),
             mutant: other.mutant.or(self.mutant),
             swap_slots: other.swap_slots.or(self.swap_slots),
+            files: other.files.or(self.files),
         }
     }
 
@@ -279,6 +282,7 @@ impl Settings {
             symmetry: self.symmetry.unwrap_or(true),
             mutant: self.mutant.as_deref().map(str::parse::<Mutant>).transpose()?,
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
+            files: self.files.unwrap_or(d.files),
         };
         model.validate()?;
         let invariants = match &self.invariants {

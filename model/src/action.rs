@@ -1,6 +1,7 @@
 //! The action vocabulary: one action per system call or memory access, in
 //! the same words the scenario files and the live-kernel executor use.
 
+use crate::address_space::{parse_file_name, FileId, NAMED_FILES};
 use crate::config::ActionKind;
 use crate::state::{Page, Pid, Value};
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,50 @@ pub enum Action {
         /// Page of the rmap_item.
         page: Page,
     },
+    /// `P mmap START LEN rw|r shared` (`MAP_SHARED|MAP_ANONYMOUS`, `file`
+    /// is `None`) or `P mmap START LEN rw|r private|shared FILE PGOFF` (a
+    /// named file from file page PGOFF).
+    MmapFile {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+        /// `PROT_WRITE` (always `PROT_READ`).
+        write: bool,
+        /// `MAP_SHARED` (else `MAP_PRIVATE`).
+        shared: bool,
+        /// The named file, `None` for shared anonymous memory.
+        file: Option<FileId>,
+        /// The file offset in pages (`vm_pgoff`); 0 for anonymous memory.
+        pgoff: u8,
+    },
+    /// `P madv_dontneed START LEN`: `madvise(MADV_DONTNEED)`.
+    MadvDontneed {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `P ftruncate FILE PAGES`: `ftruncate()` of a named file to PAGES pages.
+    Ftruncate {
+        /// Process (every process holds the executor's file descriptors).
+        pid: Pid,
+        /// The named file.
+        file: FileId,
+        /// The new size in pages.
+        size: u8,
+    },
+    /// `P fsync FILE`: `fsync()` of a named file.
+    Fsync {
+        /// Process.
+        pid: Pid,
+        /// The named file.
+        file: FileId,
+    },
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -200,7 +245,11 @@ impl Action {
             | Action::Mprotect { pid, .. }
             | Action::Mremap { pid, .. }
             | Action::MadvMergeable { pid, .. }
-            | Action::MadvUnmergeable { pid, .. } => Some(pid),
+            | Action::MadvUnmergeable { pid, .. }
+            | Action::MmapFile { pid, .. }
+            | Action::MadvDontneed { pid, .. }
+            | Action::Ftruncate { pid, .. }
+            | Action::Fsync { pid, .. } => Some(pid),
             Action::Writeback | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
@@ -224,6 +273,11 @@ impl Action {
             Action::MadvUnmergeable { .. } => ActionKind::MadvUnmergeable,
             Action::KsmMerge { .. } => ActionKind::KsmMerge,
             Action::KsmDrop { .. } => ActionKind::KsmDrop,
+            Action::MmapFile { file: None, .. } => ActionKind::MmapShared,
+            Action::MmapFile { file: Some(_), .. } => ActionKind::MmapFile,
+            Action::MadvDontneed { .. } => ActionKind::MadvDontneed,
+            Action::Ftruncate { .. } => ActionKind::Ftruncate,
+            Action::Fsync { .. } => ActionKind::Fsync,
         }
     }
 
@@ -245,7 +299,11 @@ impl Action {
             | Action::MadvMergeable { pid, .. }
             | Action::MadvUnmergeable { pid, .. }
             | Action::KsmMerge { pid, .. }
-            | Action::KsmDrop { pid, .. } => *pid = new,
+            | Action::KsmDrop { pid, .. }
+            | Action::MmapFile { pid, .. }
+            | Action::MadvDontneed { pid, .. }
+            | Action::Ftruncate { pid, .. }
+            | Action::Fsync { pid, .. } => *pid = new,
             Action::Writeback => {}
         }
         a
@@ -286,9 +344,22 @@ impl Action {
             p => Err(format!("'{p}' is not a protection: expected rw or r")),
         };
         let action = match verb {
+            "mmap" if args.len() > 3 => parse_mmap_file(pid, args)?,
             "mmap" => {
                 arity(3)?;
                 Action::Mmap { pid, start: num(0, "start page")?, len: num(1, "length")?, write: prot(args[2])? }
+            }
+            "madv_dontneed" => {
+                arity(2)?;
+                Action::MadvDontneed { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "ftruncate" => {
+                arity(2)?;
+                Action::Ftruncate { pid, file: parse_file_name(args[0])?, size: num(1, "size in pages")? }
+            }
+            "fsync" => {
+                arity(1)?;
+                Action::Fsync { pid, file: parse_file_name(args[0])? }
             }
             "mprotect" => {
                 arity(3)?;
@@ -364,6 +435,34 @@ impl Action {
     }
 }
 
+/// Parses the file forms of `mmap`: `START LEN rw|r shared` (shared
+/// anonymous) and `START LEN rw|r private|shared FILE PGOFF`.
+fn parse_mmap_file(pid: Pid, args: &[&str]) -> Result<Action, String> {
+    let num = |w: &str, what: &str| w.parse::<u8>().map_err(|_| format!("'{w}' is not a valid {what}"));
+    let (start, len) = (num(args[0], "start page")?, num(args[1], "length")?);
+    let write = match args[2] {
+        "rw" => true,
+        "r" => false,
+        p => return Err(format!("'{p}' is not a protection: expected rw or r")),
+    };
+    let shared = match args[3] {
+        "shared" => true,
+        "private" => false,
+        w => return Err(format!("'{w}' is not a mapping type: expected shared or private")),
+    };
+    match args {
+        [_, _, _, "shared"] => Ok(Action::MmapFile { pid, start, len, write, shared, file: None, pgoff: 0 }),
+        [_, _, _, "private"] => Err("a private anonymous mapping is 'mmap START LEN rw|r' (no 'private')".into()),
+        [_, _, _, _, f, off] => {
+            Ok(Action::MmapFile { pid, start, len, write, shared, file: Some(parse_file_name(f)?), pgoff: num(off, "file page offset")? })
+        }
+        _ => Err(format!(
+            "'mmap' takes START LEN rw|r, START LEN rw|r shared, or START LEN rw|r private|shared FILE PGOFF; got {} arguments",
+            args.len()
+        )),
+    }
+}
+
 /// Parses what follows `ksmd`: `merge P A Q B` or `drop P A`.
 fn parse_ksmd(args: &[&str]) -> Result<Action, String> {
     let proc_ = |w: &str| -> Result<Pid, String> {
@@ -411,6 +510,22 @@ impl fmt::Display for Action {
                 write!(f, "{KSMD} merge P{pid} {page} P{with} {with_page}")
             }
             Action::KsmDrop { pid, page } => write!(f, "{KSMD} drop P{pid} {page}"),
+            Action::MmapFile { pid, start, len, write, shared, file, pgoff } => {
+                let prot = if write { "rw" } else { "r" };
+                match file {
+                    None => write!(f, "P{pid} mmap {start} {len} {prot} shared"),
+                    Some(id) => {
+                        let kind = if shared { "shared" } else { "private" };
+                        let name = NAMED_FILES.get(id as usize).map_or("?", |n| n.0);
+                        write!(f, "P{pid} mmap {start} {len} {prot} {kind} {name} {pgoff}")
+                    }
+                }
+            }
+            Action::MadvDontneed { pid, start, len } => write!(f, "P{pid} madv_dontneed {start} {len}"),
+            Action::Ftruncate { pid, file, size } => {
+                write!(f, "P{pid} ftruncate {} {size}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
+            }
+            Action::Fsync { pid, file } => write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0)),
         }
     }
 }

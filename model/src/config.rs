@@ -193,6 +193,10 @@ pub struct Config {
     /// (as on a full swap device) and reclaim keeps the folio.
     #[serde(default = "default_swap_slots")]
     pub swap_slots: u8,
+    /// How many of the named files ([`crate::NAMED_FILES`]: `reg`, `memfd`,
+    /// `tmpfs`) exist, 0–3. Shared anonymous memory needs none.
+    #[serde(default)]
+    pub files: u8,
 }
 
 fn default_swap_slots() -> u8 {
@@ -211,6 +215,7 @@ impl Default for Config {
             symmetry: true,
             mutant: None,
             swap_slots: default_swap_slots(),
+            files: 0,
         }
     }
 }
@@ -229,6 +234,12 @@ impl Config {
         }
         if self.swap_slots > 32 {
             return Err(format!("swap slots must be at most 32, got {}", self.swap_slots));
+        }
+        if self.files as usize > crate::NAMED_FILES.len() {
+            return Err(format!("files must be between 0 and {}, got {}", crate::NAMED_FILES.len(), self.files));
+        }
+        if self.actions.contains(ActionKind::MmapFile) && self.files == 0 {
+            return Err("the mmap_file action needs files: set files to 1 (reg), 2 (and memfd) or 3 (and tmpfs)".into());
         }
         if self.symmetry && self.ids != Ids::Canonical {
             return Err("process symmetry works on canonical ids: drop the ids setting or turn symmetry off".into());
@@ -283,11 +294,21 @@ pub enum ActionKind {
     KsmMerge,
     /// ksmd notices a stale rmap_item and removes it.
     KsmDrop,
+    /// `mmap(MAP_SHARED|MAP_ANONYMOUS)`: a new shmem object.
+    MmapShared,
+    /// `mmap()` of a named file, `MAP_PRIVATE` or `MAP_SHARED`.
+    MmapFile,
+    /// `madvise(MADV_DONTNEED)` of a range.
+    MadvDontneed,
+    /// `ftruncate()` of a named file.
+    Ftruncate,
+    /// `fsync()` of a named file.
+    Fsync,
 }
 
 impl ActionKind {
     /// Every kind, with its name and what it mirrors.
-    pub const ALL: [(ActionKind, &'static str, &'static str); 16] = [
+    pub const ALL: [(ActionKind, &'static str, &'static str); 21] = [
         (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
         (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
         (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
@@ -304,11 +325,26 @@ impl ActionKind {
         (ActionKind::MadvUnmergeable, "madv_unmergeable", "madvise(MADV_UNMERGEABLE): unmerge_ksm_pages() -> break_ksm() unshares every KSM page, then VM_MERGEABLE is cleared"),
         (ActionKind::KsmMerge, "merge", "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
         (ActionKind::KsmDrop, "drop", "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
+        (ActionKind::MmapShared, "mmap_shared", "mmap(MAP_SHARED|MAP_ANONYMOUS): shmem_zero_setup() gives the VMA a new shmem object, vm_pgoff 0; fork shares it without an anon_vma"),
+        (ActionKind::MmapFile, "mmap_file", "mmap() of a named file MAP_PRIVATE or MAP_SHARED: vm_file, vm_pgoff = file offset, merges need the same file and contiguous pgoff"),
+        (ActionKind::MadvDontneed, "madv_dontneed", "madvise(MADV_DONTNEED): zap_vma_range(): anon folios freed, file folios unmapped (dirty PTEs dirty the folio), page cache kept"),
+        (ActionKind::Ftruncate, "ftruncate", "ftruncate() of a named file: truncate_setsize(), truncate_pagecache() unmaps even private COW copies beyond EOF (even_cows), drops the page cache and shmem swap"),
+        (ActionKind::Fsync, "fsync", "fsync() of a named file: writeback of every dirty page-cache folio, folio_mkclean() write-protects its PTEs through rmap_walk_file(); a no-op for shmem"),
     ];
 
     /// KSM's kinds: opt-in, never part of [`ActionSet::all`].
     pub const KSM: [ActionKind; 4] =
         [ActionKind::MadvMergeable, ActionKind::MadvUnmergeable, ActionKind::KsmMerge, ActionKind::KsmDrop];
+
+    /// The file kinds: opt-in, never part of [`ActionSet::all`], so
+    /// anonymous-only configurations keep their state spaces.
+    pub const FILE: [ActionKind; 5] = [
+        ActionKind::MmapShared,
+        ActionKind::MmapFile,
+        ActionKind::MadvDontneed,
+        ActionKind::Ftruncate,
+        ActionKind::Fsync,
+    ];
 
     /// The name used on the command line and in scenarios.
     pub fn name(self) -> &'static str {
@@ -331,12 +367,12 @@ impl FromStr for ActionKind {
 pub struct ActionSet(u32);
 
 impl ActionSet {
-    /// Every action kind but KSM's ([`ActionKind::KSM`]), which a
-    /// configuration must name: checks written before KSM keep their
-    /// state spaces.
+    /// Every action kind but KSM's ([`ActionKind::KSM`]) and the file
+    /// kinds ([`ActionKind::FILE`]), which a configuration must name:
+    /// checks written before them keep their state spaces.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM {
+        for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE) {
             set.0 &= !(1 << k as u32);
         }
         set

@@ -110,11 +110,31 @@ pub enum Branch {
     WpCopyKsm,
     /// rmap_walk_ksm() found a PTE through an rmap_item of another mm (search_new_forks).
     RmapWalkKsmNewFork,
+    /// do_fault_around() -> filemap_map_pages() mapped a cached folio the fault did not ask for.
+    FaultAround,
+    /// filemap_fault() -> do_sync_mmap_readahead(): a cache miss read the file in.
+    FilemapReadahead,
+    /// shmem_get_folio_gfp() allocated a folio for a hole.
+    ShmemAllocFolio,
+    /// shmem_swapin_folio() read a swapped-out shmem page back.
+    ShmemSwapin,
+    /// do_cow_fault() / wp_page_copy() copied a page-cache folio into an anon folio.
+    CowFromPageCache,
+    /// do_shared_fault() / wp_page_shared(): a store through a shared mapping dirtied the page-cache folio.
+    SharedDirty,
+    /// shmem_writeout(): the folio went to swap, its swap entry stayed in the page cache.
+    ShmemWriteout,
+    /// __remove_mapping() dropped a clean page-cache folio (reclaim).
+    PageCacheDropped,
+    /// unmap_mapping_range(even_cows) zapped a private COW copy beyond EOF.
+    TruncateEvenCows,
+    /// folio_mkclean() write-protected and cleaned a PTE for writeback.
+    FolioMkclean,
 }
 
 impl Branch {
     /// Every branch with its display name, in report order.
-    pub const ALL: [(Branch, &'static str); 51] = [
+    pub const ALL: [(Branch, &'static str); 61] = [
         (Branch::PrepareReuseNeighbour, "__anon_vma_prepare: reuse neighbour's anon_vma"),
         (Branch::PrepareNewRoot, "__anon_vma_prepare: new root anon_vma"),
         (Branch::AnonymousZeroPage, "do_anonymous_page: zero page"),
@@ -166,6 +186,16 @@ impl Branch {
         (Branch::KsmBreak, "break_ksm: unshare fault copies a KSM page"),
         (Branch::WpCopyKsm, "do_wp_page: KSM page copied (COW_KSM)"),
         (Branch::RmapWalkKsmNewFork, "rmap_walk_ksm: PTE found in a forked mm (search_new_forks)"),
+        (Branch::FaultAround, "do_fault_around: filemap_map_pages mapped a neighbour"),
+        (Branch::FilemapReadahead, "filemap_fault: do_sync_mmap_readahead read the file in"),
+        (Branch::ShmemAllocFolio, "shmem_get_folio_gfp: new folio for a hole"),
+        (Branch::ShmemSwapin, "shmem_swapin_folio: swap entry in the mapping read back"),
+        (Branch::CowFromPageCache, "do_cow_fault/wp_page_copy: page-cache folio copied to anon"),
+        (Branch::SharedDirty, "do_shared_fault/wp_page_shared: page-cache folio dirtied"),
+        (Branch::ShmemWriteout, "shmem_writeout: swap entry left in the page cache"),
+        (Branch::PageCacheDropped, "__remove_mapping: clean page-cache folio dropped"),
+        (Branch::TruncateEvenCows, "unmap_mapping_range(even_cows): private COW copy zapped"),
+        (Branch::FolioMkclean, "folio_mkclean: PTE write-protected for writeback"),
     ];
 }
 
@@ -177,12 +207,16 @@ pub struct Ctx<'a> {
     pub log: Option<Vec<String>>,
     /// Bit `b` is set when [`Branch`] `b` was taken.
     pub branches: u64,
+    /// The system call's result when it fails without changing anything
+    /// the model keeps (an errno value, e.g. `EINVAL` for MADV_FREE on a
+    /// file VMA); 0 otherwise. Calls the model refuses outright are `Err`.
+    pub errno: i32,
 }
 
 impl<'a> Ctx<'a> {
     /// A context that narrates when `narrate` is true.
     pub fn new(cfg: &'a Config, narrate: bool) -> Self {
-        Ctx { cfg, log: narrate.then(Vec::new), branches: 0 }
+        Ctx { cfg, log: narrate.then(Vec::new), branches: 0, errno: 0 }
     }
 
     /// Records a narration line (built only when narrating).

@@ -80,6 +80,7 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             Mapping::None => "NULL".to_string(),
             Mapping::Anon(a) => format!("AV{a}|ANON"),
             Mapping::Ksm(n) => format!("stable_node{n}|KSM"),
+            Mapping::File(f) => crate::address_space::file_name(s, f),
         };
         let mut flags = Vec::new();
         if f.swapbacked {

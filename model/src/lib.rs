@@ -15,10 +15,12 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod address_space;
 pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod filemap;
 pub mod ksm;
 pub mod madvise;
 pub mod memory;
@@ -27,19 +29,22 @@ pub mod mprotect;
 pub mod mremap;
 pub mod rmap;
 pub mod scenario;
+pub mod shmem;
 pub mod state;
 pub mod step;
 pub mod swapfile;
 pub mod swapin;
+pub mod truncate;
 pub mod vma;
 pub mod vmscan;
 
 pub use action::Action;
+pub use address_space::{CacheEntry, File, FileId, FileKind, NAMED_FILES};
 pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
     ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem, SlotId,
-    StableNode, State, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST,
+    StableNode, State, SwapSlot, Value, Vma, GHOST_FILE, GHOST_OR_ZERO, LOST,
 };
 pub use step::{enabled_actions, step};

@@ -28,6 +28,8 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
         anon_vma: None,
         middle: None,
         copied_from: None,
+        file: None,
+        shared: false,
     };
     if vma_merge_new_range(s, ctx, pid, &vmg).is_none() {
         let mm = &mut s.mms[pid];
@@ -43,6 +45,8 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
                 account: write,
                 anon_vma: None,
                 chain: Default::default(),
+                file: None,
+                shared: false,
             },
         );
         ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
@@ -87,13 +91,17 @@ pub fn do_munmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8)
     for p in start..end {
         s.mms[pid].ghost[p as usize] = None;
     }
+    crate::shmem::release_unmapped_objects(s, ctx);
     Ok(())
 }
 
-/// Mirrors dup_mmap(): the child gets a copy of every VMA; a faulted one
-/// goes through anon_vma_fork() and copy_page_range() (vma_needs_copy() is
-/// false for an unfaulted anonymous VMA, so its zero-page PTEs are not
-/// copied and the child faults on its own). Returns the child's pid.
+/// Mirrors dup_mmap(): the child gets a copy of every VMA (with its
+/// `vm_file`, get_file()); a faulted one goes through anon_vma_fork() and
+/// copy_page_range(). vma_needs_copy() is true only with an anon_vma
+/// ("an anonymous VMA has page tables which naturally cannot be
+/// reconstituted on page fault"), so an unfaulted anonymous VMA, a
+/// private file VMA that never COWed and every shared VMA are not copied:
+/// the child faults their pages in again. Returns the child's pid.
 pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, String> {
     if s.mms.len() >= ctx.cfg.procs as usize {
         return Err(format!("fork would create P{}, beyond the bound of {} processes", s.mms.len(), ctx.cfg.procs));
@@ -127,5 +135,6 @@ pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
     let mm = &mut s.mms[pid];
     mm.alive = false;
     mm.ghost.iter_mut().for_each(|g| *g = None);
+    crate::shmem::release_unmapped_objects(s, ctx);
     ctx.say(|| format!("exit_mmap: P{pid} gone"));
 }

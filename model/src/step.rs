@@ -66,6 +66,12 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             }
             ksmd_drop(&mut n, ctx, pid, page)?
         }
+        Action::MmapFile { start, len, write, shared, file, pgoff, .. } => {
+            crate::filemap::do_mmap_file(&mut n, ctx, pid, start, len, write, shared, file, pgoff)?
+        }
+        Action::MadvDontneed { start, len, .. } => crate::madvise::madvise_dontneed(&mut n, ctx, pid, start, len)?,
+        Action::Ftruncate { file, size, .. } => crate::truncate::do_ftruncate(&mut n, ctx, file, size)?,
+        Action::Fsync { file, .. } => crate::filemap::vfs_fsync(&mut n, ctx, file)?,
     }
     normalize(&mut n, ctx.cfg.ids);
     Ok(n)
@@ -108,6 +114,10 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             let pte = mm.ptes[page as usize];
             if swapin_would_sleep(s, pte) {
                 continue;
+            }
+            let v = &mm.vmas[vi];
+            if v.file.is_some_and(|f| v.linear_page_index(page) >= s.files[f as usize].size) {
+                continue; // beyond EOF: the access would SIGBUS
             }
             if on(ActionKind::Read) && matches!(pte, Pte::None | Pte::Swap { .. }) {
                 out.push(Action::Read { pid, page });
@@ -192,6 +202,63 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         out.push(Action::Writeback);
     }
     ksmd_actions(cfg, s, out);
+    file_actions(cfg, s, out);
+}
+
+/// The file vocabulary: mmap of shared anonymous memory and of each named
+/// file (MAP_PRIVATE and MAP_SHARED, every file offset that fits),
+/// MADV_DONTNEED of single pages, and ftruncate() to every other size and
+/// fsync() when something is dirty, named once (by the first live
+/// process: every process holds the same file descriptors).
+fn file_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    let on = |k| cfg.actions.contains(k);
+    let pages = s.pages();
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
+        let pid = pid as u8;
+        for start in 0..pages {
+            for len in 1..=pages - start {
+                if mm.overlaps(start, start + len) {
+                    break;
+                }
+                for write in [true, false] {
+                    if on(ActionKind::MmapShared) {
+                        out.push(Action::MmapFile { pid, start, len, write, shared: true, file: None, pgoff: 0 });
+                    }
+                    if !on(ActionKind::MmapFile) {
+                        continue;
+                    }
+                    for file in 0..cfg.files.min(s.files.len() as u8) {
+                        for pgoff in 0..=pages - len {
+                            for shared in [false, true] {
+                                out.push(Action::MmapFile { pid, start, len, write, shared, file: Some(file), pgoff });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if on(ActionKind::MadvDontneed) {
+            for page in 0..pages {
+                if mm.vma_index(page).is_some() && !matches!(mm.ptes[page as usize], Pte::None) {
+                    out.push(Action::MadvDontneed { pid, start: page, len: 1 });
+                }
+            }
+        }
+    }
+    let Some(first) = s.mms.iter().position(|m| m.alive) else { return };
+    let pid = first as u8;
+    for (file, f) in s.files.iter().enumerate().take(cfg.files as usize) {
+        let file = file as u8;
+        if on(ActionKind::Ftruncate) {
+            for size in (0..=pages).filter(|&n| n != f.size) {
+                out.push(Action::Ftruncate { pid, file, size });
+            }
+        }
+        let dirty = f.cache.iter().any(|e| matches!(e, crate::CacheEntry::Folio(x) if s.folios[*x as usize].dirty));
+        if on(ActionKind::Fsync) && !f.shmem() && dirty {
+            out.push(Action::Fsync { pid, file });
+        }
+    }
 }
 
 /// ksmd's merges (every scanned page with every partner page that
@@ -268,7 +335,8 @@ fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
         if on(ActionKind::MadvPageout) && matches!(pte, Pte::Present { .. }) {
             out.push(Action::MadvPageout { pid, start: page, len: 1 });
         }
-        if on(ActionKind::MadvFree) && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
+        let anon_vma_ok = mm.vma_index(page).is_some_and(|vi| mm.vmas[vi].is_anonymous());
+        if on(ActionKind::MadvFree) && anon_vma_ok && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
             out.push(Action::MadvFree { pid, start: page, len: 1 });
         }
         if let Some(f) = folio.filter(|f| on(ActionKind::Reclaim) && !busy && !named.contains(f)) {

@@ -41,6 +41,9 @@ pub enum Shrunk {
 /// a clean swap-cache folio goes to __remove_mapping().
 pub fn shrink_folio_list(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk {
     s.folios[folio as usize].refcount += 1; // folio_isolate_lru()
+    if s.folios[folio as usize].mapping.file().is_some() {
+        return crate::filemap::shrink_file_folio(s, ctx, folio);
+    }
     let f = &s.folios[folio as usize];
     if f.swapbacked && f.swap.is_none() {
         if folio_alloc_swap(s, ctx, folio).is_none() {
@@ -80,7 +83,7 @@ pub fn shrink_folio_list(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk
 }
 
 /// The folio goes back to the LRU: the isolation reference is dropped.
-fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
+pub(crate) fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
     ctx.say(|| format!("shrink_folio_list: F{folio}: {why}"));
     folio_put(s, ctx, folio);
     Shrunk::Kept
@@ -91,9 +94,15 @@ fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
 /// model holds it (see [`rmap_walk_anon`]), so a VMA missing from the tree
 /// keeps its PTE.
 pub fn try_to_unmap(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
-    // rmap_walk(): "if (unlikely(folio_test_ksm(folio))) rmap_walk_ksm()".
+    // rmap_walk(): "if (unlikely(folio_test_ksm(folio))) rmap_walk_ksm();
+    // else if (folio_test_anon(folio)) rmap_walk_anon(); else rmap_walk_file()".
     let hits = if s.folios[folio as usize].mapping.stable_node().is_some() {
         crate::ksm::rmap_walk_ksm(s, ctx, folio)
+    } else if s.folios[folio as usize].mapping.file().is_some() {
+        for (pid, page) in crate::filemap::rmap_walk_file(s, folio) {
+            crate::filemap::try_to_unmap_one_file(s, ctx, folio, pid, page);
+        }
+        return;
     } else {
         rmap_walk_anon(s, folio)
     };
@@ -190,6 +199,10 @@ fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page
 /// data goes to the slot and the folio is clean, and __remove_mapping()
 /// frees it.
 pub fn pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
+    if s.folios[folio as usize].mapping.file().is_some() {
+        // pageout() -> writeout(): "if (shmem_mapping(mapping)) shmem_writeout()".
+        return crate::shmem::shmem_pageout(s, ctx, folio);
+    }
     s.folios[folio as usize].isolated = false;
     // is_page_cache_freeable(): isolation + swap cache references only.
     if s.folios[folio as usize].refcount != 2 {
