@@ -36,7 +36,7 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
     }
     let cfg = sc.config();
     let all: Vec<_> = INVARIANTS.iter().collect();
-    let mut s = State::new(cfg.pages, false);
+    let mut s = State::initial(&cfg);
     let mut out = format!("== {file} (kernel {}, expect {})\n", sc.kernel, sc.expect);
     let mut verdict = Expect::Holds;
     let mut read_mismatch = None;

@@ -100,7 +100,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 7] = [
+pub const BUILTINS: [Builtin; 8] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -210,6 +210,28 @@ pub const BUILTINS: [Builtin; 7] = [
             values: Some(1),
             strategy: Some(Strategy::Bfs),
             time_limit: Some(600),
+            ..Settings::default()
+        },
+    ),
+    (
+        "file",
+        "v6.18, 2 processes, 1 page, 1 value, 1 swap slot, a regular file and a memfd: mmap of private anonymous memory, of shared anonymous memory and of both files (private, shared), read, write, fork, munmap, exit, mprotect, MADV_PAGEOUT, MADV_DONTNEED, ftruncate, fsync, kswapd reclaim and writeback, exhaustive BFS (under a minute)",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(1),
+            values: Some(1),
+            swap_slots: Some(1),
+            files: Some(2),
+            actions: Some(
+                [
+                    "mmap", "mmap_shared", "mmap_file", "read", "write", "fork", "munmap", "exit", "mprotect",
+                    "madv_pageout", "madv_dontneed", "ftruncate", "fsync", "reclaim", "writeback",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            strategy: Some(Strategy::Bfs),
             ..Settings::default()
         },
     ),

@@ -30,7 +30,7 @@ pub struct Trace {
 /// could not be taken.
 pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
     let cfg = cfg.for_replay();
-    let mut s = State::new(cfg.pages, false);
+    let mut s = State::initial(&cfg);
     let mut steps = Vec::new();
     for (i, a) in actions.iter().enumerate() {
         let mut ctx = Ctx::new(&cfg, true);

@@ -525,7 +525,9 @@ impl fmt::Display for Action {
             Action::Ftruncate { pid, file, size } => {
                 write!(f, "P{pid} ftruncate {} {size}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
             }
-            Action::Fsync { pid, file } => write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0)),
+            Action::Fsync { pid, file } => {
+                write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
+            }
         }
     }
 }

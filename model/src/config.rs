@@ -259,8 +259,8 @@ impl Config {
                 "the reclaim action needs writeback: kswapd must be able to finish the folio it unmapped".into()
             );
         }
-        if !self.actions.contains(ActionKind::Mmap) {
-            return Err("the mmap action must be enabled: nothing else can happen without a mapping".into());
+        if ![ActionKind::Mmap, ActionKind::MmapShared, ActionKind::MmapFile].iter().any(|&k| self.actions.contains(k)) {
+            return Err("the mmap action (or mmap_shared, mmap_file) must be enabled: nothing else can happen without a mapping".into());
         }
         Ok(())
     }

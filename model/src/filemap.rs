@@ -45,7 +45,11 @@ pub fn do_mmap_file(
                 return Err(format!("file {f} does not exist in this configuration (set files)"));
             }
             if pgoff as u16 + len as u16 > s.pages() as u16 {
-                return Err(format!("file pages {pgoff}..{} lie beyond the modelled file length {}", pgoff + len, s.pages()));
+                return Err(format!(
+                    "file pages {pgoff}..{} lie beyond the modelled file length {}",
+                    pgoff + len,
+                    s.pages()
+                ));
             }
             (f, pgoff)
         }
@@ -172,7 +176,7 @@ fn do_sync_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId) {
         }
     }
     ctx.took(Branch::FilemapReadahead);
-    ctx.say(|| format!("filemap_fault: do_sync_mmap_readahead read file {file} (0..{size}), VM_FAULT_RETRY"));
+    ctx.say(|| format!("filemap_fault: do_sync_mmap_readahead read offsets 0..{size} in, VM_FAULT_RETRY"));
 }
 
 /// Whether a PTE set_pte_range() makes for a load in `v` is writable:
@@ -224,7 +228,7 @@ pub fn do_read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: 
     }
     let folio = do_fault_folio(s, ctx, file, index)?;
     set_pte_file(s, pid, vi, page, folio, false);
-    ctx.say(|| format!("do_read_fault: F{folio} (file {file} offset {index}) mapped at page {page}"));
+    ctx.say(|| format!("do_read_fault: F{folio} (offset {index}) mapped at page {page}"));
     Ok(())
 }
 
@@ -266,7 +270,7 @@ pub fn do_fault_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page:
         let folio = do_fault_folio(s, ctx, file, index)?;
         set_pte_file(s, pid, vi, page, folio, true);
         fault_dirty_shared_page(s, ctx, folio);
-        ctx.say(|| format!("do_shared_fault: F{folio} (file {file} offset {index}) mapped writable at page {page}"));
+        ctx.say(|| format!("do_shared_fault: F{folio} (offset {index}) mapped writable at page {page}"));
         return Ok(());
     }
     anon_vma_prepare(s, ctx, pid, vi);
@@ -275,7 +279,7 @@ pub fn do_fault_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page:
     let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
     s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: true, dirty: true };
     ctx.took(Branch::CowFromPageCache);
-    ctx.say(|| format!("do_cow_fault: F{folio} (file {file} offset {index}) copied to new anon F{new} at page {page}"));
+    ctx.say(|| format!("do_cow_fault: F{folio} (offset {index}) copied to new anon F{new} at page {page}"));
     Ok(())
 }
 

@@ -91,8 +91,7 @@ pub fn do_munmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8)
     for p in start..end {
         s.mms[pid].ghost[p as usize] = None;
     }
-    crate::shmem::release_unmapped_objects(s, ctx);
-    Ok(())
+    crate::shmem::release_unmapped_objects(s, ctx)
 }
 
 /// Mirrors dup_mmap(): the child gets a copy of every VMA (with its
@@ -125,7 +124,7 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
 /// Mirrors exit_mmap(): unmap_vmas() over the whole address space first,
 /// then free_pgtables() unlinks every VMA, then remove_vma() frees them.
 /// All PTEs are gone before any VMA leaves an anon_vma tree.
-pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
+pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) -> Result<(), String> {
     let pages = s.pages();
     zap_pte_range(s, ctx, pid, 0, pages);
     while !s.mms[pid].vmas.is_empty() {
@@ -135,6 +134,6 @@ pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
     let mm = &mut s.mms[pid];
     mm.alive = false;
     mm.ghost.iter_mut().for_each(|g| *g = None);
-    crate::shmem::release_unmapped_objects(s, ctx);
     ctx.say(|| format!("exit_mmap: P{pid} gone"));
+    crate::shmem::release_unmapped_objects(s, ctx)
 }

@@ -81,7 +81,16 @@ impl Scenario {
     /// and process bound, any of the 15 values, every action kind,
     /// replayed with stable ids ([`Config::for_replay`]).
     pub fn config(&self) -> Config {
-        Config { kernel: self.kernel, procs: self.procs, pages: self.pages, values: 15, ..Config::default() }
+        // A scenario that names a file gets all three named files (the
+        // ones it does not name stay untouched).
+        let names_file = self.steps.iter().any(|st| {
+            matches!(
+                st.action,
+                Action::MmapFile { file: Some(_), .. } | Action::Ftruncate { .. } | Action::Fsync { .. }
+            )
+        });
+        let files = if names_file { crate::NAMED_FILES.len() as u8 } else { 0 };
+        Config { kernel: self.kernel, procs: self.procs, pages: self.pages, values: 15, files, ..Config::default() }
             .for_replay()
     }
 

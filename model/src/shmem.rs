@@ -93,7 +93,7 @@ pub fn shmem_pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
     f.refcount -= 1;
     s.files[file as usize].cache[index as usize] = CacheEntry::Swap(slot);
     s.swap[slot as usize].count += 1; // the page cache's swap reference
-    // swap_writeout() on zram: written at once.
+                                      // swap_writeout() on zram: written at once.
     let data = s.folios[folio as usize].data;
     s.folios[folio as usize].dirty = false;
     s.swap[slot as usize].data = Some(data);
@@ -108,15 +108,25 @@ pub fn shmem_pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
 /// (every VMA mapping it is gone) -> shmem_evict_inode() ->
 /// shmem_truncate_range() over the whole object: its folios leave the
 /// page cache and its swap entries are freed. The named files stay: the
-/// executor holds them open.
-pub fn release_unmapped_objects(s: &mut State, ctx: &mut Ctx) {
+/// executor holds them open. `Err` when reclaim holds one of the folios
+/// locked: the final fput() (task work on the way back to user space)
+/// waits for kswapd's writeback, so the call cannot complete yet.
+pub fn release_unmapped_objects(s: &mut State, ctx: &mut Ctx) -> Result<(), String> {
     for file in 0..s.files.len() as FileId {
         let f = &s.files[file as usize];
         if !f.anon || f.freed || crate::address_space::i_mmap(s, file).next().is_some() {
             continue;
         }
+        let locked = f.cache.iter().find_map(|e| match *e {
+            CacheEntry::Folio(x) if s.folios[x as usize].isolated => Some(x),
+            _ => None,
+        });
+        if let Some(x) = locked {
+            return Err(format!("the last fput() of shm{file} waits on the lock reclaim holds on F{x}"));
+        }
         crate::truncate::truncate_inode_pages(s, ctx, file, 0);
         s.files[file as usize].freed = true;
         ctx.say(|| format!("shmem_evict_inode: shm{file} freed with its last mapping"));
     }
+    Ok(())
 }

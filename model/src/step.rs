@@ -47,7 +47,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             dup_mmap(&mut n, ctx, pid)?;
         }
         Action::Munmap { start, len, .. } => do_munmap(&mut n, ctx, pid, start, len)?,
-        Action::Exit { .. } => exit_mmap(&mut n, ctx, pid),
+        Action::Exit { .. } => exit_mmap(&mut n, ctx, pid)?,
         Action::Mprotect { start, len, write, .. } => do_mprotect(&mut n, ctx, pid, start, len, write)?,
         Action::Mremap { start, len, to, dontunmap, .. } => do_mremap(&mut n, ctx, pid, start, len, to, dontunmap)?,
         Action::MadvPageout { start, len, .. } => madvise_pageout(&mut n, ctx, pid, start, len)?,
@@ -250,7 +250,9 @@ fn file_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     for (file, f) in s.files.iter().enumerate().take(cfg.files as usize) {
         let file = file as u8;
         if on(ActionKind::Ftruncate) {
-            for size in (0..=pages).filter(|&n| n != f.size) {
+            // Shrinking only: growing a file back adds holes and nothing
+            // the rmap has to find (scenarios may grow a file).
+            for size in 0..f.size {
                 out.push(Action::Ftruncate { pid, file, size });
             }
         }

@@ -59,9 +59,8 @@ fn truncate_pagecache(s: &mut State, ctx: &mut Ctx, file: FileId, size: u8) {
 /// anon COW copies and their swap entries go too: their data is lost by
 /// design, and the process reads SIGBUS there, not its old copy.
 pub fn unmap_mapping_range(s: &mut State, ctx: &mut Ctx, file: FileId, from: u8, even_cows: bool) {
-    let vmas: Vec<(usize, u8, u8, u8)> = crate::address_space::i_mmap(s, file)
-        .map(|(pid, v)| (pid as usize, v.start, v.end, v.pgoff))
-        .collect();
+    let vmas: Vec<(usize, u8, u8, u8)> =
+        crate::address_space::i_mmap(s, file).map(|(pid, v)| (pid as usize, v.start, v.end, v.pgoff)).collect();
     for (pid, start, end, pgoff) in vmas {
         for page in start..end {
             if page - start + pgoff < from {

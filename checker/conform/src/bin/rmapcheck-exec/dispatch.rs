@@ -68,5 +68,8 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Re
         Action::MadvMergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_MERGEABLE),
         Action::MadvUnmergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_UNMERGEABLE),
         Action::KsmMerge { .. } | Action::KsmDrop { .. } => unreachable!("handled above"),
+        Action::MmapFile { .. } | Action::MadvDontneed { .. } | Action::Ftruncate { .. } | Action::Fsync { .. } => {
+            Err(format!("'{a}': file actions are not wired to the executor yet"))
+        }
     }
 }
