@@ -141,6 +141,7 @@ pub fn file_content(s: &State, _: Kernel) -> Result<(), String> {
                 let place = match f.cache[index as usize] {
                     CacheEntry::Folio(folio) => format!("F{folio}"),
                     CacheEntry::Swap(slot) => format!("S{slot}"),
+                    CacheEntry::Hole if f.kind == FileKind::Shmem => "a hole".to_string(),
                     CacheEntry::Hole => "disk".to_string(),
                 };
                 bad.push(format!("file {x} offset {index} holds {have} ({place}), but {want} was written there"));

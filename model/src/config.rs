@@ -99,11 +99,26 @@ pub enum Mutant {
     /// do_wp_page() reuses the last mapping of a KSM page in place: the
     /// page stays in the stable tree, now PageAnonExclusive and writable.
     KsmReuseInPlace,
+    /// shmem_alloc_and_add_folio() forgets __folio_set_swapbacked(): a
+    /// shmem folio looks like a regular file's page cache.
+    ShmemFolioNotSwapbacked,
+    /// truncate_pagecache() skips unmap_mapping_range(): the page cache
+    /// beyond EOF is removed while PTEs still map it.
+    TruncateSkipsUnmap,
+    /// copy_vma() resets vm_pgoff of every VMA without an anon_vma, not only
+    /// of an anonymous one: a moved file VMA no longer maps its file offsets.
+    MremapResetsFilePgoff,
+    /// do_wp_page() forgets the VM_SHARED branch (wp_page_shared()) and
+    /// copies on write in a shared mapping.
+    SharedWriteCows,
+    /// shrink_folio_list() frees a dirty regular-file folio instead of
+    /// leaving it to writeback.
+    ReclaimDropsDirtyFile,
 }
 
 impl Mutant {
     /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 8] = [
+    pub const ALL: [(Mutant, &'static str); 13] = [
         (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
         (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
         (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
@@ -112,6 +127,11 @@ impl Mutant {
         (Mutant::MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from"),
         (Mutant::KsmItemSkipsAnonVmaPin, "ksm-item-skips-anon-vma-pin"),
         (Mutant::KsmReuseInPlace, "ksm-reuse-in-place"),
+        (Mutant::ShmemFolioNotSwapbacked, "shmem-folio-not-swapbacked"),
+        (Mutant::TruncateSkipsUnmap, "truncate-skips-unmap"),
+        (Mutant::MremapResetsFilePgoff, "mremap-resets-file-pgoff"),
+        (Mutant::SharedWriteCows, "shared-write-cows"),
+        (Mutant::ReclaimDropsDirtyFile, "reclaim-drops-dirty-file-folio"),
     ];
 
     /// Its command-line name.
@@ -139,6 +159,15 @@ impl Mutant {
             Mutant::KsmReuseInPlace => {
                 "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"
             }
+            Mutant::ShmemFolioNotSwapbacked => "shmem_alloc_and_add_folio() forgets __folio_set_swapbacked()",
+            Mutant::TruncateSkipsUnmap => {
+                "truncate_pagecache() skips unmap_mapping_range(): truncated page cache stays mapped"
+            }
+            Mutant::MremapResetsFilePgoff => {
+                "copy_vma() resets vm_pgoff of an unfaulted file VMA as if it were anonymous"
+            }
+            Mutant::SharedWriteCows => "do_wp_page() copies on write in a shared mapping (no wp_page_shared())",
+            Mutant::ReclaimDropsDirtyFile => "shrink_folio_list() frees a dirty regular-file folio without writeback",
         }
     }
 }

@@ -110,9 +110,15 @@ fn shmem_zero_setup(s: &mut State, ctx: &mut Ctx, len: u8) -> FileId {
 /// A new page-cache folio of `file` at `index` holding `data`: the page
 /// cache's reference, PG_swapbacked for shmem (__folio_set_swapbacked()
 /// in shmem_alloc_and_add_folio()), clean.
-pub(crate) fn page_cache_add(s: &mut State, file: FileId, index: u8, data: u8) -> FolioId {
+pub(crate) fn page_cache_add(
+    s: &mut State,
+    mutant: Option<crate::Mutant>,
+    file: FileId,
+    index: u8,
+    data: u8,
+) -> FolioId {
     let id = s.folios.len() as FolioId;
-    let shmem = s.files[file as usize].shmem();
+    let shmem = s.files[file as usize].shmem() && mutant != Some(crate::Mutant::ShmemFolioNotSwapbacked);
     s.folios.push(Folio {
         mapping: Mapping::File(file),
         index,
@@ -172,7 +178,7 @@ fn do_sync_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId) {
     for index in 0..size {
         if s.files[file as usize].cache[index as usize] == CacheEntry::Hole {
             let data = s.files[file as usize].disk[index as usize];
-            page_cache_add(s, file, index, data);
+            page_cache_add(s, ctx.cfg.mutant, file, index, data);
         }
     }
     ctx.took(Branch::FilemapReadahead);
@@ -351,7 +357,10 @@ pub fn shrink_file_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> crate:
         if f.swapbacked {
             return Shrunk::NeedsPageout;
         }
-        return crate::vmscan::putback(s, ctx, folio, "dirty file folio: PG_reclaim, activate for the flusher");
+        if ctx.cfg.mutant != Some(crate::Mutant::ReclaimDropsDirtyFile) {
+            return crate::vmscan::putback(s, ctx, folio, "dirty file folio: PG_reclaim, activate for the flusher");
+        }
+        s.folios[folio as usize].dirty = false; // the mutant: dropped unwritten
     }
     remove_mapping_file(s, ctx, folio)
 }

@@ -53,7 +53,9 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
         Pte::Present { writable: true, .. } => ctx.took(Branch::WriteHit),
         // do_wp_page(): "Shared mapping: ... We should not cow pages in a
         // shared writeable mapping" -> wp_page_shared().
-        Pte::Present { writable: false, .. } if shared => crate::filemap::wp_page_shared(s, ctx, pid, page),
+        Pte::Present { writable: false, .. } if shared && ctx.cfg.mutant != Some(Mutant::SharedWriteCows) => {
+            crate::filemap::wp_page_shared(s, ctx, pid, page)
+        }
         Pte::Zero | Pte::Present { writable: false, .. } => do_wp_page(s, ctx, pid, vi, page),
         Pte::Swap { .. } => crate::swapin::do_swap_page(s, ctx, pid, vi, page, true)?,
     }

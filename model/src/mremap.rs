@@ -75,7 +75,8 @@ fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: 
     // "If anonymous vma has not yet been faulted, update new pgoff to
     // match new location": only vma_is_anonymous(); a file VMA's pgoff is
     // a file offset and moves with it.
-    let pgoff = if faulted || !vma.is_anonymous() { pgoff } else { to };
+    let reset_file = ctx.cfg.mutant == Some(crate::Mutant::MremapResetsFilePgoff);
+    let pgoff = if faulted || (!vma.is_anonymous() && !reset_file) { pgoff } else { to };
     let copied_from = (!ctx.degree_era()).then(|| vma.clone());
     let vmg = Vmg {
         start: to,

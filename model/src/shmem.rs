@@ -25,7 +25,7 @@ pub fn shmem_get_folio(s: &mut State, ctx: &mut Ctx, file: FileId, index: u8) ->
         }
         CacheEntry::Folio(f) => Ok(f),
         CacheEntry::Hole => {
-            let f = page_cache_add(s, file, index, 0);
+            let f = page_cache_add(s, ctx.cfg.mutant, file, index, 0);
             ctx.took(Branch::ShmemAllocFolio);
             ctx.say(|| format!("shmem_alloc_and_add_folio: new F{f} at offset {index} of file {file}"));
             Ok(f)
@@ -51,7 +51,7 @@ fn shmem_swapin_folio(s: &mut State, ctx: &mut Ctx, file: FileId, index: u8, slo
         }
         None => {
             let data = s.slot_data(slot);
-            page_cache_add(s, file, index, data)
+            page_cache_add(s, ctx.cfg.mutant, file, index, data)
         }
     };
     let f = &mut s.folios[folio as usize];

@@ -43,7 +43,9 @@ pub fn do_ftruncate(s: &mut State, ctx: &mut Ctx, file: FileId, size: u8) -> Res
 /// between); nothing can fault in between here, so the second finds
 /// nothing. The ghost: the file's contents beyond EOF are gone.
 fn truncate_pagecache(s: &mut State, ctx: &mut Ctx, file: FileId, size: u8) {
-    unmap_mapping_range(s, ctx, file, size, true);
+    if ctx.cfg.mutant != Some(crate::Mutant::TruncateSkipsUnmap) {
+        unmap_mapping_range(s, ctx, file, size, true);
+    }
     truncate_inode_pages(s, ctx, file, size);
     let f = &mut s.files[file as usize];
     for i in size as usize..f.content.len() {
