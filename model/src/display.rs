@@ -102,6 +102,9 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         if f.isolated {
             flags.push("isolated+locked");
         }
+        if f.readahead {
+            flags.push("readahead");
+        }
         out.push((
             format!("F{i}"),
             format!(

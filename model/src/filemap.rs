@@ -131,6 +131,7 @@ pub(crate) fn page_cache_add(
         freed: false,
         swap: None,
         isolated: false,
+        readahead: false,
     });
     s.files[file as usize].cache[index as usize] = CacheEntry::Folio(id);
     id
@@ -156,8 +157,10 @@ fn do_fault_folio(s: &mut State, ctx: &mut Ctx, file: FileId, index: u8) -> Resu
     if s.files[file as usize].shmem() {
         return crate::shmem::shmem_get_folio(s, ctx, file, index);
     }
-    if s.files[file as usize].folio_at(index).is_none() {
-        do_sync_mmap_readahead(s, ctx, file);
+    match s.files[file as usize].folio_at(index) {
+        None => do_sync_mmap_readahead(s, ctx, file),
+        Some(f) if s.folios[f as usize].readahead => do_async_mmap_readahead(s, ctx, file, f),
+        Some(_) => {}
     }
     let folio = s.files[file as usize].folio_at(index).ok_or("the page cache lost the folio readahead added")?;
     if s.folios[folio as usize].isolated {
@@ -183,6 +186,32 @@ fn do_sync_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId) {
     }
     ctx.took(Branch::FilemapReadahead);
     ctx.say(|| format!("filemap_fault: do_sync_mmap_readahead read offsets 0..{size} in, VM_FAULT_RETRY"));
+}
+
+/// Mirrors filemap_fault() finding a PG_readahead folio (fault-around
+/// skipped it): do_async_mmap_readahead() -> page_cache_async_ra() clears
+/// the mark and, with no readahead state that expects this index ("Hit a
+/// marked folio without valid readahead state"), reads from the first
+/// missing page after it to the end of the file (the window is larger than
+/// these files), marking the window's first page for the next async
+/// readahead; then the fault is retried (the live kernel: after
+/// MADV_PAGEOUT kept dirty page 0 of a 3-page file, a read of page 0 maps
+/// pages 0 and 2, and caches page 1 unmapped).
+fn do_async_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId, folio: FolioId) {
+    s.folios[folio as usize].readahead = false;
+    let (index, size) = (s.folios[folio as usize].index, s.files[file as usize].size);
+    let Some(first) = (index + 1..size).find(|&i| s.files[file as usize].cache[i as usize] == CacheEntry::Hole) else {
+        return;
+    };
+    for i in first..size {
+        if s.files[file as usize].cache[i as usize] == CacheEntry::Hole {
+            let data = s.files[file as usize].disk[i as usize];
+            let f = page_cache_add(s, ctx.cfg.mutant, file, i, data);
+            s.folios[f as usize].readahead = i == first;
+        }
+    }
+    ctx.took(Branch::FilemapReadahead);
+    ctx.say(|| format!("do_async_mmap_readahead: F{folio} was marked: offsets {first}..{size} read, {first} marked"));
 }
 
 /// Whether a PTE set_pte_range() makes for a load in `v` is writable:
@@ -224,9 +253,15 @@ pub fn do_read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: 
     if let Some(f) = s.files[file as usize].folio_at(index).filter(|&f| s.folios[f as usize].isolated) {
         return Err(format!("the fault sleeps on the lock reclaim holds on F{f}"));
     }
-    if !s.files[file as usize].shmem() && s.files[file as usize].folio_at(index).is_none() {
-        // filemap_fault() reads the file in and retries the fault.
-        do_sync_mmap_readahead(s, ctx, file);
+    if !s.files[file as usize].shmem() {
+        match s.files[file as usize].folio_at(index) {
+            // filemap_fault() reads the file in and retries the fault.
+            None => do_sync_mmap_readahead(s, ctx, file),
+            // fault-around skipped it; filemap_fault() starts async
+            // readahead and retries, and the retry maps it.
+            Some(f) if s.folios[f as usize].readahead => do_async_mmap_readahead(s, ctx, file, f),
+            Some(_) => {}
+        }
     }
     do_fault_around(s, ctx, pid, vi, page);
     if matches!(s.mms[pid].ptes[page as usize], Pte::Present { .. }) {
@@ -251,7 +286,8 @@ fn do_fault_around(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Pa
             continue;
         }
         let Some(folio) = s.files[file as usize].folio_at(index) else { continue };
-        if s.folios[folio as usize].isolated {
+        // next_uptodate_folio(): skip a locked folio and a PG_readahead one.
+        if s.folios[folio as usize].isolated || s.folios[folio as usize].readahead {
             continue;
         }
         set_pte_file(s, pid, vi, p, folio, false);
@@ -358,6 +394,9 @@ pub fn shrink_file_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> crate:
             return Shrunk::NeedsPageout;
         }
         if ctx.cfg.mutant != Some(crate::Mutant::ReclaimDropsDirtyFile) {
+            // folio_set_reclaim(): "Immediately reclaim when written back".
+            // The bit is PG_readahead's too.
+            s.folios[folio as usize].readahead = true;
             return crate::vmscan::putback(s, ctx, folio, "dirty file folio: PG_reclaim, activate for the flusher");
         }
         s.folios[folio as usize].dirty = false; // the mutant: dropped unwritten
@@ -426,6 +465,7 @@ pub fn vfs_fsync(s: &mut State, ctx: &mut Ctx, file: FileId) -> Result<(), Strin
         folio_mkclean(s, ctx, folio);
         let f = &mut s.folios[folio as usize];
         f.dirty = false;
+        f.readahead = false; // folio_end_writeback(): folio_clear_reclaim()
         let (index, data) = (f.index, f.data);
         s.files[file as usize].disk[index as usize] = data;
         ctx.say(|| format!("writeback: F{folio} written to disk at offset {index} (data {data})"));

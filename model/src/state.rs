@@ -271,6 +271,12 @@ pub struct Folio {
     /// Isolated from the LRU by reclaim and locked (`PG_locked`, one
     /// reference): try_to_unmap() is done and pageout() has not run yet.
     pub isolated: bool,
+    /// `PG_readahead`, which is `PG_reclaim`'s bit: a page-cache folio
+    /// reclaim kept dirty (folio_set_reclaim()) or the first page of an
+    /// async readahead window. fault-around skips it, and a fault on it
+    /// starts async readahead (see [`crate::filemap`]).
+    #[serde(default)]
+    pub readahead: bool,
 }
 
 impl Folio {

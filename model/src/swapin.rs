@@ -145,6 +145,7 @@ fn new_folio(s: &mut State, data: u8) -> FolioId {
         freed: false,
         swap: None,
         isolated: false,
+        readahead: false,
     });
     id
 }

@@ -59,7 +59,7 @@ pub fn cannot_run() -> Option<String> {
 /// steps, see [`ksm_settle`]). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
-pub const EXECUTOR_KINDS: [ActionKind; 14] = [
+pub const EXECUTOR_KINDS: [ActionKind; 19] = [
     ActionKind::Mmap,
     ActionKind::Read,
     ActionKind::Write,
@@ -74,6 +74,11 @@ pub const EXECUTOR_KINDS: [ActionKind; 14] = [
     ActionKind::MadvUnmergeable,
     ActionKind::KsmMerge,
     ActionKind::KsmDrop,
+    ActionKind::MmapShared,
+    ActionKind::MmapFile,
+    ActionKind::MadvDontneed,
+    ActionKind::Ftruncate,
+    ActionKind::Fsync,
 ];
 
 /// [`EXECUTOR_KINDS`] as a set.
@@ -139,6 +144,13 @@ pub struct Outcome {
 fn model_step(s: &State, a: Action, cfg: &Config, i: usize) -> Result<State, String> {
     let mut ctx = Ctx::new(cfg, false);
     step(s, a, &mut ctx).map_err(|e| format!("step {} ({a}): the model refuses it: {e}", i + 1))
+}
+
+/// The system call result the model gives `a` in `s`: an errno for a call
+/// it takes without effect (MADV_FREE of a file VMA is EINVAL), else 0.
+pub fn model_errno(cfg: &Config, s: &State, a: Action) -> i32 {
+    let mut ctx = Ctx::new(cfg, false);
+    step(s, a, &mut ctx).map_or(0, |_| ctx.errno)
 }
 
 /// States a ksmd settle may branch into before conformance gives up
@@ -272,15 +284,16 @@ pub const NOISY_RUNS: u64 = 3;
 /// (`None` when none).
 fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> Result<(Outcome, Option<u64>), String> {
     let t0 = Instant::now();
-    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce })?;
+    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce, files: cfg.files })?;
     let base = ex.request(&Request::Snap)?.snap.map_or(0, |s| s.pgsteal_anon);
     let mut last = base;
-    let mut s = State::new(cfg.pages, false);
+    let mut s = State::initial(cfg);
     let mut prev_k: Option<KernelSnap> = None;
     let mut out = Outcome::default();
     let mut settled = false;
     for (i, &a) in actions.iter().enumerate() {
         let cands = conform_step(cfg, &s, a, i, settled)?;
+        let errno = model_errno(cfg, &s, a);
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
             settled = true;
             let mut alternatives: Vec<Vec<Vec<(u8, u8)>>> = cands.iter().map(ksm_groups).collect();
@@ -300,7 +313,7 @@ fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> 
         // The candidate that matches, else the first one.
         let mut pick = None;
         for n in &cands {
-            let model = View::of_model(Some(&s), n);
+            let model = View { errno, ..View::of_model(Some(&s), n) };
             let diffs = differences(&model, &kernel);
             if diffs.is_empty() {
                 pick = Some((n.clone(), model, diffs));

@@ -30,6 +30,10 @@ pub enum Request {
         procs: u8,
         /// Per-run content nonce written next to every value.
         nonce: u64,
+        /// How many of the named files (`reg`, `memfd`, `tmpfs`) to create
+        /// for the scenario, fresh and empty (see [`KFile`]).
+        #[serde(default)]
+        files: u8,
     },
     /// Perform one action (the scenario text form, e.g. `P0 write 1 3`) and
     /// take a snapshot.
@@ -104,6 +108,35 @@ pub struct KernelSnap {
     /// test pages (CONFORMANCE.md §5).
     #[serde(default)]
     pub pgsteal_anon: u64,
+    /// The named files the executor created, in file order.
+    #[serde(default)]
+    pub files: Vec<KFile>,
+}
+
+/// One named file: its size and, per page of the window, what cachestat()
+/// says about that offset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KFile {
+    /// `i_size` in pages (fstat()).
+    pub size: u64,
+    /// Per offset: (cached, dirty, evicted). For shmem "evicted" is a swap
+    /// entry in the page cache; for a regular file it is a shadow entry
+    /// and is not compared, and shmem folios carry no dirty tag.
+    pub pages: Vec<(bool, bool, bool)>,
+}
+
+/// What backs one VMA, from `/proc/PID/maps`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KBacking {
+    /// `s` (VM_MAYSHARE) in the permissions.
+    pub shared: bool,
+    /// `reg`, `memfd`, `tmpfs`, `shm` (shared anonymous memory), or empty
+    /// for private anonymous memory.
+    pub kind: String,
+    /// The inode number: the same object in two VMAs has the same one.
+    pub inode: u64,
+    /// The file offset in pages.
+    pub pgoff: u64,
 }
 
 /// One worker process.
@@ -114,6 +147,9 @@ pub struct KProc {
     /// VMAs inside the window from `/proc/PID/maps`: (first page, end page,
     /// readable, writable).
     pub vmas: Vec<(u8, u8, bool, bool)>,
+    /// What backs each of [`KProc::vmas`].
+    #[serde(default)]
+    pub backing: Vec<KBacking>,
     /// One entry per page of the window.
     pub pages: Vec<KPage>,
 }
@@ -156,6 +192,9 @@ pub struct KPage {
     /// uptodate folio in the swap cache.
     #[serde(default)]
     pub swapcache: bool,
+    /// pagemap bit 61 (PM_FILE): a present page that is not anon.
+    #[serde(default)]
+    pub file: bool,
 }
 
 /// kpageflags bit numbers (include/uapi/linux/kernel-page-flags.h).

@@ -6,7 +6,7 @@ use super::exec::Executor;
 use super::{run_actions, Divergence};
 use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{
-    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mutant, Pte, Scenario, State, Step,
+    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mutant, Pte, Scenario, State, Step,
 };
 
 fn below(x: &mut SplitMix64, n: usize) -> usize {
@@ -31,8 +31,10 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         expect: Expect::Holds,
         steps: Vec::new(),
     };
-    let cfg = Config { actions: super::executor_actions(), ..sc.config() };
-    let mut s = State::new(pages, false);
+    // Every named file exists while drawing (a scenario that names none
+    // runs without them: nothing it does can tell).
+    let cfg = Config { actions: super::executor_actions(), files: 3, ..sc.config() };
+    let mut s = State::initial(&cfg);
     let mut acts = Vec::new();
     for _ in 0..len {
         acts.clear();
@@ -63,6 +65,11 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
             ActionKind::KsmMerge => 16,
             ActionKind::MadvMergeable => 8,
             ActionKind::Write if ksm => 12,
+            // The file vocabulary, lighter than the rest so that KSM and
+            // swap keep their share: a file mapping as often as an
+            // anonymous one, the others less.
+            ActionKind::MmapShared | ActionKind::MadvDontneed => 2,
+            ActionKind::Ftruncate | ActionKind::Fsync => 1,
             _ => 4,
         };
         let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
@@ -109,9 +116,7 @@ pub fn lazyfree_mergeable(s: &State) -> bool {
         m.ptes.iter().enumerate().any(|(p, pte)| match *pte {
             Pte::Present { folio, .. } => {
                 let f = &s.folios[folio as usize];
-                !f.swapbacked
-                    && f.mapping != Mapping::None
-                    && m.vma_index(p as u8).is_some_and(|vi| m.vmas[vi].mergeable)
+                !f.swapbacked && f.mapping.is_anon() && m.vma_index(p as u8).is_some_and(|vi| m.vmas[vi].mergeable)
             }
             _ => false,
         })
@@ -121,7 +126,7 @@ pub fn lazyfree_mergeable(s: &State) -> bool {
 /// Whether the model accepts every action in order, as conformance runs
 /// them (a ksmd merge settles, see [`super::ksm_settle`]).
 pub fn model_accepts(cfg: &Config, actions: &[Action]) -> bool {
-    let mut s = State::new(cfg.pages, false);
+    let mut s = State::initial(cfg);
     let mut settled = false;
     for (i, &a) in actions.iter().enumerate() {
         match super::conform_step(cfg, &s, a, i, settled) {

@@ -21,6 +21,7 @@
 //! sets `PR_SET_THP_DISABLE` (inherited by forks).
 
 mod dispatch;
+mod files;
 mod isolate;
 mod ksmd;
 mod procs;
@@ -44,30 +45,45 @@ struct Exec {
     nonce: u64,
     procs: Procs,
     files: ProcFiles,
+    /// The scenario's named files.
+    named: files::Files,
     ksmd: Ksmd,
 }
 
 impl Exec {
     fn new() -> Result<Exec, String> {
-        Ok(Exec { pages: 0, nonce: 0, procs: Procs::default(), files: ProcFiles::open()?, ksmd: Ksmd::new() })
+        Ok(Exec {
+            pages: 0,
+            nonce: 0,
+            procs: Procs::default(),
+            files: ProcFiles::open()?,
+            named: files::Files::default(),
+            ksmd: Ksmd::new(),
+        })
     }
 
     fn snapshot(&mut self) -> Result<rmapcheck_conform::proto::KernelSnap, String> {
-        self.files.snapshot(&mut self.procs, self.pages, self.nonce)
+        let mut snap = self.files.snapshot(&mut self.procs, self.pages, self.nonce)?;
+        snap.files = self.named.snapshot(self.pages)?;
+        Ok(snap)
     }
 
     fn handle(&mut self, req: Request) -> Reply {
         let mut reply = Reply { error: None, errno: 0, snap: None, unsettled: None, ksm_wait: None };
         let r: Result<(), String> = (|| {
             match req {
-                Request::Start { pages, procs, nonce } => {
+                Request::Start { pages, procs, nonce, files } => {
                     self.pages = pages;
                     self.nonce = nonce;
+                    self.procs.stop();
+                    // Before P0 is forked: every worker inherits the descriptors.
+                    self.named.create(files, pages)?;
                     self.procs.start(procs)?
                 }
                 Request::Act { action, ksm } => {
                     let a = Action::parse(&action)?;
-                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, self.ksmd.available, a)?;
+                    let fds = &self.named.fds;
+                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, self.ksmd.available, fds, a)?;
                     if let (Action::KsmMerge { .. }, Some(want)) = (a, &ksm) {
                         let (missing, ms, scans) = self.ksmd.wait(&self.files, &self.procs, want)?;
                         reply.unsettled = missing;
@@ -76,7 +92,10 @@ impl Exec {
                     reply.snap = Some(self.snapshot()?);
                 }
                 Request::Snap => reply.snap = Some(self.snapshot()?),
-                Request::Stop => self.procs.stop(),
+                Request::Stop => {
+                    self.procs.stop();
+                    self.named.close_all();
+                }
             }
             Ok(())
         })();
@@ -152,6 +171,7 @@ fn main() {
     }
     // End of input (the checker finished or died): leave nothing behind.
     ex.procs.stop();
+    ex.named.close_all();
     ex.ksmd.cleanup();
     if let Err(e) = iso.restore() {
         eprintln!("rmapcheck-exec: could not restore the machine: {e}");

@@ -9,12 +9,14 @@
 use crate::procs::Procs;
 use crate::sys::{close, open_ro, pread_u64};
 use crate::worker::{encode, OP_MINCORE, OP_PEEK};
-use rmapcheck_conform::proto::{page_addr, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
+use rmapcheck_conform::proto::{page_addr, KBacking, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
 
 /// pagemap: the PFN (or swap type and offset) bits.
 const PM_PFN_MASK: u64 = (1 << 55) - 1;
 /// pagemap: the page is mapped exactly once.
 const PM_MMAP_EXCLUSIVE: u32 = 56;
+/// pagemap: a present page that is not anon (page cache, shmem).
+const PM_FILE: u32 = 61;
 /// pagemap: a swap entry.
 const PM_SWAP: u32 = 62;
 /// pagemap: a present page.
@@ -63,26 +65,51 @@ fn pgsteal_anon() -> Result<u64, String> {
     Ok(text.lines().find_map(|l| l.strip_prefix("pgsteal_anon ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
 }
 
-/// VMAs of `pid` that overlap a window of `pages` pages, clipped to it:
-/// (first page, end page, readable, writable).
-fn maps(pid: i32, pages: u8) -> Result<Vec<(u8, u8, bool, bool)>, String> {
+/// A VMA of the window: (first page, end page, readable, writable) and
+/// what backs it.
+type MapsVma = ((u8, u8, bool, bool), KBacking);
+
+/// VMAs of `pid` that overlap a window of `pages` pages, clipped to it
+/// (the file offset follows the clipping), with their backing: shared
+/// (`s`), the object's kind from its path (see `files::kind_of_path`),
+/// its inode and the offset in pages.
+fn maps(pid: i32, pages: u8) -> Result<Vec<MapsVma>, String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("/proc/{pid}/maps: {e}"))?;
     let (lo, hi) = (WINDOW_BASE, page_addr(pages));
     let mut out = Vec::new();
     for line in text.lines() {
-        let mut w = line.split_whitespace();
-        let (Some(range), Some(perms)) = (w.next(), w.next()) else { continue };
+        // start-end perms offset dev inode, then the path (with spaces).
+        let mut rest = line;
+        let mut f = [""; 5];
+        for x in &mut f {
+            rest = rest.trim_start();
+            let end = rest.find(' ').unwrap_or(rest.len());
+            *x = &rest[..end];
+            rest = &rest[end..];
+        }
+        let [range, perms, off, _dev, inode] = f;
+        let path = rest.trim();
         let Some((s, e)) = range.split_once('-') else { continue };
         let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16)) else { continue };
         if e <= lo || s >= hi {
             continue;
         }
+        let off = u64::from_str_radix(off, 16).unwrap_or(0) / PAGE_SIZE;
+        let backing = KBacking {
+            shared: perms.as_bytes().get(3) == Some(&b's'),
+            kind: crate::files::kind_of_path(path),
+            inode: inode.parse().unwrap_or(0),
+            pgoff: off + (s.max(lo) - s) / PAGE_SIZE,
+        };
         let (s, e) = (s.max(lo), e.min(hi));
         out.push((
-            ((s - lo) / PAGE_SIZE) as u8,
-            ((e - lo) / PAGE_SIZE) as u8,
-            perms.starts_with('r'),
-            perms.as_bytes().get(1) == Some(&b'w'),
+            (
+                ((s - lo) / PAGE_SIZE) as u8,
+                ((e - lo) / PAGE_SIZE) as u8,
+                perms.starts_with('r'),
+                perms.as_bytes().get(1) == Some(&b'w'),
+            ),
+            backing,
         ));
     }
     Ok(out)
@@ -136,7 +163,7 @@ impl ProcFiles {
                 snap.procs.push(KProc { alive: false, ..KProc::default() });
                 continue;
             };
-            let vmas = maps(pid, pages)?;
+            let (vmas, backing): (Vec<_>, Vec<_>) = maps(pid, pages)?.into_iter().unzip();
             let pm = Pagemap::open(i, pid)?;
             let mut out = Vec::new();
             for p in 0..pages {
@@ -144,7 +171,7 @@ impl ProcFiles {
                 out.push(self.page(inside, pm.entry(p)?)?);
             }
             drop(pm);
-            snap.procs.push(KProc { alive: true, vmas, pages: out });
+            snap.procs.push(KProc { alive: true, vmas, backing, pages: out });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)
@@ -159,6 +186,7 @@ impl ProcFiles {
         k.excl = e >> PM_MMAP_EXCLUSIVE & 1 == 1;
         if let Some(pfn) = present_pfn(e) {
             k.pte = KPte::Present;
+            k.file = e >> PM_FILE & 1 == 1;
             k.pfn = pfn;
             k.count = self.count(pfn)?;
             k.flags = self.flags(pfn)?;
