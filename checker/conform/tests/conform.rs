@@ -38,6 +38,7 @@ fn present(pfn: u64, count: u64, flags: u64, value: u8) -> KPage {
         value: Some(value),
         nonce_ok: true,
         swapcache: false,
+        file: false,
     }
 }
 
@@ -46,7 +47,7 @@ fn snap(procs: Vec<KProc>) -> KernelSnap {
 }
 
 fn proc_with(vmas: Vec<(u8, u8, bool, bool)>, pages: Vec<KPage>) -> KProc {
-    KProc { alive: true, vmas, pages }
+    KProc { alive: true, vmas, pages, ..KProc::default() }
 }
 
 const FORK: &str = "expect: holds\npages: 2\nP0 mmap 0 2 rw\nP0 write 0 1\nP0 read 1\nP0 fork\nP1 write 0 2\n";
