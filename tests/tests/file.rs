@@ -170,3 +170,19 @@ fn fsync_write_protects_the_shared_ptes_and_cleans_the_folio() {
     assert!(!s.folios[present(&s, 0, 0) as usize].dirty);
     assert_eq!(s.files[0].disk[0], 3);
 }
+
+#[test]
+fn fsync_and_ftruncate_are_explored_once_per_file() {
+    let c = Config { actions: rmapcheck_model::ActionSet::every(), ..cfg(2) };
+    let s = exec(&c, "P0 mmap 0 1 rw shared reg 0\nP0 write 0 1\nP0 fork");
+    let mut acts = Vec::new();
+    rmapcheck_model::enabled_actions(&c, &s, &mut acts);
+    let names: Vec<String> = acts.iter().map(|a| a.to_string()).collect();
+    // Only the first live process names them; fsync only for the dirty
+    // regular file; ftruncate shrinks each named file.
+    assert!(names.contains(&"P0 fsync reg".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("fsync memfd") || n.starts_with("P1 fsync")), "{names:?}");
+    for f in ["reg", "memfd", "tmpfs"] {
+        assert!(names.contains(&format!("P0 ftruncate {f} 1")), "{names:?}");
+    }
+}

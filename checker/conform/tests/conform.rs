@@ -193,6 +193,19 @@ fn random_vocabulary_includes_pageout_and_free_but_not_kswapd() {
 }
 
 #[test]
+fn random_vocabulary_includes_the_file_actions() {
+    let mut kinds = std::collections::BTreeMap::new();
+    for i in 0..LIVE_RANDOM {
+        for st in random::random_scenario(LIVE_SEED, i).steps {
+            *kinds.entry(st.action.kind().name()).or_insert(0) += 1;
+        }
+    }
+    for (k, min) in [("mmap_file", 150), ("mmap_shared", 50), ("madv_dontneed", 50), ("ftruncate", 20), ("fsync", 5)] {
+        assert!(kinds.get(k).copied().unwrap_or(0) >= min, "{k}: {kinds:?}");
+    }
+}
+
+#[test]
 fn ksm_pages_are_compared_as_structure_not_frame_identity() {
     // After a merge the model keeps the scanned page's folio; the kernel
     // may keep the other frame (CONFORMANCE.md §3 m): both are KSM, same
