@@ -9,7 +9,8 @@ use super::observe::{render_vmas, Frame, PageView, ProcView, View};
 pub fn differences(model: &View, kernel: &View) -> Vec<String> {
     let mut out = Vec::new();
     if model.errno != kernel.errno {
-        out.push(format!("system call result: model errno {}, kernel errno {}", model.errno, kernel.errno));
+        let result = |e: i32| if e == 0 { "0".to_string() } else { format!("errno {e}") };
+        out.push(format!("system call result: model {}, kernel {}", result(model.errno), result(kernel.errno)));
     }
     for i in 0..model.files.len().max(kernel.files.len()) {
         let (m, k) = (model.files.get(i), kernel.files.get(i));

@@ -23,14 +23,16 @@ const FILE_KINDS: [&str; 5] = ["mmap_shared", "mmap_file", "madv_dontneed", "ftr
 /// pages, up to 4 processes, 1 to 30 steps. Each step first picks an
 /// action kind among the enabled ones (exit and munmap less often, so that
 /// runs get long), then an action of that kind uniformly (picking among all
-/// actions would let the 15 write values drown everything else). One
-/// scenario in [`FILE_SHARE`] draws from the file vocabulary too (mmap of
-/// the named files and of shared anonymous memory, MADV_DONTNEED,
-/// ftruncate, fsync); the others keep the anonymous and KSM vocabulary.
+/// actions would let the 15 write values drown everything else). Every
+/// [`FILE_SHARE`]th scenario (by number) draws from the file vocabulary too
+/// (mmap of the named files and of shared anonymous memory,
+/// MADV_DONTNEED, ftruncate, fsync); the others keep the anonymous and KSM
+/// vocabulary and are the scenarios the same seed and number gave before
+/// the file vocabulary existed.
 pub fn random_scenario(seed: u64, index: u64) -> Scenario {
     let mut x = SplitMix64(seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
     x.next();
-    let files = below(&mut x, FILE_SHARE) == 0;
+    let files = index % FILE_SHARE as u64 == FILE_SHARE as u64 - 1;
     let pages = 2 + below(&mut x, 4) as u8;
     let len = 1 + below(&mut x, 30);
     let mut sc = Scenario {

@@ -290,7 +290,7 @@ fn corpus_covers_every_action_and_has_25_scenarios() {
     assert!(c.len() >= 25, "only {} scenarios", c.len());
     for (_, name, _) in rmapcheck_model::ActionKind::ALL {
         assert!(
-            c.iter().any(|(_, sc)| sc.steps.iter().any(|s| s.action.to_string().split(' ').nth(1) == Some(name))),
+            c.iter().any(|(_, sc)| sc.steps.iter().any(|s| s.action.kind().name() == name)),
             "no scenario uses '{name}'"
         );
     }
@@ -404,7 +404,7 @@ fn live_scenarios_cover_every_reachable_model_branch() {
     let mut run = |sc: &Scenario| {
         // As conformance runs it: a ksmd merge settles (conform_step).
         let cfg = conform::config(sc, None);
-        let mut s = State::new(cfg.pages, false);
+        let mut s = State::initial(&cfg);
         let mut settled = false;
         for (i, st) in sc.steps.iter().enumerate() {
             let mut ctx = Ctx::new(&cfg, false);
