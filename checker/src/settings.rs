@@ -215,7 +215,7 @@ pub const BUILTINS: [Builtin; 8] = [
     ),
     (
         "file",
-        "v6.18, 2 processes, 1 page, 1 value, 1 swap slot, a regular file and a memfd: mmap of private anonymous memory, of shared anonymous memory and of both files (private, shared), read, write, fork, munmap, exit, mprotect, MADV_PAGEOUT, MADV_DONTNEED, ftruncate, fsync, kswapd reclaim and writeback, exhaustive BFS (under a minute)",
+        "v6.18, 2 processes, 1 page, 1 value, 1 swap slot, a regular file and a memfd: mmap of private anonymous memory, of shared anonymous memory and of both files (private, shared), read, write, fork, munmap, exit, mprotect, MADV_PAGEOUT, MADV_DONTNEED, ftruncate, fsync, kswapd reclaim and writeback, exhaustive BFS (about a minute)",
         || Settings {
             kernel: Some("v6.18".into()),
             procs: Some(2),

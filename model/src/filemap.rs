@@ -158,8 +158,12 @@ fn do_fault_folio(s: &mut State, ctx: &mut Ctx, file: FileId, index: u8) -> Resu
         return crate::shmem::shmem_get_folio(s, ctx, file, index);
     }
     match s.files[file as usize].folio_at(index) {
-        None => do_sync_mmap_readahead(s, ctx, file),
-        Some(f) if s.folios[f as usize].readahead => do_async_mmap_readahead(s, ctx, file, f),
+        None => {
+            do_sync_mmap_readahead(s, ctx, file, index);
+        }
+        Some(f) if s.folios[f as usize].readahead => {
+            do_async_mmap_readahead(s, ctx, file, f);
+        }
         Some(_) => {}
     }
     let folio = s.files[file as usize].folio_at(index).ok_or("the page cache lost the folio readahead added")?;
@@ -169,23 +173,59 @@ fn do_fault_folio(s: &mut State, ctx: &mut Ctx, file: FileId, index: u8) -> Resu
     Ok(folio)
 }
 
+/// Offsets (a bit each) that a fault's readahead read but whose I/O is
+/// still in flight when the retried fault runs fault-around:
+/// next_uptodate_folio() skips a locked, not yet uptodate folio.
+pub type InFlight = u32;
+
+/// Which of the offsets `read` (a bit each) of `file` are still being
+/// read when the fault is retried, given that the fault itself waited
+/// for the disk (`waited`) or not. A page over a hole (no disk block:
+/// `disk` is 0, a written page never holds 0) needs no I/O: ext4's
+/// readahead zero-fills it and marks it uptodate while it builds the
+/// bio. A page with a block is uptodate only when its bio completes. The
+/// fault sleeps only on its own folio (lock_folio_maybe_drop_mmap()), so
+/// a retry after a hole, or after async readahead (the faulting folio
+/// was cached), comes before any disk read completes; a retry after the
+/// faulting folio's own disk read comes after every read this readahead
+/// submitted. (The live kernel, 30 runs of each case: a 5-page file with
+/// only offset 2 written, offsets 0 and 2 evicted; a read of offset 0
+/// maps 0, 1, 3 and 4, offset 2 is cached and unmapped; a read of offset
+/// 2 maps all five; with offsets 0 and 2 written, either read maps all
+/// five.)
+fn in_flight(f: &File, read: u32, waited: bool) -> InFlight {
+    if waited {
+        return 0;
+    }
+    (0..f.size).filter(|&i| read & 1 << i != 0 && f.disk[i as usize] != 0).fold(0, |m, i| m | 1 << i)
+}
+
 /// Mirrors filemap_fault()'s cache miss: do_sync_mmap_readahead() reads
 /// around the faulting offset, `ra_pages / 2` (16 pages by default) on
 /// each side, so for the files here every page below `i_size` that is not
 /// cached yet is read from disk, clean; the fault then drops the mmap
-/// lock for the I/O and is retried (VM_FAULT_RETRY), so the retry finds
-/// everything cached and fault-around maps it (the live kernel: one read
-/// of a cold 4-page file maps all four pages of a 4-page VMA).
-fn do_sync_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId) {
+/// lock for the I/O and is retried (VM_FAULT_RETRY), and the retry's
+/// fault-around maps what is uptodate by then (the live kernel: one read
+/// of a cold 4-page file maps all four pages of a 4-page VMA). Returns
+/// the offsets still in flight at the retry ([`in_flight`]).
+fn do_sync_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId, index: u8) -> InFlight {
     let size = s.files[file as usize].size;
-    for index in 0..size {
-        if s.files[file as usize].cache[index as usize] == CacheEntry::Hole {
-            let data = s.files[file as usize].disk[index as usize];
-            page_cache_add(s, ctx.cfg.mutant, file, index, data);
+    let mut read = 0u32;
+    for i in 0..size {
+        if s.files[file as usize].cache[i as usize] == CacheEntry::Hole {
+            let data = s.files[file as usize].disk[i as usize];
+            page_cache_add(s, ctx.cfg.mutant, file, i, data);
+            read |= 1 << i;
         }
     }
+    let f = &s.files[file as usize];
+    let busy = in_flight(f, read & !(1 << index), f.disk[index as usize] != 0);
     ctx.took(Branch::FilemapReadahead);
     ctx.say(|| format!("filemap_fault: do_sync_mmap_readahead read offsets 0..{size} in, VM_FAULT_RETRY"));
+    if busy != 0 {
+        ctx.say(|| format!("offsets {busy:#b} still being read from disk at the retry"));
+    }
+    busy
 }
 
 /// Mirrors filemap_fault() finding a PG_readahead folio (fault-around
@@ -197,21 +237,28 @@ fn do_sync_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId) {
 /// readahead; then the fault is retried (the live kernel: after
 /// MADV_PAGEOUT kept dirty page 0 of a 3-page file, a read of page 0 maps
 /// pages 0 and 2, and caches page 1 unmapped).
-fn do_async_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId, folio: FolioId) {
+fn do_async_mmap_readahead(s: &mut State, ctx: &mut Ctx, file: FileId, folio: FolioId) -> InFlight {
     s.folios[folio as usize].readahead = false;
     let (index, size) = (s.folios[folio as usize].index, s.files[file as usize].size);
     let Some(first) = (index + 1..size).find(|&i| s.files[file as usize].cache[i as usize] == CacheEntry::Hole) else {
-        return;
+        return 0;
     };
+    let mut read = 0u32;
     for i in first..size {
         if s.files[file as usize].cache[i as usize] == CacheEntry::Hole {
             let data = s.files[file as usize].disk[i as usize];
             let f = page_cache_add(s, ctx.cfg.mutant, file, i, data);
             s.folios[f as usize].readahead = i == first;
+            read |= 1 << i;
         }
     }
+    let busy = in_flight(&s.files[file as usize], read, false);
     ctx.took(Branch::FilemapReadahead);
     ctx.say(|| format!("do_async_mmap_readahead: F{folio} was marked: offsets {first}..{size} read, {first} marked"));
+    if busy != 0 {
+        ctx.say(|| format!("offsets {busy:#b} still being read from disk at the retry"));
+    }
+    busy
 }
 
 /// Whether a PTE set_pte_range() makes for a load in `v` is writable:
@@ -253,17 +300,18 @@ pub fn do_read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: 
     if let Some(f) = s.files[file as usize].folio_at(index).filter(|&f| s.folios[f as usize].isolated) {
         return Err(format!("the fault sleeps on the lock reclaim holds on F{f}"));
     }
+    let mut busy = 0;
     if !s.files[file as usize].shmem() {
-        match s.files[file as usize].folio_at(index) {
+        busy = match s.files[file as usize].folio_at(index) {
             // filemap_fault() reads the file in and retries the fault.
-            None => do_sync_mmap_readahead(s, ctx, file),
+            None => do_sync_mmap_readahead(s, ctx, file, index),
             // fault-around skipped it; filemap_fault() starts async
             // readahead and retries, and the retry maps it.
             Some(f) if s.folios[f as usize].readahead => do_async_mmap_readahead(s, ctx, file, f),
-            Some(_) => {}
-        }
+            Some(_) => 0,
+        };
     }
-    do_fault_around(s, ctx, pid, vi, page);
+    do_fault_around(s, ctx, pid, vi, page, busy);
     if matches!(s.mms[pid].ptes[page as usize], Pte::Present { .. }) {
         return Ok(());
     }
@@ -276,8 +324,9 @@ pub fn do_read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: 
 /// Mirrors do_fault_around() -> filemap_map_pages() (shmem uses it too):
 /// for every page of the VMA in the fault-around window whose PTE is
 /// none and whose file offset is below `i_size`, map the cached folio if
-/// there is one and folio_trylock() succeeds (reclaim holds none).
-fn do_fault_around(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+/// there is one and folio_trylock() succeeds (reclaim holds none, and its
+/// read is not in flight: `busy`, see [`in_flight`]).
+fn do_fault_around(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, busy: InFlight) {
     let v = s.mms[pid].vmas[vi].clone();
     let Some(file) = v.file else { return };
     for p in v.start..v.end {
@@ -286,8 +335,9 @@ fn do_fault_around(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Pa
             continue;
         }
         let Some(folio) = s.files[file as usize].folio_at(index) else { continue };
-        // next_uptodate_folio(): skip a locked folio and a PG_readahead one.
-        if s.folios[folio as usize].isolated || s.folios[folio as usize].readahead {
+        // next_uptodate_folio(): skip a locked folio (reclaim's, or a read
+        // in flight) and a PG_readahead one.
+        if s.folios[folio as usize].isolated || s.folios[folio as usize].readahead || busy & 1 << index != 0 {
             continue;
         }
         set_pte_file(s, pid, vi, p, folio, false);

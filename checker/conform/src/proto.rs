@@ -108,6 +108,12 @@ pub struct KernelSnap {
     /// test pages (CONFORMANCE.md §5).
     #[serde(default)]
     pub pgsteal_anon: u64,
+    /// `pgsteal_file` of `/proc/vmstat`, likewise for page-cache folios:
+    /// background reclaim may take a clean, unmapped page of the
+    /// executor's own files at any moment (MADV_PAGEOUT, truncation and
+    /// POSIX_FADV_DONTNEED do not count there).
+    #[serde(default)]
+    pub pgsteal_file: u64,
     /// The named files the executor created, in file order.
     #[serde(default)]
     pub files: Vec<KFile>,

@@ -4,7 +4,8 @@
 //! `/proc/kpagecount` and `/proc/kpageflags` of the frame; last, the
 //! worker's own load of each present page and `mincore()` of each swap
 //! PTE. Before it, the CPU's per-CPU folio batches are drained, and
-//! `pgsteal_anon` of `/proc/vmstat` says whether background reclaim ran.
+//! `pgsteal_anon` and `pgsteal_file` of `/proc/vmstat` say whether
+//! background reclaim ran.
 
 use crate::procs::Procs;
 use crate::sys::{close, open_ro, pread_u64};
@@ -59,10 +60,11 @@ pub fn present_pfn(e: u64) -> Option<u64> {
     (e >> PM_PRESENT & 1 == 1).then_some(e & PM_PFN_MASK)
 }
 
-/// `pgsteal_anon` from `/proc/vmstat`.
-fn pgsteal_anon() -> Result<u64, String> {
+/// `pgsteal_anon` and `pgsteal_file` from `/proc/vmstat`.
+fn pgsteal() -> Result<(u64, u64), String> {
     let text = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
-    Ok(text.lines().find_map(|l| l.strip_prefix("pgsteal_anon ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+    let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    Ok((get("pgsteal_anon "), get("pgsteal_file ")))
 }
 
 /// A VMA of the window: (first page, end page, readable, writable) and
@@ -157,7 +159,8 @@ impl ProcFiles {
     /// workers' own loads ([`peek`]).
     pub fn snapshot(&self, procs: &mut Procs, pages: u8, nonce: u64) -> Result<KernelSnap, String> {
         self.drain();
-        let mut snap = KernelSnap { pgsteal_anon: pgsteal_anon()?, ..KernelSnap::default() };
+        let (pgsteal_anon, pgsteal_file) = pgsteal()?;
+        let mut snap = KernelSnap { pgsteal_anon, pgsteal_file, ..KernelSnap::default() };
         for i in 0..procs.workers.len() {
             let Some(pid) = procs.live_pid(i) else {
                 snap.procs.push(KProc { alive: false, ..KProc::default() });
