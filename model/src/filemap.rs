@@ -201,8 +201,9 @@ fn in_flight(f: &File, read: u32, waited: bool) -> InFlight {
 }
 
 /// Mirrors filemap_fault()'s cache miss: do_sync_mmap_readahead() reads
-/// around the faulting offset, `ra_pages / 2` (16 pages by default) on
-/// each side, so for the files here every page below `i_size` that is not
+/// around the faulting offset, `ra_pages / 2` on each side (16 pages by
+/// default, 1024 with the 8 MiB `read_ahead_kb` of the test machine's
+/// disk), so for the files here every page below `i_size` that is not
 /// cached yet is read from disk, clean; the fault then drops the mmap
 /// lock for the I/O and is retried (VM_FAULT_RETRY), and the retry's
 /// fault-around maps what is uptodate by then (the live kernel: one read

@@ -90,6 +90,12 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, fds: &[i32], a: 
         Action::Ftruncate { file, size, .. } => {
             Ok(procs.call(i, encode(OP_FTRUNCATE, size, 0, 0, fd_of(fds, file)? as u64))?.0)
         }
-        Action::Fsync { file, .. } => Ok(procs.call(i, encode(OP_FSYNC, 0, 0, 0, fd_of(fds, file)? as u64))?.0),
+        Action::Fsync { file, .. } => {
+            let r = procs.call(i, encode(OP_FSYNC, 0, 0, 0, fd_of(fds, file)? as u64))?.0;
+            // The writeback may have ended on another CPU and left a
+            // folio in that CPU's batch (see drain_all_cpus()).
+            crate::sys::drain_all_cpus();
+            Ok(r)
+        }
     }
 }

@@ -63,7 +63,8 @@ pub fn present_pfn(e: u64) -> Option<u64> {
 /// `pgsteal_anon` and `pgsteal_file` from `/proc/vmstat`.
 fn pgsteal() -> Result<(u64, u64), String> {
     let text = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
-    let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let get =
+        |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     Ok((get("pgsteal_anon "), get("pgsteal_file ")))
 }
 
