@@ -87,7 +87,8 @@ fn check_page(s: &State, page: u8) -> Result<(), String> {
 /// The actions the checker explores from `s`, in a fixed order. Loads that
 /// hit a present PTE and stores of the value already there change nothing
 /// and are left out; so are calls that only fail (SIGSEGV, EEXIST, a
-/// munmap of nothing).
+/// munmap of nothing) and calls that would sleep on the lock kswapd holds
+/// until its writeback.
 pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     if s.oops.is_some() {
         return;
@@ -203,6 +204,14 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     }
     ksmd_actions(cfg, s, out);
     file_actions(cfg, s, out);
+    // While kswapd holds a page-cache or shmem folio locked, a fault on it,
+    // fsync or truncation of its file, and the last fput() of a shmem
+    // object (munmap, exit) sleep until `kswapd writeback`. Which calls
+    // those are is the step's own answer (it refuses them); such states
+    // are few, so every action is tried there.
+    if s.folios.iter().any(|f| f.isolated && !f.freed && f.mapping.file().is_some()) {
+        out.retain(|&a| step(s, a, &mut Ctx::new(cfg, false)).is_ok());
+    }
 }
 
 /// The file vocabulary: mmap of shared anonymous memory and of each named
