@@ -1,6 +1,7 @@
 //! The `rmapcheck` checker: the model as a stateright [`model::RmapModel`],
 //! configurations ([`settings`]), searches ([`search`]), counterexample
-//! traces ([`trace`]), scenario runs ([`run`]) and reports ([`report`]).
+//! traces ([`trace`]), scenario runs ([`run`]), reports ([`report`]) and
+//! the pictures of a trace ([`views`]).
 
 #![warn(missing_docs)]
 
@@ -17,3 +18,4 @@ pub mod settings;
 pub mod summary;
 pub mod swarm;
 pub mod trace;
+pub mod views;

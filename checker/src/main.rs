@@ -5,8 +5,9 @@ use rmapcheck::run::run_text;
 use rmapcheck::search::run_check;
 use rmapcheck::settings::{Settings, Strategy, BUILTINS};
 use rmapcheck::summary::render;
+use rmapcheck::views::{self, Outputs};
 use rmapcheck_invariants::INVARIANTS;
-use rmapcheck_model::{ActionKind, Kernel, Mutant};
+use rmapcheck_model::{ActionKind, Kernel, Mutant, Scenario};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -37,6 +38,12 @@ enum Cmd {
         /// Print only the per-file results.
         #[arg(long, short)]
         quiet: bool,
+        /// Write the run as a self-contained HTML trace viewer here (one scenario file only).
+        #[arg(long)]
+        html: Option<String>,
+        /// Write the run as an ITF JSON trace here (one scenario file only).
+        #[arg(long)]
+        itf: Option<String>,
     },
     /// Measure exploration speed on fixed configurations (states/s, peak memory).
     Bench,
@@ -130,6 +137,12 @@ struct CheckArgs {
     /// Write the first counterexample as a scenario file here.
     #[arg(long)]
     trace_out: Option<String>,
+    /// Write the first counterexample as a self-contained HTML trace viewer here.
+    #[arg(long)]
+    html: Option<String>,
+    /// Write the first counterexample as an ITF JSON trace (Apalache/Quint format) here.
+    #[arg(long)]
+    itf: Option<String>,
     /// Print per-action and per-branch coverage.
     #[arg(long)]
     coverage: bool,
@@ -146,7 +159,7 @@ fn main() -> ExitCode {
             list();
             Ok(0)
         }
-        Cmd::Run { files, full, quiet } => run(&files, full, quiet),
+        Cmd::Run { files, full, quiet, html, itf } => run(&files, full, quiet, &Outputs { html, itf }),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             conform(&files, random, seed, exec, &out, mutant.as_deref(), quiet)
@@ -184,6 +197,8 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         swap_slots: a.swap_slots,
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let outputs = Outputs { html: a.html, itf: a.itf };
+    outputs.check_tools()?;
     let mut stderr = std::io::stderr();
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
     print!("{}", render(&report, a.coverage));
@@ -194,6 +209,16 @@ fn check(a: CheckArgs) -> Result<u8, String> {
     if let (Some(path), Some(cx)) = (&a.trace_out, report.counterexamples.first()) {
         std::fs::write(path, &cx.scenario).map_err(|e| format!("cannot write {path}: {e}"))?;
         println!("counterexample written to {path} (replay: rmapcheck run {path})");
+    }
+    match report.counterexamples.first() {
+        Some(cx) if outputs.any() => {
+            let sc = Scenario::parse(&cx.scenario, "counterexample")?;
+            let inv = rmapcheck_invariants::find(cx.invariant).ok_or("internal error: unknown invariant")?;
+            let title = format!("rmapcheck check --config {}: counterexample for {}", a.config, cx.invariant);
+            outputs.write(&views::trace_of(&sc, &title, &[inv])?)?;
+        }
+        None if outputs.any() => println!("no counterexample, so no --html/--itf file written"),
+        _ => {}
     }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
 }
@@ -221,7 +246,11 @@ fn list() {
     }
 }
 
-fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
+fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u8, String> {
+    if outputs.any() && files.len() != 1 {
+        return Err("--html and --itf take exactly one scenario file".into());
+    }
+    outputs.check_tools()?;
     let mut failed = 0;
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
@@ -233,6 +262,11 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
         }
         if !r.passed {
             failed += 1;
+        }
+        if outputs.any() {
+            let sc = Scenario::parse(&text, f)?;
+            let all: Vec<_> = INVARIANTS.iter().collect();
+            outputs.write(&views::trace_of(&sc, f, &all)?)?;
         }
     }
     println!("{} passed, {} failed", files.len() - failed, failed);
@@ -293,7 +327,6 @@ fn conform(
     quiet: bool,
 ) -> Result<u8, String> {
     use rmapcheck::conform::{self, exec::Executor, random as rnd};
-    use rmapcheck_model::Scenario;
     if files.is_empty() && random.is_none() {
         return Err("conform needs scenario files, --random N, or both".into());
     }

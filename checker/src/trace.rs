@@ -24,6 +24,9 @@ pub struct Trace {
     /// The state after the last step.
     #[serde(skip)]
     pub last: State,
+    /// The state after each step, for pictures (`--html`, `--itf`).
+    #[serde(skip)]
+    pub states: Vec<State>,
 }
 
 /// The configuration replays use: stable ids, no symmetry folding.
@@ -37,6 +40,7 @@ pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
     let cfg = replay_config(cfg);
     let mut s = State::new(cfg.pages, false);
     let mut steps = Vec::new();
+    let mut states = Vec::new();
     for (i, a) in actions.iter().enumerate() {
         let mut ctx = Ctx::new(&cfg, true);
         let next = step(&s, *a, &mut ctx).map_err(|e| format!("step {} ({a}): {e}", i + 1))?;
@@ -45,9 +49,10 @@ pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
             narration: ctx.log.unwrap_or_default(),
             changed: diff(&s, &next, cfg.kernel),
         });
+        states.push(next.clone());
         s = next;
     }
-    Ok(Trace { steps, last: s })
+    Ok(Trace { steps, last: s, states })
 }
 
 /// Prints a trace the way `check` and `run` show it.

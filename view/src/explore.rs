@@ -1,0 +1,1 @@
+//! The explore server (to come).
