@@ -45,6 +45,8 @@ enum Cmd {
         #[arg(long)]
         itf: Option<String>,
     },
+    /// Walk the state space by hand: serves a page on 127.0.0.1 that shows each state and its enabled actions.
+    Explore(ExploreArgs),
     /// Measure exploration speed on fixed configurations (states/s, peak memory).
     Bench,
     /// Run scenarios in the model and on the live kernel and compare after every step (root only).
@@ -151,6 +153,31 @@ struct CheckArgs {
     quiet: bool,
 }
 
+#[derive(Args)]
+struct ExploreArgs {
+    /// A built-in configuration name or a TOML file; flags override it.
+    #[arg(long, default_value = "default")]
+    config: String,
+    /// Kernel variant: v6.18 or v5.19.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Maximum number of processes ever created (P0 plus forks), 1-8.
+    #[arg(long)]
+    procs: Option<u8>,
+    /// Pages in the address window, 1-8.
+    #[arg(long)]
+    pages: Option<u8>,
+    /// Comma-separated action kinds to offer (default: the configuration's).
+    #[arg(long)]
+    actions: Option<String>,
+    /// Start at the end of this scenario file (its kernel, processes and pages replace the configuration's).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8018)]
+    port: u16,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -160,6 +187,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Cmd::Run { files, full, quiet, html, itf } => run(&files, full, quiet, &Outputs { html, itf }),
+        Cmd::Explore(a) => explore(a),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             conform(&files, random, seed, exec, &out, mutant.as_deref(), quiet)
@@ -174,9 +202,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// A comma-separated list flag.
+fn split(s: Option<String>) -> Option<Vec<String>> {
+    s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+}
+
 fn check(a: CheckArgs) -> Result<u8, String> {
-    let split =
-        |s: Option<String>| s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
     let flags = Settings {
         kernel: a.kernel,
         procs: a.procs,
@@ -210,17 +241,41 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         std::fs::write(path, &cx.scenario).map_err(|e| format!("cannot write {path}: {e}"))?;
         println!("counterexample written to {path} (replay: rmapcheck run {path})");
     }
-    match report.counterexamples.first() {
-        Some(cx) if outputs.any() => {
-            let sc = Scenario::parse(&cx.scenario, "counterexample")?;
-            let inv = rmapcheck_invariants::find(cx.invariant).ok_or("internal error: unknown invariant")?;
-            let title = format!("rmapcheck check --config {}: counterexample for {}", a.config, cx.invariant);
-            outputs.write(&views::trace_of(&sc, &title, &[inv])?)?;
+    if outputs.any() {
+        match views::counterexample_trace(&report, &a.config) {
+            Some(trace) => outputs.write(&trace?)?,
+            None => println!("no counterexample, so no --html/--itf file written"),
         }
-        None if outputs.any() => println!("no counterexample, so no --html/--itf file written"),
-        _ => {}
     }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
+}
+
+fn explore(a: ExploreArgs) -> Result<u8, String> {
+    let flags =
+        Settings { kernel: a.kernel, procs: a.procs, pages: a.pages, actions: split(a.actions), ..Settings::default() };
+    let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let mut cfg = plan.model.clone();
+    let mut start = Vec::new();
+    let mut title = format!("configuration {}", a.config);
+    if let Some(f) = &a.scenario {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let sc = Scenario::parse(&text, f)?;
+        (cfg.kernel, cfg.procs, cfg.pages) = (sc.kernel, sc.procs, sc.pages);
+        start = sc.steps.iter().map(|s| s.action.to_string()).collect();
+        title = format!("{title}, from {f}");
+    }
+    let explorer = views::Explorer::new(&cfg, &plan.invariants, title);
+    // A scenario the explorer cannot walk is bad input, found now rather than in the page.
+    rmapcheck_view::explore::Walk::walk(&explorer, &start)?;
+    rmapcheck_view::svg::render("digraph { }")?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", a.port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("rmapcheck explore: serving http://{addr}/ (Ctrl-C stops it)");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    rmapcheck_view::explore::serve(&listener, &explorer, &start).map_err(|e| format!("explore: {e}"))?;
+    Ok(0)
 }
 
 fn list() {

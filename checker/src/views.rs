@@ -1,10 +1,13 @@
 //! `--html FILE` and `--itf FILE`: a scenario (a counterexample is one)
-//! replayed into the plain trace the viewer crate draws.
+//! replayed into the plain trace the viewer crate draws; and the model
+//! side of `rmapcheck explore`.
 
+use crate::report::Report;
 use crate::run::scenario_config;
-use crate::trace::replay;
-use rmapcheck_invariants::{first_violation, Invariant};
-use rmapcheck_model::{Scenario, State};
+use crate::trace::{replay, replay_config};
+use rmapcheck_invariants::{first_violation, Invariant, INVARIANTS};
+use rmapcheck_model::{enabled_actions, Action, Config, Scenario, State};
+use rmapcheck_view::explore::Walk;
 use rmapcheck_view::{html, itf, svg, Step, Trace, Violation};
 
 /// Where to write the views; both optional.
@@ -50,19 +53,90 @@ impl Outputs {
 /// Replays `sc`, checking `invariants` after every step; the trace stops
 /// at the first violation, as `rmapcheck run` does.
 pub fn trace_of(sc: &Scenario, title: &str, invariants: &[&'static Invariant]) -> Result<Trace, String> {
-    let cfg = scenario_config(sc);
     let actions: Vec<_> = sc.steps.iter().map(|s| s.action).collect();
-    let t = replay(&cfg, &actions)?;
+    assemble(&scenario_config(sc), &actions, title, invariants, true)
+}
+
+/// The trace of the first counterexample of a `check` run, if it has one.
+pub fn counterexample_trace(report: &Report, config: &str) -> Option<Result<Trace, String>> {
+    let cx = report.counterexamples.first()?;
+    Some((|| {
+        let sc = Scenario::parse(&cx.scenario, "counterexample")?;
+        let inv = rmapcheck_invariants::find(cx.invariant).ok_or("internal error: unknown invariant")?;
+        let title = format!("rmapcheck check --config {config}: counterexample for {}", cx.invariant);
+        trace_of(&sc, &title, &[inv])
+    })())
+}
+
+/// Replays `actions` under `cfg` into a viewer trace. With `stop`, the
+/// trace ends at the first state that violates one of `invariants`;
+/// without, only the last state is judged.
+fn assemble(
+    cfg: &Config,
+    actions: &[Action],
+    title: &str,
+    invariants: &[&'static Invariant],
+    stop: bool,
+) -> Result<Trace, String> {
+    let t = replay(cfg, actions)?;
+    let n = t.steps.len();
     let mut steps = Vec::new();
     let mut violation = None;
-    for (st, state) in t.steps.into_iter().zip(t.states) {
-        let v = first_violation(invariants, &state, cfg.kernel);
+    for (i, (st, state)) in t.steps.into_iter().zip(t.states).enumerate() {
+        let v = if stop || i + 1 == n { first_violation(invariants, &state, cfg.kernel) } else { None };
         steps.push(Step { action: st.action, narration: st.narration, changed: st.changed, state });
         if let Some((inv, objects)) = v {
-            violation =
-                Some(Violation { invariant: inv.name.to_string(), description: inv.description.to_string(), objects });
+            violation = Some(Violation {
+                invariant: inv.name.to_string(),
+                description: inv.description.to_string(),
+                objects,
+            });
             break;
         }
     }
     Ok(Trace { title: title.to_string(), kernel: cfg.kernel, initial: State::new(cfg.pages, false), steps, violation })
+}
+
+/// `rmapcheck explore`'s model: walks paths of enabled actions under one
+/// configuration (stable ids, so objects keep their names along a path).
+pub struct Explorer {
+    /// The configuration (see [`replay_config`]).
+    pub cfg: Config,
+    /// The invariants judged in the last state of a path.
+    pub invariants: Vec<&'static Invariant>,
+    /// What the page calls the configuration.
+    pub title: String,
+}
+
+impl Explorer {
+    /// An explorer of `cfg` with `invariants` (empty: all).
+    pub fn new(cfg: &Config, invariants: &[&'static Invariant], title: String) -> Self {
+        let invariants = if invariants.is_empty() { INVARIANTS.iter().collect() } else { invariants.to_vec() };
+        Explorer { cfg: replay_config(cfg), invariants, title }
+    }
+
+    fn enabled(&self, s: &State) -> Vec<Action> {
+        let mut out = Vec::new();
+        enabled_actions(&self.cfg, s, &mut out);
+        out
+    }
+}
+
+impl Walk for Explorer {
+    fn walk(&self, path: &[String]) -> Result<(Trace, Vec<String>), String> {
+        let mut actions = Vec::new();
+        for (i, text) in path.iter().enumerate() {
+            actions.push(Action::parse(text).map_err(|e| format!("step {}: {e}", i + 1))?);
+        }
+        let trace = assemble(&self.cfg, &actions, &self.title, &self.invariants, false)?;
+        // Only the moves the checker could make: enabled in this
+        // configuration, not merely possible for the kernel functions.
+        for (i, a) in actions.iter().enumerate() {
+            if !self.enabled(trace.state(i)).contains(a) {
+                return Err(format!("step {}: '{a}' is not enabled in this configuration", i + 1));
+            }
+        }
+        let next = self.enabled(trace.state(actions.len())).iter().map(Action::to_string).collect();
+        Ok((trace, next))
+    }
 }
