@@ -86,11 +86,8 @@ fn assemble(
         let v = if stop || i + 1 == n { first_violation(invariants, &state, cfg.kernel) } else { None };
         steps.push(Step { action: st.action, narration: st.narration, changed: st.changed, state });
         if let Some((inv, objects)) = v {
-            violation = Some(Violation {
-                invariant: inv.name.to_string(),
-                description: inv.description.to_string(),
-                objects,
-            });
+            violation =
+                Some(Violation { invariant: inv.name.to_string(), description: inv.description.to_string(), objects });
             break;
         }
     }
