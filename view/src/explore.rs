@@ -24,11 +24,9 @@ const JS: &str = include_str!("assets/explore.js");
 /// Serves requests on `listener` until it fails; `start` is the path the
 /// page opens with (a scenario's steps, or none).
 pub fn serve(listener: &TcpListener, walk: &dyn Walk, start: &[String]) -> std::io::Result<()> {
-    for conn in listener.incoming() {
-        // One bad connection must not stop the server.
-        if let Ok(mut s) = conn {
-            let _ = handle(&mut s, walk, start);
-        }
+    // One bad connection must not stop the server.
+    for mut s in listener.incoming().flatten() {
+        let _ = handle(&mut s, walk, start);
     }
     Ok(())
 }
