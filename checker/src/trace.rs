@@ -37,6 +37,12 @@ pub fn replay_config(cfg: &Config) -> Config {
 /// Replays `actions` from the initial state. `Err` names the step that
 /// could not be taken.
 pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
+    replay_until(cfg, actions, |_| false)
+}
+
+/// Replays `actions` from the initial state, stopping after the first
+/// step whose state satisfies `stop` (a violation: nothing runs after it).
+pub fn replay_until(cfg: &Config, actions: &[Action], stop: impl Fn(&State) -> bool) -> Result<Trace, String> {
     let cfg = replay_config(cfg);
     let mut s = State::new(cfg.pages, false);
     let mut steps = Vec::new();
@@ -51,6 +57,9 @@ pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
         });
         states.push(next.clone());
         s = next;
+        if stop(&s) {
+            break;
+        }
     }
     Ok(Trace { steps, last: s, states })
 }

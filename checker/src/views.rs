@@ -4,7 +4,7 @@
 
 use crate::report::Report;
 use crate::run::scenario_config;
-use crate::trace::{replay, replay_config};
+use crate::trace::{replay_config, replay_until};
 use rmapcheck_invariants::{first_violation, Invariant, INVARIANTS};
 use rmapcheck_model::{enabled_actions, Action, Config, Scenario, State};
 use rmapcheck_view::explore::Walk;
@@ -78,7 +78,7 @@ fn assemble(
     invariants: &[&'static Invariant],
     stop: bool,
 ) -> Result<Trace, String> {
-    let t = replay(cfg, actions)?;
+    let t = replay_until(cfg, actions, |s| stop && first_violation(invariants, s, cfg.kernel).is_some())?;
     let n = t.steps.len();
     let mut steps = Vec::new();
     let mut violation = None;
