@@ -44,6 +44,9 @@ enum Cmd {
         /// Write the run as an ITF JSON trace here (one scenario file only).
         #[arg(long)]
         itf: Option<String>,
+        /// Write a Graphviz DOT picture of the last state here (one scenario file only).
+        #[arg(long)]
+        dot: Option<String>,
     },
     /// Walk the state space by hand: serves a page on 127.0.0.1 that shows each state and its enabled actions.
     Explore(ExploreArgs),
@@ -145,6 +148,9 @@ struct CheckArgs {
     /// Write the first counterexample as an ITF JSON trace (Apalache/Quint format) here.
     #[arg(long)]
     itf: Option<String>,
+    /// Write a Graphviz DOT picture of the first counterexample's last state here.
+    #[arg(long)]
+    dot: Option<String>,
     /// Print per-action and per-branch coverage.
     #[arg(long)]
     coverage: bool,
@@ -186,7 +192,7 @@ fn main() -> ExitCode {
             list();
             Ok(0)
         }
-        Cmd::Run { files, full, quiet, html, itf } => run(&files, full, quiet, &Outputs { html, itf }),
+        Cmd::Run { files, full, quiet, html, itf, dot } => run(&files, full, quiet, &Outputs { html, itf, dot }),
         Cmd::Explore(a) => explore(a),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
@@ -228,7 +234,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         swap_slots: a.swap_slots,
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
-    let outputs = Outputs { html: a.html, itf: a.itf };
+    let outputs = Outputs { html: a.html, itf: a.itf, dot: a.dot };
     outputs.check_tools()?;
     let mut stderr = std::io::stderr();
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
@@ -244,7 +250,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
     if outputs.any() {
         match views::counterexample_trace(&report, &a.config) {
             Some(trace) => outputs.write(&trace?)?,
-            None => println!("no counterexample, so no --html/--itf file written"),
+            None => println!("no counterexample, so no --html/--itf/--dot file written"),
         }
     }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
@@ -303,7 +309,7 @@ fn list() {
 
 fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u8, String> {
     if outputs.any() && files.len() != 1 {
-        return Err("--html and --itf take exactly one scenario file".into());
+        return Err("--html, --itf and --dot take exactly one scenario file".into());
     }
     outputs.check_tools()?;
     let mut failed = 0;

@@ -1,4 +1,4 @@
-//! `--html FILE` and `--itf FILE`: a scenario (a counterexample is one)
+//! `--html FILE`, `--itf FILE` and `--dot FILE`: a scenario (a counterexample is one)
 //! replayed into the plain trace the viewer crate draws; and the model
 //! side of `rmapcheck explore`.
 
@@ -17,12 +17,14 @@ pub struct Outputs {
     pub html: Option<String>,
     /// The ITF JSON trace.
     pub itf: Option<String>,
+    /// The Graphviz DOT picture of the last state.
+    pub dot: Option<String>,
 }
 
 impl Outputs {
     /// Whether anything is to be written.
     pub fn any(&self) -> bool {
-        self.html.is_some() || self.itf.is_some()
+        self.html.is_some() || self.itf.is_some() || self.dot.is_some()
     }
 
     /// Fails early, before a long search, when the page cannot be drawn.
@@ -39,6 +41,11 @@ impl Outputs {
             let page = html::page(trace)?;
             std::fs::write(path, page).map_err(|e| format!("cannot write {path}: {e}"))?;
             println!("trace viewer written to {path} (open it in a browser; keys: Left/Right, Home/End)");
+        }
+        if let Some(path) = &self.dot {
+            let text = html::picture_dot(trace, trace.steps.len());
+            std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+            println!("picture of the last state written to {path} (SVG: dot -Tsvg {path} > picture.svg)");
         }
         if let Some(path) = &self.itf {
             let doc = itf::to_itf(trace)?;

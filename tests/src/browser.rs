@@ -141,7 +141,8 @@ impl Browser {
 
     /// The value of a JavaScript expression in the page.
     pub fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({ "expression": expr, "returnByValue": true }));
+        let r =
+            self.call("Runtime.evaluate", json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }));
         assert!(r.get("exceptionDetails").is_none(), "{expr} threw: {}", r["exceptionDetails"]);
         r["result"]["value"].clone()
     }

@@ -72,6 +72,12 @@ fn the_trace_viewer_steps_through_the_cve_trace_in_a_browser() {
     b.click("#steps li[data-step='3']");
     assert_eq!(b.text("#pos"), "step 3 / 11");
     assert_eq!(b.eval("location.hash"), "#step=3");
+    // The page offers this step's picture as SVG and as DOT.
+    assert_eq!(b.eval("document.getElementById('save-dot').download"), "step-3.dot");
+    let dot = b.eval("fetch(document.getElementById('save-dot').href).then(r => r.text())");
+    assert!(dot.as_str().unwrap().starts_with("digraph state {"), "{dot}");
+    let svg = b.eval("fetch(document.getElementById('save-svg').href).then(r => r.text())");
+    assert!(svg.as_str().unwrap().starts_with("<svg") && svg.as_str().unwrap().contains("P1 (new)"), "{svg}");
 }
 
 #[test]

@@ -25,9 +25,15 @@ pub const LEGEND: &str = "<div class=\"legend\">\
 <span><b style=\"color:#a05a00\">&#8594;</b> swap PTE</span>\
 <span><b style=\"color:#d00000\">&#8674;</b> AVC (chain link) of a named VMA</span></div>";
 
-/// The SVG picture of the state after `i` steps of `trace`. Only the last
-/// state carries the violation's marks: it is the one that violates.
+/// The SVG picture of the state after `i` steps of `trace`.
 pub fn picture(trace: &Trace, i: usize) -> Result<String, String> {
+    svg::render(&picture_dot(trace, i)).map(|s| inline_svg(&s))
+}
+
+/// The Graphviz DOT picture of the state after `i` steps of `trace`. Only
+/// the last state carries the violation's marks: it is the one that
+/// violates.
+pub fn picture_dot(trace: &Trace, i: usize) -> String {
     let none = BTreeSet::new();
     let named = match &trace.violation {
         Some(v) if i == trace.steps.len() => marks(&v.objects),
@@ -39,7 +45,7 @@ pub fn picture(trace: &Trace, i: usize) -> Result<String, String> {
         kernel: trace.kernel,
         marks: &named,
     };
-    svg::render(&dot(&scene)).map(|s| inline_svg(&s))
+    dot(&scene)
 }
 
 /// Graphviz numbers its elements `node1`, `edge1`, ... in every picture;
@@ -75,7 +81,12 @@ pub fn page(trace: &Trace) -> Result<String, String> {
     }
     let mut pictures = String::new();
     for i in 0..=n {
-        let _ = writeln!(pictures, "<div class=\"state\" data-step=\"{i}\" hidden>{}</div>", picture(trace, i)?);
+        let _ = writeln!(
+            pictures,
+            "<div class=\"state\" data-step=\"{i}\" hidden>{}<pre class=\"dot\" hidden>{}</pre></div>",
+            picture(trace, i)?,
+            esc(&picture_dot(trace, i))
+        );
     }
     let verdict = match &trace.violation {
         Some(v) => format!(
@@ -95,7 +106,8 @@ pub fn page(trace: &Trace) -> Result<String, String> {
          <main><nav id=\"steps\"><ol start=\"0\">\n{steps}</ol></nav>\n\
          <section id=\"view\"><div id=\"bar\"><button id=\"prev\" title=\"previous step (Left, k)\">&#9664;</button>\
          <span id=\"pos\"></span><button id=\"next\" title=\"next step (Right, j, space)\">&#9654;</button>\
-         <span id=\"action\"></span><span class=\"keys\">keys: &#8592; &#8594; j k Home End</span></div>\
+         <span id=\"action\"></span><span class=\"keys\">save this picture: <a id=\"save-svg\">SVG</a> \
+         <a id=\"save-dot\">DOT</a> &middot; keys: &#8592; &#8594; j k Home End</span></div>\
          <div id=\"narration\"></div>\n{LEGEND}\n<div id=\"pictures\">\n{pictures}</div></section></main>\n\
          <script>{JS}</script>\n</body></html>\n",
         title = esc(&trace.title),

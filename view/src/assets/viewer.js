@@ -6,6 +6,14 @@
   var items = Array.prototype.slice.call(document.querySelectorAll('#steps li'));
   var states = Array.prototype.slice.call(document.querySelectorAll('#pictures .state'));
   var cur = -1;
+  var urls = {};
+  function save(id, name, text, type) {
+    var a = document.getElementById(id);
+    if (urls[id]) URL.revokeObjectURL(urls[id]);
+    urls[id] = URL.createObjectURL(new Blob([text], { type: type }));
+    a.href = urls[id];
+    a.download = name;
+  }
   function show(i) {
     i = Math.max(0, Math.min(n, i));
     if (i === cur) return;
@@ -18,6 +26,9 @@
     document.getElementById('narration').textContent = Array.prototype.map
       .call(li.querySelectorAll('.narr'), function (d) { return d.textContent; }).join('; ');
     li.scrollIntoView({ block: 'nearest' });
+    var st = states[i];
+    save('save-svg', 'step-' + i + '.svg', st.querySelector('svg').outerHTML, 'image/svg+xml');
+    save('save-dot', 'step-' + i + '.dot', st.querySelector('pre.dot').textContent, 'text/vnd.graphviz');
     document.body.dataset.step = i;
     try { history.replaceState(null, '', '#step=' + i); } catch (e) { /* some file:// setups refuse */ }
   }
