@@ -11,6 +11,7 @@ pub mod features;
 pub mod guided;
 pub mod model;
 pub mod novelty;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod search;

@@ -1,6 +1,7 @@
 //! The `rmapcheck` command.
 
 use clap::{Args, Parser, Subcommand};
+use rmapcheck::progress::ProgressSink;
 use rmapcheck::run::run_text;
 use rmapcheck::search::run_check;
 use rmapcheck::settings::{Settings, Strategy, BUILTINS};
@@ -236,8 +237,9 @@ fn check(a: CheckArgs) -> Result<u8, String> {
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
     let outputs = Outputs { html: a.html, itf: a.itf, dot: a.dot };
     outputs.check_tools()?;
-    let mut stderr = std::io::stderr();
-    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
+    let mut sink = ProgressSink::stderr(plan.time_limit);
+    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut sink) });
+    sink.finish();
     print!("{}", render(&report, a.coverage));
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
