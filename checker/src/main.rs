@@ -177,7 +177,7 @@ struct ExploreArgs {
     /// Comma-separated action kinds to offer (default: the configuration's).
     #[arg(long)]
     actions: Option<String>,
-    /// Start at the end of this scenario file (its kernel, processes and pages replace the configuration's).
+    /// Start at the end of this scenario file (its kernel, processes and pages replace the configuration's; every action kind is offered unless --actions names some, and writes of its values).
     #[arg(long)]
     scenario: Option<String>,
     /// Port on 127.0.0.1 (0: any free port).
@@ -259,6 +259,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
 }
 
 fn explore(a: ExploreArgs) -> Result<u8, String> {
+    let every_kind = a.actions.is_none();
     let flags =
         Settings { kernel: a.kernel, procs: a.procs, pages: a.pages, actions: split(a.actions), ..Settings::default() };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
@@ -269,10 +270,23 @@ fn explore(a: ExploreArgs) -> Result<u8, String> {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
         let sc = Scenario::parse(&text, f)?;
         (cfg.kernel, cfg.procs, cfg.pages) = (sc.kernel, sc.procs, sc.pages);
-        start = sc.steps.iter().map(|s| s.action.to_string()).collect();
+        // Writes of the scenario's values must be moves the page offers.
+        for st in &sc.steps {
+            if let rmapcheck_model::Action::Write { value, .. } = st.action {
+                cfg.values = cfg.values.max(value);
+            }
+        }
+        if every_kind {
+            // The scenario may use any kind (KSM's too); offer them all.
+            cfg.actions = rmapcheck_model::ActionSet::every();
+        }
+        // As `run` does, the scenario stops at its first violation.
+        let all: Vec<_> = INVARIANTS.iter().collect();
+        start = views::trace_of(&sc, f, &all)?.steps.into_iter().map(|s| s.action).collect();
         title = format!("{title}, from {f}");
     }
-    let explorer = views::Explorer::new(&cfg, &plan.invariants, title);
+    let mut explorer = views::Explorer::new(&cfg, &plan.invariants, title);
+    explorer.start = start.iter().map(|a| rmapcheck_model::Action::parse(a)).collect::<Result<_, _>>()?;
     // A scenario the explorer cannot walk is bad input, found now rather than in the page.
     rmapcheck_view::explore::Walk::walk(&explorer, &start)?;
     rmapcheck_view::svg::render("digraph { }")?;

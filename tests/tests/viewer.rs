@@ -97,6 +97,28 @@ fn a_screenshot_of_the_viewer_shows_the_last_step() {
 }
 
 #[test]
+fn explore_takes_a_scenario_as_written_then_only_enabled_moves() {
+    use rmapcheck_view::explore::Walk;
+    let cfg = rmapcheck_model::Config { procs: 2, pages: 1, values: 1, ..Default::default() };
+    let mut ex = Explorer::new(&cfg, &[], "test".into());
+    let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // A read of a mapped page changes nothing, so the search never offers it.
+    let scenario = path(&["P0 mmap 0 1 rw", "P0 write 0 1", "P0 read 0"]);
+    assert!(ex.walk(&scenario).unwrap_err().contains("step 3: 'P0 read 0' is not enabled"));
+    ex.start = scenario.iter().map(|a| rmapcheck_model::Action::parse(a).unwrap()).collect();
+    let (trace, next) = ex.walk(&scenario).unwrap();
+    assert_eq!(trace.steps.len(), 3);
+    assert!(next.contains(&"P0 fork".to_string()) && !next.contains(&"P0 read 0".to_string()), "{next:?}");
+    // Past the scenario, the same rule as the search again.
+    let mut more = scenario.clone();
+    more.push("P0 read 0".into());
+    assert!(ex.walk(&more).unwrap_err().contains("step 4: 'P0 read 0' is not enabled"));
+    // Bad input names the step.
+    assert!(ex.walk(&path(&["P9 fork"])).is_err());
+    assert!(ex.walk(&path(&["P0 frobnicate"])).unwrap_err().starts_with("step 1:"));
+}
+
+#[test]
 fn explore_walks_three_actions_in_a_browser() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
