@@ -423,11 +423,16 @@ fn oops(sc: &Scene, g: &mut String) {
 /// The state's fields that no function above draws (a kind of object added
 /// to the model after this file): one box per element, its fields as rows.
 fn other_fields(sc: &Scene, g: &mut String) {
-    const DRAWN: [&str; 6] = ["mms", "anon_vmas", "folios", "swap", "stable_nodes", "oops"];
-    let Ok(Json::Object(all)) = serde_json::to_value(sc.state) else { return };
+    let Ok(now) = serde_json::to_value(sc.state) else { return };
     let before = sc.prev.and_then(|p| serde_json::to_value(p).ok());
+    other_json_fields(&now, before.as_ref(), sc.prev.is_some(), g);
+}
+
+fn other_json_fields(now: &Json, before: Option<&Json>, has_prev: bool, g: &mut String) {
+    const DRAWN: [&str; 6] = ["mms", "anon_vmas", "folios", "swap", "stable_nodes", "oops"];
+    let Json::Object(all) = now else { return };
     for (k, v) in all.iter().filter(|(k, _)| !DRAWN.contains(&k.as_str())) {
-        let old = before.as_ref().and_then(|b| b.get(k));
+        let old = before.and_then(|b| b.get(k));
         let items: Vec<(String, &Json, Option<&Json>)> = match v {
             Json::Array(a) => {
                 a.iter().enumerate().map(|(i, x)| (format!("{k}[{i}]"), x, old.and_then(|o| o.get(i)))).collect()
@@ -435,8 +440,8 @@ fn other_fields(sc: &Scene, g: &mut String) {
             _ => vec![(k.clone(), v, old)],
         };
         for (n, (name, x, was)) in items.into_iter().enumerate() {
-            let look = Look { changed: sc.prev.is_some() && was != Some(x), ..Look::default() };
-            node(g, &format!("x_{k}_{n}"), &name, &field_rows(x, &[]), look);
+            let look = Look { changed: has_prev && was != Some(x), ..Look::default() };
+            node(g, &format!("\"x_{k}_{n}\""), &name, &field_rows(x, &[]), look);
         }
     }
 }
@@ -452,5 +457,19 @@ mod tests {
         assert_eq!(field_rows(&v, &["start"]), ["order=2", "pinned", "mapping=File(3)", "pages=[1, 2]"]);
         assert_eq!(compact(&json!({"Present": {"folio": 1}})), "Present{folio=1}");
         assert_eq!(compact(&Json::Null), "-");
+    }
+
+    #[test]
+    fn a_kind_of_object_the_picture_does_not_know_gets_a_box_per_element() {
+        let now = json!({"mms": [], "files": [{"inode": 3, "pages": [0, 1]}, {"inode": 4, "pages": []}], "clock": 7});
+        let before = json!({"mms": [], "files": [{"inode": 3, "pages": [0, 1]}], "clock": 7});
+        let mut g = String::new();
+        other_json_fields(&now, Some(&before), true, &mut g);
+        let lines: Vec<&str> = g.lines().collect();
+        assert_eq!(lines.len(), 3, "{g}");
+        assert!(lines[0].contains("files[0]") && lines[0].contains("inode=3") && lines[0].contains("pages=[0, 1]"));
+        assert!(lines[0].contains("#ffffff"), "unchanged");
+        assert!(lines[1].contains("files[1]") && lines[1].contains("#fff0a0"), "new, so changed");
+        assert!(lines[2].contains("<B>clock</B>") && lines[2].contains(">7</FONT>"), "{}", lines[2]);
     }
 }
