@@ -285,7 +285,7 @@ fn explore(a: ExploreArgs) -> Result<u8, String> {
         start = views::trace_of(&sc, f, &all)?.steps.into_iter().map(|s| s.action).collect();
         title = format!("{title}, from {f}");
     }
-    let mut explorer = views::Explorer::new(&cfg, &plan.invariants, title);
+    let mut explorer = views::Walker::new(&cfg, &plan.invariants, title);
     explorer.start = start.iter().map(|a| rmapcheck_model::Action::parse(a)).collect::<Result<_, _>>()?;
     // A scenario the explorer cannot walk is bad input, found now rather than in the page.
     rmapcheck_view::explore::Walk::walk(&explorer, &start)?;

@@ -101,9 +101,9 @@ fn assemble(
     Ok(Trace { title: title.to_string(), kernel: cfg.kernel, initial: State::new(cfg.pages, false), steps, violation })
 }
 
-/// `rmapcheck explore`'s model: walks paths of enabled actions under one
+/// `rmapcheck explore`'s model (a [`Walk`]): walks paths of enabled actions under one
 /// configuration (stable ids, so objects keep their names along a path).
-pub struct Explorer {
+pub struct Walker {
     /// The configuration (see [`replay_config`]).
     pub cfg: Config,
     /// The invariants judged in the last state of a path.
@@ -115,11 +115,11 @@ pub struct Explorer {
     pub start: Vec<Action>,
 }
 
-impl Explorer {
+impl Walker {
     /// An explorer of `cfg` with `invariants` (empty: all).
     pub fn new(cfg: &Config, invariants: &[&'static Invariant], title: String) -> Self {
         let invariants = if invariants.is_empty() { INVARIANTS.iter().collect() } else { invariants.to_vec() };
-        Explorer { cfg: replay_config(cfg), invariants, title, start: Vec::new() }
+        Walker { cfg: replay_config(cfg), invariants, title, start: Vec::new() }
     }
 
     fn enabled(&self, s: &State) -> Vec<Action> {
@@ -129,7 +129,7 @@ impl Explorer {
     }
 }
 
-impl Walk for Explorer {
+impl Walk for Walker {
     fn walk(&self, path: &[String]) -> Result<(Trace, Vec<String>), String> {
         let mut actions = Vec::new();
         for (i, text) in path.iter().enumerate() {

@@ -3,7 +3,7 @@
 //! clicking, a screenshot), and `rmapcheck explore` clicked through in the
 //! browser against 127.0.0.1.
 
-use rmapcheck::views::{trace_of, Explorer};
+use rmapcheck::views::{trace_of, Walker};
 use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::Scenario;
 use rmapcheck_tests::browser::{png_size, step_through_viewer, Browser};
@@ -100,7 +100,7 @@ fn a_screenshot_of_the_viewer_shows_the_last_step() {
 fn explore_takes_a_scenario_as_written_then_only_enabled_moves() {
     use rmapcheck_view::explore::Walk;
     let cfg = rmapcheck_model::Config { procs: 2, pages: 1, values: 1, ..Default::default() };
-    let mut ex = Explorer::new(&cfg, &[], "test".into());
+    let mut ex = Walker::new(&cfg, &[], "test".into());
     let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // A read of a mapped page changes nothing, so the search never offers it.
     let scenario = path(&["P0 mmap 0 1 rw", "P0 write 0 1", "P0 read 0"]);
@@ -124,7 +124,7 @@ fn explore_walks_three_actions_in_a_browser() {
     let url = format!("http://{}/", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         let cfg = rmapcheck_model::Config { procs: 3, pages: 2, ..Default::default() };
-        let ex = Explorer::new(&cfg, &[], "test".into());
+        let ex = Walker::new(&cfg, &[], "test".into());
         rmapcheck_view::explore::serve(&listener, &ex, &[])
     });
     let mut b = Browser::launch();
