@@ -1,6 +1,6 @@
-//! `--html FILE`, `--itf FILE` and `--dot FILE`: a scenario (a counterexample is one)
-//! replayed into the plain trace the viewer crate draws; and the model
-//! side of `rmapcheck explore`.
+//! `--html FILE`, `--itf FILE` and `--dot FILE`: a scenario (a
+//! counterexample is one) replayed into the plain trace the viewer crate
+//! draws; and the model side of `rmapcheck explore`.
 
 use crate::report::Report;
 use crate::run::scenario_config;
@@ -10,7 +10,7 @@ use rmapcheck_model::{enabled_actions, Action, Config, Scenario, State};
 use rmapcheck_view::explore::Walk;
 use rmapcheck_view::{html, itf, svg, Step, Trace, Violation};
 
-/// Where to write the views; both optional.
+/// Where to write the views; each is optional.
 #[derive(Clone, Debug, Default)]
 pub struct Outputs {
     /// The HTML viewer page.
