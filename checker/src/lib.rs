@@ -4,15 +4,13 @@
 
 #![warn(missing_docs)]
 
-pub mod bfs;
+pub mod check;
+pub mod explore;
 pub mod features;
-pub mod guided;
-pub mod model;
-pub mod novelty;
 pub mod report;
 pub mod run;
 pub mod search;
 pub mod settings;
+pub mod strategy;
 pub mod summary;
-pub mod swarm;
 pub mod trace;

@@ -1,9 +1,10 @@
 //! The `rmapcheck` command.
 
 use clap::{Args, Parser, Subcommand};
+use rmapcheck::check::{refuse_continue, run_check};
 use rmapcheck::run::run_text;
-use rmapcheck::search::run_check;
-use rmapcheck::settings::{Settings, Strategy, BUILTINS};
+use rmapcheck::search::STRATEGIES;
+use rmapcheck::settings::{Settings, BUILTINS};
 use rmapcheck::summary::render;
 use rmapcheck_conform::command::Options;
 use rmapcheck_invariants::INVARIANTS;
@@ -92,9 +93,9 @@ struct CheckArgs {
     /// Comma-separated invariants to check (names or I-numbers; default: all).
     #[arg(long)]
     invariants: Option<String>,
-    /// Search strategy.
-    #[arg(long, value_enum)]
-    strategy: Option<Strategy>,
+    /// Search strategy: bfs, dfs, simulate, swarm, guided or novelty (see 'rmapcheck list').
+    #[arg(long)]
+    strategy: Option<String>,
     /// Seed for the simulate strategy.
     #[arg(long)]
     seed: Option<u64>,
@@ -185,6 +186,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         swap_slots: a.swap_slots,
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    refuse_continue(&plan, a.keep_going)?;
     let mut stderr = std::io::stderr();
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
     print!("{}", render(&report, a.coverage));
@@ -215,6 +217,10 @@ fn list() {
     println!("\nMutants (deliberate model mistakes, for testing invariants):");
     for (m, name) in Mutant::ALL {
         println!("  {name:<32} {}", m.description());
+    }
+    println!("\nSearch strategies:");
+    for s in STRATEGIES {
+        println!("  {:<12} {}", s.name(), s.about());
     }
     println!("\nBuilt-in configurations:");
     for (name, what, _) in BUILTINS {

@@ -159,11 +159,6 @@ pub fn parse_list(list: &str) -> Result<Vec<&'static Invariant>, String> {
         .collect()
 }
 
-/// The first of `set` that `s` violates, with its description of the violation.
-pub fn first_violation(set: &[&'static Invariant], s: &State, k: Kernel) -> Option<(&'static Invariant, String)> {
-    set.iter().find_map(|inv| (inv.check)(s, k).err().map(|e| (*inv, e)))
-}
-
 /// Collects `Err` messages into one result.
 pub(crate) fn report(problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {

@@ -17,42 +17,49 @@
 //! whatever the number of threads, and counterexamples are shortest within
 //! the pruned space (so usually short), then shrunk like the swarm's.
 
+use crate::explore::Explorer;
 use crate::features::{atoms, tuples, AtomSet};
-use crate::model::RmapModel;
-use crate::swarm::{shrink, violated};
-use rmapcheck_model::{enabled_actions, step, Action, Ctx, State};
+use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy};
+use rmapcheck_model::{Action, State};
 use std::time::Instant;
 
-/// Bounds of a novelty run.
-pub struct NoveltyLimits {
-    /// Worker threads.
-    pub threads: usize,
-    /// Longest trace, in actions.
-    pub max_depth: usize,
-    /// Stop at this instant.
-    pub deadline: Instant,
-    /// Largest Weisfeiler–Lehman radius tried.
-    pub max_width: usize,
+/// Novelty-pruned BFS with iterative widening.
+pub struct Novelty;
+
+impl Strategy for Novelty {
+    fn name(&self) -> &'static str {
+        "novelty"
+    }
+    fn about(&self) -> &'static str {
+        "novelty-pruned BFS with iterative widening (IW(k)): keep only states showing a new atom (pair, triple); deterministic, finds deep bugs, proves nothing"
+    }
+    fn exhaustive(&self) -> bool {
+        false
+    }
+    fn continues(&self) -> bool {
+        true
+    }
+    fn needs_time_limit(&self) -> bool {
+        false
+    }
+    fn caveat(&self) -> Option<&'static str> {
+        Some("in a novelty search (which prunes states)")
+    }
+    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
+        search(ex, limits, progress)
+    }
 }
 
-/// What a novelty run found.
-pub struct NoveltyOutcome {
+/// The figures of a run across its rounds.
+struct Run {
     /// States generated (and checked), repeats included, over all rounds.
-    pub states: usize,
+    states: usize,
     /// States kept for expansion, over all rounds.
-    pub kept: usize,
-    /// Distinct features seen in the last round.
-    pub features: usize,
+    kept: usize,
+    /// Distinct atom tuples seen in the last round.
+    features: usize,
     /// Deepest level generated.
-    pub depth: usize,
-    /// The width (feature radius) of the last round run.
-    pub width: usize,
-    /// Whether a round ran out of states to expand before the deadline for
-    /// every width up to `max_width` (the widening finished).
-    pub exhausted: bool,
-    /// First violated invariant (index into INVARIANTS), the shrunk trace,
-    /// and the length of the trace before shrinking.
-    pub found: Option<(usize, Vec<Action>, usize)>,
+    depth: usize,
 }
 
 /// A kept state: its parent (index into the node list) and the action
@@ -74,13 +81,15 @@ struct Succ {
     violated: Option<usize>,
 }
 
-/// Runs rounds of widening until a violation or the deadline.
-pub fn search(model: &RmapModel, limits: &NoveltyLimits, mut progress: crate::search::Progress) -> NoveltyOutcome {
+/// Runs rounds of widening until a violation (with `--continue`, one of
+/// every invariant), the time limit, or the end of the widest round.
+fn search(ex: &Explorer, limits: &Limits, mut progress: Progress) -> Outcome {
     let start = Instant::now();
-    let mut out = NoveltyOutcome { states: 0, kept: 0, features: 0, depth: 0, width: 0, exhausted: false, found: None };
-    for width in 1..=limits.max_width {
-        out.width = width;
-        let finished = round(model, limits, width, &mut out, &mut progress);
+    let mut out = Run { states: 0, kept: 0, features: 0, depth: 0 };
+    let findings = Findings::new(ex, limits);
+    let mut stop = Stop::Pruned(limits.width);
+    for width in 1..=limits.width {
+        let finished = round(ex, limits, width, &mut out, &findings, &mut progress);
         if let Some(w) = progress.as_deref_mut() {
             let _ = writeln!(
                 w,
@@ -90,56 +99,70 @@ pub fn search(model: &RmapModel, limits: &NoveltyLimits, mut progress: crate::se
                 out.features,
                 out.states,
                 out.depth,
-                if out.found.is_some() { " VIOLATION" } else { "" }
+                if findings.stop().is_some() { " VIOLATION" } else { "" }
             );
         }
-        if out.found.is_some() || !finished {
-            return out;
+        if let Some(s) = findings.stop() {
+            stop = s;
+            break;
+        }
+        if !finished {
+            stop = Stop::TimeLimit(limits.time_limit.unwrap_or_default());
+            break;
         }
     }
-    out.exhausted = true;
-    out
+    Outcome {
+        states: out.states,
+        unique: out.kept,
+        max_depth: out.depth,
+        stop,
+        found: findings.into_found(ex),
+        walks: None,
+        corpus: Some((out.kept, out.features)),
+    }
 }
 
 /// One IW round at feature radius `width`. Returns false when stopped by
-/// the deadline.
+/// the time limit.
 fn round(
-    model: &RmapModel,
-    limits: &NoveltyLimits,
+    ex: &Explorer,
+    limits: &Limits,
     width: usize,
-    out: &mut NoveltyOutcome,
-    progress: &mut crate::search::Progress,
+    out: &mut Run,
+    findings: &Findings,
+    progress: &mut Progress,
 ) -> bool {
-    let init = model.init();
+    let init = ex.init();
     let mut seen = AtomSet::default();
     seen.extend(tuples(&atoms(&init, None, 0), width));
     let mut nodes = vec![Node { parent: 0, action: None }];
     let mut frontier = vec![(0u32, init)];
-    for depth in 1..=limits.max_depth {
+    for depth in 1..=limits.walk_depth() {
         if frontier.is_empty() {
             return true;
         }
-        if Instant::now() >= limits.deadline {
+        if limits.past_deadline() {
             return false;
         }
         let mut next = Vec::new();
         // Batches bound the memory the successors take; the filter still
         // sees them in frontier order, so the run stays deterministic.
         for batch in frontier.chunks(BATCH) {
-            if Instant::now() >= limits.deadline {
+            if limits.past_deadline() {
                 return false;
             }
-            let succs = expand(model, batch, width, limits.threads);
+            let succs = expand(ex, batch, width, limits.threads);
             out.states += succs.len();
             out.depth = out.depth.max(depth);
             for s in succs {
                 if let Some(inv) = s.violated {
                     let mut trace = trace(&nodes, s.from);
                     trace.push(s.action);
-                    let raw = trace.len();
-                    out.found = Some((inv, shrink(model, inv, trace), raw));
-                    out.features = seen.len();
-                    return true;
+                    findings.record(ex, &trace, &s.state, inv, true);
+                    if findings.done() {
+                        out.features = seen.len();
+                        return true;
+                    }
                 }
                 let mut novel = false;
                 for f in s.features {
@@ -180,7 +203,7 @@ fn trace(nodes: &[Node], mut at: u32) -> Vec<Action> {
 
 /// All successors of `batch`, in batch order then action order, generated
 /// on `threads` threads, each checked against the invariants.
-fn expand(model: &RmapModel, batch: &[(u32, State)], width: usize, threads: usize) -> Vec<Succ> {
+fn expand(ex: &Explorer, batch: &[(u32, State)], width: usize, threads: usize) -> Vec<Succ> {
     let chunk = batch.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|sc| {
         let handles: Vec<_> = batch
@@ -191,12 +214,11 @@ fn expand(model: &RmapModel, batch: &[(u32, State)], width: usize, threads: usiz
                     let mut actions = Vec::new();
                     for (from, s) in part {
                         actions.clear();
-                        enabled_actions(&model.cfg, s, &mut actions);
+                        ex.actions(s, &mut actions);
                         for &a in &actions {
-                            let mut ctx = Ctx::new(&model.cfg, false);
-                            let Ok(state) = step(s, a, &mut ctx) else { continue };
-                            let features = tuples(&atoms(&state, Some(a), ctx.branches), width);
-                            let violated = violated(model, &state);
+                            let Some((state, branches)) = ex.step(s, a) else { continue };
+                            let features = tuples(&atoms(&state, Some(a), branches), width);
+                            let violated = ex.violated(&state);
                             v.push(Succ { from: *from, action: a, state, features, violated });
                         }
                     }

@@ -10,41 +10,39 @@
 //! the trace it keeps) and incomplete: it proves nothing when it finds
 //! nothing. Violations are shrunk like the swarm's.
 
+use crate::explore::Explorer;
 use crate::features::{atoms, AtomSet};
-use crate::model::RmapModel;
-use crate::swarm::{shrink, violated, Rng};
-use rmapcheck_model::{enabled_actions, step, Action, Ctx, State};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy};
+use rmapcheck_model::rng::SplitMix64;
+use rmapcheck_model::{Action, State};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
 
-/// Bounds of a guided run.
-pub struct GuidedLimits {
-    /// Worker threads.
-    pub threads: usize,
-    /// Longest trace, in actions.
-    pub max_depth: usize,
-    /// Stop at this instant.
-    pub deadline: Instant,
-    /// Base seed. With one thread the run is determined by it.
-    pub seed: u64,
-}
+/// Coverage-guided search.
+pub struct Guided;
 
-/// What a guided run found.
-pub struct GuidedOutcome {
-    /// States visited, repeats included.
-    pub states: usize,
-    /// Walks run.
-    pub walks: usize,
-    /// States kept in the corpus.
-    pub corpus: usize,
-    /// Distinct features seen.
-    pub features: usize,
-    /// Longest trace in the corpus.
-    pub depth: usize,
-    /// First violated invariant (index into INVARIANTS) with a shrunk trace,
-    /// and the length of the trace before shrinking.
-    pub found: Option<(usize, Vec<Action>, usize)>,
+impl Strategy for Guided {
+    fn name(&self) -> &'static str {
+        "guided"
+    }
+    fn about(&self) -> &'static str {
+        "coverage-guided search (greybox fuzzing over structural atoms): extend states that showed a new atom by short random walks"
+    }
+    fn exhaustive(&self) -> bool {
+        false
+    }
+    fn continues(&self) -> bool {
+        true
+    }
+    fn needs_time_limit(&self) -> bool {
+        true
+    }
+    fn caveat(&self) -> Option<&'static str> {
+        Some("in a random search, which never exhausts the state space")
+    }
+    fn run(&self, ex: &Explorer, limits: &Limits, _: Progress) -> Outcome {
+        search(ex, limits)
+    }
 }
 
 /// A corpus entry: a state and the actions that reach it from the start.
@@ -63,8 +61,7 @@ struct Shared {
     states: AtomicUsize,
     walks: AtomicUsize,
     depth: AtomicUsize,
-    stop: AtomicBool,
-    found: Mutex<Option<(usize, Vec<Action>, usize)>>,
+    findings: Findings,
 }
 
 impl Shared {
@@ -84,10 +81,11 @@ impl Shared {
     }
 }
 
-/// Runs the guided search on every thread until the deadline or the first
-/// violation.
-pub fn search(model: &RmapModel, limits: &GuidedLimits) -> GuidedOutcome {
-    let init = model.init();
+/// Runs the guided search on every thread until the time limit, the first
+/// violation, or with `--continue` a violation of every invariant. With
+/// one thread the run is determined by the seed.
+fn search(ex: &Explorer, limits: &Limits) -> Outcome {
+    let init = ex.init();
     let fs = atoms(&init, None, 0);
     let shared = Shared {
         corpus: RwLock::new(vec![Arc::new(Entry { state: init, trace: Vec::new() })]),
@@ -95,62 +93,59 @@ pub fn search(model: &RmapModel, limits: &GuidedLimits) -> GuidedOutcome {
         states: AtomicUsize::new(0),
         walks: AtomicUsize::new(0),
         depth: AtomicUsize::new(0),
-        stop: AtomicBool::new(false),
-        found: Mutex::new(None),
+        findings: Findings::new(ex, limits),
     };
     std::thread::scope(|sc| {
         for t in 0..limits.threads.max(1) {
             let shared = &shared;
-            sc.spawn(move || worker(model, limits, shared, Rng(limits.seed ^ ((t as u64 + 1) << 40))));
+            sc.spawn(move || worker(ex, limits, shared, SplitMix64(limits.seed ^ ((t as u64 + 1) << 40))));
         }
     });
-    GuidedOutcome {
+    let stop = shared.findings.stop().unwrap_or(Stop::TimeLimit(limits.time_limit.unwrap_or_default()));
+    Outcome {
         states: shared.states.into_inner(),
-        walks: shared.walks.into_inner(),
-        corpus: shared.corpus.into_inner().unwrap().len(),
-        features: shared.seen.into_inner().unwrap().len(),
-        depth: shared.depth.into_inner(),
-        found: shared.found.into_inner().unwrap(),
+        unique: 0,
+        max_depth: shared.depth.into_inner(),
+        stop,
+        found: shared.findings.into_found(ex),
+        walks: Some(shared.walks.into_inner()),
+        corpus: Some((shared.corpus.into_inner().unwrap().len(), shared.seen.into_inner().unwrap().len())),
     }
 }
 
-fn worker(model: &RmapModel, limits: &GuidedLimits, shared: &Shared, mut rng: Rng) {
+fn worker(ex: &Explorer, limits: &Limits, shared: &Shared, mut rng: SplitMix64) {
+    let max_depth = limits.walk_depth();
     let mut local = AtomSet::default();
     let mut actions = Vec::new();
     let mut steps = 0usize;
-    while !shared.stop.load(Relaxed) && Instant::now() < limits.deadline {
+    while !shared.findings.done() && !limits.past_deadline() {
         let start = pick(&shared.corpus.read().unwrap(), &mut rng);
         let mut s = start.state.clone();
         let mut trace = start.trace.clone();
         let len = 1 + rng.below(WALK) as usize;
         for _ in 0..len {
-            if trace.len() >= limits.max_depth {
+            if trace.len() >= max_depth {
                 break;
             }
             actions.clear();
-            enabled_actions(&model.cfg, &s, &mut actions);
+            ex.actions(&s, &mut actions);
             if actions.is_empty() {
                 break;
             }
             let a = actions[rng.below(actions.len() as u64) as usize];
-            let mut ctx = Ctx::new(&model.cfg, false);
-            let Ok(next) = step(&s, a, &mut ctx) else { break };
+            let Some((next, branches)) = ex.step(&s, a) else { break };
             steps += 1;
             s = next;
             trace.push(a);
-            if let Some(inv) = violated(model, &s) {
-                shared.stop.store(true, Relaxed);
-                let raw = trace.len();
-                let shrunk = shrink(model, inv, trace);
-                let mut f = shared.found.lock().unwrap();
-                if f.as_ref().is_none_or(|(_, t, _)| shrunk.len() < t.len()) {
-                    *f = Some((inv, shrunk, raw));
+            if let Some(inv) = ex.violated(&s) {
+                shared.findings.record(ex, &trace, &s, inv, true);
+                if shared.findings.done() || !limits.keep_going {
+                    break;
                 }
-                break;
             }
             // A state at the depth bound cannot be extended: it counts for
             // coverage but is not worth a place in the corpus.
-            if shared.novel(&atoms(&s, Some(a), ctx.branches), &mut local) && trace.len() < limits.max_depth {
+            if shared.novel(&atoms(&s, Some(a), branches), &mut local) && trace.len() < max_depth {
                 shared.depth.fetch_max(trace.len(), Relaxed);
                 shared.corpus.write().unwrap().push(Arc::new(Entry { state: s.clone(), trace: trace.clone() }));
             }
@@ -166,7 +161,7 @@ fn worker(model: &RmapModel, limits: &GuidedLimits, shared: &Shared, mut rng: Rn
 /// Half the time a uniform pick over the whole corpus, half the time one
 /// of the newest eighth: new entries are where the frontier is, old ones
 /// keep the search from tunnelling into one history.
-fn pick(corpus: &[Arc<Entry>], rng: &mut Rng) -> Arc<Entry> {
+fn pick(corpus: &[Arc<Entry>], rng: &mut SplitMix64) -> Arc<Entry> {
     let n = corpus.len() as u64;
     let i = if rng.below(2) == 0 { rng.below(n) } else { n - 1 - rng.below(n.div_ceil(8)) };
     corpus[i as usize].clone()

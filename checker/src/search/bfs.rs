@@ -5,51 +5,49 @@
 //! returns is not always the shortest. This search finishes one depth
 //! before starting the next and keeps the first violation of each depth,
 //! so every counterexample it reports is a shortest one. It stores a
-//! 64-bit fingerprint and a parent link per state (not the path), expands
-//! a level on all threads, and rebuilds traces by replaying action indices
-//! from the initial state, as stateright does.
+//! 64-bit fingerprint and a parent link (the parent's fingerprint and the
+//! action) per state, not the path, expands a level on all threads, and
+//! rebuilds a trace by following the links back.
 
-use crate::model::RmapModel;
+use crate::explore::Explorer;
 use crate::report::rss_kib;
-use rmapcheck_invariants::INVARIANTS;
+use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Strategy};
 use rmapcheck_model::{Action, State};
-use stateright::Model;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-/// Limits of one search.
-pub struct Limits {
-    /// Worker threads.
-    pub threads: usize,
-    /// Deepest level to check, in actions from the initial state.
-    pub max_depth: Option<usize>,
-    /// Stop at this instant.
-    pub deadline: Option<Instant>,
-    /// Look for a counterexample to every invariant instead of stopping at the first.
-    pub keep_going: bool,
-    /// Stop when the resident set grows past this many KiB.
-    pub max_rss_kib: Option<u64>,
+/// Exact level-by-level BFS: exhaustive, shortest counterexamples.
+pub struct Bfs;
+
+impl Strategy for Bfs {
+    fn name(&self) -> &'static str {
+        "bfs"
+    }
+    fn about(&self) -> &'static str {
+        "exact level-by-level breadth-first search: exhaustive, shortest counterexamples"
+    }
+    fn exhaustive(&self) -> bool {
+        true
+    }
+    fn continues(&self) -> bool {
+        true
+    }
+    fn needs_time_limit(&self) -> bool {
+        false
+    }
+    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
+        search(ex, limits, progress)
+    }
 }
 
-/// What the search found.
-pub struct BfsOutcome {
-    /// States generated, repeats included.
-    pub states: usize,
-    /// Distinct states.
-    pub unique: usize,
-    /// Deepest level checked, in actions.
-    pub depth: usize,
-    /// The search stopped at the depth bound with states still unexpanded.
-    pub depth_bounded: bool,
-    /// The search stopped at the deadline.
-    pub timed_out: bool,
-    /// The search stopped at the memory budget.
-    pub out_of_memory: bool,
-    /// Violated invariants (indexes into INVARIANTS) with shortest traces.
-    pub found: Vec<(usize, Vec<Action>)>,
+/// What the level loop tracks besides the outcome.
+struct Cut {
+    depth_bounded: bool,
+    timed_out: bool,
+    out_of_memory: bool,
 }
 
 /// A fingerprint is already a hash: use it as is.
@@ -95,7 +93,9 @@ impl Hasher for Collect<'_> {
     }
 }
 
-type Seen = HashMap<u64, (u64, u32), BuildHasherDefault<Identity>>;
+/// Fingerprint -> (parent fingerprint, the action from the parent); the
+/// initial state has no action.
+type Seen = HashMap<u64, (u64, Option<Action>), BuildHasherDefault<Identity>>;
 
 /// Counters the level workers bump and the progress reporter reads.
 #[derive(Default)]
@@ -111,14 +111,14 @@ struct Live {
 }
 
 /// Runs the search; `progress` gets a line every two seconds.
-pub fn search(model: &RmapModel, limits: &Limits, progress: Option<&mut (dyn Write + Send)>) -> BfsOutcome {
+fn search(ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
     let live = Live::default();
     std::thread::scope(|sc| {
         if let Some(w) = progress {
             let live = &live;
             sc.spawn(move || report(w, live));
         }
-        let out = explore(model, limits, &live);
+        let out = explore(ex, limits, &live);
         live.done.store(true, Relaxed);
         out
     })
@@ -147,67 +147,79 @@ fn report(w: &mut (dyn Write + Send), live: &Live) {
     }
 }
 
-fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
-    let init = model.init_states().remove(0);
+fn explore(ex: &Explorer, limits: &Limits, live: &Live) -> Outcome {
+    let init = ex.init();
     let init_fp = fingerprint(&init);
     let mut seen: Seen = HashMap::default();
-    seen.insert(init_fp, (init_fp, u32::MAX));
+    seen.insert(init_fp, (init_fp, None));
     let mut frontier: Vec<(u64, State)> = vec![(init_fp, init)];
-    let mut out = BfsOutcome {
+    let mut out = Outcome {
         states: 1,
         unique: 1,
-        depth: 0,
-        depth_bounded: false,
-        timed_out: false,
-        out_of_memory: false,
+        max_depth: 0,
+        stop: Stop::Exhausted,
         found: Vec::new(),
+        walks: None,
+        corpus: None,
     };
+    let mut cut = Cut { depth_bounded: false, timed_out: false, out_of_memory: false };
     let threads = limits.threads.max(1);
     let mut depth = 0usize;
     live.unique.store(1, Relaxed);
     while !frontier.is_empty() {
-        out.depth = depth;
+        out.max_depth = depth;
         live.depth.store(depth, Relaxed);
         live.fresh.store(0, Relaxed);
         let expand = limits.max_depth.is_none_or(|d| depth < d);
         // Check and expand this level in chunks, on every thread.
         let chunk = frontier.len().div_ceil(threads).max(1);
         let results: Vec<Level> = std::thread::scope(|sc| {
-            let handles: Vec<_> = frontier
-                .chunks(chunk)
-                .map(|part| sc.spawn(|| level(model, &seen, part, expand, limits, live)))
-                .collect();
+            let handles: Vec<_> =
+                frontier.chunks(chunk).map(|part| sc.spawn(|| level(ex, &seen, part, expand, limits, live))).collect();
             handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
         });
         let mut next = Vec::new();
         for r in results {
-            out.timed_out |= r.timed_out;
-            out.out_of_memory |= r.out_of_memory;
-            out.depth_bounded |= r.cut_off;
+            cut.timed_out |= r.timed_out;
+            cut.out_of_memory |= r.out_of_memory;
+            cut.depth_bounded |= r.cut_off;
             for (inv, fp) in r.violations {
-                if !out.found.iter().any(|(i, _)| *i == inv) {
-                    out.found.push((inv, trace(model, &seen, fp)));
+                if !out.found.iter().any(|f| f.invariant == inv) {
+                    out.found.push(Found { invariant: inv, trace: trace(&seen, fp), unshrunk: None });
                 }
             }
             out.states += r.generated;
-            for (fp, parent, idx, s) in r.successors {
+            for (fp, parent, a, s) in r.successors {
                 if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(fp) {
-                    e.insert((parent, idx));
+                    e.insert((parent, Some(a)));
                     next.push((fp, s));
                 }
             }
         }
         out.unique = seen.len();
         live.unique.store(out.unique, Relaxed);
-        let all_found = model.invariants.iter().all(|i| out.found.iter().any(|(f, _)| f == i));
-        out.out_of_memory |= limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
-        if out.timed_out || out.out_of_memory || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
+        let all_found = ex.invariants.iter().all(|i| out.found.iter().any(|f| f.invariant == *i));
+        cut.out_of_memory |= limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
+        if cut.timed_out || cut.out_of_memory || (!out.found.is_empty() && (!limits.keep_going || all_found)) {
             break;
         }
         frontier = next;
         depth += 1;
     }
-    out.found.sort_by_key(|(i, _)| *i);
+    out.found.sort_by_key(|f| ex.invariants.iter().position(|&i| i == f.invariant));
+    out.stop = if !out.found.is_empty() && !limits.keep_going {
+        Stop::FirstViolation
+    } else if limits.keep_going && ex.invariants.iter().all(|i| out.found.iter().any(|f| f.invariant == *i)) {
+        Stop::AllViolated
+    } else if cut.out_of_memory {
+        Stop::MemoryBudget(limits.max_rss_kib.unwrap_or(0) / 1024)
+    } else if cut.timed_out {
+        Stop::TimeLimit(limits.time_limit.unwrap_or_default())
+    } else if cut.depth_bounded {
+        Stop::DepthBound(limits.max_depth.unwrap_or(0))
+    } else {
+        Stop::Exhausted
+    };
     out
 }
 
@@ -215,8 +227,8 @@ fn explore(model: &RmapModel, limits: &Limits, live: &Live) -> BfsOutcome {
 struct Level {
     violations: Vec<(usize, u64)>,
     /// New states (not seen at earlier depths, deduplicated within the
-    /// thread): fingerprint, parent fingerprint, action index, state.
-    successors: Vec<(u64, u64, u32, State)>,
+    /// thread): fingerprint, parent fingerprint, action, state.
+    successors: Vec<(u64, u64, Action, State)>,
     /// Successors generated, repeats included.
     generated: usize,
     timed_out: bool,
@@ -227,7 +239,7 @@ struct Level {
 
 /// Checks and expands one thread's share of a level. `seen` is only read
 /// here; the merge after the level is the only writer.
-fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, limits: &Limits, live: &Live) -> Level {
+fn level(ex: &Explorer, seen: &Seen, part: &[(u64, State)], expand: bool, limits: &Limits, live: &Live) -> Level {
     let mut r = Level {
         violations: Vec::new(),
         successors: Vec::new(),
@@ -240,31 +252,31 @@ fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, li
     let mut actions = Vec::new();
     for (n, (fp, s)) in part.iter().enumerate() {
         if n % 1024 == 0 {
-            r.timed_out = limits.deadline.is_some_and(|d| Instant::now() >= d);
+            r.timed_out = limits.past_deadline();
             r.out_of_memory = limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
             if r.timed_out || r.out_of_memory {
                 return r;
             }
         }
-        for &i in &model.invariants {
-            if (INVARIANTS[i].check)(s, model.cfg.kernel).is_err() && !r.violations.iter().any(|(v, _)| *v == i) {
+        for i in ex.violations(s) {
+            if !r.violations.iter().any(|(v, _)| *v == i) {
                 r.violations.push((i, *fp));
             }
         }
         actions.clear();
-        model.actions(s, &mut actions);
+        ex.actions(s, &mut actions);
         if !expand {
             r.cut_off |= !actions.is_empty();
             continue;
         }
-        for (idx, a) in actions.drain(..).enumerate() {
-            if let Some(next) = model.next_state(s, a) {
+        for a in actions.drain(..) {
+            if let Some((next, _)) = ex.step(s, a) {
                 r.generated += 1;
                 live.generated.fetch_add(1, Relaxed);
                 let nfp = fingerprint(&next);
                 if !seen.contains_key(&nfp) && local.insert(nfp) {
                     live.fresh.fetch_add(1, Relaxed);
-                    r.successors.push((nfp, *fp, idx as u32, next));
+                    r.successors.push((nfp, *fp, a, next));
                 }
             }
         }
@@ -272,28 +284,15 @@ fn level(model: &RmapModel, seen: &Seen, part: &[(u64, State)], expand: bool, li
     r
 }
 
-/// Rebuilds the action sequence to the state with fingerprint `fp` by
-/// following parent links back and replaying action indices forward.
-fn trace(model: &RmapModel, seen: &Seen, fp: u64) -> Vec<Action> {
-    let mut indices = Vec::new();
+/// The action sequence to the state with fingerprint `fp`: the parent
+/// links followed back to the initial state.
+fn trace(seen: &Seen, fp: u64) -> Vec<Action> {
+    let mut out = Vec::new();
     let mut at = fp;
-    while let Some(&(parent, idx)) = seen.get(&at) {
-        if idx == u32::MAX {
-            break;
-        }
-        indices.push(idx);
+    while let Some(&(parent, Some(a))) = seen.get(&at) {
+        out.push(a);
         at = parent;
     }
-    indices.reverse();
-    let mut s = model.init_states().remove(0);
-    let mut out = Vec::new();
-    let mut actions = Vec::new();
-    for idx in indices {
-        actions.clear();
-        model.actions(&s, &mut actions);
-        let a = actions[idx as usize];
-        s = model.next_state(&s, a).expect("a recorded transition replays");
-        out.push(a);
-    }
+    out.reverse();
     out
 }

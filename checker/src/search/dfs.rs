@@ -1,0 +1,31 @@
+//! Depth-first search: stateright's DFS checker over the [`Adapter`].
+//! Exhaustive with less memory than BFS; its counterexamples are long.
+
+use super::adapter::{drive, Adapter};
+use crate::explore::Explorer;
+use crate::strategy::{Limits, Outcome, Progress, Strategy};
+
+/// stateright's DFS.
+pub struct Dfs;
+
+impl Strategy for Dfs {
+    fn name(&self) -> &'static str {
+        "dfs"
+    }
+    fn about(&self) -> &'static str {
+        "stateright's depth-first search: exhaustive, less memory, long counterexamples"
+    }
+    fn exhaustive(&self) -> bool {
+        true
+    }
+    fn continues(&self) -> bool {
+        true
+    }
+    fn needs_time_limit(&self) -> bool {
+        false
+    }
+    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
+        let checker = Adapter(ex.clone()).builder(limits).spawn_dfs();
+        drive(ex, checker, limits, true, progress)
+    }
+}
