@@ -215,8 +215,8 @@ fn list() {
         println!("  {:<8} {}", k.to_string(), k.description());
     }
     println!("\nMutants (deliberate model mistakes, for testing invariants):");
-    for (m, name) in Mutant::ALL {
-        println!("  {name:<32} {}", m.description());
+    for (_, name, what) in Mutant::ALL {
+        println!("  {name:<32} {what}");
     }
     println!("\nSearch strategies:");
     for s in STRATEGIES {

@@ -54,7 +54,7 @@ impl Arbitrary for Script {
 /// enough random run can hit.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     let mut actions = ActionSet::empty();
-    for (k, _, _) in ActionKind::ALL {
+    for &(k, _, _) in ActionKind::ALL {
         if kernel != Kernel::V6_18 || k != ActionKind::MadvFree {
             actions.insert(k);
         }

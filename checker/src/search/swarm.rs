@@ -81,7 +81,7 @@ fn walk(ex: &Explorer, rng: &mut SplitMix64, limits: &Limits, findings: &Finding
     // Each enabled kind is kept with probability 3/4 and weighted 1..=8;
     // mmap is always kept so that something can happen.
     let mut weight = [0u64; ActionKind::ALL.len()];
-    for (k, _, _) in ActionKind::ALL {
+    for &(k, _, _) in ActionKind::ALL {
         if ex.cfg.actions.contains(k) && (k == ActionKind::Mmap || rng.below(4) != 0) {
             weight[k as usize] = 1 + rng.below(8);
         }

@@ -14,7 +14,7 @@
 //! * The swap header is written here (no mkswap needed).
 //! * `page-cluster = 0` turns swap readahead off on the swap-cache path
 //!   (count-2 slots still take it on zram).
-//! * KSM (CONFORMANCE.md §4, §6.3), when `/sys/kernel/mm/ksm` exists: the
+//! * KSM (docs/conformance.md §4, §6.3), when `/sys/kernel/mm/ksm` exists: the
 //!   knobs [`KSM_KNOBS`] are saved and set to `run=0` (ksmd paused: the
 //!   executor sets `run=1` only while it waits for a merge the model
 //!   predicts; `run=0` keeps merged pages, only `run=2` unmerges),

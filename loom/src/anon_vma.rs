@@ -37,7 +37,7 @@ impl World {
     /// The `rwsem_is_locked()` lock/unlock waits out any reader that holds the root lock
     /// and believes `av` is valid: the slow path of `folio_lock_anon_vma_read()` returns
     /// `av` read-locked after dropping its own reference, and from then on nothing but the
-    /// lock keeps `av` alive (88c22088bf23; LOOM-NOTES §1.4, finding F1). The kernel pairs
+    /// lock keeps `av` alive (88c22088bf23; docs/loom.md §1.4, finding F1). The kernel pairs
     /// the full barrier of the `atomic_dec_and_test()` that reached zero with the acquire
     /// of the reader's `down_read_trylock()`.
     pub fn anon_vma_free(&self, cpu: &Cpu, av: usize) {

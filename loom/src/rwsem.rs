@@ -1,5 +1,5 @@
 //! `struct rw_semaphore` with `down_read_trylock`, `down_write_trylock`, the sleeping
-//! `down_read`/`down_write`, `up_read`/`up_write` and `rwsem_is_locked` (LOOM-NOTES §2.5).
+//! `down_read`/`down_write`, `up_read`/`up_write` and `rwsem_is_locked` (docs/loom.md §2.5).
 //!
 //! loom's `RwLock` has no `is_locked` and only RAII guards (the kernel unlocks in another
 //! function), so the rwsem is built here. Both kinds *block* on a loom `Condvar` instead of

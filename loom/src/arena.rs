@@ -1,5 +1,5 @@
 //! The anon_vma slab: an arena of type-stable slots emulating `SLAB_TYPESAFE_BY_RCU`
-//! (LOOM-NOTES §2.4, invariant I6).
+//! (docs/loom.md §2.4, invariant I6).
 //!
 //! A slot is never deallocated during a model run. `kmem_cache_free()` puts it on a LIFO
 //! freelist and `kmem_cache_alloc()` hands the same memory out again *as another anon_vma*:

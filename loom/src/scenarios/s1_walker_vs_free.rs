@@ -132,7 +132,7 @@ mod tests {
     }
 
     /// R5: `put_anon_vma()` inside `unlink_anon_vmas()`' locked loop. With T's pin the
-    /// unlink's put is never the last and nothing happens (the notes' S1d); without the
+    /// unlink's put is never the last and nothing happens (the design's S1d, docs/loom.md §3); without the
     /// pin it is the last, and `anon_vma_free()` `down_write`s the root T holds.
     #[test]
     fn s1d_put_inside_unlink_lock() {

@@ -1,4 +1,4 @@
-//! Per-thread ghost context (`Cpu`) and the RCU emulation (LOOM-NOTES §2.6).
+//! Per-thread ghost context (`Cpu`) and the RCU emulation (docs/loom.md §2.6).
 //!
 //! Default RCU is ghost-only: `rcu_read_lock()` bumps a per-thread nesting counter and
 //! costs no loom operation. The only RCU guarantee the anon_vma protocol uses is type

@@ -6,7 +6,7 @@
 //! `unlink_anon_vmas`, `folio_get_anon_vma` and `folio_lock_anon_vma_read` — written once,
 //! step by step, over loom primitives ([`anon_vma`],
 //! [`folio`]), and explored by the scenarios in [`scenarios`] (S1–S10 of
-//! `LOOM-NOTES.md` §3). The kernel shape is v6.8–v6.18 (`lock_anon_vma_root()` and the
+//! docs/loom.md §3). The kernel shape is v6.8–v6.18 (`lock_anon_vma_root()` and the
 //! UFFDIO_MOVE mapping retry); [`Kernel::MmNext`] switches to the 2025/26 mm tree
 //! (`linux-mm/linux-mm` @ 0014dde7e945): `anon_vma_clone`/`anon_vma_fork`/
 //! `unlink_anon_vmas` take the active anon_vma's root lock once ([`mm_next`]), and the
@@ -44,7 +44,7 @@
 //! | `WRITE_ONCE(folio->mapping)` | relaxed | `Relaxed` store | exact |
 //! | plain field writes of a new anon_vma (`root`, `num_*`, `parent`) | plain | `root`: `Relaxed` store; others: `UnsafeCell` writes | `root` is read speculatively by stale readers, so it must be an atomic |
 //!
-//! ## What loom cannot settle (LOOM-NOTES §5)
+//! ## What loom cannot settle (docs/loom.md §5)
 //! 1. **The store-buffering shape in `anon_vma_free()`'s comment.** The comment pairs
 //!    the reader's `down_read_trylock()` (LOCK, acquire only) + later check against the
 //!    freer's `atomic_dec_and_test()` (MB) + plain `rwsem_is_locked()`. Whether LKMM
@@ -85,11 +85,11 @@
 //!    anon_vma's root lock for write, which is what `folio_move_anon_rmap()` requires;
 //!    other locks of `move_pages_pte()` are not modelled.
 //!
-//! ## Where LOOM-NOTES and the kernel source disagree (the source wins)
+//! ## Where the design (docs/loom.md) and the kernel source disagree (the source wins)
 //! Checked against `mm/rmap.c` of the v6.8–v6.18 shape (`lock_anon_vma_root()`, the
-//! UFFDIO_MOVE retry). The kernel functions themselves match the notes' §1 step by step;
-//! the differences are in what the notes predict for some scenarios:
-//! * **S4 premise.** The notes set S4 up as "parent already exited, so the root is kept
+//! UFFDIO_MOVE retry). The kernel functions themselves match docs/loom.md §1 step by step;
+//! the differences are in what the design predicted for some scenarios:
+//! * **S4 premise.** The design first set S4 up as "parent already exited, so the root is kept
 //!   only by the child's pin". `anon_vma_clone()` links the child VMA into *every*
 //!   anon_vma of the parent's chain, the root included, so after the parent exits the
 //!   root still has its tree (base) reference *and* the pin. Hence:
@@ -104,7 +104,7 @@
 //!   The "newest to oldest … root gets freed last" comment predates the root pin; without
 //!   the pin even the kernel's order frees the root too early (S3c, `s4c_…_without_root_pin`).
 //! * **S1d** ("put inside unlink's locked loop → deadlock at iteration 1"): in S1 as the
-//!   notes define it (T holds a pin and drops it last) the unlink's put is never the
+//!   design defines it (T holds a pin and drops it last) the unlink's put is never the
 //!   last, so the switch has no effect; it deadlocks when the unlink's put is the last
 //!   (`s1d_put_inside_unlink_lock`, no pin) and in S4b.
 //! * **S2c** ("`inc` instead of `inc_not_zero` → refcount underflow"): with the kernel's
@@ -122,7 +122,7 @@
 //!   `anon_vma_fork()` does `num_active_vmas++`, `root = …`, `parent = …` on the new,
 //!   unpublished anon_vma without a lock, and `__anon_vma_prepare()` counts the new root's
 //!   self-parent link (`num_children++`) before locking.
-//! * **mm-next chain order** (not in the notes): mm-next `anon_vma_clone()` walks
+//! * **mm-next chain order** (not in the design): mm-next `anon_vma_clone()` walks
 //!   `src`'s chain forward and `list_add`s at the head of `dst`'s, so a split/cloned
 //!   chain is oldest first and `unlink_anon_vmas()` then puts the root before its
 //!   children, although its comment still says "newest to oldest, ensuring the root
@@ -131,7 +131,7 @@
 //! * **S8** uses two threads: the freeing thread itself runs `synchronize_rcu()` and
 //!   releases the slab page, instead of a third "K" thread.
 //!
-//! ## Modelling pitfalls found while building this (in addition to LOOM-NOTES F1–F6)
+//! ## Modelling pitfalls found while building this (in addition to F1–F6, docs/loom.md §2.8)
 //! * **F7: ghost checks must follow the loom operation they guard.** Loom switches
 //!   threads only *at* a loom operation (before executing it). A ghost assertion placed
 //!   before `root.load()` runs at the previous scheduling point, so a free that loom

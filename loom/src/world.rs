@@ -175,7 +175,7 @@ impl World {
         );
     }
 
-    /// Quiescent invariants, after all threads joined (LOOM-NOTES §2.7 item 4).
+    /// Quiescent invariants, after all threads joined (docs/loom.md §2.7 item 4).
     /// `pins[s]` = references on slot `s` held outside trees and child->root pins.
     pub fn check_quiescent(&self, pins: &[(usize, i32)]) {
         for (s, a) in self.av.iter().enumerate() {

@@ -4,7 +4,7 @@
 //! Each scenario runs the *same* kernel functions; a broken variant is one `bool` below
 //! flipped to `true`. `Cfg::CORRECT` is the v6.8–v6.18 kernel.
 
-/// Which shape of `mm/rmap.c` is modelled (LOOM-NOTES §1.13).
+/// Which shape of `mm/rmap.c` is modelled (docs/loom.md §1.13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     /// v6.8–v6.18: `lock_anon_vma_root()`, the UFFDIO_MOVE mapping re-check and retry in
@@ -15,7 +15,7 @@ pub enum Kernel {
     MmNext,
 }
 
-/// How the root `rwsem` is built on loom primitives (LOOM-NOTES §2.5).
+/// How the root `rwsem` is built on loom primitives (docs/loom.md §2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RwsemKind {
     /// `Mutex<state>` + `Condvar`: every op, a failed trylock and `rwsem_is_locked()`

@@ -1,4 +1,4 @@
-//! Scenarios S1–S10 of LOOM-NOTES §3. Each module builds a tiny world, runs two or three
+//! Scenarios S1–S10 of docs/loom.md §3. Each module builds a tiny world, runs two or three
 //! model threads over the kernel functions, and checks quiescent invariants after the
 //! join. Its tests run the correct kernel and every broken variant ([`crate::Cfg`]
 //! switches) and assert the outcome [`crate::Kind`].

@@ -1,4 +1,4 @@
-//! Kernel atomics mapped onto loom (LOOM-NOTES §1.3). Every upgrade over the kernel's
+//! Kernel atomics mapped onto loom (docs/loom.md §1.3). Every upgrade over the kernel's
 //! own ordering is listed in the crate docs ("Ordering upgrades").
 
 pub use loom::cell::UnsafeCell;

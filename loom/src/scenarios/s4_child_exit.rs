@@ -90,7 +90,7 @@ mod tests {
         check("s4b_put_inside_unlink_lock", cfg, false).expect(Kind::Deadlock);
     }
 
-    /// (c) The notes expect "oldest-first second loop → root put first → UAF". The kernel
+    /// (c) The design first expected "oldest-first second loop → root put first → UAF". The kernel
     /// source disagrees: the child's pin on the root (I3, `anon_vma_fork()`) keeps the
     /// root's count above zero until `__put_anon_vma(child)` has freed the child, so the
     /// order of the second loop is harmless. This passing test records that.
