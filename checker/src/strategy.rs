@@ -17,26 +17,75 @@ pub type Progress<'a> = Option<&'a mut (dyn Write + Send)>;
 /// A search strategy: one file under `checker/src/search/` and one line in
 /// [`crate::search::STRATEGIES`].
 pub trait Strategy: Sync {
+    /// Its name, what it does, and what it can do.
+    fn traits(&self) -> Traits;
+    /// Runs the search.
+    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome;
+
     /// Its `--strategy` name.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.traits().name
+    }
     /// One line on what it does, for `rmapcheck list`.
-    fn about(&self) -> &'static str;
+    fn about(&self) -> &'static str {
+        self.traits().about
+    }
+    /// See [`Traits::exhaustive`].
+    fn exhaustive(&self) -> bool {
+        self.traits().exhaustive
+    }
+    /// See [`Traits::continues`].
+    fn continues(&self) -> bool {
+        self.traits().continues
+    }
+    /// See [`Traits::needs_time_limit`].
+    fn needs_time_limit(&self) -> bool {
+        self.traits().needs_time_limit
+    }
+    /// See [`Traits::caveat`].
+    fn caveat(&self) -> Option<&'static str> {
+        self.traits().caveat
+    }
+}
+
+/// What a strategy declares about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Traits {
+    /// Its `--strategy` name.
+    pub name: &'static str,
+    /// One line on what it does, for `rmapcheck list`.
+    pub about: &'static str,
     /// Whether a search that ran to its end ([`Stop::Exhausted`]) visited
     /// every reachable state within the model bounds, so that "holds" is
     /// a proof for those bounds.
-    fn exhaustive(&self) -> bool;
+    pub exhaustive: bool,
     /// Whether it can keep searching after a violation (`--continue`);
     /// when it cannot, `--continue` is refused before the run starts.
-    fn continues(&self) -> bool;
+    pub continues: bool,
     /// Whether it never ends on its own, so a time limit is required.
-    fn needs_time_limit(&self) -> bool;
+    pub needs_time_limit: bool,
     /// What a time limit leaves unsearched besides the time, for the
     /// "stopped by" line (a pruning or sampling strategy says so).
-    fn caveat(&self) -> Option<&'static str> {
-        None
+    pub caveat: Option<&'static str>,
+}
+
+impl Traits {
+    /// An exhaustive search that can continue after a violation.
+    pub const fn exhaustive(name: &'static str, about: &'static str) -> Traits {
+        Traits { name, about, exhaustive: true, continues: true, needs_time_limit: false, caveat: None }
     }
-    /// Runs the search.
-    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome;
+
+    /// Random sampling: never exhaustive, never ends on its own, continues.
+    pub const fn sampling(name: &'static str, about: &'static str) -> Traits {
+        let caveat = Some("in a random search, which never exhausts the state space");
+        Traits { name, about, exhaustive: false, continues: true, needs_time_limit: true, caveat }
+    }
+
+    /// A search that ends on its own but prunes states (`caveat` says how);
+    /// it continues after a violation.
+    pub const fn pruning(name: &'static str, about: &'static str, caveat: &'static str) -> Traits {
+        Traits { name, about, exhaustive: false, continues: true, needs_time_limit: false, caveat: Some(caveat) }
+    }
 }
 
 /// The bounds of one search (each strategy reads the ones it uses).
@@ -153,6 +202,21 @@ pub struct Outcome {
     pub walks: Option<usize>,
     /// States kept and distinct atoms seen (`guided`, `novelty`).
     pub corpus: Option<(usize, usize)>,
+}
+
+impl Outcome {
+    /// A search that has checked the initial state and nothing else.
+    pub fn initial() -> Outcome {
+        Outcome {
+            states: 1,
+            unique: 1,
+            max_depth: 0,
+            stop: Stop::Exhausted,
+            found: Vec::new(),
+            walks: None,
+            corpus: None,
+        }
+    }
 }
 
 /// The violations a multi-threaded search collects, and whether it should

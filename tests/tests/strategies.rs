@@ -7,7 +7,7 @@ use rmapcheck::explore::Explorer;
 use rmapcheck::report::Report;
 use rmapcheck::search::STRATEGIES;
 use rmapcheck::settings::{Plan, Settings};
-use rmapcheck::strategy::{Limits, Outcome, Progress, Stop, Strategy};
+use rmapcheck::strategy::{Limits, Outcome, Progress, Strategy, Traits};
 
 /// 2 processes, 1 page, no KSM: small enough that the exhaustive
 /// strategies finish in well under a second and the random ones reach
@@ -196,33 +196,13 @@ fn novelty_verdicts_with_and_without_continue() {
 struct StopsAtFirst;
 
 impl Strategy for StopsAtFirst {
-    fn name(&self) -> &'static str {
-        "stops-at-first"
-    }
-    fn about(&self) -> &'static str {
-        "a test strategy that cannot continue"
-    }
-    fn exhaustive(&self) -> bool {
-        false
-    }
-    fn continues(&self) -> bool {
-        false
-    }
-    fn needs_time_limit(&self) -> bool {
-        false
+    fn traits(&self) -> Traits {
+        Traits { continues: false, ..Traits::pruning("stops-at-first", "a test strategy that cannot continue", "") }
     }
     /// Checks the initial state only.
     fn run(&self, ex: &Explorer, _: &Limits, _: Progress) -> Outcome {
         assert_eq!(ex.violated(&ex.init()), None);
-        Outcome {
-            states: 1,
-            unique: 1,
-            max_depth: 0,
-            stop: Stop::Exhausted,
-            found: Vec::new(),
-            walks: None,
-            corpus: None,
-        }
+        Outcome::initial()
     }
 }
 

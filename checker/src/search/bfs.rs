@@ -11,7 +11,7 @@
 
 use crate::explore::Explorer;
 use crate::report::rss_kib;
-use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Strategy};
+use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Strategy, Traits};
 use rmapcheck_model::{Action, State};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -23,20 +23,8 @@ use std::time::{Duration, Instant};
 pub struct Bfs;
 
 impl Strategy for Bfs {
-    fn name(&self) -> &'static str {
-        "bfs"
-    }
-    fn about(&self) -> &'static str {
-        "exact level-by-level breadth-first search: exhaustive, shortest counterexamples"
-    }
-    fn exhaustive(&self) -> bool {
-        true
-    }
-    fn continues(&self) -> bool {
-        true
-    }
-    fn needs_time_limit(&self) -> bool {
-        false
+    fn traits(&self) -> Traits {
+        Traits::exhaustive("bfs", "exact level-by-level breadth-first search: exhaustive, shortest counterexamples")
     }
     fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
         search(ex, limits, progress)
@@ -153,15 +141,7 @@ fn explore(ex: &Explorer, limits: &Limits, live: &Live) -> Outcome {
     let mut seen: Seen = HashMap::default();
     seen.insert(init_fp, (init_fp, None));
     let mut frontier: Vec<(u64, State)> = vec![(init_fp, init)];
-    let mut out = Outcome {
-        states: 1,
-        unique: 1,
-        max_depth: 0,
-        stop: Stop::Exhausted,
-        found: Vec::new(),
-        walks: None,
-        corpus: None,
-    };
+    let mut out = Outcome::initial();
     let mut cut = Cut { depth_bounded: false, timed_out: false, out_of_memory: false };
     let threads = limits.threads.max(1);
     let mut depth = 0usize;

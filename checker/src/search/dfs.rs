@@ -3,26 +3,14 @@
 
 use super::adapter::{drive, Adapter};
 use crate::explore::Explorer;
-use crate::strategy::{Limits, Outcome, Progress, Strategy};
+use crate::strategy::{Limits, Outcome, Progress, Strategy, Traits};
 
 /// stateright's DFS.
 pub struct Dfs;
 
 impl Strategy for Dfs {
-    fn name(&self) -> &'static str {
-        "dfs"
-    }
-    fn about(&self) -> &'static str {
-        "stateright's depth-first search: exhaustive, less memory, long counterexamples"
-    }
-    fn exhaustive(&self) -> bool {
-        true
-    }
-    fn continues(&self) -> bool {
-        true
-    }
-    fn needs_time_limit(&self) -> bool {
-        false
+    fn traits(&self) -> Traits {
+        Traits::exhaustive("dfs", "stateright's depth-first search: exhaustive, less memory, long counterexamples")
     }
     fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
         let checker = Adapter(ex.clone()).builder(limits).spawn_dfs();

@@ -12,7 +12,7 @@
 
 use crate::explore::Explorer;
 use crate::features::{atoms, AtomSet};
-use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy};
+use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy, Traits};
 use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{Action, State};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -22,23 +22,8 @@ use std::sync::{Arc, Mutex, RwLock};
 pub struct Guided;
 
 impl Strategy for Guided {
-    fn name(&self) -> &'static str {
-        "guided"
-    }
-    fn about(&self) -> &'static str {
-        "coverage-guided search (greybox fuzzing over structural atoms): extend states that showed a new atom by short random walks"
-    }
-    fn exhaustive(&self) -> bool {
-        false
-    }
-    fn continues(&self) -> bool {
-        true
-    }
-    fn needs_time_limit(&self) -> bool {
-        true
-    }
-    fn caveat(&self) -> Option<&'static str> {
-        Some("in a random search, which never exhausts the state space")
+    fn traits(&self) -> Traits {
+        Traits::sampling("guided", "coverage-guided search (greybox fuzzing over structural atoms): extend states that showed a new atom by short random walks")
     }
     fn run(&self, ex: &Explorer, limits: &Limits, _: Progress) -> Outcome {
         search(ex, limits)

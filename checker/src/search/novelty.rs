@@ -19,7 +19,7 @@
 
 use crate::explore::Explorer;
 use crate::features::{atoms, tuples, AtomSet};
-use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy};
+use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy, Traits};
 use rmapcheck_model::{Action, State};
 use std::time::Instant;
 
@@ -27,23 +27,13 @@ use std::time::Instant;
 pub struct Novelty;
 
 impl Strategy for Novelty {
-    fn name(&self) -> &'static str {
-        "novelty"
-    }
-    fn about(&self) -> &'static str {
-        "novelty-pruned BFS with iterative widening (IW(k)): keep only states showing a new atom (pair, triple); deterministic, finds deep bugs, proves nothing"
-    }
-    fn exhaustive(&self) -> bool {
-        false
-    }
-    fn continues(&self) -> bool {
-        true
-    }
-    fn needs_time_limit(&self) -> bool {
-        false
-    }
-    fn caveat(&self) -> Option<&'static str> {
-        Some("in a novelty search (which prunes states)")
+    fn traits(&self) -> Traits {
+        Traits::pruning(
+            "novelty",
+            "novelty-pruned BFS with iterative widening (IW(k)): keep only states showing a new atom (pair, \
+             triple); deterministic, finds deep bugs, proves nothing",
+            "in a novelty search (which prunes states)",
+        )
     }
     fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
         search(ex, limits, progress)

@@ -7,7 +7,7 @@
 //! is then shrunk by dropping actions while the same invariant still fails.
 
 use crate::explore::Explorer;
-use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy};
+use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy, Traits};
 use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::ActionKind;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -16,23 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 pub struct Swarm;
 
 impl Strategy for Swarm {
-    fn name(&self) -> &'static str {
-        "swarm"
-    }
-    fn about(&self) -> &'static str {
-        "swarm testing: seeded random walks, each with its own random mix of action kinds; violations shrunk"
-    }
-    fn exhaustive(&self) -> bool {
-        false
-    }
-    fn continues(&self) -> bool {
-        true
-    }
-    fn needs_time_limit(&self) -> bool {
-        true
-    }
-    fn caveat(&self) -> Option<&'static str> {
-        Some("in a random search, which never exhausts the state space")
+    fn traits(&self) -> Traits {
+        Traits::sampling(
+            "swarm",
+            "swarm testing: seeded random walks, each with its own random mix of action kinds; violations shrunk",
+        )
     }
     fn run(&self, ex: &Explorer, limits: &Limits, _: Progress) -> Outcome {
         search(ex, limits)
