@@ -1,8 +1,8 @@
 //! What every search strategy implements and returns: the [`Strategy`]
 //! trait, its one [`Limits`] and one [`Outcome`] (why it stopped, a
 //! [`Stop`], and what it found, [`Found`]). The strategies themselves are
-//! in [`crate::search`], one file each, registered in
-//! [`crate::search::STRATEGIES`].
+//! in `search/`, one file each, registered in `STRATEGIES`
+//! (`search/mod.rs`, which depends on this module, not the other way).
 
 use crate::explore::Explorer;
 use rmapcheck_model::{Action, State};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub type Progress<'a> = Option<&'a mut (dyn Write + Send)>;
 
 /// A search strategy: one file under `checker/src/search/` and one line in
-/// [`crate::search::STRATEGIES`].
+/// `STRATEGIES` (`search/mod.rs`).
 pub trait Strategy: Sync {
     /// Its name, what it does, and what it can do.
     fn traits(&self) -> Traits;

@@ -1,5 +1,5 @@
 //! The model as a `stateright` [`Model`], for the two strategies that run
-//! on stateright's own checkers ([`super::dfs`], [`super::simulate`]), and
+//! on stateright's own checkers (`dfs.rs`, `simulate.rs`), and
 //! the loop that drives such a checker to its end. Successors and
 //! invariants go through the [`Explorer`], so coverage is recorded and
 //! invariants are evaluated as for every other strategy.
