@@ -1,6 +1,11 @@
-//! The `rmapcheck` checker: the model as a stateright [`model::RmapModel`],
-//! configurations ([`settings`]), searches ([`search`]), counterexample
-//! traces ([`trace`]), scenario runs ([`run`]) and reports ([`report`]).
+//! The `rmapcheck` checker, bottom up: the [`explore::Explorer`] every
+//! search drives the model through (successors with coverage, invariants,
+//! replay, shrinking); the [`strategy::Strategy`] trait with its one
+//! `Limits` and `Outcome`; the strategies, one file each, and their registry
+//! ([`search`]), with the structural atoms of two of them ([`features`]);
+//! configurations ([`settings`]); running a plan into a report ([`check`],
+//! [`report`], [`summary`]); counterexample traces ([`trace`]) and scenario
+//! runs ([`run`]). Live-kernel conformance is the `rmapcheck-conform` crate.
 
 #![warn(missing_docs)]
 

@@ -2,7 +2,7 @@
 //!
 //! A [`State`] holds processes (mm) with their VMAs and page tables,
 //! `anon_vma`s, and folios. An [`Action`] is one system call or memory
-//! access of one process. [`step`] applies an action by running the same
+//! access of one process. [`step()`] applies an action by running the same
 //! sequence of kernel functions the kernel runs, each mirrored by one Rust
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`], [`mremap`], [`swapin`], [`swapfile`], [`vmscan`],

@@ -1,4 +1,4 @@
-//! Depth-first search: stateright's DFS checker over the [`Adapter`].
+//! Depth-first search: stateright's DFS checker over the model adapter (`adapter.rs`).
 //! Exhaustive with less memory than BFS; its counterexamples are long.
 
 use super::adapter::{drive, Adapter};

@@ -1,5 +1,5 @@
 //! Seeded uniform random walks: stateright's simulation checker over the
-//! [`Adapter`], for depths BFS cannot reach.
+//! model adapter (`adapter.rs`), for depths BFS cannot reach.
 
 use super::adapter::{drive, Adapter};
 use crate::explore::Explorer;
