@@ -26,8 +26,18 @@ impl Strategy for Bfs {
     fn traits(&self) -> Traits {
         Traits::exhaustive("bfs", "exact level-by-level breadth-first search: exhaustive, shortest counterexamples")
     }
+    /// Runs the search; `progress` gets a line every two seconds.
     fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
-        search(ex, limits, progress)
+        let live = Live::default();
+        std::thread::scope(|sc| {
+            if let Some(w) = progress {
+                let live = &live;
+                sc.spawn(move || report(w, live));
+            }
+            let out = explore(ex, limits, &live);
+            live.done.store(true, Relaxed);
+            out
+        })
     }
 }
 
@@ -96,20 +106,6 @@ struct Live {
     fresh: AtomicUsize,
     depth: AtomicUsize,
     done: AtomicBool,
-}
-
-/// Runs the search; `progress` gets a line every two seconds.
-fn search(ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
-    let live = Live::default();
-    std::thread::scope(|sc| {
-        if let Some(w) = progress {
-            let live = &live;
-            sc.spawn(move || report(w, live));
-        }
-        let out = explore(ex, limits, &live);
-        live.done.store(true, Relaxed);
-        out
-    })
 }
 
 /// Prints a progress line every two seconds until the search is done.
