@@ -2,11 +2,11 @@
 //! counterexample is one) replayed into the plain trace the viewer crate
 //! draws; and the model side of `rmapcheck explore`.
 
+use crate::explore::Explorer;
 use crate::report::Report;
-use crate::run::scenario_config;
-use crate::trace::{replay_config, replay_until};
-use rmapcheck_invariants::{first_violation, Invariant, INVARIANTS};
-use rmapcheck_model::{enabled_actions, Action, Config, Scenario, State};
+use crate::trace::replay_until;
+use rmapcheck_invariants::{Invariant, INVARIANTS};
+use rmapcheck_model::{Action, Config, Scenario, State};
 use rmapcheck_view::explore::Walk;
 use rmapcheck_view::{html, itf, svg, Step, Trace, Violation};
 
@@ -61,7 +61,7 @@ impl Outputs {
 /// at the first violation, as `rmapcheck run` does.
 pub fn trace_of(sc: &Scenario, title: &str, invariants: &[&'static Invariant]) -> Result<Trace, String> {
     let actions: Vec<_> = sc.steps.iter().map(|s| s.action).collect();
-    assemble(&scenario_config(sc), &actions, title, invariants, true)
+    assemble(&Explorer::new(sc.config(), invariants), &actions, title, true)
 }
 
 /// The trace of the first counterexample of a `check` run, if it has one.
@@ -75,22 +75,16 @@ pub fn counterexample_trace(report: &Report, config: &str) -> Option<Result<Trac
     })())
 }
 
-/// Replays `actions` under `cfg` into a viewer trace. With `stop`, the
-/// trace ends at the first state that violates one of `invariants`;
-/// without, only the last state is judged.
-fn assemble(
-    cfg: &Config,
-    actions: &[Action],
-    title: &str,
-    invariants: &[&'static Invariant],
-    stop: bool,
-) -> Result<Trace, String> {
-    let t = replay_until(cfg, actions, |s| stop && first_violation(invariants, s, cfg.kernel).is_some())?;
+/// Replays `actions` through `ex` (stable ids) into a viewer trace. With
+/// `stop`, the trace ends at the first state that violates one of the
+/// explorer's invariants; without, only the last state is judged.
+fn assemble(ex: &Explorer, actions: &[Action], title: &str, stop: bool) -> Result<Trace, String> {
+    let t = replay_until(ex, actions, |s| stop && ex.violated(s).is_some())?;
     let n = t.steps.len();
     let mut steps = Vec::new();
     let mut violation = None;
     for (i, (st, state)) in t.steps.into_iter().zip(t.states).enumerate() {
-        let v = if stop || i + 1 == n { first_violation(invariants, &state, cfg.kernel) } else { None };
+        let v = if stop || i + 1 == n { violated(ex, &state) } else { None };
         steps.push(Step { action: st.action, narration: st.narration, changed: st.changed, state });
         if let Some((inv, objects)) = v {
             violation =
@@ -98,16 +92,22 @@ fn assemble(
             break;
         }
     }
-    Ok(Trace { title: title.to_string(), kernel: cfg.kernel, initial: State::new(cfg.pages, false), steps, violation })
+    Ok(Trace { title: title.to_string(), kernel: ex.cfg.kernel, initial: ex.init(), steps, violation })
+}
+
+/// The first of the explorer's invariants `s` violates, with the objects
+/// that violate it.
+fn violated(ex: &Explorer, s: &State) -> Option<(&'static Invariant, String)> {
+    let i = ex.violated(s)?;
+    Some((&INVARIANTS[i], ex.check(i, s).err()?))
 }
 
 /// `rmapcheck explore`'s model (a [`Walk`]): walks paths of enabled actions under one
 /// configuration (stable ids, so objects keep their names along a path).
 pub struct Walker {
-    /// The configuration (see [`replay_config`]).
-    pub cfg: Config,
-    /// The invariants judged in the last state of a path.
-    pub invariants: Vec<&'static Invariant>,
+    /// The model under the configuration ([`Config::for_replay`]) and the
+    /// invariants judged in the last state of a path.
+    pub ex: Explorer,
     /// What the page calls the configuration.
     pub title: String,
     /// A scenario's steps, taken as written: a scenario may read a mapped
@@ -118,13 +118,12 @@ pub struct Walker {
 impl Walker {
     /// An explorer of `cfg` with `invariants` (empty: all).
     pub fn new(cfg: &Config, invariants: &[&'static Invariant], title: String) -> Self {
-        let invariants = if invariants.is_empty() { INVARIANTS.iter().collect() } else { invariants.to_vec() };
-        Walker { cfg: replay_config(cfg), invariants, title, start: Vec::new() }
+        Walker { ex: Explorer::new(cfg.for_replay(), invariants), title, start: Vec::new() }
     }
 
     fn enabled(&self, s: &State) -> Vec<Action> {
         let mut out = Vec::new();
-        enabled_actions(&self.cfg, s, &mut out);
+        self.ex.actions(s, &mut out);
         out
     }
 }
@@ -135,7 +134,7 @@ impl Walk for Walker {
         for (i, text) in path.iter().enumerate() {
             actions.push(Action::parse(text).map_err(|e| format!("step {}: {e}", i + 1))?);
         }
-        let trace = assemble(&self.cfg, &actions, &self.title, &self.invariants, false)?;
+        let trace = assemble(&self.ex, &actions, &self.title, false)?;
         // Only the moves the checker could make: enabled in this
         // configuration, not merely possible for the kernel functions.
         let given = actions.iter().zip(&self.start).take_while(|(a, b)| a == b).count();

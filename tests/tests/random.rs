@@ -2,8 +2,10 @@
 //! included.
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
-use rmapcheck_invariants::{first_violation, INVARIANTS};
+use rmapcheck::explore::Explorer;
+use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Kernel, Mutant, State};
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 /// A random run: actions picked uniformly among those enabled at each
@@ -52,7 +54,7 @@ impl Arbitrary for Script {
 /// enough random run can hit.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     let mut actions = ActionSet::empty();
-    for (k, _, _) in ActionKind::ALL {
+    for &(k, _, _) in ActionKind::ALL {
         if kernel != Kernel::V6_18 || k != ActionKind::MadvFree {
             actions.insert(k);
         }
@@ -75,18 +77,20 @@ fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
 /// (`ksm_rmap_complete`) is left out: the kernel itself breaks it once a
 /// page shared after fork is merged (README, "KSM"); I34 is checked.
 fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
-    let all: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
-    let mut s = State::new(cfg.pages, false);
-    let mut taken = Vec::new();
-    for &a in script.0.iter().filter(|a| cfg.actions.contains(a.kind())) {
-        let Ok(next) = step(&s, a, &mut Ctx::new(cfg, false)) else { continue };
-        s = next;
-        taken.push(a);
-        if let Some((inv, _)) = first_violation(&all, &s, cfg.kernel) {
-            return (taken, Some(inv.name));
+    let checked: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
+    let ex = Explorer::new(cfg.clone(), &checked);
+    let acts: Vec<Action> = script.0.iter().copied().filter(|a| cfg.actions.contains(a.kind())).collect();
+    let (mut taken, mut hit) = (Vec::new(), None);
+    let _ = ex.replay(&acts, false, true, |r| {
+        taken.push(r.action);
+        hit = ex.violated(r.after);
+        if hit.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-    }
-    (taken, None)
+    });
+    (taken, hit.map(|i| INVARIANTS[i].name))
 }
 
 #[test]
