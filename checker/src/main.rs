@@ -5,7 +5,7 @@ use rmapcheck::check::{refuse_continue, run_check};
 use rmapcheck::progress::ProgressSink;
 use rmapcheck::run::run_text;
 use rmapcheck::search::STRATEGIES;
-use rmapcheck::settings::{Settings, BUILTINS};
+use rmapcheck::settings::{Plan, Settings, BUILTINS};
 use rmapcheck::summary::render;
 use rmapcheck::views::{self, Outputs};
 use rmapcheck_conform::command::Options;
@@ -41,15 +41,8 @@ enum Cmd {
         /// Print only the per-file results.
         #[arg(long, short)]
         quiet: bool,
-        /// Write the run as a self-contained HTML trace viewer here (one scenario file only).
-        #[arg(long)]
-        html: Option<String>,
-        /// Write the run as an ITF JSON trace here (one scenario file only).
-        #[arg(long)]
-        itf: Option<String>,
-        /// Write a Graphviz DOT picture of the last state here (one scenario file only).
-        #[arg(long)]
-        dot: Option<String>,
+        #[command(flatten)]
+        views: ViewArgs,
     },
     /// Walk the state space by hand: serves a page on 127.0.0.1 that shows each state and its enabled actions.
     Explore(ExploreArgs),
@@ -80,8 +73,30 @@ enum Cmd {
     },
 }
 
+/// The trace's views: for `check` its first counterexample, for `run` its
+/// one scenario file.
 #[derive(Args)]
-struct CheckArgs {
+struct ViewArgs {
+    /// Write the trace (check: the first counterexample; run: the one scenario) as a self-contained HTML viewer here.
+    #[arg(long)]
+    html: Option<String>,
+    /// Write the trace as an ITF JSON trace (Apalache/Quint format) here.
+    #[arg(long)]
+    itf: Option<String>,
+    /// Write a Graphviz DOT picture of the trace's last state here.
+    #[arg(long)]
+    dot: Option<String>,
+}
+
+impl From<ViewArgs> for Outputs {
+    fn from(v: ViewArgs) -> Outputs {
+        Outputs { html: v.html, itf: v.itf, dot: v.dot }
+    }
+}
+
+/// The configuration and its model bounds, as `check` and `explore` take them.
+#[derive(Args)]
+struct ConfigArgs {
     /// A built-in configuration name or a TOML file; flags override it.
     #[arg(long, default_value = "default")]
     config: String,
@@ -94,6 +109,20 @@ struct CheckArgs {
     /// Pages in the address window, 1-8.
     #[arg(long)]
     pages: Option<u8>,
+}
+
+impl ConfigArgs {
+    /// The configuration with the other flags (`over`) and these on top.
+    fn plan(&self, over: Settings) -> Result<Plan, String> {
+        let flags = Settings { kernel: self.kernel.clone(), procs: self.procs, pages: self.pages, ..over };
+        Settings::load(&self.config)?.overlay(flags).resolve()
+    }
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
     /// Distinct values a write may store, 1-15.
     #[arg(long)]
     values: Option<u8>,
@@ -145,15 +174,8 @@ struct CheckArgs {
     /// Write the first counterexample as a scenario file here.
     #[arg(long)]
     trace_out: Option<String>,
-    /// Write the first counterexample as a self-contained HTML trace viewer here.
-    #[arg(long)]
-    html: Option<String>,
-    /// Write the first counterexample as an ITF JSON trace (Apalache/Quint format) here.
-    #[arg(long)]
-    itf: Option<String>,
-    /// Write a Graphviz DOT picture of the first counterexample's last state here.
-    #[arg(long)]
-    dot: Option<String>,
+    #[command(flatten)]
+    views: ViewArgs,
     /// Print per-action and per-branch coverage.
     #[arg(long)]
     coverage: bool,
@@ -164,18 +186,8 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct ExploreArgs {
-    /// A built-in configuration name or a TOML file; flags override it.
-    #[arg(long, default_value = "default")]
-    config: String,
-    /// Kernel variant: v6.18 or v5.19.
-    #[arg(long)]
-    kernel: Option<String>,
-    /// Maximum number of processes ever created (P0 plus forks), 1-8.
-    #[arg(long)]
-    procs: Option<u8>,
-    /// Pages in the address window, 1-8.
-    #[arg(long)]
-    pages: Option<u8>,
+    #[command(flatten)]
+    base: ConfigArgs,
     /// Comma-separated action kinds to offer (default: the configuration's).
     #[arg(long)]
     actions: Option<String>,
@@ -195,7 +207,7 @@ fn main() -> ExitCode {
             list();
             Ok(0)
         }
-        Cmd::Run { files, full, quiet, html, itf, dot } => run(&files, full, quiet, &Outputs { html, itf, dot }),
+        Cmd::Run { files, full, quiet, views } => run(&files, full, quiet, &views.into()),
         Cmd::Explore(a) => explore(a),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
@@ -218,9 +230,6 @@ fn split(s: Option<String>) -> Option<Vec<String>> {
 
 fn check(a: CheckArgs) -> Result<u8, String> {
     let flags = Settings {
-        kernel: a.kernel,
-        procs: a.procs,
-        pages: a.pages,
         values: a.values,
         actions: split(a.actions),
         invariants: split(a.invariants),
@@ -235,10 +244,11 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        ..Settings::default()
     };
-    let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let plan = a.base.plan(flags)?;
     refuse_continue(&plan, a.keep_going)?;
-    let outputs = Outputs { html: a.html, itf: a.itf, dot: a.dot };
+    let outputs = Outputs::from(a.views);
     outputs.check_tools()?;
     let mut sink = ProgressSink::stderr(plan.time_limit);
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut sink) });
@@ -253,7 +263,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         println!("counterexample written to {path} (replay: rmapcheck run {path})");
     }
     if outputs.any() {
-        match views::counterexample_trace(&report, &a.config) {
+        match views::counterexample_trace(&report, &a.base.config) {
             Some(trace) => outputs.write(&trace?)?,
             None => println!("no counterexample, so no --html/--itf/--dot file written"),
         }
@@ -263,12 +273,10 @@ fn check(a: CheckArgs) -> Result<u8, String> {
 
 fn explore(a: ExploreArgs) -> Result<u8, String> {
     let every_kind = a.actions.is_none();
-    let flags =
-        Settings { kernel: a.kernel, procs: a.procs, pages: a.pages, actions: split(a.actions), ..Settings::default() };
-    let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let plan = a.base.plan(Settings { actions: split(a.actions), ..Settings::default() })?;
     let mut cfg = plan.model.clone();
     let mut start = Vec::new();
-    let mut title = format!("configuration {}", a.config);
+    let mut title = format!("configuration {}", a.base.config);
     if let Some(f) = &a.scenario {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
         let sc = Scenario::parse(&text, f)?;

@@ -167,49 +167,28 @@ impl Seq {
     }
 }
 
-impl ser::SerializeSeq for Seq {
-    type Ok = Json;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Json, Error> {
-        Ok(self.done())
-    }
+/// The four serde sequence traits, which differ only in their method's
+/// name, all push an element and end in [`Seq::done`].
+macro_rules! seq_impl {
+    ($($tr:ident :: $method:ident),*) => {$(
+        impl ser::$tr for Seq {
+            type Ok = Json;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Json, Error> {
+                Ok(self.done())
+            }
+        }
+    )*};
 }
-
-impl ser::SerializeTuple for Seq {
-    type Ok = Json;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Json, Error> {
-        Ok(self.done())
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq {
-    type Ok = Json;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Json, Error> {
-        Ok(self.done())
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq {
-    type Ok = Json;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Json, Error> {
-        Ok(self.done())
-    }
-}
+seq_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for MapSer {
     type Ok = Json;
@@ -241,24 +220,19 @@ impl Rec {
     }
 }
 
-impl ser::SerializeStruct for Rec {
-    type Ok = Json;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<Json, Error> {
-        Ok(self.done())
-    }
+/// A struct and a struct variant both end in [`Rec::done`].
+macro_rules! rec_impl {
+    ($($tr:ident),*) => {$(
+        impl ser::$tr for Rec {
+            type Ok = Json;
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<Json, Error> {
+                Ok(self.done())
+            }
+        }
+    )*};
 }
-
-impl ser::SerializeStructVariant for Rec {
-    type Ok = Json;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<Json, Error> {
-        Ok(self.done())
-    }
-}
+rec_impl!(SerializeStruct, SerializeStructVariant);
