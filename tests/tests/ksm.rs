@@ -27,7 +27,7 @@ fn ksmd_merges_two_equal_pages_of_one_process() {
     assert_eq!(node.kpfn, Some(0));
     assert_eq!(
         node.items,
-        vec![RmapItem { mm: 0, address: 0, anon_vma: 0 }, RmapItem { mm: 0, address: 1, anon_vma: 0 }]
+        vec![RmapItem { mm: 0, address: 0, anon_vma: 0, unmapped: false }, RmapItem { mm: 0, address: 1, anon_vma: 0, unmapped: false }]
     );
     // The tree's reference plus one get_anon_vma() per rmap_item.
     assert_eq!(s.anon_vmas[0].refcount, 3);
@@ -64,7 +64,7 @@ fn the_child_s_cow_copy_merges_with_the_parent_s_page() {
     let av1 = s.mms[1].vmas[0].anon_vma.unwrap();
     assert_eq!(
         s.stable_nodes[0].items,
-        vec![RmapItem { mm: 0, address: 0, anon_vma: 0 }, RmapItem { mm: 1, address: 0, anon_vma: av1 }]
+        vec![RmapItem { mm: 0, address: 0, anon_vma: 0, unmapped: false }, RmapItem { mm: 1, address: 0, anon_vma: av1, unmapped: false }]
     );
 }
 

@@ -1,5 +1,11 @@
 //! quickcheck: random action sequences over the full vocabulary, KSM's
 //! included.
+//!
+//! Known kernel bugs are kept out exactly, never tolerated: the MADV_FREE
+//! data loss (findings/madv-free-clean-shared-folio.md) needs madv_free, so
+//! the v6.18 property leaves madv_free out and the full vocabulary runs on
+//! the root-cause fix, `v6.18-madvfree-skips-shared`; I12, which the kernel
+//! breaks (findings/ksm-rmap-incomplete.md), is not checked, I34 is.
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use rmapcheck_invariants::{first_violation, INVARIANTS};
@@ -14,7 +20,7 @@ struct Script(Vec<Action>);
 
 impl Arbitrary for Script {
     fn arbitrary(g: &mut Gen) -> Self {
-        let cfg = config(Kernel::V6_18SwapinDirty, None);
+        let cfg = config(Kernel::V6_18MadvFreeSkipsShared, None);
         let len = usize::arbitrary(g) % 40;
         let mut s = State::new(cfg.pages, false);
         let mut out = Vec::new();
@@ -49,7 +55,7 @@ impl Arbitrary for Script {
 
 /// Every action kind, reclaim, swap and KSM included; under v6.18 without
 /// MADV_FREE, whose data loss (README, "Found in the kernel") a long
-/// enough random run can hit.
+/// enough random run hits, through a zram swap-in or a KSM unshare copy.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     let mut actions = ActionSet::empty();
     for (k, _, _) in ActionKind::ALL {
@@ -101,9 +107,9 @@ fn random_sequences_never_violate_an_invariant_under_v6_18() {
 }
 
 #[test]
-fn random_sequences_with_madv_free_hold_under_the_swapin_dirty_fix() {
+fn random_sequences_with_madv_free_hold_under_the_root_cause_fix() {
     fn prop(script: Script) -> TestResult {
-        match run(&config(Kernel::V6_18SwapinDirty, None), &script) {
+        match run(&config(Kernel::V6_18MadvFreeSkipsShared, None), &script) {
             (_, None) => TestResult::passed(),
             (taken, Some(inv)) => TestResult::error(format!("{inv} violated after {taken:?}")),
         }
@@ -113,9 +119,11 @@ fn random_sequences_with_madv_free_hold_under_the_swapin_dirty_fix() {
 
 #[test]
 fn random_scripts_use_reclaim_swap_madv_free_and_ksm() {
+    // ksmd's drop needs a stale rmap_item and is rare: 1,000 scripts missed
+    // it about once in 60 runs (7 of 400), 4,000 make a miss negligible.
     let mut g = Gen::new(100);
     let mut kinds = std::collections::BTreeSet::new();
-    for _ in 0..1000 {
+    for _ in 0..4000 {
         for a in Script::arbitrary(&mut g).0 {
             kinds.insert(a.kind());
         }
