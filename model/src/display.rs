@@ -125,10 +125,12 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         let v = if n.freed {
             "freed".to_string()
         } else {
-            let items: Vec<String> =
-                n.items
+            let items: Vec<String> = n
+                .items
                 .iter()
-                .map(|r| format!("P{}@{} AV{}{}", r.mm, r.address, r.anon_vma, if r.unmapped { " unmapped" } else { "" }))
+                .map(|r| {
+                    format!("P{}@{} AV{}{}", r.mm, r.address, r.anon_vma, if r.unmapped { " unmapped" } else { "" })
+                })
                 .collect();
             format!(
                 "kpfn={} rmap_items=[{}]",

@@ -5,11 +5,14 @@
 //! data loss (findings/madv-free-clean-shared-folio.md) needs madv_free, so
 //! the v6.18 property leaves madv_free out and the full vocabulary runs on
 //! the root-cause fix, `v6.18-madvfree-skips-shared`; I12, which the kernel
-//! breaks (findings/ksm-rmap-incomplete.md), is not checked, I34 is.
+//! breaks (findings/ksm-rmap-incomplete.md), is not checked, I34 is. The
+//! third MADV_FREE trigger, a ksmd merge into a lazyfree KSM page, is a
+//! defect of mm/ksm.c that the fix in madvise_free_pte_range() does not
+//! cover: [`run`] skips exactly those merges.
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use rmapcheck_invariants::{first_violation, INVARIANTS};
-use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Kernel, Mutant, State};
+use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Kernel, Mutant, Pte, State};
 use std::sync::Mutex;
 
 /// A random run: actions picked uniformly among those enabled at each
@@ -85,6 +88,9 @@ fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
     let mut s = State::new(cfg.pages, false);
     let mut taken = Vec::new();
     for &a in script.0.iter().filter(|a| cfg.actions.contains(a.kind())) {
+        if merges_into_lazyfree_ksm_page(&s, a) {
+            continue;
+        }
         let Ok(next) = step(&s, a, &mut Ctx::new(cfg, false)) else { continue };
         s = next;
         taken.push(a);
@@ -93,6 +99,18 @@ fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
         }
     }
     (taken, None)
+}
+
+/// Whether `a` is a ksmd merge into a KSM page that MADV_FREE made
+/// lazyfree: replace_page() maps it, still clean, into a mapping that never
+/// freed it (scenarios/madv-free-ksm-merge-into-lazyfree-page-v6.18.rmap).
+fn merges_into_lazyfree_ksm_page(s: &State, a: Action) -> bool {
+    let Action::KsmMerge { with, with_page, .. } = a else { return false };
+    let Some(Pte::Present { folio, .. }) = s.mms.get(with as usize).map(|m| m.ptes[with_page as usize]) else {
+        return false;
+    };
+    let f = &s.folios[folio as usize];
+    f.mapping.stable_node().is_some() && !f.swapbacked
 }
 
 #[test]
