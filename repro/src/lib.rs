@@ -67,6 +67,7 @@ pub fn generate(sc: &Scenario, file: &str) -> Result<String, String> {
             }
             _ => call,
         };
+        checks += usize::from(matches!(st.action, Action::MadvPageout { .. }));
         procs += u8::from(matches!(st.action, Action::Fork { .. }));
         ksm |= matches!(
             st.action,
@@ -107,9 +108,7 @@ fn c_call(a: Action) -> Result<String, String> {
         Write { pid, page, value } => format!("do_write({pid}, {page}, {value});"),
         Fork { pid } => format!("do_fork({pid});"),
         Exit { pid } => format!("do_exit({pid});"),
-        MadvPageout { pid, start, len } => {
-            format!("do_madvise({pid}, {start}, {len}, MADV_PAGEOUT, \"MADV_PAGEOUT\");")
-        }
+        MadvPageout { pid, start, len } => format!("do_pageout({pid}, {start}, {len});"),
         MadvFree { pid, start, len } => format!("do_madvise({pid}, {start}, {len}, MADV_FREE, \"MADV_FREE\");"),
         MadvMergeable { pid, start, len } => {
             format!("do_madvise({pid}, {start}, {len}, MADV_MERGEABLE, \"MADV_MERGEABLE\");")
@@ -154,9 +153,10 @@ fn header(sc: &Scenario, file: &str, checks: usize) -> String {
     }
     let _ = write!(
         h,
-        " *\n * The model (kernel {}) expects: {}.\n * Checks: the {checks} read(s) stating a value; each is what sequential\n \
-         * semantics gives (the model's memory_semantics oracle), which a correct\n \
-         * kernel returns.\n *\n",
+        " *\n * The model (kernel {}) expects: {}.\n * Checks ({checks}): each read stating a value returns it (it is what\n \
+         * sequential semantics gives, the model's memory_semantics oracle, so what a\n \
+         * correct kernel returns); each MADV_PAGEOUT reclaims every page that maps an\n \
+         * anon, swap-backed folio mapped once when it starts (no present page is left).\n *\n",
         sc.kernel, sc.expect
     );
     h.push_str(
@@ -225,6 +225,8 @@ mod tests {
         assert!(e.contains("allows 7 or 0"), "{e}");
         let e = gen("expect: holds\nP0 mmap 0 1 rw\nP0 write 0 7\n").unwrap_err();
         assert!(e.contains("would check nothing"), "{e}");
+        let c = gen("expect: holds\nP0 mmap 0 1 rw\nP0 write 0 7\nP0 madv_pageout 0 1\n").unwrap();
+        assert!(c.contains("\tdo_pageout(0, 0, 1);\n"), "a pageout is a check of its own");
         let e = gen("kernel: v5.19\nexpect: holds\nP0 mmap 0 1 rw\nP0 read 0 = 0\n").unwrap_err();
         assert!(e.starts_with("t.rmap:1: written for kernel v5.19"), "{e}");
     }
