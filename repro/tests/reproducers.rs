@@ -29,7 +29,10 @@ fn the_shipped_reproducers_are_what_rmapcheck_repro_writes() {
     for (scenario, shipped, _) in CASES {
         let Some(c) = shipped else { continue };
         let on_disk = std::fs::read_to_string(root().join("findings").join(c)).unwrap();
-        assert!(on_disk == generate(scenario), "findings/{c} is stale: rmapcheck repro scenarios/{scenario} -o findings/{c}");
+        assert!(
+            on_disk == generate(scenario),
+            "findings/{c} is stale: rmapcheck repro scenarios/{scenario} -o findings/{c}"
+        );
     }
 }
 
