@@ -189,6 +189,9 @@ fn shrinking_yields_a_minimal_failing_sequence() {
         fewer.remove(i);
         assert!(run(&cfg, &Script(fewer)).1.is_none(), "{best:?} still fails without action {i}");
     }
-    assert!(best.len() <= 6, "shrunk to {best:?}");
+    // 1-minimal runs seen: 3 to 7 actions (7: a chain of mremaps that
+    // together give a faulted writable page; 1 in about 400 runs at the
+    // old bound of 6). A script holds up to 40 actions.
+    assert!(best.len() <= 10, "shrunk to {best:?}");
     assert!(matches!(best.last(), Some(Action::Fork { .. })), "the broken fork is the last step: {best:?}");
 }
