@@ -121,8 +121,9 @@
 #define EXIT_SETUP 2
 
 /* The same window, files and settings as `rmapcheck conform`'s executor
- * (checker/src/conform/isolate.rs), so that the two never run at once and
- * each restores what a killed run of the other left behind. */
+ * (checker/conform/src/bin/rmapcheck-exec/isolate.rs), so that the two
+ * never run at once and each restores what a killed run of the other left
+ * behind (repro/tests/reproducers.rs checks that they agree). */
 #define WINDOW_BASE 0x600000000000UL
 #define PAGE 4096UL
 #define NONCE_OFFSET 8

@@ -12,7 +12,7 @@
  * clean lazyfree folio under a clean PTE and discards it: the child, which
  * never called MADV_FREE, reads zeroes. Confirmed on the live 6.18 kernel
  * (zram): `rmapcheck conform` matches every step, the read included.
- * Under kernel v6.18-swapin-dirty the swapped-in folio is dirty, MADV_FREE
+ * Under kernel v6.18-swapin-bypass-dirty the swapped-in folio is dirty, MADV_FREE
  * leaves the shared folio alone, and the child reads 7.
  *
  * The scenario, one system call or memory access per step, each in its own
@@ -114,8 +114,9 @@
 #define EXIT_SETUP 2
 
 /* The same window, files and settings as `rmapcheck conform`'s executor
- * (checker/src/conform/isolate.rs), so that the two never run at once and
- * each restores what a killed run of the other left behind. */
+ * (checker/conform/src/bin/rmapcheck-exec/isolate.rs), so that the two
+ * never run at once and each restores what a killed run of the other left
+ * behind (repro/tests/reproducers.rs checks that they agree). */
 #define WINDOW_BASE 0x600000000000UL
 #define PAGE 4096UL
 #define NONCE_OFFSET 8

@@ -2,31 +2,10 @@
 //! configurations, TOML files, and command-line overrides, merged in that
 //! order.
 
+use crate::strategy::Strategy;
 use rmapcheck_model::{ActionSet, Config, Ids, Kernel, Mutant};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// Search strategy.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Strategy {
-    /// Breadth-first: exhaustive, shortest counterexamples.
-    Bfs,
-    /// Depth-first: exhaustive, less memory, long counterexamples.
-    Dfs,
-    /// Seeded random walks (needs a time limit), for depths BFS cannot reach.
-    Simulate,
-    /// Seeded random walks, each with its own random mix of action kinds
-    /// (swarm testing); violations are shrunk. Needs a time limit.
-    Swarm,
-    /// Coverage-guided: extend states that showed a new structural feature
-    /// by short random walks (greybox fuzzing). Needs a time limit.
-    Guided,
-    /// Novelty-pruned BFS with iterative widening (IW(k)): keep only
-    /// states that show a new structural feature; widen the features
-    /// round by round. Deterministic; finds deep bugs, proves nothing.
-    Novelty,
-}
 
 /// Everything a check run needs; each field may come from a built-in
 /// configuration, a TOML file, or a flag.
@@ -45,8 +24,8 @@ pub struct Settings {
     pub actions: Option<Vec<String>>,
     /// Invariants to check (all when absent).
     pub invariants: Option<Vec<String>>,
-    /// Search strategy.
-    pub strategy: Option<Strategy>,
+    /// Search strategy (a name in [`crate::search::STRATEGIES`]).
+    pub strategy: Option<String>,
     /// Worker threads.
     pub threads: Option<usize>,
     /// Depth bound (actions from the initial state).
@@ -109,7 +88,7 @@ pub const BUILTINS: [Builtin; 7] = [
             values: Some(1),
             swap_slots: Some(2),
             actions: all_but_madv_free(),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -124,7 +103,7 @@ pub const BUILTINS: [Builtin; 7] = [
             actions: Some(
                 ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
             ),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -135,7 +114,7 @@ pub const BUILTINS: [Builtin; 7] = [
             pages: Some(2),
             values: Some(1),
             actions: Some(["mmap", "read", "write", "fork", "munmap", "exit"].map(String::from).to_vec()),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         }
     }),
@@ -147,7 +126,7 @@ pub const BUILTINS: [Builtin; 7] = [
             procs: Some(3),
             pages: Some(1),
             values: Some(1),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -162,7 +141,7 @@ pub const BUILTINS: [Builtin; 7] = [
             actions: Some(
                 ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
             ),
-            strategy: Some(Strategy::Novelty),
+            strategy: Some("novelty".into()),
             width: Some(2),
             max_depth: Some(14),
             time_limit: Some(600),
@@ -194,7 +173,7 @@ pub const BUILTINS: [Builtin; 7] = [
                 .to_vec(),
             ),
             invariants: Some(all_but_ksm_rmap_complete()),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -206,7 +185,7 @@ pub const BUILTINS: [Builtin; 7] = [
             procs: Some(3),
             pages: Some(2),
             values: Some(1),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             time_limit: Some(600),
             ..Settings::default()
         },
@@ -285,7 +264,7 @@ impl Settings {
             Some(list) => rmapcheck_invariants::parse_list(&list.join(","))?,
             None => Vec::new(),
         };
-        let strategy = self.strategy.unwrap_or(Strategy::Bfs);
+        let strategy = crate::search::find(self.strategy.as_deref().unwrap_or("bfs"))?;
         let time_limit = self.time_limit.map(Duration::from_secs);
         if time_limit == Some(Duration::ZERO) {
             return Err("time limit must be at least 1 second".into());
@@ -296,10 +275,8 @@ impl Settings {
         if self.max_depth == Some(0) {
             return Err("max depth must be at least 1".into());
         }
-        if matches!(strategy, Strategy::Simulate | Strategy::Swarm | Strategy::Guided) && time_limit.is_none() {
-            return Err(
-                format!("the {strategy:?} strategy never finishes on its own: give --time-limit").to_lowercase()
-            );
+        if strategy.needs_time_limit() && time_limit.is_none() {
+            return Err(format!("the {} strategy never finishes on its own: give --time-limit", strategy.name()));
         }
         let width = self.width.unwrap_or(2);
         if !(1..=3).contains(&width) {
@@ -331,7 +308,7 @@ pub struct Plan {
     /// Invariants to check (empty: all).
     pub invariants: Vec<&'static rmapcheck_invariants::Invariant>,
     /// Strategy.
-    pub strategy: Strategy,
+    pub strategy: &'static dyn Strategy,
     /// Worker threads.
     pub threads: usize,
     /// Depth bound.

@@ -1,4 +1,4 @@
-//! Invariants of the anon_vma forest (KERNEL-SEMANTICS §10, I1–I9).
+//! Invariants of the anon_vma forest (I1–I9; docs/kernel/anon-vma.md).
 
 use crate::report;
 use rmapcheck_model::{AvId, Kernel, State};

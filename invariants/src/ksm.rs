@@ -1,5 +1,5 @@
-//! Invariants of KSM pages, stable nodes and rmap_items (mm/ksm.c; I12 of
-//! KERNEL-SEMANTICS §10 and I31–I33).
+//! Invariants of KSM pages, stable nodes and rmap_items (mm/ksm.c; I12 and
+//! I31–I34; docs/kernel/ksm.md).
 
 use crate::report;
 use rmapcheck_model::{ghost_allows, Kernel, Pte, State};

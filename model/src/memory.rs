@@ -3,7 +3,9 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, Branch, Ctx};
-use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_and_put};
+use crate::rmap::{
+    anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_move_anon_rmap, folio_remove_rmap_and_put,
+};
 use crate::state::{OopsKind, Page, Pte, State, Value};
 
 /// Mirrors handle_mm_fault() for a load. A load from a `pte_none()` page
@@ -67,7 +69,8 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
 /// dirty PTE.
 fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     anon_vma_prepare(s, ctx, pid, vi);
-    let folio = folio_add_new_anon_rmap(s, pid, vi, page, 0, true);
+    let folio = folio_alloc(s, 0);
+    folio_add_new_anon_rmap(s, folio, pid, vi, page, true);
     s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
     ctx.took(Branch::AnonymousNewFolio);
     ctx.say(|| format!("do_anonymous_page: new folio F{folio} at page {page}"));
@@ -155,7 +158,8 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
         _ => None,
     };
     let data = old.map_or(0, |f| s.folios[f as usize].data);
-    let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
+    let new = folio_alloc(s, data);
+    folio_add_new_anon_rmap(s, new, pid, vi, page, true);
     s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: true };
     match old {
         Some(old) => {

@@ -4,10 +4,11 @@
 //!
 //! The program is one file, libc only (`cc -O2 -o repro repro.c`). Its
 //! fixed part (`runtime.c`) sets the machine up as `rmapcheck conform`'s
-//! executor does (checker/src/conform/isolate.rs): the same lock and state
-//! files in /run, its own zram swap device at priority 200, page-cluster 0,
-//! the KSM knobs with ksmd paused between steps, one CPU for every process
-//! with the per-CPU folio batches drained after each step, THP off
+//! executor does (checker/conform/src/bin/rmapcheck-exec/isolate.rs): the
+//! same lock and state files in /run, its own zram swap device at priority
+//! 200, page-cluster 0, the KSM knobs with ksmd paused between steps, one
+//! CPU for every process with the per-CPU folio batches drained after each
+//! step, THP off
 //! (PR_SET_THP_DISABLE), and everything restored on every way out (normal
 //! end, error, SIGINT/TERM/HUP/QUIT/PIPE; a SIGKILLed run is restored by the
 //! next run of either tool). The generated part is one function call per
@@ -16,7 +17,7 @@
 //!
 //! Nothing here touches the machine: this crate only writes text.
 
-use rmapcheck_model::{step, Action, Config, Ctx, Ids, Scenario, State, GHOST_OR_ZERO};
+use rmapcheck_model::{step, Action, Ctx, Scenario, State, GHOST_OR_ZERO};
 use std::fmt::Write as _;
 
 /// The fixed part of every reproducer.
@@ -32,16 +33,8 @@ pub fn generate(sc: &Scenario, file: &str) -> Result<String, String> {
             sc.kernel
         ));
     }
-    let cfg = Config {
-        kernel: sc.kernel,
-        procs: sc.procs,
-        pages: sc.pages,
-        values: 15,
-        ids: Ids::Stable,
-        symmetry: false,
-        ..Config::default()
-    };
-    let mut s = State::new(cfg.pages, false);
+    let cfg = sc.config();
+    let mut s = State::new(cfg.pages, cfg.symmetry);
     let mut body = String::new();
     let (mut procs, mut ksm, mut checks) = (1u8, false, 0usize);
     for (i, st) in sc.steps.iter().enumerate() {

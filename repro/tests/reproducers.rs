@@ -1,6 +1,7 @@
 //! The shipped reproducers (findings/*.c) are what `rmapcheck repro`
 //! writes, compile with `cc`, and show the bugs on a live kernel (root,
-//! zram, KSM); a control scenario shows the correct behaviour (exit 0).
+//! zram, KSM); a control scenario shows the correct behaviour (exit 0). The
+//! runtime takes the conformance executor's lock and state file.
 
 use rmapcheck_model::Scenario;
 use std::path::{Path, PathBuf};
@@ -98,4 +99,50 @@ fn the_reproducers_compile_and_show_the_bugs_on_the_live_kernel() {
         assert!(err.contains("repro: set up: swap on /dev/zram"), "{err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The value of `const NAME: T = VALUE;` in a Rust file, or of `#define
+/// NAME VALUE` in C, with number suffixes, digit separators and
+/// parentheses taken away.
+fn constant(text: &str, name: &str) -> Option<String> {
+    let v = text.lines().find_map(|l| {
+        let l = l.trim_start().trim_start_matches("pub ");
+        l.strip_prefix(&format!("const {name}:"))
+            .and_then(|r| Some(r.split_once('=')?.1.trim().trim_end_matches(';')))
+            .or_else(|| l.strip_prefix(&format!("#define {name} ")))
+    })?;
+    Some(v.replace(['_', '(', ')'], "").replace("UL", "").replace("u64", "").trim().to_string())
+}
+
+#[test]
+fn the_runtime_shares_the_conformance_executors_lock_state_and_settings() {
+    // A reproducer and `rmapcheck conform` must take the same lock and read
+    // each other's state file, or one would not restore what a killed run
+    // of the other left behind.
+    let c = std::fs::read_to_string(root().join("repro/src/runtime.c")).unwrap();
+    let exec = root().join("checker/conform/src");
+    let cases = [
+        (
+            "bin/rmapcheck-exec/isolate.rs",
+            ["LOCK_FILE", "STATE_FILE", "PAGE_CLUSTER", "SWAP_PRIORITY", "DISKSIZE"].as_slice(),
+        ),
+        ("bin/rmapcheck-exec/ksmd.rs", &["KSM_DIR"]),
+        ("proto.rs", &["WINDOW_BASE", "NONCE_OFFSET"]),
+    ];
+    for (file, names) in cases {
+        let rust = std::fs::read_to_string(exec.join(file)).unwrap();
+        for name in names {
+            let want = constant(&rust, name).unwrap_or_else(|| panic!("{file} has no {name}"));
+            assert_eq!(constant(&c, name).as_deref(), Some(want.as_str()), "runtime.c's {name} differs from {file}'s");
+        }
+    }
+    // The KSM knobs, set in the same order with the same values.
+    let isolate = std::fs::read_to_string(exec.join("bin/rmapcheck-exec/isolate.rs")).unwrap();
+    let start = isolate.find("KSM_KNOBS: [").expect("KSM_KNOBS in isolate.rs");
+    let rust_knobs: String = isolate[start..].split_once("];").unwrap().0.split_once("= [").unwrap().1.into();
+    let start = c.find("ksm_knobs[][2] = {").expect("ksm_knobs in runtime.c");
+    let c_knobs: String = c[start..].split_once("};").unwrap().0.split_once("= {").unwrap().1.into();
+    let pairs = |s: &str| s.split('"').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(pairs(&c_knobs), pairs(&rust_knobs), "runtime.c's KSM knobs differ from isolate.rs's");
+    assert_eq!(pairs(&c_knobs).len(), 12);
 }

@@ -11,7 +11,8 @@
 //! cover: [`run`] skips exactly those merges.
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
-use rmapcheck_invariants::{first_violation, INVARIANTS};
+use rmapcheck::explore::Explorer;
+use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Kernel, Mutant, Pte, State};
 use std::sync::Mutex;
 
@@ -58,10 +59,11 @@ impl Arbitrary for Script {
 
 /// Every action kind, reclaim, swap and KSM included; under v6.18 without
 /// MADV_FREE, whose data loss (README, "Found in the kernel") a long
-/// enough random run hits, through a zram swap-in or a KSM unshare copy.
+/// enough random run hits, through a zram swap-in or a ksmd merge into a
+/// lazyfree KSM page.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     let mut actions = ActionSet::empty();
-    for (k, _, _) in ActionKind::ALL {
+    for &(k, _, _) in ActionKind::ALL {
         if kernel != Kernel::V6_18 || k != ActionKind::MadvFree {
             actions.insert(k);
         }
@@ -84,18 +86,21 @@ fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
 /// (`ksm_rmap_complete`) is left out: the kernel itself breaks it once a
 /// page shared after fork is merged (README, "KSM"); I34 is checked.
 fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
-    let all: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
-    let mut s = State::new(cfg.pages, false);
+    let checked: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
+    let ex = Explorer::new(cfg.clone(), &checked);
+    let mut s = ex.init();
     let mut taken = Vec::new();
     for &a in script.0.iter().filter(|a| cfg.actions.contains(a.kind())) {
+        // Not Explorer::replay: whether to skip depends on the state the
+        // action would run in.
         if merges_into_lazyfree_ksm_page(&s, a) {
             continue;
         }
-        let Ok(next) = step(&s, a, &mut Ctx::new(cfg, false)) else { continue };
+        let Some((next, _)) = ex.step(&s, a) else { continue };
         s = next;
         taken.push(a);
-        if let Some((inv, _)) = first_violation(&all, &s, cfg.kernel) {
-            return (taken, Some(inv.name));
+        if let Some(i) = ex.violated(&s) {
+            return (taken, Some(INVARIANTS[i].name));
         }
     }
     (taken, None)

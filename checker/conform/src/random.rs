@@ -1,0 +1,180 @@
+//! Random scenarios over the model's action vocabulary (drawn from
+//! [`enabled_actions`], so the model accepts every step), and shrinking of
+//! a diverging scenario to a minimal one.
+
+use super::exec::Executor;
+use super::{run_actions, Divergence};
+use rmapcheck_model::rng::SplitMix64;
+use rmapcheck_model::{
+    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mutant, Pte, Scenario, State, Step,
+};
+
+fn below(x: &mut SplitMix64, n: usize) -> usize {
+    x.below(n as u64) as usize
+}
+
+/// Random scenario number `index` of seed `seed`: a window of 2 to 5
+/// pages, up to 4 processes, 1 to 30 steps. Each step first picks an
+/// action kind among the enabled ones (exit and munmap less often, so that
+/// runs get long), then an action of that kind uniformly (picking among all
+/// actions would let the 15 write values drown everything else).
+pub fn random_scenario(seed: u64, index: u64) -> Scenario {
+    let mut x = SplitMix64(seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
+    x.next();
+    let pages = 2 + below(&mut x, 4) as u8;
+    let len = 1 + below(&mut x, 30);
+    let mut sc = Scenario {
+        title: vec![format!("random conformance scenario: --seed {seed}, number {index}")],
+        kernel: Kernel::V6_18,
+        pages,
+        procs: 4,
+        expect: Expect::Holds,
+        steps: Vec::new(),
+    };
+    let cfg = Config { actions: super::executor_actions(), ..sc.config() };
+    let mut s = State::new(pages, false);
+    let mut acts = Vec::new();
+    for _ in 0..len {
+        acts.clear();
+        enabled_actions(&cfg, &s, &mut acts);
+        if acts.is_empty() {
+            break;
+        }
+        if lazyfree_mergeable(&s) {
+            // The kernel merges lazyfree pages, the model does not (README,
+            // "What the model leaves out (found by conformance)").
+            acts.retain(|a| !matches!(a, Action::KsmMerge { .. }));
+            if acts.is_empty() {
+                break;
+            }
+        }
+        let mut kinds: Vec<_> = acts.iter().map(|a| a.kind()).collect();
+        kinds.sort();
+        kinds.dedup();
+        // Weighted so that runs get long: exit 1, munmap 2, the rest 4;
+        // madv_mergeable 8 and a ksmd merge, enabled only when equal pages
+        // sit in mergeable VMAs, 16 (ksmd would merge them soon on a live
+        // kernel), and writes 12 while a VMA is mergeable, so that KSM is a
+        // good part of the random runs.
+        let ksm = s.mms.iter().any(|m| m.alive && m.vmas.iter().any(|v| v.mergeable));
+        let weight = |k: ActionKind| match k {
+            ActionKind::Exit => 1,
+            ActionKind::Munmap => 2,
+            ActionKind::KsmMerge => 16,
+            ActionKind::MadvMergeable => 8,
+            ActionKind::Write if ksm => 12,
+            _ => 4,
+        };
+        let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
+        let mut kind = kinds[0];
+        for &k in &kinds {
+            if pick < weight(k) {
+                kind = k;
+                break;
+            }
+            pick -= weight(k);
+        }
+        let mut of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        // 3 of 4 writes store a value some page already holds, so
+        // that equal pages (what KSM merges) are common; uniform values
+        // out of 15 would rarely give ksmd anything to do.
+        if kind == ActionKind::Write && below(&mut x, 4) != 0 {
+            let held: Vec<u8> = s.folios.iter().filter(|f| !f.freed && f.mapcount > 0).map(|f| f.data).collect();
+            let equal: Vec<Action> = of_kind
+                .iter()
+                .copied()
+                .filter(|a| matches!(a, Action::Write { value, .. } if held.contains(value)))
+                .collect();
+            if !equal.is_empty() {
+                of_kind = equal;
+            }
+        }
+        let a = of_kind[below(&mut x, of_kind.len())];
+        // As conformance runs it: a ksmd merge settles (super::ksm_settle).
+        match super::conform_step(&cfg, &s, a, sc.steps.len(), false) {
+            Ok(mut n) => s = n.swap_remove(0),
+            Err(_) => break,
+        }
+        sc.steps.push(Step { line: sc.steps.len() + 1, action: a, reads: None });
+    }
+    sc
+}
+
+/// Whether some live process maps a lazyfree (MADV_FREE'd, not yet
+/// redirtied) anon page in a VM_MERGEABLE VMA: ksmd on the live kernel
+/// would merge it (the KSM page then stays !swapbacked), which the model
+/// leaves out, so random scenarios draw no ksmd merge then.
+pub fn lazyfree_mergeable(s: &State) -> bool {
+    s.mms.iter().filter(|m| m.alive).any(|m| {
+        m.ptes.iter().enumerate().any(|(p, pte)| match *pte {
+            Pte::Present { folio, .. } => {
+                let f = &s.folios[folio as usize];
+                !f.swapbacked
+                    && f.mapping != Mapping::None
+                    && m.vma_index(p as u8).is_some_and(|vi| m.vmas[vi].mergeable)
+            }
+            _ => false,
+        })
+    })
+}
+
+/// Whether the model accepts every action in order, as conformance runs
+/// them (a ksmd merge settles, see [`super::ksm_settle`]).
+pub fn model_accepts(cfg: &Config, actions: &[Action]) -> bool {
+    let mut s = State::new(cfg.pages, false);
+    let mut settled = false;
+    for (i, &a) in actions.iter().enumerate() {
+        match super::conform_step(cfg, &s, a, i, settled) {
+            Ok(mut n) => s = n.swap_remove(0),
+            Err(_) => return false,
+        }
+        settled |= matches!(a, Action::KsmMerge { .. });
+    }
+    true
+}
+
+/// Shrinks a diverging scenario: cut everything after the diverging step,
+/// then drop single actions (last first) while the model still accepts the
+/// rest and the kernel still diverges, until nothing more can go. Returns
+/// the minimal scenario and its divergence.
+pub fn shrink(
+    ex: &mut Executor,
+    sc: &Scenario,
+    mutant: Option<Mutant>,
+    first: Divergence,
+    mut nonce: impl FnMut() -> u64,
+) -> Result<(Scenario, Divergence), String> {
+    let cfg = super::config(sc, mutant);
+    let mut acts: Vec<Action> = sc.steps.iter().map(|s| s.action).take(first.step).collect();
+    let mut best = first;
+    loop {
+        let mut changed = false;
+        for i in (0..acts.len()).rev() {
+            let mut cand = acts.clone();
+            cand.remove(i);
+            if cand.is_empty() || !model_accepts(&cfg, &cand) {
+                continue;
+            }
+            if let Some(d) = run_actions(ex, &cfg, &cand, nonce())?.divergence {
+                cand.truncate(d.step);
+                acts = cand;
+                best = d;
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut out = sc.clone();
+    if let Some(m) = mutant {
+        out.title.push(format!("found with the model deliberately broken: --mutant {}", m.name()));
+    }
+    out.title.push(format!("shrunk to {} steps; diverges at step {}: {}", acts.len(), best.step, best.action));
+    for d in &best.diffs {
+        out.title.push(format!("  {d}"));
+    }
+    out.steps = acts.iter().enumerate().map(|(i, &a)| Step { line: i + 1, action: a, reads: None }).collect();
+    Ok((out, best))
+}
