@@ -71,6 +71,14 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Write a standalone C reproducer of a scenario for the live kernel (see findings/).
+    Repro {
+        /// The scenario file.
+        file: String,
+        /// Write the C program here instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+    },
 }
 
 /// The trace's views: for `check` its first counterexample, for `run` its
@@ -213,6 +221,7 @@ fn main() -> ExitCode {
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
         }
+        Cmd::Repro { file, output } => repro(&file, output.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -336,6 +345,16 @@ fn list() {
     for (name, what, _) in BUILTINS {
         println!("  {name:<12} {what}");
     }
+}
+
+fn repro(file: &str, output: Option<&str>) -> Result<u8, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let c = rmapcheck_repro::generate(&rmapcheck_model::Scenario::parse(&text, file)?, file)?;
+    match output {
+        Some(path) => std::fs::write(path, c).map_err(|e| format!("cannot write {path}: {e}"))?,
+        None => print!("{c}"),
+    }
+    Ok(0)
 }
 
 fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u8, String> {
