@@ -10,7 +10,7 @@
 
 use crate::address_space::{CacheEntry, File, FileId};
 use crate::ctx::{oops, Branch, Ctx};
-use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_and_put};
+use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_remove_rmap_and_put};
 use crate::state::{Folio, FolioId, Mapping, OopsKind, Page, Pid, Pte, State, Vma, GHOST_FILE};
 use crate::vma::{vma_merge_new_range, Vmg};
 
@@ -369,7 +369,8 @@ pub fn do_fault_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page:
     anon_vma_prepare(s, ctx, pid, vi);
     let folio = do_fault_folio(s, ctx, file, index)?;
     let data = s.folios[folio as usize].data;
-    let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
+    let new = folio_alloc(s, data);
+    folio_add_new_anon_rmap(s, new, pid, vi, page, true);
     s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: true, dirty: true };
     ctx.took(Branch::CowFromPageCache);
     ctx.say(|| format!("do_cow_fault: F{folio} (offset {index}) copied to new anon F{new} at page {page}"));

@@ -3,7 +3,9 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, Branch, Ctx};
-use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_move_anon_rmap, folio_remove_rmap_and_put};
+use crate::rmap::{
+    anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_move_anon_rmap, folio_remove_rmap_and_put,
+};
 use crate::state::{OopsKind, Page, Pte, State, Value};
 
 /// Mirrors handle_mm_fault() for a load. A load from a `pte_none()` page
@@ -88,7 +90,8 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
 /// dirty PTE.
 fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     anon_vma_prepare(s, ctx, pid, vi);
-    let folio = folio_add_new_anon_rmap(s, pid, vi, page, 0, true);
+    let folio = folio_alloc(s, 0);
+    folio_add_new_anon_rmap(s, folio, pid, vi, page, true);
     s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
     ctx.took(Branch::AnonymousNewFolio);
     ctx.say(|| format!("do_anonymous_page: new folio F{folio} at page {page}"));
@@ -159,9 +162,16 @@ fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
 /// zero page, else a copy), folio_add_new_anon_rmap(RMAP_EXCLUSIVE), the
 /// PTE switch, and only *then* folio_remove_rmap_pte() on the old folio, so
 /// that nobody sees its mapcount drop while this PTE still maps it. For an
-/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is neither
-/// writable nor dirty: "if (unlikely(unshare)) ... else entry =
-/// maybe_mkwrite(pte_mkdirty(entry), vma)".
+/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is not
+/// writable: "if (unlikely(unshare)) ... else entry =
+/// maybe_mkwrite(pte_mkdirty(entry), vma)". By that source (read in
+/// linux-mm 009857a22860 and every older copy found) it is clean too, but
+/// the live 6.18 kernel shows it dirty: smaps counts the copy as
+/// Private_Dirty while kpageflags has PG_dirty clear, after break_ksm() and
+/// after an R/O GUP pin's unshare alike, and reclaim of a lazyfree folio
+/// that PTE maps finds it redirtied (conformance of
+/// scenarios/madv-free-ksm-unshare-copy-keeps-data.rmap; docs/kernel/madv-free.md).
+/// The model follows the kernel it is compared with: dirty.
 pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, unshare: bool) {
     anon_vma_prepare(s, ctx, pid, vi);
     let old = match s.mms[pid].ptes[page as usize] {
@@ -169,8 +179,9 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
         _ => None,
     };
     let data = old.map_or(0, |f| s.folios[f as usize].data);
-    let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: !unshare };
+    let new = folio_alloc(s, data);
+    folio_add_new_anon_rmap(s, new, pid, vi, page, true);
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: true };
     match old {
         Some(old) => {
             ctx.took(Branch::WpCopyFolio);

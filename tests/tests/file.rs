@@ -2,8 +2,8 @@
 //! `file` configuration, the file mutants, and single actions whose
 //! outcome the live kernel showed.
 
+use rmapcheck::check::run_check;
 use rmapcheck::run::run_text;
-use rmapcheck::search::run_check;
 use rmapcheck::settings::{Plan, Settings};
 use rmapcheck_model::{CacheEntry, Config, Kernel, Mapping, Pte, State, GHOST_FILE};
 use rmapcheck_tests::apply;
@@ -212,17 +212,19 @@ fn random_file_runs_hold_every_invariant_and_run_every_enabled_action() {
     // KSM. Each step picks a kind among the enabled ones, then one of its
     // actions, so that the many mmap variants do not crowd out the rest.
     // I12 is left out as in tests/tests/random.rs (the kernel breaks it).
-    use rmapcheck_invariants::{first_violation, INVARIANTS};
+    use rmapcheck::explore::Explorer;
+    use rmapcheck_invariants::INVARIANTS;
     use rmapcheck_model::rng::SplitMix64;
     use rmapcheck_model::{enabled_actions, step, ActionKind, ActionSet, Ctx};
     let mut actions = ActionSet::empty();
-    for (k, _, _) in ActionKind::ALL {
+    for &(k, _, _) in ActionKind::ALL {
         if k != ActionKind::MadvFree && !ActionKind::KSM.contains(&k) {
             actions.insert(k);
         }
     }
     let c = Config { procs: 3, values: 2, swap_slots: 2, actions, ..cfg(3) };
     let all: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
+    let ex = Explorer::new(c.clone(), &all);
     let mut kinds = std::collections::BTreeMap::new();
     let mut acts = Vec::new();
     for seed in 0..2000u64 {
@@ -262,8 +264,9 @@ fn random_file_runs_hold_every_invariant_and_run_every_enabled_action() {
             s = step(&s, a, &mut Ctx::new(&c, false))
                 .unwrap_or_else(|e| panic!("seed {seed}: enabled {a} refused: {e}\n{}", taken.join("\n")));
             *kinds.entry(k).or_insert(0) += 1;
-            if let Some((inv, why)) = first_violation(&all, &s, c.kernel) {
-                panic!("seed {seed}: {} violated: {why}\n{}", inv.name, taken.join("\n"));
+            if let Some(i) = ex.violated(&s) {
+                let why = ex.check(i, &s).unwrap_err();
+                panic!("seed {seed}: {} violated: {why}\n{}", INVARIANTS[i].name, taken.join("\n"));
             }
         }
     }
