@@ -9,6 +9,7 @@ pub mod conform;
 pub mod features;
 pub mod guided;
 pub mod model;
+pub mod mthp;
 pub mod novelty;
 pub mod report;
 pub mod run;

@@ -85,6 +85,9 @@ struct CheckArgs {
     /// Swap slots in use at once, 0-32 (reclaim keeps a folio it cannot give a slot).
     #[arg(long)]
     swap_slots: Option<u8>,
+    /// Anonymous mTHP sizes a write fault may allocate: 16k, 8k,16k or none (default).
+    #[arg(long)]
+    mthp: Option<String>,
     /// Comma-separated action kinds to explore (default: all).
     #[arg(long)]
     actions: Option<String>,
@@ -182,6 +185,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        mthp: a.mthp,
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
     let mut stderr = std::io::stderr();

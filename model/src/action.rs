@@ -150,6 +150,9 @@ pub enum Action {
         /// Page of the rmap_item.
         page: Page,
     },
+    /// `kswapd split_deferred`: the deferred split shrinker runs over the
+    /// whole queue. No process is involved.
+    SplitDeferred,
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -201,7 +204,7 @@ impl Action {
             | Action::Mremap { pid, .. }
             | Action::MadvMergeable { pid, .. }
             | Action::MadvUnmergeable { pid, .. } => Some(pid),
-            Action::Writeback | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
+            Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
 
@@ -224,6 +227,7 @@ impl Action {
             Action::MadvUnmergeable { .. } => ActionKind::MadvUnmergeable,
             Action::KsmMerge { .. } => ActionKind::KsmMerge,
             Action::KsmDrop { .. } => ActionKind::KsmDrop,
+            Action::SplitDeferred => ActionKind::SplitDeferred,
         }
     }
 
@@ -246,7 +250,7 @@ impl Action {
             | Action::MadvUnmergeable { pid, .. }
             | Action::KsmMerge { pid, .. }
             | Action::KsmDrop { pid, .. } => *pid = new,
-            Action::Writeback => {}
+            Action::Writeback | Action::SplitDeferred => {}
         }
         a
     }
@@ -256,7 +260,12 @@ impl Action {
         let words: Vec<&str> = text.split_whitespace().collect();
         match words.as_slice() {
             [KSWAPD, "writeback"] => return Ok(Action::Writeback),
-            [KSWAPD, v, ..] => return Err(format!("'{v}' is not a kswapd action: expected 'kswapd writeback'")),
+            [KSWAPD, "split_deferred"] => return Ok(Action::SplitDeferred),
+            [KSWAPD, v, ..] => {
+                return Err(format!(
+                    "'{v}' is not a kswapd action: expected 'kswapd writeback' or 'kswapd split_deferred'"
+                ))
+            }
             [KSMD, rest @ ..] => return parse_ksmd(rest),
             _ => {}
         }
@@ -350,7 +359,9 @@ impl Action {
                 Action::MadvUnmergeable { pid, start: num(0, "start page")?, len: num(1, "length")? }
             }
             "merge" | "drop" => return Err(format!("{verb} is ksmd's, not {who}'s: write 'ksmd {verb} {who} ...'")),
-            "writeback" => return Err(format!("writeback is kswapd's, not {who}'s: write 'kswapd writeback'")),
+            "writeback" | "split_deferred" => {
+                return Err(format!("{verb} is kswapd's, not {who}'s: write 'kswapd {verb}'"))
+            }
             "reclaim" => {
                 arity(1)?;
                 Action::Reclaim { pid, page: num(0, "page")? }
@@ -405,6 +416,7 @@ impl fmt::Display for Action {
             Action::MadvFree { pid, start, len } => write!(f, "P{pid} madv_free {start} {len}"),
             Action::Reclaim { pid, page } => write!(f, "P{pid} reclaim {page}"),
             Action::Writeback => write!(f, "{KSWAPD} writeback"),
+            Action::SplitDeferred => write!(f, "{KSWAPD} split_deferred"),
             Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
             Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
             Action::KsmMerge { pid, page, with, with_page } => {

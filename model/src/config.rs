@@ -193,6 +193,87 @@ pub struct Config {
     /// (as on a full swap device) and reclaim keeps the folio.
     #[serde(default = "default_swap_slots")]
     pub swap_slots: u8,
+    /// The anonymous mTHP sizes a fault may allocate (every
+    /// `hugepages-<size>kB/enabled` that allows the VMA); none by default,
+    /// so order-0-only configurations are unchanged.
+    #[serde(default)]
+    pub mthp: Mthp,
+}
+
+/// The large folio orders `thp_vma_allowable_orders()` lets a fault (and a
+/// swap-in) allocate: bit `k` for order `k`. The model bounds orders to
+/// 1 and 2 (8 and 16 kB). v6.18 never allocates an anonymous order-1 folio
+/// (THP_ORDERS_ALL_ANON leaves out orders 0 and 1, and this machine's
+/// `hugepages-8kB` has no `enabled` file); order 1 is allowed in the model
+/// to explore the large-folio code paths with two pages, and the live
+/// conformance refuses it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Mthp(pub u8);
+
+impl Mthp {
+    /// The largest modelled order (a bound of the state: [`crate::state::MAX_FOLIO_PAGES`]).
+    pub const MAX_ORDER: u8 = 2;
+    /// No large folios.
+    pub fn none() -> Self {
+        Mthp(0)
+    }
+    /// Whether a fault may allocate a folio of `order`.
+    pub fn allows(self, order: u8) -> bool {
+        order > 0 && self.0 & (1 << order) != 0
+    }
+    /// Whether any large order is enabled.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+    /// The enabled orders, highest first (highest_order()/next_order()).
+    pub fn orders_desc(self) -> impl Iterator<Item = u8> {
+        (1..=Self::MAX_ORDER).rev().filter(move |&o| self.allows(o))
+    }
+}
+
+impl fmt::Display for Mthp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("none");
+        }
+        let sizes: Vec<String> = (1..=Self::MAX_ORDER).filter(|&o| self.allows(o)).map(|o| format!("{}k", 4 << o)).collect();
+        f.write_str(&sizes.join(","))
+    }
+}
+
+impl FromStr for Mthp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut m = Mthp(0);
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "none" => {}
+                "8k" | "8kB" => m.0 |= 1 << 1,
+                "16k" | "16kB" => m.0 |= 1 << 2,
+                _ => {
+                    return Err(format!(
+                        "unknown mTHP size '{w}' (known: 16k, 8k, none; the model bounds folios at order {})",
+                        Self::MAX_ORDER
+                    ))
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+impl TryFrom<String> for Mthp {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Mthp> for String {
+    fn from(m: Mthp) -> String {
+        m.to_string()
+    }
 }
 
 fn default_swap_slots() -> u8 {
@@ -211,6 +292,7 @@ impl Default for Config {
             symmetry: true,
             mutant: None,
             swap_slots: default_swap_slots(),
+            mthp: Mthp::none(),
         }
     }
 }
@@ -283,11 +365,13 @@ pub enum ActionKind {
     KsmMerge,
     /// ksmd notices a stale rmap_item and removes it.
     KsmDrop,
+    /// The deferred split shrinker splits the partially mapped large folios.
+    SplitDeferred,
 }
 
 impl ActionKind {
     /// Every kind, with its name and what it mirrors.
-    pub const ALL: [(ActionKind, &'static str, &'static str); 16] = [
+    pub const ALL: [(ActionKind, &'static str, &'static str); 17] = [
         (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
         (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
         (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
@@ -304,6 +388,7 @@ impl ActionKind {
         (ActionKind::MadvUnmergeable, "madv_unmergeable", "madvise(MADV_UNMERGEABLE): unmerge_ksm_pages() -> break_ksm() unshares every KSM page, then VM_MERGEABLE is cleared"),
         (ActionKind::KsmMerge, "merge", "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
         (ActionKind::KsmDrop, "drop", "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
+        (ActionKind::SplitDeferred, "split_deferred", "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
     ];
 
     /// KSM's kinds: opt-in, never part of [`ActionSet::all`].

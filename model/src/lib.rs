@@ -7,7 +7,8 @@
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`] and [`mremap`].
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`swapin`],
-//! [`swapfile`], [`vmscan`], [`madvise`] and [`ksm`].
+//! [`swapfile`], [`vmscan`], [`madvise`] and [`ksm`]; large folios (mTHP)
+//! in [`thp`] and [`huge_memory`].
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -19,6 +20,7 @@ pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod huge_memory;
 pub mod ksm;
 pub mod madvise;
 pub mod memory;
@@ -31,15 +33,18 @@ pub mod state;
 pub mod step;
 pub mod swapfile;
 pub mod swapin;
+pub mod thp;
+pub mod thp_madvise;
+pub mod thp_swap;
 pub mod vma;
 pub mod vmscan;
 
 pub use action::Action;
-pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mutant};
+pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mthp, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
-    ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem, SlotId,
-    StableNode, State, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST,
+    ghost_allows, AnonVma, AvId, Folio, FolioId, Large, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem,
+    SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
 };
 pub use step::{enabled_actions, step};

@@ -332,6 +332,7 @@ fn new_folio(s: &mut State, mapping: Mapping, index: u8, data: u8, exclusive: bo
         freed: false,
         swap: None,
         isolated: false,
+        large: None,
     });
     id
 }

@@ -57,6 +57,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             kswapd_reclaim(&mut n, ctx, pid, page)?
         }
         Action::Writeback => kswapd_writeback(&mut n, ctx)?,
+        Action::SplitDeferred => crate::huge_memory::deferred_split_scan(&mut n, ctx)?,
         Action::MadvMergeable { start, len, .. } => ksm_madvise(&mut n, ctx, pid, start, len, true)?,
         Action::MadvUnmergeable { start, len, .. } => ksm_madvise(&mut n, ctx, pid, start, len, false)?,
         Action::KsmMerge { pid, page, with, with_page } => ksmd_merge(&mut n, ctx, pid, page, with, with_page)?,
@@ -114,8 +115,8 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             }
             if on(ActionKind::Write) && mm.vmas[vi].write {
                 for value in 1..=cfg.values {
-                    let same = matches!(pte, Pte::Present { folio, writable: true, .. }
-                        if s.folios[folio as usize].data == value);
+                    let same = matches!(pte, Pte::Present { folio, sub, writable: true, .. }
+                        if s.folios[folio as usize].page_data(sub) == value);
                     if !same {
                         out.push(Action::Write { pid, page, value });
                     }
@@ -190,6 +191,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     }
     if on(ActionKind::Writeback) && s.folios.iter().any(|f| f.isolated && !f.freed) {
         out.push(Action::Writeback);
+    }
+    if on(ActionKind::SplitDeferred) && s.live_folios().any(|(_, f)| f.large.as_ref().is_some_and(|l| l.deferred)) {
+        out.push(Action::SplitDeferred);
     }
     ksmd_actions(cfg, s, out);
 }
@@ -271,11 +275,39 @@ fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
         if on(ActionKind::MadvFree) && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
             out.push(Action::MadvFree { pid, start: page, len: 1 });
         }
+        if cfg.mthp.any() {
+            madvise_ranges(cfg, s, pid, page, out);
+        }
         if let Some(f) = folio.filter(|f| on(ActionKind::Reclaim) && !busy && !named.contains(f)) {
             named.push(f);
             if !s.mms[..pid as usize].iter().any(|m| names(s, m, f)) {
                 out.push(Action::Reclaim { pid, page });
             }
+        }
+    }
+}
+
+/// With large folios a range is no longer its pages in turn (a folio
+/// mapped whole in the range is paged out or freed whole, one cut by the
+/// range is split): the longer ranges from `start` inside its VMA that
+/// hold a large folio's page.
+fn madvise_ranges(cfg: &Config, s: &State, pid: u8, start: u8, out: &mut Vec<Action>) {
+    let mm = &s.mms[pid as usize];
+    let Some(vi) = mm.vma_index(start) else { return };
+    let end = mm.vmas[vi].end;
+    for len in 2..=end - start {
+        let r = start..start + len;
+        let large = r.clone().any(|p| {
+            matches!(mm.ptes[p as usize], Pte::Present { folio, .. } if s.folios[folio as usize].large.is_some())
+        });
+        if !large {
+            continue;
+        }
+        if cfg.actions.contains(ActionKind::MadvPageout) {
+            out.push(Action::MadvPageout { pid, start, len });
+        }
+        if cfg.actions.contains(ActionKind::MadvFree) {
+            out.push(Action::MadvFree { pid, start, len });
         }
     }
 }
