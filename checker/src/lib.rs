@@ -5,7 +5,6 @@
 #![warn(missing_docs)]
 
 pub mod bfs;
-pub mod conform;
 pub mod features;
 pub mod guided;
 pub mod model;

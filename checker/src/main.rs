@@ -5,6 +5,7 @@ use rmapcheck::run::run_text;
 use rmapcheck::search::run_check;
 use rmapcheck::settings::{Settings, Strategy, BUILTINS};
 use rmapcheck::summary::render;
+use rmapcheck_conform::command::Options;
 use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::{ActionKind, Kernel, Mutant};
 use std::process::ExitCode;
@@ -152,7 +153,7 @@ fn main() -> ExitCode {
         Cmd::Run { files, full, quiet } => run(&files, full, quiet),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
-            conform(&files, random, seed, exec, &out, mutant.as_deref(), quiet)
+            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
         }
     };
     match result {
@@ -284,113 +285,5 @@ fn bench() -> Result<u8, String> {
         }
     }
     let _ = std::fs::remove_file(&json);
-    Ok(0)
-}
-
-fn conform(
-    files: &[String],
-    random: Option<u64>,
-    seed: u64,
-    exec: Option<String>,
-    out: &str,
-    mutant: Option<&str>,
-    quiet: bool,
-) -> Result<u8, String> {
-    use rmapcheck::conform::{self, exec::Executor, random as rnd};
-    use rmapcheck_model::Scenario;
-    if files.is_empty() && random.is_none() {
-        return Err("conform needs scenario files, --random N, or both".into());
-    }
-    let mutant = mutant.map(str::parse::<Mutant>).transpose()?;
-    if let Some(why) = conform::cannot_run() {
-        eprintln!("rmapcheck conform: cannot run: {why}");
-        return Ok(2);
-    }
-    let mut scenarios = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
-        scenarios.push((f.clone(), Scenario::parse(&text, f)?));
-    }
-    let path = exec.map(std::path::PathBuf::from).unwrap_or_else(conform::exec::default_exec_path);
-    let mut ex = Executor::spawn(&path)?;
-    let (mut runs, mut steps, mut secs, mut worst) = (0u64, 0usize, 0.0f64, (0.0f64, String::new()));
-    let (mut flaky, mut waits, mut wait_ms, mut wait_scans) = (0usize, 0usize, 0.0f64, 0u64);
-    let mut tally = |name: &str, o: &conform::Outcome| {
-        runs += 1;
-        steps += o.matched;
-        secs += o.secs;
-        if o.secs > worst.0 {
-            worst = (o.secs, name.to_string());
-        }
-        waits += o.ksm_waits.0;
-        wait_ms += o.ksm_waits.1;
-        wait_scans = wait_scans.max(o.ksm_waits.2);
-        if let Some((step, why, d)) = &o.unsettled {
-            flaky += 1;
-            println!("FLAKY {name}: ksmd wait at step {step} unsettled ({why}); not a divergence\n{}", d.report());
-        }
-    };
-    for (i, (f, sc)) in scenarios.iter().enumerate() {
-        if let Some(a) = conform::unsupported(sc) {
-            println!("skip {f}: the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")");
-            continue;
-        }
-        if sc.kernel != rmapcheck_model::Kernel::V6_18 {
-            // The running kernel is compared with the current model only; a
-            // scenario about another kernel's rules says nothing about it.
-            println!("skip {f}: written for kernel {}, the live kernel is compared with v6.18", sc.kernel);
-            continue;
-        }
-        let o =
-            conform::run_scenario(&mut ex, sc, mutant, conform::nonce(i as u64)).map_err(|e| format!("{f}: {e}"))?;
-        tally(f, &o);
-        if let Some(d) = &o.divergence {
-            println!("DIVERGES {f}\n{}", d.report());
-            return Ok(1);
-        }
-        if !quiet && o.unsettled.is_none() {
-            let ksm = match o.ksm_waits {
-                (0, ..) => String::new(),
-                (n, ms, _) => format!(", {n} ksmd waits {ms:.0} ms"),
-            };
-            println!("ok   {f} ({} steps, {:.1} ms{ksm})", o.matched, o.secs * 1e3);
-        }
-    }
-    let n = random.unwrap_or(0);
-    for i in 0..n {
-        let sc = rnd::random_scenario(seed, i);
-        let name = format!("random #{i} (seed {seed})");
-        let o = conform::run_scenario(&mut ex, &sc, mutant, conform::nonce(i)).map_err(|e| format!("{name}: {e}"))?;
-        tally(&name, &o);
-        if let Some(d) = o.divergence {
-            let again = conform::run_scenario(&mut ex, &sc, mutant, conform::nonce(i + 1))?;
-            let flaky = again.divergence.is_none();
-            let (min, md) = rnd::shrink(&mut ex, &sc, mutant, d, || conform::nonce(i))?;
-            let file = std::path::Path::new(out).join(format!("conform-divergence-seed{seed}-{i}.rmap"));
-            std::fs::write(&file, min.to_text()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-            println!(
-                "DIVERGES {name}{}: shrunk from {} to {} steps, written to {}\n{}",
-                if flaky { " (did NOT reproduce on a rerun: flaky)" } else { "" },
-                sc.steps.len(),
-                min.steps.len(),
-                file.display(),
-                md.report()
-            );
-            return Ok(1);
-        }
-        if !quiet && (i + 1) % 100 == 0 {
-            println!("random: {} scenarios match", i + 1);
-        }
-    }
-    println!(
-        "conform: {runs} scenarios, {steps} steps, all match{}; {:.2} s total, {:.1} ms per scenario, {:.2} ms per step; slowest {} ({:.1} ms); {waits} ksmd waits, {:.1} ms each on average, at most {wait_scans} full scans",
-        if flaky > 0 { format!(" but {flaky} flaky (ksmd unsettled)") } else { String::new() },
-        secs,
-        secs * 1e3 / runs.max(1) as f64,
-        secs * 1e3 / steps.max(1) as f64,
-        worst.1,
-        worst.0 * 1e3,
-        wait_ms / waits.max(1) as f64
-    );
     Ok(0)
 }

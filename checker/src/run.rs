@@ -1,9 +1,9 @@
 //! `rmapcheck run`: execute scenario files step by step in the model.
 
-use crate::trace::{render_steps, replay_config, TraceStep};
+use crate::trace::{render_steps, TraceStep};
 use rmapcheck_invariants::{first_violation, INVARIANTS};
 use rmapcheck_model::display::{diff, render};
-use rmapcheck_model::{step, Config, Ctx, Expect, Scenario, State};
+use rmapcheck_model::{step, Ctx, Expect, Scenario, State};
 
 /// What running one scenario gave.
 #[derive(Debug)]
@@ -27,11 +27,6 @@ pub fn run_text(text: &str, file: &str, full_states: bool) -> Result<RunResult, 
     run_scenario(&sc, file, full_states)
 }
 
-/// The model configuration a scenario runs under.
-pub fn scenario_config(sc: &Scenario) -> Config {
-    replay_config(&Config { kernel: sc.kernel, procs: sc.procs, pages: sc.pages, values: 15, ..Config::default() })
-}
-
 /// Runs a parsed scenario, checking every invariant after every step.
 pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunResult, String> {
     if let Expect::Violates { invariant, .. } = &sc.expect {
@@ -39,7 +34,7 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
             return Err(format!("{file}:1: expect names unknown invariant '{invariant}' (see 'rmapcheck list')"));
         }
     }
-    let cfg = scenario_config(sc);
+    let cfg = sc.config();
     let all: Vec<_> = INVARIANTS.iter().collect();
     let mut s = State::new(cfg.pages, false);
     let mut out = format!("== {file} (kernel {}, expect {})\n", sc.kernel, sc.expect);

@@ -2,7 +2,7 @@
 //! counterexamples and scenarios are shown.
 
 use rmapcheck_model::display::diff;
-use rmapcheck_model::{step, Action, Config, Ctx, Ids, State};
+use rmapcheck_model::{step, Action, Config, Ctx, State};
 use serde::Serialize;
 
 /// One replayed step.
@@ -26,15 +26,10 @@ pub struct Trace {
     pub last: State,
 }
 
-/// The configuration replays use: stable ids, no symmetry folding.
-pub fn replay_config(cfg: &Config) -> Config {
-    Config { ids: Ids::Stable, symmetry: false, ..cfg.clone() }
-}
-
 /// Replays `actions` from the initial state. `Err` names the step that
 /// could not be taken.
 pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
-    let cfg = replay_config(cfg);
+    let cfg = cfg.for_replay();
     let mut s = State::new(cfg.pages, false);
     let mut steps = Vec::new();
     for (i, a) in actions.iter().enumerate() {

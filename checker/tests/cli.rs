@@ -117,3 +117,38 @@ fn a_toml_config_file_is_read() {
         "{out}"
     );
 }
+
+#[test]
+fn cli_without_work_or_without_root_exits_2() {
+    let bin = env!("CARGO_BIN_EXE_rmapcheck");
+    let out = std::process::Command::new(bin).arg("conform").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Without root: drop to nobody when we are root and setpriv exists.
+    // SAFETY: plain system call.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !root || !setpriv.exists() {
+        let out = std::process::Command::new(bin).args(["conform", "--random", "1"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if root {
+            println!("setpriv not found: the non-root exit was not exercised");
+        } else {
+            assert_eq!(out.status.code(), Some(2));
+            assert!(err.contains("cannot run: not running as root"), "{err}");
+        }
+        return;
+    }
+    let out = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin, "conform", "--random", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.starts_with("setpriv:") {
+        // e.g. the build directory is not reachable for nobody.
+        println!("the non-root exit was not exercised: {}", err.trim());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("rmapcheck conform: cannot run: not running as root (euid 65534)"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

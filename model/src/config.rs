@@ -298,6 +298,13 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The configuration replays use: stable ids (allocation order, like
+    /// kernel pointers) and no symmetry folding, so that a trace names the
+    /// same objects from step to step.
+    pub fn for_replay(&self) -> Config {
+        Config { ids: Ids::Stable, symmetry: false, ..self.clone() }
+    }
+
     /// Checks the bounds; the message names the problem.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=8).contains(&self.procs) {

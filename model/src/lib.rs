@@ -28,6 +28,7 @@ pub mod mmap;
 pub mod mprotect;
 pub mod mremap;
 pub mod rmap;
+pub mod rng;
 pub mod scenario;
 pub mod state;
 pub mod step;

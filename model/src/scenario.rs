@@ -20,7 +20,7 @@
 //! `#` starts a comment anywhere.
 
 use crate::action::Action;
-use crate::config::Kernel;
+use crate::config::{Config, Kernel};
 use crate::state::Value;
 use std::fmt::Write as _;
 
@@ -77,6 +77,14 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The model configuration the scenario runs under: its kernel, window
+    /// and process bound, any of the 15 values, every action kind,
+    /// replayed with stable ids ([`Config::for_replay`]).
+    pub fn config(&self) -> Config {
+        Config { kernel: self.kernel, procs: self.procs, pages: self.pages, values: 15, ..Config::default() }
+            .for_replay()
+    }
+
     /// Parses a scenario; errors read `file:line: what is wrong`.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, String> {
         let mut sc = Scenario {

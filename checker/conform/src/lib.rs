@@ -1,23 +1,30 @@
 //! `rmapcheck conform`: run scenarios step by step in the model and on the
 //! live kernel, and compare the observable abstraction after every step.
 //!
-//! The kernel side runs in a separate single-threaded executor process
-//! (`rmapcheck-exec`, see [`exec`] and [`proto`]); this module only sends it
-//! actions and compares what it reports ([`observe`], [`compare`]). Random
-//! scenarios and shrinking live in [`random`].
+//! This library is the host side, and changes no machine setting. The
+//! kernel side runs in a separate single-threaded executor process, the
+//! `rmapcheck-exec` binary of this crate (`src/bin/rmapcheck-exec/`: worker
+//! protocol, process lifecycle, system call dispatch, ksmd waits, /proc
+//! snapshots, and the machine isolation it sets up and restores); this
+//! library starts it ([`exec`]), sends it actions ([`proto`]) and compares
+//! what it reports with the model ([`observe`], [`compare`]). Random
+//! scenarios and shrinking live in [`random`], the command itself in
+//! [`command`]. How and why: `docs/conformance.md`.
 
+#![warn(missing_docs)]
+
+pub mod command;
 pub mod compare;
 pub mod exec;
-pub mod isolate;
 pub mod observe;
 pub mod proto;
 pub mod random;
 
-use crate::run::scenario_config;
 use compare::{differences, side_by_side};
 use exec::Executor;
 use observe::View;
 use proto::{KernelSnap, KsmWait, Request};
+use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{
     enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Mapping, Mutant, Pte, Scenario, State,
 };
@@ -48,7 +55,7 @@ pub fn cannot_run() -> Option<String> {
 }
 
 /// The action kinds the executor performs (MADV_PAGEOUT and MADV_FREE on
-/// its own zram swap device, see [`isolate`]; KSM with ksmd paused between
+/// its own zram swap device; KSM with ksmd paused between
 /// steps, see [`ksm_settle`]). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
@@ -233,7 +240,7 @@ pub fn conform_step(cfg: &Config, s: &State, a: Action, i: usize, settled: bool)
 /// scenario's own (stable ids), optionally with a deliberately broken model
 /// ([`Mutant`]) to show that conformance catches model mistakes.
 pub fn config(sc: &Scenario, mutant: Option<Mutant>) -> Config {
-    Config { mutant, actions: executor_actions(), ..scenario_config(sc) }
+    Config { mutant, actions: executor_actions(), ..sc.config() }
 }
 
 /// Runs `actions` on both sides under `cfg` (its window and process bound).
@@ -331,5 +338,5 @@ pub fn run_scenario(ex: &mut Executor, sc: &Scenario, mutant: Option<Mutant>, no
 /// A fresh content nonce: never zero, differs between runs.
 pub fn nonce(salt: u64) -> u64 {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    random::splitmix(&mut (t as u64 ^ salt.rotate_left(17) ^ std::process::id() as u64)) | 1
+    SplitMix64(t as u64 ^ salt.rotate_left(17) ^ std::process::id() as u64).next() | 1
 }

@@ -12,6 +12,11 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Offset inside a page where writes store the per-run nonce.
 pub const NONCE_OFFSET: usize = 8;
 
+/// The address of page `page` of the window.
+pub fn page_addr(page: u8) -> u64 {
+    WINDOW_BASE + page as u64 * PAGE_SIZE
+}
+
 /// A command to the executor.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

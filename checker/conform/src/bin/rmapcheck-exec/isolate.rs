@@ -1,7 +1,9 @@
-//! Machine-wide isolation for the executor (CONFORMANCE.md §6.3): a zram
-//! swap device of our own at priority 200 and `vm.page-cluster = 0`, set up
-//! when the executor starts and restored when it ends, also on error, on a
-//! panic and on SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+//! Machine-wide isolation for the executor: a zram swap device of our own
+//! at priority 200, `vm.page-cluster = 0` and the KSM knobs, set up when
+//! the executor starts and restored when it ends, also on error, on a
+//! panic and on SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE. This is the
+//! only code of the project that changes machine settings; per-step
+//! control (ksmd's `run` inside a merge wait) is in `ksmd`.
 //!
 //! * zram (`SWP_SYNCHRONOUS_IO`) writes and frees at pageout time and skips
 //!   the swap cache on a swap-in of a slot only one PTE names: deterministic,
@@ -30,6 +32,8 @@
 //! Restoring uses raw system calls on paths prepared in advance, so the
 //! same code runs from the signal handler.
 
+use crate::ksmd::KSM_DIR;
+use crate::sys::{close, cstr, errno, raw_write, read_file, write_file};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
@@ -44,8 +48,6 @@ pub const PAGE_CLUSTER: &str = "/proc/sys/vm/page-cluster";
 pub const SWAP_PRIORITY: i32 = 200;
 /// Size of the zram device. Scenarios use at most a few dozen slots.
 pub const DISKSIZE: u64 = 16 << 20;
-/// The KSM sysfs directory.
-pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
 /// KSM knobs the executor sets, with its values, in the order they are
 /// set (restored in reverse order, `run` last).
 pub const KSM_KNOBS: [(&str, &str); 6] = [
@@ -84,47 +86,9 @@ struct Plan {
 pub struct Isolation {
     /// The zram device number.
     pub zram: u32,
-    /// Whether the device was created with hot_add (and is removed again).
-    pub hot_added: bool,
-    /// `page-cluster` before the run.
-    pub page_cluster_old: String,
     /// The KSM knobs before the run (empty without KSM).
     pub ksm_old: Vec<(String, String)>,
     lock_fd: i32,
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn cstr(s: &str) -> CString {
-    CString::new(s).expect("no NUL in paths")
-}
-
-/// open + write + close with raw system calls (async-signal-safe).
-fn raw_write(path: &CString, data: &[u8]) -> i32 {
-    // SAFETY: a valid path; the descriptor is closed before returning.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return errno();
-        }
-        let n = libc::write(fd, data.as_ptr().cast(), data.len());
-        let e = if n < 0 { errno() } else { 0 };
-        libc::close(fd);
-        e
-    }
-}
-
-fn write_file(path: &str, data: &str) -> Result<(), String> {
-    match raw_write(&cstr(path), data.as_bytes()) {
-        0 => Ok(()),
-        e => Err(format!("cannot write '{}' to {path}: {}", data.trim(), std::io::Error::from_raw_os_error(e))),
-    }
-}
-
-fn read_file(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
 /// swapoff with retries on EINTR/EBUSY; 0 or the errno.
@@ -302,13 +266,8 @@ fn lock() -> Result<i32, String> {
         if same {
             return Ok(fd);
         }
-        close_fd(fd);
+        close(fd);
     }
-}
-
-fn close_fd(fd: i32) {
-    // SAFETY: a descriptor we own.
-    unsafe { libc::close(fd) };
 }
 
 /// KSM knob names and values.
@@ -356,7 +315,7 @@ fn read_knob(name: &str) -> Result<String, String> {
 /// The KSM knobs as they are now (empty when the kernel has no KSM). A
 /// knob this kernel lacks (advisor_mode, smart_scan are 6.7+) is skipped.
 fn save_ksm() -> Result<Vec<(String, String)>, String> {
-    if !std::path::Path::new(&format!("{KSM_DIR}/run")).exists() {
+    if !crate::ksmd::available() {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
@@ -366,24 +325,6 @@ fn save_ksm() -> Result<Vec<(String, String)>, String> {
         }
     }
     Ok(out)
-}
-
-/// Whether the executor manages KSM (the kernel has it).
-pub fn ksm_available() -> bool {
-    std::path::Path::new(&format!("{KSM_DIR}/run")).exists()
-}
-
-/// ksmd's `full_scans` counter.
-pub fn ksm_full_scans() -> Result<u64, String> {
-    let v = read_file(&format!("{KSM_DIR}/full_scans"))?;
-    v.parse().map_err(|_| format!("{KSM_DIR}/full_scans: '{v}'"))
-}
-
-/// Starts (`true`) or pauses ksmd (`run=1` / `run=0`; pausing keeps
-/// merged pages). Writing `run` takes ksm_thread_mutex, which ksmd holds
-/// for a whole scan batch, so once `run=0` returns ksmd does nothing more.
-pub fn ksm_run(on: bool) -> Result<(), String> {
-    write_file(&format!("{KSM_DIR}/run"), if on { "1" } else { "0" })
 }
 
 /// Restores what a killed executor left behind, if anything. Returns a
@@ -488,7 +429,7 @@ impl Isolation {
         };
         let (page_cluster_old, ksm_old, zram, hot_added) = early().inspect_err(|_| {
             let _ = std::fs::remove_file(LOCK_FILE);
-            close_fd(lock_fd);
+            close(lock_fd);
         })?;
         let mut state = format!("zram={zram} hot_added={} page_cluster={page_cluster_old}", hot_added as u8);
         for (k, v) in &ksm_old {
@@ -500,12 +441,12 @@ impl Isolation {
                 let _ = write_file("/sys/class/zram-control/hot_remove", &zram.to_string());
             }
             let _ = std::fs::remove_file(LOCK_FILE);
-            close_fd(lock_fd);
+            close(lock_fd);
             return Err(format!("cannot write {STATE_FILE}: {e}"));
         }
         let _ = PLAN.set(plan_for(zram, hot_added, &page_cluster_old, &ksm_old));
         install_handlers();
-        let iso = Isolation { zram, hot_added, page_cluster_old, ksm_old, lock_fd };
+        let iso = Isolation { zram, ksm_old, lock_fd };
         iso.apply()?; // on error, `iso` is dropped and restores
         Ok(iso)
     }
@@ -529,11 +470,6 @@ impl Isolation {
             }
         }
         Ok(())
-    }
-
-    /// The swap device's path.
-    pub fn device(&self) -> String {
-        format!("/dev/zram{}", self.zram)
     }
 
     /// Restores the machine now (also done on drop).

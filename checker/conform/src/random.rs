@@ -4,22 +4,13 @@
 
 use super::exec::Executor;
 use super::{run_actions, Divergence};
-use crate::run::scenario_config;
+use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{
     enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mutant, Pte, Scenario, State, Step,
 };
 
-/// One splitmix64 step.
-pub fn splitmix(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn below(x: &mut u64, n: usize) -> usize {
-    (splitmix(x) % n as u64) as usize
+fn below(x: &mut SplitMix64, n: usize) -> usize {
+    x.below(n as u64) as usize
 }
 
 /// Random scenario number `index` of seed `seed`: a window of 2 to 5
@@ -28,8 +19,8 @@ fn below(x: &mut u64, n: usize) -> usize {
 /// runs get long), then an action of that kind uniformly (picking among all
 /// actions would let the 15 write values drown everything else).
 pub fn random_scenario(seed: u64, index: u64) -> Scenario {
-    let mut x = seed ^ index.wrapping_mul(0xd134_2543_de82_ef95);
-    splitmix(&mut x);
+    let mut x = SplitMix64(seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
+    x.next();
     let pages = 2 + below(&mut x, 4) as u8;
     let len = 1 + below(&mut x, 30);
     let mut sc = Scenario {
@@ -40,7 +31,7 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         expect: Expect::Holds,
         steps: Vec::new(),
     };
-    let cfg = Config { actions: super::executor_actions(), ..scenario_config(&sc) };
+    let cfg = Config { actions: super::executor_actions(), ..sc.config() };
     let mut s = State::new(pages, false);
     let mut acts = Vec::new();
     for _ in 0..len {

@@ -1,0 +1,72 @@
+//! System call dispatch: one scenario action to the worker command (or
+//! the lifecycle step) that performs it on the kernel.
+
+use crate::procs::Procs;
+use crate::worker::{encode, OP_MADVISE, OP_MMAP, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_READ, OP_WRITE};
+use rmapcheck_model::Action;
+
+/// Performs `a` in its worker; returns 0 or the errno of the system call.
+/// `pages` is the window, `nonce` the run's content nonce, `ksm` whether
+/// the kernel has KSM. `ksmd merge` happens in the ksmd wait that follows
+/// (see `ksmd`), and `ksmd drop` is not visible, so both are no-ops here.
+pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Result<i32, String> {
+    if let Action::KsmMerge { .. } | Action::KsmDrop { .. } = a {
+        return if ksm { Ok(0) } else { Err(format!("'{a}': this kernel has no KSM")) };
+    }
+    let i = a.pid() as usize;
+    procs.check_alive(i)?;
+    let page_ok = |p: u8| if p < pages { Ok(()) } else { Err(format!("page {p} is outside the window")) };
+    if let Action::Mmap { len: 0, .. }
+    | Action::Munmap { len: 0, .. }
+    | Action::Mprotect { len: 0, .. }
+    | Action::Mremap { len: 0, .. } = a
+    {
+        return Ok(libc::EINVAL);
+    }
+    let madvise = |procs: &mut Procs, start: u8, len: u8, advice: i32| -> Result<i32, String> {
+        if len == 0 {
+            return Ok(libc::EINVAL);
+        }
+        if start.saturating_add(len - 1) >= pages {
+            return Err(format!("pages {start}+{len} leave the window"));
+        }
+        Ok(procs.call(i, encode(OP_MADVISE, start, len, 0, advice as u64))?.0)
+    };
+    match a {
+        Action::Mmap { start, len, write, .. } => {
+            page_ok(start.saturating_add(len - 1))?;
+            Ok(procs.call(i, encode(OP_MMAP, start, len, write as u8, 0))?.0)
+        }
+        Action::Munmap { start, len, .. } => {
+            page_ok(start.saturating_add(len - 1))?;
+            Ok(procs.call(i, encode(OP_MUNMAP, start, len, 0, 0))?.0)
+        }
+        Action::Mprotect { start, len, write, .. } => {
+            page_ok(start.saturating_add(len - 1))?;
+            Ok(procs.call(i, encode(OP_MPROTECT, start, len, write as u8, 0))?.0)
+        }
+        Action::Mremap { start, len, to, dontunmap, .. } => {
+            page_ok(start.saturating_add(len - 1))?;
+            page_ok(to.saturating_add(len - 1))?;
+            Ok(procs.call(i, encode(OP_MREMAP, start, len, to, dontunmap as u64))?.0)
+        }
+        Action::Read { page, .. } => {
+            page_ok(page)?;
+            Ok(procs.call(i, encode(OP_READ, page, 0, 0, 0))?.0)
+        }
+        Action::Write { page, value, .. } => {
+            page_ok(page)?;
+            Ok(procs.call(i, encode(OP_WRITE, page, value, 0, nonce))?.0)
+        }
+        Action::Fork { .. } => procs.fork(i),
+        Action::Exit { .. } => procs.exit(i).map(|()| 0),
+        Action::MadvPageout { start, len, .. } => madvise(procs, start, len, libc::MADV_PAGEOUT),
+        Action::MadvFree { start, len, .. } => madvise(procs, start, len, libc::MADV_FREE),
+        Action::Reclaim { .. } | Action::Writeback => Err(format!(
+            "the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")"
+        )),
+        Action::MadvMergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_MERGEABLE),
+        Action::MadvUnmergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_UNMERGEABLE),
+        Action::KsmMerge { .. } | Action::KsmDrop { .. } => unreachable!("handled above"),
+    }
+}

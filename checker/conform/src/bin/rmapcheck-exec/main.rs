@@ -1,0 +1,161 @@
+//! `rmapcheck-exec`: the single-threaded conformance executor.
+//!
+//! It is spawned by `rmapcheck conform` and never runs inside the
+//! multi-threaded checker. It reads [`Request`]s (JSON lines) on stdin and
+//! answers each with one [`Reply`] line on stdout. By job:
+//!
+//! * [`worker`]: the worker protocol. Every process of a scenario is a
+//!   worker process that makes the system calls and memory accesses itself.
+//! * [`procs`]: process lifecycle: `P0`, fork, exit, kill and reap.
+//! * [`dispatch`]: one scenario action to the worker command that runs it.
+//! * [`ksmd`]: ksmd waits, the per-step control of ksmd.
+//! * [`snapshot`]: the /proc snapshot after every step (maps, pagemap,
+//!   kpagecount, kpageflags, vmstat).
+//! * [`isolate`]: machine isolation and its restore (zram swap,
+//!   page-cluster, KSM knobs), kept apart from the per-step control above.
+//! * [`sys`]: the thin system call wrappers all of them use.
+//!
+//! Per process (`docs/conformance.md`, "Isolation"): this process pins
+//! itself to one CPU before forking anything (workers inherit the mask),
+//! the snapshot drains that CPU's per-CPU folio batches first, and `P0`
+//! sets `PR_SET_THP_DISABLE` (inherited by forks).
+
+mod dispatch;
+mod isolate;
+mod ksmd;
+mod procs;
+mod snapshot;
+mod sys;
+mod worker;
+
+use isolate::Isolation;
+use ksmd::Ksmd;
+use procs::Procs;
+use rmapcheck_conform::proto::{Reply, Request};
+use rmapcheck_model::Action;
+use snapshot::ProcFiles;
+use std::io::{BufRead, Write};
+
+/// The executor's state for the current scenario.
+struct Exec {
+    /// Pages in the window.
+    pages: u8,
+    /// This run's content nonce.
+    nonce: u64,
+    procs: Procs,
+    files: ProcFiles,
+    ksmd: Ksmd,
+}
+
+impl Exec {
+    fn new() -> Result<Exec, String> {
+        Ok(Exec { pages: 0, nonce: 0, procs: Procs::default(), files: ProcFiles::open()?, ksmd: Ksmd::new() })
+    }
+
+    fn snapshot(&mut self) -> Result<rmapcheck_conform::proto::KernelSnap, String> {
+        self.files.snapshot(&mut self.procs, self.pages, self.nonce)
+    }
+
+    fn handle(&mut self, req: Request) -> Reply {
+        let mut reply = Reply { error: None, errno: 0, snap: None, unsettled: None, ksm_wait: None };
+        let r: Result<(), String> = (|| {
+            match req {
+                Request::Start { pages, procs, nonce } => {
+                    self.pages = pages;
+                    self.nonce = nonce;
+                    self.procs.start(procs)?
+                }
+                Request::Act { action, ksm } => {
+                    let a = Action::parse(&action)?;
+                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, self.ksmd.available, a)?;
+                    if let (Action::KsmMerge { .. }, Some(want)) = (a, &ksm) {
+                        let (missing, ms, scans) = self.ksmd.wait(&self.files, &self.procs, want)?;
+                        reply.unsettled = missing;
+                        reply.ksm_wait = Some((ms, scans));
+                    }
+                    reply.snap = Some(self.snapshot()?);
+                }
+                Request::Snap => reply.snap = Some(self.snapshot()?),
+                Request::Stop => self.procs.stop(),
+            }
+            Ok(())
+        })();
+        reply.error = r.err();
+        reply
+    }
+}
+
+/// Pins this process (and so every worker forked later) to one CPU: CPU 0
+/// when allowed, else the lowest allowed one.
+fn pin() -> Result<usize, String> {
+    // SAFETY: cpu_set_t is plain data; the calls fill or read it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(format!("sched_getaffinity: errno {}", sys::errno()));
+        }
+        let cpu = (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)).unwrap_or(0);
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+            return Err(format!("sched_setaffinity(CPU {cpu}): errno {}", sys::errno()));
+        }
+        Ok(cpu)
+    }
+}
+
+fn main() {
+    let fatal = |m: String| -> ! {
+        let r = Reply { error: Some(m), errno: 0, snap: None, unsettled: None, ksm_wait: None };
+        println!("{}", serde_json::to_string(&r).unwrap());
+        std::process::exit(2);
+    };
+    // SAFETY: process-local settings: end with the checker (SIGTERM, so
+    // that the machine is restored); orphaned
+    // workers are re-parented to us so that we can reap them.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    if let Err(e) = pin() {
+        fatal(e);
+    }
+    let iso = Isolation::setup().unwrap_or_else(|e| fatal(format!("isolation (docs/conformance.md): {e}")));
+    let mut ex = match Exec::new() {
+        Ok(ex) => ex,
+        Err(e) => {
+            drop(iso);
+            fatal(e)
+        }
+    };
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => ex.handle(req),
+            Err(e) => Reply {
+                error: Some(format!("bad request: {e}")),
+                errno: 0,
+                snap: None,
+                unsettled: None,
+                ksm_wait: None,
+            },
+        };
+        let text = serde_json::to_string(&reply).unwrap();
+        if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    // End of input (the checker finished or died): leave nothing behind.
+    ex.procs.stop();
+    ex.ksmd.cleanup();
+    if let Err(e) = iso.restore() {
+        eprintln!("rmapcheck-exec: could not restore the machine: {e}");
+        drop(iso);
+        std::process::exit(3);
+    }
+}

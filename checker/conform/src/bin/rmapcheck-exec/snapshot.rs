@@ -1,0 +1,197 @@
+//! /proc snapshots: every /proc reader of the executor, and the snapshot
+//! taken after each step. Per live worker: the window's part of
+//! `/proc/PID/maps`; per page, its pagemap entry and, for a present page,
+//! `/proc/kpagecount` and `/proc/kpageflags` of the frame; last, the
+//! worker's own load of each present page and `mincore()` of each swap
+//! PTE. Before it, the CPU's per-CPU folio batches are drained, and
+//! `pgsteal_anon` of `/proc/vmstat` says whether background reclaim ran.
+
+use crate::procs::Procs;
+use crate::sys::{close, open_ro, pread_u64};
+use crate::worker::{encode, OP_MINCORE, OP_PEEK};
+use rmapcheck_conform::proto::{page_addr, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
+
+/// pagemap: the PFN (or swap type and offset) bits.
+const PM_PFN_MASK: u64 = (1 << 55) - 1;
+/// pagemap: the page is mapped exactly once.
+const PM_MMAP_EXCLUSIVE: u32 = 56;
+/// pagemap: a swap entry.
+const PM_SWAP: u32 = 62;
+/// pagemap: a present page.
+const PM_PRESENT: u32 = 63;
+
+/// The files the snapshots read for every page, opened once, and the
+/// untouched VMA that [`ProcFiles::drain`] advises.
+pub struct ProcFiles {
+    kpagecount: i32,
+    kpageflags: i32,
+    dummy: *mut libc::c_void,
+}
+
+/// `/proc/PID/pagemap` of one worker, open for a few reads.
+pub struct Pagemap {
+    fd: i32,
+    proc: usize,
+}
+
+impl Pagemap {
+    /// Opens the pagemap of worker `proc` (pid `pid`).
+    pub fn open(proc: usize, pid: i32) -> Result<Pagemap, String> {
+        Ok(Pagemap { fd: open_ro(&format!("/proc/{pid}/pagemap"))?, proc })
+    }
+
+    /// The entry of page `page` of the window.
+    pub fn entry(&self, page: u8) -> Result<u64, String> {
+        pread_u64(self.fd, page_addr(page) / PAGE_SIZE).map_err(|e| format!("pagemap of P{}: errno {e}", self.proc))
+    }
+}
+
+impl Drop for Pagemap {
+    fn drop(&mut self) {
+        close(self.fd);
+    }
+}
+
+/// The frame of a present pagemap entry.
+pub fn present_pfn(e: u64) -> Option<u64> {
+    (e >> PM_PRESENT & 1 == 1).then_some(e & PM_PFN_MASK)
+}
+
+/// `pgsteal_anon` from `/proc/vmstat`.
+fn pgsteal_anon() -> Result<u64, String> {
+    let text = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
+    Ok(text.lines().find_map(|l| l.strip_prefix("pgsteal_anon ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+}
+
+/// VMAs of `pid` that overlap a window of `pages` pages, clipped to it:
+/// (first page, end page, readable, writable).
+fn maps(pid: i32, pages: u8) -> Result<Vec<(u8, u8, bool, bool)>, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("/proc/{pid}/maps: {e}"))?;
+    let (lo, hi) = (WINDOW_BASE, page_addr(pages));
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        let (Some(range), Some(perms)) = (w.next(), w.next()) else { continue };
+        let Some((s, e)) = range.split_once('-') else { continue };
+        let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16)) else { continue };
+        if e <= lo || s >= hi {
+            continue;
+        }
+        let (s, e) = (s.max(lo), e.min(hi));
+        out.push((
+            ((s - lo) / PAGE_SIZE) as u8,
+            ((e - lo) / PAGE_SIZE) as u8,
+            perms.starts_with('r'),
+            perms.as_bytes().get(1) == Some(&b'w'),
+        ));
+    }
+    Ok(out)
+}
+
+impl ProcFiles {
+    /// Opens `/proc/kpagecount` and `/proc/kpageflags` and maps the drain VMA.
+    pub fn open() -> Result<ProcFiles, String> {
+        let kpagecount = open_ro("/proc/kpagecount")?;
+        let kpageflags = open_ro("/proc/kpageflags")?;
+        // SAFETY: an anonymous mapping anywhere; it is never touched.
+        let dummy = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if dummy == libc::MAP_FAILED {
+            return Err(format!("mmap of the drain VMA failed: errno {}", crate::sys::errno()));
+        }
+        Ok(ProcFiles { kpagecount, kpageflags, dummy })
+    }
+
+    /// `/proc/kpageflags` of frame `pfn`.
+    pub fn flags(&self, pfn: u64) -> Result<u64, String> {
+        pread_u64(self.kpageflags, pfn).map_err(|e| format!("kpageflags: errno {e}"))
+    }
+
+    /// `/proc/kpagecount` of frame `pfn`.
+    fn count(&self, pfn: u64) -> Result<u64, String> {
+        pread_u64(self.kpagecount, pfn).map_err(|e| format!("kpagecount: errno {e}"))
+    }
+
+    /// `lru_add_drain()` on this CPU: MADV_COLD on the untouched dummy VMA.
+    fn drain(&self) {
+        // SAFETY: the dummy mapping is ours; MADV_COLD does not free it.
+        unsafe { libc::madvise(self.dummy, PAGE_SIZE as usize, libc::MADV_COLD) };
+    }
+
+    /// The snapshot of every worker after a step: /proc first, then the
+    /// workers' own loads ([`peek`]).
+    pub fn snapshot(&self, procs: &mut Procs, pages: u8, nonce: u64) -> Result<KernelSnap, String> {
+        self.drain();
+        let mut snap = KernelSnap { pgsteal_anon: pgsteal_anon()?, ..KernelSnap::default() };
+        for i in 0..procs.workers.len() {
+            let Some(pid) = procs.live_pid(i) else {
+                snap.procs.push(KProc { alive: false, ..KProc::default() });
+                continue;
+            };
+            let vmas = maps(pid, pages)?;
+            let pm = Pagemap::open(i, pid)?;
+            let mut out = Vec::new();
+            for p in 0..pages {
+                let inside = vmas.iter().any(|&(s, e, _, _)| s <= p && p < e);
+                out.push(self.page(inside, pm.entry(p)?)?);
+            }
+            drop(pm);
+            snap.procs.push(KProc { alive: true, vmas, pages: out });
+        }
+        peek(procs, nonce, &mut snap)?;
+        Ok(snap)
+    }
+
+    /// One page from its pagemap entry `e` (`inside`: a VMA covers it).
+    fn page(&self, inside: bool, e: u64) -> Result<KPage, String> {
+        let mut k = KPage::default();
+        if !inside {
+            return Ok(k);
+        }
+        k.excl = e >> PM_MMAP_EXCLUSIVE & 1 == 1;
+        if let Some(pfn) = present_pfn(e) {
+            k.pte = KPte::Present;
+            k.pfn = pfn;
+            k.count = self.count(pfn)?;
+            k.flags = self.flags(pfn)?;
+        } else if e >> PM_SWAP & 1 == 1 {
+            k.pte = KPte::Swap;
+            k.pfn = e & PM_PFN_MASK;
+        } else {
+            k.pte = KPte::None;
+        }
+        Ok(k)
+    }
+}
+
+/// Reads the content of every present page, after pagemap and the kpage
+/// files were read (a load of a present page changes nothing), and asks
+/// `mincore()` about every swap PTE.
+fn peek(procs: &mut Procs, nonce: u64, snap: &mut KernelSnap) -> Result<(), String> {
+    for (i, proc) in snap.procs.iter_mut().enumerate() {
+        for (p, k) in proc.pages.iter_mut().enumerate() {
+            if k.pte == KPte::Present {
+                let (_, v, w) = procs.call(i, encode(OP_PEEK, p as u8, 0, 0, 0))?;
+                k.value = Some(v as u8);
+                k.nonce_ok = w == nonce || (w == 0 && v == 0);
+            } else if k.pte == KPte::Swap {
+                // mincore() of a swap PTE: the slot has an uptodate
+                // folio in the swap cache (mincore_swap()).
+                let (e, incore, _) = procs.call(i, encode(OP_MINCORE, p as u8, 0, 0, 0))?;
+                if e != 0 {
+                    return Err(format!("P{i}: mincore of page {p}: errno {e}"));
+                }
+                k.swapcache = incore != 0;
+            }
+        }
+    }
+    Ok(())
+}

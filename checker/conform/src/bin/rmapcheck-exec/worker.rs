@@ -1,0 +1,163 @@
+//! The worker protocol. Every process of a scenario is a worker: `P0`
+//! forked by the executor, every other one by its parent worker's `fork`.
+//! A worker obeys fixed-size binary commands on its command pipe and makes
+//! the system calls and memory accesses itself (so that they happen in
+//! its mm), answering each on its reply pipe.
+//!
+//! A command is 16 bytes: opcode, three small arguments, a 64-bit word. An
+//! answer is 16 bytes: status (0 or an errno), a small value, a 64-bit word.
+
+use crate::sys::{errno, read_exact, write_all};
+use rmapcheck_conform::proto::{page_addr, NONCE_OFFSET, PAGE_SIZE};
+
+/// `mmap(page a, b pages, writable c)`, MAP_FIXED_NOREPLACE.
+pub const OP_MMAP: u8 = 1;
+/// `munmap(page a, b pages)`.
+pub const OP_MUNMAP: u8 = 2;
+/// A load of byte 0 of page `a` (and of the nonce).
+pub const OP_READ: u8 = 3;
+/// Store `b` at byte 0 of page `a` and the nonce `word` at [`NONCE_OFFSET`].
+pub const OP_WRITE: u8 = 4;
+/// `fork()`; the child becomes worker `a`. The value is the child's pid.
+pub const OP_FORK: u8 = 5;
+/// `_exit(0)` (no answer: the executor waits on the pidfd).
+pub const OP_EXIT: u8 = 6;
+/// As [`OP_READ`], for the snapshot of a present page.
+pub const OP_PEEK: u8 = 7;
+/// `mprotect(page a, b pages, writable c)`.
+pub const OP_MPROTECT: u8 = 8;
+/// `mremap(page a, b pages, to page c)`, MAYMOVE|FIXED, DONTUNMAP if `word`.
+pub const OP_MREMAP: u8 = 9;
+/// `madvise(page a, b pages, advice word)`.
+pub const OP_MADVISE: u8 = 10;
+/// `mincore()` of page `a`: the value is bit 0 of the result.
+pub const OP_MINCORE: u8 = 11;
+
+/// One command to a worker.
+pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[0] = op;
+    m[1] = a;
+    m[2] = b;
+    m[3] = c;
+    m[8..].copy_from_slice(&word.to_le_bytes());
+    m
+}
+
+/// A worker's answer.
+fn reply_msg(status: i32, value: i32, word: u64) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[..4].copy_from_slice(&status.to_le_bytes());
+    m[4..8].copy_from_slice(&value.to_le_bytes());
+    m[8..].copy_from_slice(&word.to_le_bytes());
+    m
+}
+
+/// An answer's status, value and word.
+pub fn decode(m: &[u8; 16]) -> (i32, i32, u64) {
+    let status = i32::from_le_bytes(m[..4].try_into().unwrap());
+    let value = i32::from_le_bytes(m[4..8].try_into().unwrap());
+    (status, value, u64::from_le_bytes(m[8..].try_into().unwrap()))
+}
+
+/// The body of a worker process: obey commands on `cmd` until told to exit
+/// or until the executor goes away (end of file). Never returns.
+pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
+    let (cmd, reply) = (cmd_r[me], reply_w[me]);
+    loop {
+        let mut m = [0u8; 16];
+        match read_exact(cmd, &mut m) {
+            Ok(true) => {}
+            // SAFETY: _exit is async-signal-safe and ends only this process.
+            _ => unsafe { libc::_exit(0) },
+        }
+        let (op, a, b, c) = (m[0], m[1], m[2], m[3]);
+        let word = u64::from_le_bytes(m[8..].try_into().unwrap());
+        let out = match op {
+            OP_MMAP => {
+                let addr = page_addr(a);
+                let prot = libc::PROT_READ | if c != 0 { libc::PROT_WRITE } else { 0 };
+                let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE;
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+                let p = unsafe { libc::mmap(addr as *mut _, b as usize * PAGE_SIZE as usize, prot, flags, -1, 0) };
+                if p == libc::MAP_FAILED {
+                    reply_msg(errno(), 0, 0)
+                } else if p as u64 != addr {
+                    // A kernel that ignored the flag: undo and report EEXIST.
+                    // SAFETY: `p` is the mapping just created.
+                    unsafe { libc::munmap(p, b as usize * PAGE_SIZE as usize) };
+                    reply_msg(libc::EEXIST, 0, 0)
+                } else {
+                    reply_msg(0, 0, 0)
+                }
+            }
+            OP_MUNMAP => {
+                // SAFETY: only the test window is ever unmapped.
+                let r = unsafe { libc::munmap(page_addr(a) as *mut _, b as usize * PAGE_SIZE as usize) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
+            OP_READ | OP_PEEK => {
+                let p = page_addr(a) as *const u8;
+                // SAFETY: the model only reads pages inside a VMA, and the
+                // executor only peeks at present pages.
+                let (v, w) =
+                    unsafe { (std::ptr::read_volatile(p), std::ptr::read_volatile(p.add(NONCE_OFFSET).cast::<u64>())) };
+                reply_msg(0, v as i32, w)
+            }
+            OP_WRITE => {
+                let p = page_addr(a) as *mut u8;
+                // SAFETY: the model only writes pages of a writable VMA.
+                unsafe {
+                    std::ptr::write_volatile(p.add(NONCE_OFFSET).cast::<u64>(), word);
+                    std::ptr::write_volatile(p, b);
+                }
+                reply_msg(0, 0, 0)
+            }
+            OP_FORK => {
+                // SAFETY: workers are single-threaded.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    worker_loop(a as usize, cmd_r, reply_w);
+                }
+                reply_msg(if pid < 0 { errno() } else { 0 }, pid, 0)
+            }
+            OP_MPROTECT => {
+                let prot = libc::PROT_READ | if c != 0 { libc::PROT_WRITE } else { 0 };
+                // SAFETY: only the test window is ever reprotected.
+                let r = unsafe { libc::mprotect(page_addr(a) as *mut _, b as usize * PAGE_SIZE as usize, prot) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
+            OP_MREMAP => {
+                let len = b as usize * PAGE_SIZE as usize;
+                let mut flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+                if word != 0 {
+                    flags |= libc::MREMAP_DONTUNMAP;
+                }
+                // SAFETY: source and destination both lie in the test window.
+                let p =
+                    unsafe { libc::mremap(page_addr(a) as *mut _, len, len, flags, page_addr(c) as *mut libc::c_void) };
+                reply_msg(if p == libc::MAP_FAILED { errno() } else { 0 }, 0, 0)
+            }
+            OP_MADVISE => {
+                // SAFETY: only the test window is ever advised; the advice
+                // (MADV_PAGEOUT, MADV_FREE, MADV_[UN]MERGEABLE) never
+                // unmaps anything.
+                let r = unsafe { libc::madvise(page_addr(a) as *mut _, b as usize * PAGE_SIZE as usize, word as i32) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
+            OP_MINCORE => {
+                let mut v = 0u8;
+                // SAFETY: one page of the window, one result byte.
+                let r = unsafe { libc::mincore(page_addr(a) as *mut _, PAGE_SIZE as usize, &mut v) };
+                reply_msg(if r == 0 { 0 } else { errno() }, (v & 1) as i32, 0)
+            }
+            // SAFETY: ends only this worker.
+            OP_EXIT => unsafe { libc::_exit(0) },
+            _ => reply_msg(libc::EINVAL, 0, 0),
+        };
+        if write_all(reply, &out).is_err() {
+            // SAFETY: ends only this worker.
+            unsafe { libc::_exit(1) };
+        }
+    }
+}

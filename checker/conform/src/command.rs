@@ -1,0 +1,154 @@
+//! The `rmapcheck conform` command: the corpus, then random scenarios
+//! (shrinking the first divergence), and the summary line.
+
+use crate::exec::{default_exec_path, Executor};
+use crate::{cannot_run, nonce, random, run_scenario, unsupported, Outcome};
+use rmapcheck_model::{Kernel, Mutant, Scenario};
+use std::path::{Path, PathBuf};
+
+/// What `rmapcheck conform` was asked to do.
+pub struct Options {
+    /// Scenario files.
+    pub files: Vec<String>,
+    /// Random scenarios to run after the files.
+    pub random: Option<u64>,
+    /// Seed of the random scenarios.
+    pub seed: u64,
+    /// The executor binary (default: [`default_exec_path`]).
+    pub exec: Option<String>,
+    /// Directory for the shrunk scenario of a random divergence.
+    pub out: String,
+    /// A deliberate model mistake (a [`Mutant`] name).
+    pub mutant: Option<String>,
+    /// Print only divergences and the summary.
+    pub quiet: bool,
+}
+
+/// Runs the command; the exit code (0 all match, 1 a divergence, 2 cannot
+/// run) or a one-line error (exit 2).
+pub fn conform(o: &Options) -> Result<u8, String> {
+    if o.files.is_empty() && o.random.is_none() {
+        return Err("conform needs scenario files, --random N, or both".into());
+    }
+    let mutant = o.mutant.as_deref().map(str::parse::<Mutant>).transpose()?;
+    if let Some(why) = cannot_run() {
+        eprintln!("rmapcheck conform: cannot run: {why}");
+        return Ok(2);
+    }
+    let mut scenarios = Vec::new();
+    for f in &o.files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        scenarios.push((f.clone(), Scenario::parse(&text, f)?));
+    }
+    let path = o.exec.as_ref().map(PathBuf::from).unwrap_or_else(default_exec_path);
+    if !path.exists() {
+        return Err(format!(
+            "no executor at {}: build it with 'cargo build --release -p rmapcheck-conform', or name it with --exec PATH",
+            path.display()
+        ));
+    }
+    let mut ex = Executor::spawn(&path)?;
+    let mut t = Tally::default();
+    for (i, (f, sc)) in scenarios.iter().enumerate() {
+        if let Some(a) = unsupported(sc) {
+            println!("skip {f}: the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")");
+            continue;
+        }
+        if sc.kernel != Kernel::V6_18 {
+            // The running kernel is compared with the current model only; a
+            // scenario about another kernel's rules says nothing about it.
+            println!("skip {f}: written for kernel {}, the live kernel is compared with v6.18", sc.kernel);
+            continue;
+        }
+        let out = run_scenario(&mut ex, sc, mutant, nonce(i as u64)).map_err(|e| format!("{f}: {e}"))?;
+        t.add(f, &out);
+        if let Some(d) = &out.divergence {
+            println!("DIVERGES {f}\n{}", d.report());
+            return Ok(1);
+        }
+        if !o.quiet && out.unsettled.is_none() {
+            let ksm = match out.ksm_waits {
+                (0, ..) => String::new(),
+                (n, ms, _) => format!(", {n} ksmd waits {ms:.0} ms"),
+            };
+            println!("ok   {f} ({} steps, {:.1} ms{ksm})", out.matched, out.secs * 1e3);
+        }
+    }
+    let seed = o.seed;
+    for i in 0..o.random.unwrap_or(0) {
+        let sc = random::random_scenario(seed, i);
+        let name = format!("random #{i} (seed {seed})");
+        let out = run_scenario(&mut ex, &sc, mutant, nonce(i)).map_err(|e| format!("{name}: {e}"))?;
+        t.add(&name, &out);
+        if let Some(d) = out.divergence {
+            let again = run_scenario(&mut ex, &sc, mutant, nonce(i + 1))?;
+            let flaky = again.divergence.is_none();
+            let (min, md) = random::shrink(&mut ex, &sc, mutant, d, || nonce(i))?;
+            let file = Path::new(&o.out).join(format!("conform-divergence-seed{seed}-{i}.rmap"));
+            std::fs::write(&file, min.to_text()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            println!(
+                "DIVERGES {name}{}: shrunk from {} to {} steps, written to {}\n{}",
+                if flaky { " (did NOT reproduce on a rerun: flaky)" } else { "" },
+                sc.steps.len(),
+                min.steps.len(),
+                file.display(),
+                md.report()
+            );
+            return Ok(1);
+        }
+        if !o.quiet && (i + 1) % 100 == 0 {
+            println!("random: {} scenarios match", i + 1);
+        }
+    }
+    println!("{}", t.summary());
+    Ok(0)
+}
+
+/// Figures over every scenario run.
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    steps: usize,
+    secs: f64,
+    worst: (f64, String),
+    flaky: usize,
+    waits: usize,
+    wait_ms: f64,
+    wait_scans: u64,
+}
+
+impl Tally {
+    /// Counts one run; an unsettled ksmd wait is printed as `FLAKY`.
+    fn add(&mut self, name: &str, o: &Outcome) {
+        self.runs += 1;
+        self.steps += o.matched;
+        self.secs += o.secs;
+        if o.secs > self.worst.0 {
+            self.worst = (o.secs, name.to_string());
+        }
+        self.waits += o.ksm_waits.0;
+        self.wait_ms += o.ksm_waits.1;
+        self.wait_scans = self.wait_scans.max(o.ksm_waits.2);
+        if let Some((step, why, d)) = &o.unsettled {
+            self.flaky += 1;
+            println!("FLAKY {name}: ksmd wait at step {step} unsettled ({why}); not a divergence\n{}", d.report());
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "conform: {} scenarios, {} steps, all match{}; {:.2} s total, {:.1} ms per scenario, {:.2} ms per step; slowest {} ({:.1} ms); {} ksmd waits, {:.1} ms each on average, at most {} full scans",
+            self.runs,
+            self.steps,
+            if self.flaky > 0 { format!(" but {} flaky (ksmd unsettled)", self.flaky) } else { String::new() },
+            self.secs,
+            self.secs * 1e3 / self.runs.max(1) as f64,
+            self.secs * 1e3 / self.steps.max(1) as f64,
+            self.worst.1,
+            self.worst.0 * 1e3,
+            self.waits,
+            self.wait_ms / self.waits.max(1) as f64,
+            self.wait_scans
+        )
+    }
+}
