@@ -19,9 +19,20 @@ fn settings() -> Settings {
         values: Some(1),
         swap_slots: Some(4),
         actions: Some(
-            ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "madv_pageout", "madv_free", "split_deferred"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "mmap",
+                "read",
+                "write",
+                "fork",
+                "munmap",
+                "exit",
+                "mprotect",
+                "madv_pageout",
+                "madv_free",
+                "split_deferred",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         strategy: Some(Strategy::Bfs),
         ..Settings::default()

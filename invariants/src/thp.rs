@@ -76,9 +76,8 @@ pub fn maybe_mapped_shared(s: &State, _: Kernel) -> Result<(), String> {
         for k in 0..2 {
             let of = |p: Pid| m.iter().find(|(q, _)| *q == p as usize).map_or(0, |(_, n)| *n);
             match l.mm_id[k] {
-                None if l.mm_id_mapcount[k] != 0 => {
-                    bad.push(format!("F{i}: free MM-id slot {k} with _mm_id_mapcount {}", l.mm_id_mapcount[k] as i16 - 1))
-                }
+                None if l.mm_id_mapcount[k] != 0 => bad
+                    .push(format!("F{i}: free MM-id slot {k} with _mm_id_mapcount {}", l.mm_id_mapcount[k] as i16 - 1)),
                 Some(p) if l.mm_id_mapcount[k] == 0 || l.mm_id_mapcount[k] > of(p) => bad.push(format!(
                     "F{i}: MM-id slot {k} of P{p} counts {} mappings, P{p} has {}",
                     l.mm_id_mapcount[k],
@@ -127,7 +126,10 @@ pub fn deferred_split_queue(s: &State, _: Kernel) -> Result<(), String> {
         let nr = f.nr_pages();
         let partial = l.nr_pages_mapped > 0 && l.nr_pages_mapped < nr;
         if partial && l.order >= 2 && f.swap.is_none() && !l.deferred {
-            bad.push(format!("F{i}: partially mapped ({} of {nr} pages) but not on the deferred split queue", l.nr_pages_mapped));
+            bad.push(format!(
+                "F{i}: partially mapped ({} of {nr} pages) but not on the deferred split queue",
+                l.nr_pages_mapped
+            ));
         }
         if l.deferred && (l.order < 2 || f.swap.is_some() || l.nr_pages_mapped == nr) {
             bad.push(format!(

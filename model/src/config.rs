@@ -237,7 +237,8 @@ impl fmt::Display for Mthp {
         if self.0 == 0 {
             return f.write_str("none");
         }
-        let sizes: Vec<String> = (1..=Self::MAX_ORDER).filter(|&o| self.allows(o)).map(|o| format!("{}k", 4 << o)).collect();
+        let sizes: Vec<String> =
+            (1..=Self::MAX_ORDER).filter(|&o| self.allows(o)).map(|o| format!("{}k", 4 << o)).collect();
         f.write_str(&sizes.join(","))
     }
 }

@@ -116,8 +116,9 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                     .iter()
                     .map(|p| format!("{}{}={}", p.mapcount, if p.anon_exclusive { "x" } else { "" }, p.data))
                     .collect();
-                let ids: Vec<String> =
-                    (0..2).map(|k| l.mm_id[k].map_or("-".into(), |p| format!("P{p}:{}", l.mm_id_mapcount[k]))).collect();
+                let ids: Vec<String> = (0..2)
+                    .map(|k| l.mm_id[k].map_or("-".into(), |p| format!("P{p}:{}", l.mm_id_mapcount[k])))
+                    .collect();
                 format!(
                     "order-{} mapping={mapping} index={} mapcount={} refcount={} [{}] pages=[{}] nr_pages_mapped={}{} mm_ids=[{}]{}",
                     l.order,

@@ -87,6 +87,7 @@ pub fn split_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId, pins: u8) -> Op
             swap: old.swap.map(|b| b + i),
             isolated: i == 0 && old.isolated,
             large: None,
+            split_dirty: old.dirty && !old.swapbacked,
         };
         let id = if i == 0 {
             s.folios[folio as usize] = new;
@@ -137,11 +138,8 @@ pub fn split_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId, pins: u8) -> Op
 /// (Folios queued without being partially mapped are PMD-sized THPs for
 /// thp_underused(), which the model does not have.)
 pub fn deferred_split_scan(s: &mut State, ctx: &mut Ctx) -> Result<(), String> {
-    let queued: Vec<FolioId> = s
-        .live_folios()
-        .filter(|(_, f)| f.large.as_ref().is_some_and(|l| l.deferred))
-        .map(|(i, _)| i)
-        .collect();
+    let queued: Vec<FolioId> =
+        s.live_folios().filter(|(_, f)| f.large.as_ref().is_some_and(|l| l.deferred)).map(|(i, _)| i).collect();
     if queued.is_empty() {
         return Err("the deferred split queue is empty".into());
     }

@@ -179,7 +179,8 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
     }
     // The unstable tree: the partner page was scanned too.
     let kf = mergeable_page(s, with as usize, with_page)?;
-    if kf == folio {
+    // One page (of a large folio: the same page of it), reached twice.
+    if kf == folio && s.mms[pid as usize].ptes[page as usize] == s.mms[with as usize].ptes[with_page as usize] {
         return Err(format!("P{pid} page {page} and P{with} page {with_page} are one page (forked, not merged)"));
     }
     if f.mapping.stable_node().is_some() || k.mapping.stable_node().is_some() {

@@ -333,6 +333,7 @@ fn new_folio(s: &mut State, mapping: Mapping, index: u8, data: u8, exclusive: bo
         swap: None,
         isolated: false,
         large: None,
+        split_dirty: false,
     });
     id
 }

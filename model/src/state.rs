@@ -242,6 +242,13 @@ pub struct Folio {
     /// [`Large::pages`]. Use [`Folio::page_data`] and friends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub large: Option<Box<Large>>,
+    /// Ghost, not kernel state: made by splitting a lazyfree large folio
+    /// that a dirty PTE had marked PG_dirty (try_to_migrate_one() in
+    /// unmap_folio() sets PG_dirty, __folio_split() copies it without
+    /// PG_swapbacked), so it is lazyfree and PG_dirty, which nothing else
+    /// makes (I20).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split_dirty: bool,
 }
 
 /// The most pages a modelled large folio has (order 2, 16 kB).

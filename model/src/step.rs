@@ -91,7 +91,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     let pages = s.pages();
     for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
         let pid = pid as u8;
-        if on(ActionKind::Mmap) {
+        if on(ActionKind::Mmap) && cfg.mthp.any() {
+            mmap_folio_ranges(cfg, mm, pid, out);
+        } else if on(ActionKind::Mmap) {
             for start in 0..pages {
                 for len in 1..=pages - start {
                     let end = start + len;
@@ -287,28 +289,49 @@ fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
     }
 }
 
-/// With large folios a range is no longer its pages in turn (a folio
-/// mapped whole in the range is paged out or freed whole, one cut by the
-/// range is split): the longer ranges from `start` inside its VMA that
-/// hold a large folio's page.
+/// With mTHP on, exploration maps only writable ranges a large folio of
+/// the largest enabled order can fill: naturally aligned, that many pages
+/// (mmap's merging and every smaller shape stay with the order-0
+/// configurations; munmap, mprotect and mremap still cut these ranges in
+/// every way).
+fn mmap_folio_ranges(cfg: &Config, mm: &crate::state::Mm, pid: u8, out: &mut Vec<Action>) {
+    let Some(order) = cfg.mthp.orders_desc().next() else { return };
+    let nr = 1u8 << order;
+    let pages = mm.ptes.len() as u8;
+    let mut start = 0;
+    while start + nr <= pages {
+        if !mm.overlaps(start, start + nr) {
+            out.push(Action::Mmap { pid, start, len: nr, write: true });
+        }
+        start += nr;
+    }
+}
+
+/// With large folios a range is no longer its pages in turn: a folio
+/// mapped whole in the range is paged out or freed whole, while a range
+/// that cuts it splits it first and then treats its pages one by one,
+/// which single pages in turn already do. So beside single pages the
+/// ranges explored are the large folios mapped whole from `start`.
 fn madvise_ranges(cfg: &Config, s: &State, pid: u8, start: u8, out: &mut Vec<Action>) {
     let mm = &s.mms[pid as usize];
-    let Some(vi) = mm.vma_index(start) else { return };
-    let end = mm.vmas[vi].end;
-    for len in 2..=end - start {
-        let r = start..start + len;
-        let large = r.clone().any(|p| {
-            matches!(mm.ptes[p as usize], Pte::Present { folio, .. } if s.folios[folio as usize].large.is_some())
-        });
-        if !large {
-            continue;
-        }
-        if cfg.actions.contains(ActionKind::MadvPageout) {
-            out.push(Action::MadvPageout { pid, start, len });
-        }
-        if cfg.actions.contains(ActionKind::MadvFree) {
-            out.push(Action::MadvFree { pid, start, len });
-        }
+    let Pte::Present { folio, sub: 0, .. } = mm.ptes[start as usize] else { return };
+    let nr = s.folios[folio as usize].nr_pages();
+    if nr == 1 || start + nr > s.pages() {
+        return;
+    }
+    let vi = mm.vma_index(start);
+    let whole = (0..nr).all(|k| {
+        mm.vma_index(start + k) == vi
+            && matches!(mm.ptes[(start + k) as usize], Pte::Present { folio: f, sub, .. } if f == folio && sub == k)
+    });
+    if !whole {
+        return;
+    }
+    if cfg.actions.contains(ActionKind::MadvPageout) {
+        out.push(Action::MadvPageout { pid, start, len: nr });
+    }
+    if cfg.actions.contains(ActionKind::MadvFree) {
+        out.push(Action::MadvFree { pid, start, len: nr });
     }
 }
 

@@ -36,7 +36,9 @@ pub fn do_swap_page(
             crate::thp_swap::do_swap_page_cached_large(s, ctx, pid, vi, page, write, f);
             return Ok(());
         }
-        None if s.swap[slot as usize].count == 1 && crate::thp_swap::alloc_swap_folio_order(s, ctx, pid, vi, page) > 0 => {
+        None if s.swap[slot as usize].count == 1
+            && crate::thp_swap::alloc_swap_folio_order(s, ctx, pid, vi, page) > 0 =>
+        {
             crate::thp_swap::do_swap_page_large(s, ctx, pid, vi, page, write);
             return Ok(());
         }
@@ -154,6 +156,7 @@ fn new_folio(s: &mut State, data: u8) -> FolioId {
         swap: None,
         isolated: false,
         large: None,
+        split_dirty: false,
     });
     id
 }
@@ -198,7 +201,14 @@ fn folio_set_anon(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Pa
 /// Mirrors folio_add_anon_rmap_ptes() for one PTE of a folio that is
 /// already anon: __page_check_anon_rmap() (same root, linear index), one
 /// more mapping, PageAnonExclusive with RMAP_EXCLUSIVE.
-pub(crate) fn folio_add_anon_rmap_pte(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) {
+pub(crate) fn folio_add_anon_rmap_pte(
+    s: &mut State,
+    folio: FolioId,
+    pid: usize,
+    vi: usize,
+    page: Page,
+    exclusive: bool,
+) {
     let vma = &s.mms[pid].vmas[vi];
     let f = &s.folios[folio as usize];
     if f.mapping.stable_node().is_some() {

@@ -38,6 +38,7 @@ pub fn new_large_folio(mapping: Mapping, index: u8, order: u8, pid: Pid, exclusi
         freed: false,
         swap: None,
         isolated: false,
+        split_dirty: false,
         large: Some(Box::new(Large {
             order,
             pages,

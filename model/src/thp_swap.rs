@@ -29,11 +29,13 @@ fn swap_run_at(s: &State, pid: usize, range: std::ops::Range<Page>) -> Option<Sl
     if first.run != nr || first.pos != 0 {
         return None;
     }
-    range.enumerate().all(|(k, p)| {
-        let want = base + k as u8;
-        s.mms[pid].ptes[p as usize] == Pte::Swap { slot: want, exclusive } && s.swap[want as usize].cache.is_none()
-    })
-    .then_some(base)
+    range
+        .enumerate()
+        .all(|(k, p)| {
+            let want = base + k as u8;
+            s.mms[pid].ptes[p as usize] == Pte::Swap { slot: want, exclusive } && s.swap[want as usize].cache.is_none()
+        })
+        .then_some(base)
 }
 
 /// Mirrors alloc_swap_folio() for a swap-cache miss on a slot only this
@@ -89,7 +91,9 @@ pub fn do_swap_page_large(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, p
     }
     ctx.took(Branch::SwapinLargeFolio);
     ctx.took(Branch::SwapinBypassCache);
-    ctx.say(|| format!("do_swap_page: S{base}..+{} read into new order-{order} folio F{folio}, swap cache skipped", r.len()));
+    ctx.say(|| {
+        format!("do_swap_page: S{base}..+{} read into new order-{order} folio F{folio}, swap cache skipped", r.len())
+    });
     if write && !writable {
         do_wp_page(s, ctx, pid, vi, page);
     }

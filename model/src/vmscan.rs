@@ -17,9 +17,9 @@
 //! `writeback` step 2.
 
 use crate::ctx::{oops, touch, Branch, Ctx};
-use crate::thp::folio_remove_rmap_ptes_and_put;
 use crate::state::{FolioId, OopsKind, Page, Pid, Pte, State};
 use crate::swapfile::{delete_from_swap_cache, folio_alloc_swap, folio_free_swap, folio_put, swap_duplicate};
+use crate::thp::folio_remove_rmap_ptes_and_put;
 
 /// What step 1 left behind.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -307,7 +307,9 @@ fn try_to_unmap_lazyfree_batch(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid
         if redirtied {
             s.folios[folio as usize].swapbacked = true; // folio_set_swapbacked()
             ctx.took(Branch::LazyfreeRedirtied);
-            ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again"));
+            ctx.say(|| {
+                format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again")
+            });
         }
         return false;
     }

@@ -28,6 +28,7 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         kernel: Kernel::V6_18,
         pages,
         procs: 4,
+        mthp: rmapcheck_model::Mthp::none(),
         expect: Expect::Holds,
         steps: Vec::new(),
     };

@@ -13,6 +13,11 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Re
     if let Action::KsmMerge { .. } | Action::KsmDrop { .. } = a {
         return if ksm { Ok(0) } else { Err(format!("'{a}': this kernel has no KSM")) };
     }
+    if let Action::SplitDeferred = a {
+        // The deferred split shrinker: drop_caches' drop_slab() runs every
+        // shrinker, deferred_split_scan() among them (README, "Large folios").
+        return crate::sys::write_file("/proc/sys/vm/drop_caches", "2").map(|()| 0);
+    }
     let i = a.pid() as usize;
     procs.check_alive(i)?;
     let page_ok = |p: u8| if p < pages { Ok(()) } else { Err(format!("page {p} is outside the window")) };
@@ -67,6 +72,6 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Re
         )),
         Action::MadvMergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_MERGEABLE),
         Action::MadvUnmergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_UNMERGEABLE),
-        Action::KsmMerge { .. } | Action::KsmDrop { .. } => unreachable!("handled above"),
+        Action::KsmMerge { .. } | Action::KsmDrop { .. } | Action::SplitDeferred => unreachable!("handled above"),
     }
 }
