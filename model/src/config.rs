@@ -99,11 +99,17 @@ pub enum Mutant {
     /// do_wp_page() reuses the last mapping of a KSM page in place: the
     /// page stays in the stable tree, now PageAnonExclusive and writable.
     KsmReuseInPlace,
+    /// __folio_remove_rmap() forgets deferred_split_folio(): a partially
+    /// mapped large folio never reaches the deferred split queue.
+    RemoveRmapSkipsDeferredSplit,
+    /// __wp_can_reuse_large_anon_folio() forgets the MM-id shared bit: a
+    /// write reuses a page of a large folio another process still maps.
+    LargeReuseIgnoresSharedBit,
 }
 
 impl Mutant {
     /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 8] = [
+    pub const ALL: [(Mutant, &'static str); 10] = [
         (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
         (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
         (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
@@ -112,6 +118,8 @@ impl Mutant {
         (Mutant::MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from"),
         (Mutant::KsmItemSkipsAnonVmaPin, "ksm-item-skips-anon-vma-pin"),
         (Mutant::KsmReuseInPlace, "ksm-reuse-in-place"),
+        (Mutant::RemoveRmapSkipsDeferredSplit, "remove-rmap-skips-deferred-split"),
+        (Mutant::LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit"),
     ];
 
     /// Its command-line name.
@@ -138,6 +146,12 @@ impl Mutant {
             }
             Mutant::KsmReuseInPlace => {
                 "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"
+            }
+            Mutant::RemoveRmapSkipsDeferredSplit => {
+                "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"
+            }
+            Mutant::LargeReuseIgnoresSharedBit => {
+                "__wp_can_reuse_large_anon_folio() ignores the MM-id shared bit (folio_maybe_mapped_shared())"
             }
         }
     }

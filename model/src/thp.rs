@@ -193,7 +193,7 @@ pub fn folio_remove_rmap_ptes_and_put(s: &mut State, ctx: &mut Ctx, folio: Folio
     }
     l.nr_pages_mapped -= last;
     let partially_mapped = last > 0 && l.nr_pages_mapped > 0;
-    if partially_mapped && !l.deferred {
+    if partially_mapped && !l.deferred && ctx.cfg.mutant != Some(crate::Mutant::RemoveRmapSkipsDeferredSplit) {
         crate::huge_memory::deferred_split_folio(s, ctx, folio);
     }
     folio_put_refs(s, ctx, folio, nr);
@@ -228,7 +228,8 @@ pub fn page_desc(s: &State, folio: FolioId, sub: u8) -> String {
 pub fn wp_can_reuse_large_anon_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> bool {
     let f = &s.folios[folio as usize];
     let Some(l) = f.large.as_ref() else { return false };
-    if f.mapcount <= 1 || l.maybe_shared {
+    let ignore_shared = ctx.cfg.mutant == Some(crate::Mutant::LargeReuseIgnoresSharedBit);
+    if f.mapcount <= 1 || (l.maybe_shared && !ignore_shared) {
         return false;
     }
     if f.swap.is_some() {
