@@ -63,6 +63,9 @@ enum Cmd {
         /// Print only divergences and the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Random scenarios with large folios: 16k (16 kB mTHP), or none (default).
+        #[arg(long)]
+        mthp: Option<String>,
     },
 }
 
@@ -152,8 +155,8 @@ fn main() -> ExitCode {
         }
         Cmd::Run { files, full, quiet } => run(&files, full, quiet),
         Cmd::Bench => bench(),
-        Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
-            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
+        Cmd::Conform { files, random, seed, exec, out, mutant, quiet, mthp } => {
+            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet, mthp })
         }
     };
     match result {
