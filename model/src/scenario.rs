@@ -81,8 +81,9 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The model configuration the scenario runs under: its kernel, window
-    /// and process bound, any of the 15 values, every action kind,
+    /// The model configuration the scenario runs under: its kernel, window,
+    /// process bound and mTHP sizes, any of the 15 values, 32 swap slots,
+    /// every action kind,
     /// replayed with stable ids ([`Config::for_replay`]).
     pub fn config(&self) -> Config {
         Config {
@@ -91,6 +92,9 @@ impl Scenario {
             pages: self.pages,
             values: 15,
             mthp: self.mthp,
+            // As many slots as the model allows: the live runs' zram device
+            // has thousands, and a few large folios take four each.
+            swap_slots: 32,
             ..Config::default()
         }
         .for_replay()

@@ -207,6 +207,9 @@ pub fn ksm_groups(s: &State) -> Vec<Vec<(u8, u8)>> {
     g
 }
 
+/// Groups of (process, page) that map one KSM frame.
+type Groups = Vec<Vec<(u8, u8)>>;
+
 /// The (process, page) that map a page of a large folio in `before` and
 /// not in `after`: what a ksmd step split (see [`KsmWait::split`]).
 pub fn split_pages(before: &State, after: &State) -> Vec<(u8, u8)> {
@@ -304,7 +307,7 @@ fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> 
         let cands = conform_step(cfg, &s, a, i, settled)?;
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
             settled = true;
-            let mut alternatives: Vec<(Vec<Vec<(u8, u8)>>, Vec<(u8, u8)>)> =
+            let mut alternatives: Vec<(Groups, Vec<(u8, u8)>)> =
                 cands.iter().map(|n| (ksm_groups(n), split_pages(&s, n))).collect();
             alternatives.sort();
             alternatives.dedup();

@@ -65,7 +65,17 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
         // kernel), and writes 12 while a VMA is mergeable, so that KSM is a
         // good part of the random runs.
         let ksm = s.mms.iter().any(|m| m.alive && m.vmas.iter().any(|v| v.mergeable));
+        // With large folios the weights favour what makes and cuts them
+        // instead: writes (the faults that allocate them), fork, MADV_PAGEOUT
+        // and MADV_FREE, and the deferred split.
         let weight = |k: ActionKind| match k {
+            _ if mthp.any() => match k {
+                ActionKind::Write => 10,
+                ActionKind::MadvPageout | ActionKind::SplitDeferred => 6,
+                ActionKind::Exit | ActionKind::MadvMergeable | ActionKind::MadvUnmergeable => 1,
+                ActionKind::Munmap | ActionKind::Mprotect | ActionKind::Mremap | ActionKind::Read => 2,
+                _ => 4,
+            },
             ActionKind::Exit => 1,
             ActionKind::Munmap => 2,
             ActionKind::KsmMerge => 16,
@@ -83,6 +93,25 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
             pick -= weight(k);
         }
         let mut of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        // 3 of 4 mmaps, and MADV_PAGEOUT/MADV_FREE calls, cover whole
+        // aligned 16 kB ranges, where a fault can allocate a large folio
+        // and which a large folio can be paged out or freed whole in.
+        if mthp.any() && below(&mut x, 4) != 0 {
+            let aligned: Vec<Action> = of_kind
+                .iter()
+                .copied()
+                .filter(|a| match *a {
+                    Action::Mmap { start, len, write, .. } => write && start % 4 == 0 && len % 4 == 0,
+                    Action::MadvPageout { start, len, .. } | Action::MadvFree { start, len, .. } => {
+                        start % 4 == 0 && len % 4 == 0
+                    }
+                    _ => false,
+                })
+                .collect();
+            if !aligned.is_empty() {
+                of_kind = aligned;
+            }
+        }
         // 3 of 4 writes store a value some page already holds, so
         // that equal pages (what KSM merges) are common; uniform values
         // out of 15 would rarely give ksmd anything to do.

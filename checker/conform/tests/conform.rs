@@ -437,6 +437,46 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
     );
 }
 
+/// The random scenarios with 16 kB folios go through the large-folio
+/// paths often, not once: per branch, the scenarios that take it.
+#[test]
+fn random_mthp_scenarios_exercise_large_folios() {
+    use rmapcheck_model::Branch::*;
+    let want = [
+        (AnonymousLargeFolio, 120),
+        (DeferredSplitQueue, 30),
+        (SplitFolio, 50),
+        (SplitRemapZeroPage, 40),
+        (SwapoutLargeFolio, 30),
+        (SwapinLargeFolio, 10),
+        (WpReuseLargeFolio, 2),
+        (MadviseSplitLarge, 30),
+        (MadviseSkipSharedLarge, 10),
+        (LazyfreeDiscardBatch, 3),
+    ];
+    let mut hits = [0u32; 11];
+    for i in 0..LIVE_RANDOM_MTHP {
+        let sc = random::random_scenario(LIVE_SEED, i, sixteen());
+        let cfg = conform::config(&sc, None);
+        let (mut s, mut seen) = (State::new(cfg.pages, false), 0u64);
+        for (k, st) in sc.steps.iter().enumerate() {
+            let mut ctx = Ctx::new(&cfg, false);
+            if step(&s, st.action, &mut ctx).is_ok() {
+                seen |= ctx.branches;
+            }
+            s = conform::conform_step(&cfg, &s, st.action, k, true).unwrap().remove(0);
+        }
+        for (j, (b, _)) in want.iter().enumerate() {
+            hits[j] += u32::from(seen & (1 << *b as u64) != 0);
+        }
+    }
+    let report: Vec<String> = want.iter().zip(hits).map(|((b, _), n)| format!("{b:?}={n}")).collect();
+    println!("random mTHP scenarios per branch: {}", report.join(" "));
+    for ((b, min), n) in want.iter().zip(hits) {
+        assert!(n >= *min, "{b:?} in only {n} scenarios: {report:?}");
+    }
+}
+
 /// The live test's scenarios (the corpus and 300 random ones) drive the
 /// model through every kernel branch the executor's vocabulary can reach,
 /// so the kernel is compared on each of them. The branches left out need
