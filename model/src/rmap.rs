@@ -320,21 +320,7 @@ pub fn folio_add_new_anon_rmap(s: &mut State, pid: usize, vi: usize, page: Page,
 
 fn new_folio(s: &mut State, mapping: Mapping, index: u8, data: u8, exclusive: bool) -> FolioId {
     let id = s.folios.len() as FolioId;
-    s.folios.push(Folio {
-        mapping,
-        index,
-        mapcount: 1,
-        refcount: 1,
-        swapbacked: true,
-        anon_exclusive: exclusive,
-        dirty: false,
-        data,
-        freed: false,
-        swap: None,
-        isolated: false,
-        large: None,
-        split_dirty: false,
-    });
+    s.folios.push(Folio::small(mapping, index, 1, data, exclusive));
     id
 }
 

@@ -294,6 +294,26 @@ pub struct SubPage {
 }
 
 impl Folio {
+    /// A new order-0, swap-backed folio with the allocation's reference
+    /// (`mapcount` 0 for one not mapped yet, 1 for one mapped at once).
+    pub fn small(mapping: Mapping, index: u8, mapcount: u8, data: Value, exclusive: bool) -> Folio {
+        Folio {
+            mapping,
+            index,
+            mapcount,
+            refcount: 1,
+            swapbacked: true,
+            anon_exclusive: exclusive,
+            dirty: false,
+            data,
+            freed: false,
+            swap: None,
+            isolated: false,
+            large: None,
+            split_dirty: false,
+        }
+    }
+
     /// `folio_test_lazyfree()`: anon and not `PG_swapbacked` (MADV_FREE).
     pub fn lazyfree(&self) -> bool {
         !self.swapbacked && self.mapping != Mapping::None

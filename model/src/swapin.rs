@@ -143,21 +143,7 @@ fn alloc_swap_folio(s: &mut State, slot: SlotId) -> FolioId {
 /// allocation's reference.
 fn new_folio(s: &mut State, data: u8) -> FolioId {
     let id = s.folios.len() as FolioId;
-    s.folios.push(Folio {
-        mapping: Mapping::None,
-        index: 0,
-        mapcount: 0,
-        refcount: 1,
-        swapbacked: true,
-        anon_exclusive: false,
-        dirty: false,
-        data,
-        freed: false,
-        swap: None,
-        isolated: false,
-        large: None,
-        split_dirty: false,
-    });
+    s.folios.push(Folio::small(Mapping::None, 0, 0, data, false));
     id
 }
 

@@ -220,13 +220,6 @@ fn ksm_mutants_are_caught_with_short_counterexamples_that_replay() {
         ("ksm-reuse-in-place", "exclusive_single_mapping", 7),
     ];
     for (mutant, inv, len) in cases {
-        let over = Settings { mutant: Some(mutant.into()), ..Settings::default() };
-        let p = Settings::load("ksm").unwrap().overlay(over).resolve().unwrap();
-        let r = run_check(&p, false, None);
-        assert_eq!(r.outcome, "violated", "{mutant}");
-        let cx = &r.counterexamples[0];
-        assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
-        let replay = run_text(&cx.scenario, "cx", false).unwrap();
-        assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
+        rmapcheck_tests::mutant_caught("ksm", Settings::default(), mutant, inv, len);
     }
 }

@@ -1,7 +1,6 @@
 //! Large anonymous folios (mTHP): the v6.18 accounting step by step, the
 //! `mthp` configuration, the large-folio mutants, and symmetry with MM ids.
 
-use rmapcheck::run::run_text;
 use rmapcheck::search::run_check;
 use rmapcheck::settings::Settings;
 use rmapcheck_model::canon::{normalize, representative};
@@ -177,21 +176,9 @@ fn the_mthp_configuration_holds_to_depth_6_through_the_large_folio_paths() {
 
 #[test]
 fn large_folio_mutants_are_caught_with_short_counterexamples_that_replay() {
-    let cases = [("remove-rmap-skips-deferred-split", "deferred_split_queue", 3)];
-    for (mutant, inv, len) in cases {
-        let over = Settings { mutant: Some(mutant.into()), max_depth: Some(5), ..Settings::default() };
-        let p = Settings::load("mthp").unwrap().overlay(over).resolve().unwrap();
-        let r = run_check(&p, false, None);
-        assert_eq!(r.outcome, "violated", "{mutant}");
-        let cx = &r.counterexamples[0];
-        assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
-        let replay = run_text(&cx.scenario, "cx", false).unwrap();
-        assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
-    }
-    // Reusing a page another process maps: the other one sees the write.
-    let over =
-        Settings { mutant: Some("large-reuse-ignores-shared-bit".into()), max_depth: Some(5), ..Settings::default() };
-    let r = run_check(&Settings::load("mthp").unwrap().overlay(over).resolve().unwrap(), false, None);
-    assert_eq!(r.outcome, "violated");
-    assert_eq!(r.counterexamples[0].steps.len(), 4, "{:?}", r.counterexamples[0].steps);
+    let shallow = || Settings { max_depth: Some(5), ..Settings::default() };
+    rmapcheck_tests::mutant_caught("mthp", shallow(), "remove-rmap-skips-deferred-split", "deferred_split_queue", 3);
+    // Reusing a page another process maps: PageAnonExclusive on a page
+    // mapped twice.
+    rmapcheck_tests::mutant_caught("mthp", shallow(), "large-reuse-ignores-shared-bit", "large_page_exclusive", 4);
 }

@@ -382,57 +382,44 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
     // The MADV_FREE data loss (README, "Found in the kernel") happens on
     // the live kernel too: the child, which never called MADV_FREE, reads
     // the zero page after its own MADV_PAGEOUT.
-    let (name, lost) = corpus()
-        .into_iter()
-        .find(|(n, _)| n.ends_with("madv-free-loses-clean-shared-page-pageout-v6.18.rmap"))
-        .expect("the data-loss scenario");
-    let o = conform::run_scenario(&mut ex, &lost, None, conform::nonce(99)).unwrap();
-    assert!(o.divergence.is_none(), "{name}");
-    let child = &o.last_kernel.expect("a kernel view").procs[1].pages[0];
-    assert_eq!((child.kind, child.value), (Kind::Zero, Some(0)), "{name}: the child's page on the live kernel");
+    // The large-folio one (README, "Large folios") too: the child's 16 kB
+    // folio is discarded by its own MADV_PAGEOUT.
+    for (file, nonce) in [
+        ("madv-free-loses-clean-shared-page-pageout-v6.18.rmap", 99),
+        ("mthp-madv-free-loses-clean-shared-folio-v6.18.rmap", 97),
+    ] {
+        let (name, lost) = corpus().into_iter().find(|(n, _)| n.ends_with(file)).expect("the data-loss scenario");
+        let o = conform::run_scenario(&mut ex, &lost, None, conform::nonce(nonce)).unwrap();
+        assert!(o.divergence.is_none(), "{name}");
+        let child = &o.last_kernel.expect("a kernel view").procs[1].pages[0];
+        assert_eq!((child.kind, child.value), (Kind::Zero, Some(0)), "{name}: the child's page on the live kernel");
+    }
     let corpus_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let mut waits = 0;
-    for i in 0..LIVE_RANDOM {
-        let sc = random::random_scenario(LIVE_SEED, i, Mthp::none());
-        let o = conform::run_scenario(&mut ex, &sc, None, conform::nonce(i)).unwrap();
-        if let Some(d) = o.divergence {
-            panic!("random scenario {i} diverges:\n{}\n{}", sc.to_text(), d.report());
-        }
-        waits += o.ksm_waits.0;
-        if let Some((step, why, d)) = &o.unsettled {
-            flaky += 1;
-            println!("FLAKY random scenario {i}: ksmd unsettled at step {step} ({why})\n{}", d.report());
+    // Then random scenarios, without and with large folios (16 kB mTHP, the
+    // THP knobs set).
+    for (n, mthp) in [(LIVE_RANDOM, Mthp::none()), (LIVE_RANDOM_MTHP, sixteen())] {
+        for i in 0..n {
+            let sc = random::random_scenario(LIVE_SEED, i, mthp);
+            let o = conform::run_scenario(&mut ex, &sc, None, conform::nonce(i)).unwrap();
+            if let Some(d) = o.divergence {
+                panic!("random scenario {i} (mthp {mthp}) diverges:\n{}\n{}", sc.to_text(), d.report());
+            }
+            waits += o.ksm_waits.0;
+            if let Some((step, why, d)) = &o.unsettled {
+                flaky += 1;
+                println!(
+                    "FLAKY random scenario {i} (mthp {mthp}): ksmd unsettled at step {step} ({why})\n{}",
+                    d.report()
+                );
+            }
         }
     }
     assert!(waits >= 20, "only {waits} ksmd waits in the random scenarios");
-    // Large folios (16 kB mTHP): random scenarios with the THP knobs set.
-    let t2 = Instant::now();
-    for i in 0..LIVE_RANDOM_MTHP {
-        let sc = random::random_scenario(LIVE_SEED, i, sixteen());
-        let o = conform::run_scenario(&mut ex, &sc, None, conform::nonce(i)).unwrap();
-        if let Some(d) = o.divergence {
-            panic!("random mTHP scenario {i} diverges:\n{}\n{}", sc.to_text(), d.report());
-        }
-        if let Some((step, why, d)) = &o.unsettled {
-            flaky += 1;
-            println!("FLAKY random mTHP scenario {i}: ksmd unsettled at step {step} ({why})\n{}", d.report());
-        }
-    }
-    println!("live conformance: {LIVE_RANDOM_MTHP} random mTHP scenarios {:.2} s", t2.elapsed().as_secs_f64());
-    // The large-folio MADV_FREE data loss on the live kernel: the child's
-    // 16 kB folio is discarded by its own MADV_PAGEOUT.
-    let (name, lost) = corpus()
-        .into_iter()
-        .find(|(n, _)| n.ends_with("mthp-madv-free-loses-clean-shared-folio-v6.18.rmap"))
-        .expect("the large-folio data-loss scenario");
-    let o = conform::run_scenario(&mut ex, &lost, None, conform::nonce(97)).unwrap();
-    assert!(o.divergence.is_none(), "{name}");
-    let child = &o.last_kernel.expect("a kernel view").procs[1].pages[0];
-    assert_eq!((child.kind, child.value), (Kind::Zero, Some(0)), "{name}: the child's page on the live kernel");
     assert!(flaky <= 3, "{flaky} unsettled ksmd waits");
     println!(
-        "live conformance: {n} corpus scenarios {corpus_secs:.2} s, {LIVE_RANDOM} random (seed {LIVE_SEED}) {:.2} s",
+        "live conformance: {n} corpus scenarios {corpus_secs:.2} s, {LIVE_RANDOM} + {LIVE_RANDOM_MTHP} mTHP random (seed {LIVE_SEED}) {:.2} s",
         t1.elapsed().as_secs_f64()
     );
 }
