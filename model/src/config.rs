@@ -438,12 +438,13 @@ impl FromStr for ActionKind {
 pub struct ActionSet(u32);
 
 impl ActionSet {
-    /// Every action kind but KSM's ([`ActionKind::KSM`]), which a
-    /// configuration must name: checks written before KSM keep their
-    /// state spaces.
+    /// Every action kind but KSM's ([`ActionKind::KSM`]) and the deferred
+    /// split's (it only acts on large folios, see [`Mthp`]), which a
+    /// configuration must name: checks written before them keep their
+    /// state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM {
+        for k in ActionKind::KSM.into_iter().chain([ActionKind::SplitDeferred]) {
             set.0 &= !(1 << k as u32);
         }
         set
