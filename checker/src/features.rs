@@ -1,5 +1,5 @@
 //! Structural atoms of a model state, for the novelty-pruned search
-//! ([`crate::novelty`]) and the coverage-guided one ([`crate::guided`]).
+//! (`search/novelty.rs`) and the coverage-guided one (`search/guided.rs`).
 //! They play the part edge coverage plays in a greybox fuzzer, or the
 //! state atoms in a width-based planner: a state showing an atom (or a
 //! pair of atoms) no earlier state showed is kept for further search.

@@ -7,18 +7,18 @@
 //! actions, which holds a fault, a fork, a COW, a partial unmap and the
 //! deferred split, or a whole swap-out and swap-in, with room to spare.
 
-use crate::settings::{Builtin, Settings, Strategy};
+use crate::settings::{Builtin, Settings};
 
 /// `rmapcheck check --config mthp`.
 pub const BUILTIN: Builtin = (
     "mthp",
-    "v6.18-swapin-dirty (the MADV_FREE fix), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 minutes)",
+    "v6.18-swapin-bypass-dirty (the partial MADV_FREE fix), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 minutes)",
     settings,
 );
 
 fn settings() -> Settings {
     Settings {
-        kernel: Some("v6.18-swapin-dirty".into()),
+        kernel: Some("v6.18-swapin-bypass-dirty".into()),
         mthp: Some("16k".into()),
         procs: Some(2),
         pages: Some(4),
@@ -29,7 +29,7 @@ fn settings() -> Settings {
                 .map(String::from)
                 .to_vec(),
         ),
-        strategy: Some(Strategy::Bfs),
+        strategy: Some("bfs".into()),
         max_depth: Some(8),
         ..Settings::default()
     }

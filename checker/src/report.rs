@@ -99,6 +99,9 @@ pub struct Counterexample {
     pub steps: Vec<TraceStep>,
     /// The same trace as a scenario file.
     pub scenario: String,
+    /// The trace's length before it was shrunk (strategies whose traces
+    /// are not shortest).
+    pub unshrunk_len: Option<usize>,
 }
 
 /// Coverage counters.

@@ -1,9 +1,11 @@
 //! `rmapcheck run`: execute scenario files step by step in the model.
 
+use crate::explore::Explorer;
 use crate::trace::{render_steps, TraceStep};
-use rmapcheck_invariants::{first_violation, INVARIANTS};
+use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::display::{diff, render};
-use rmapcheck_model::{step, Ctx, Expect, Scenario, State};
+use rmapcheck_model::{Action, Expect, Scenario, State};
+use std::ops::ControlFlow;
 
 /// What running one scenario gave.
 #[derive(Debug)]
@@ -34,42 +36,45 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
             return Err(format!("{file}:1: expect names unknown invariant '{invariant}' (see 'rmapcheck list')"));
         }
     }
-    let cfg = sc.config();
-    let all: Vec<_> = INVARIANTS.iter().collect();
-    let mut s = State::new(cfg.pages, false);
+    let ex = Explorer::new(sc.config(), &[]);
+    let kernel = ex.cfg.kernel;
     let mut out = format!("== {file} (kernel {}, expect {})\n", sc.kernel, sc.expect);
     let mut verdict = Expect::Holds;
     let mut read_mismatch = None;
-    for (i, st) in sc.steps.iter().enumerate() {
-        let mut ctx = Ctx::new(&cfg, true);
-        let next = step(&s, st.action, &mut ctx).map_err(|e| format!("{file}:{}: {}: {e}", st.line, st.action))?;
-        let shown = TraceStep {
-            action: st.action.to_string(),
-            narration: ctx.log.unwrap_or_default(),
-            changed: if full_states { Vec::new() } else { diff(&s, &next, cfg.kernel) },
-        };
-        out.push_str(&render_steps(std::slice::from_ref(&shown), i + 1));
-        if full_states {
-            for line in render(&next, cfg.kernel).lines() {
-                out.push_str(&format!("       {line}\n"));
+    let actions: Vec<Action> = sc.steps.iter().map(|st| st.action).collect();
+    let last = ex
+        .replay(&actions, true, false, |r| {
+            let st = &sc.steps[r.index];
+            let shown = TraceStep {
+                action: st.action.to_string(),
+                narration: r.log,
+                changed: if full_states { Vec::new() } else { diff(r.before, r.after, kernel) },
+            };
+            out.push_str(&render_steps(std::slice::from_ref(&shown), r.index + 1));
+            if full_states {
+                for line in render(r.after, kernel).lines() {
+                    out.push_str(&format!("       {line}\n"));
+                }
             }
-        }
-        s = next;
-        if let (Some(want), rmapcheck_model::Action::Read { pid, page }) = (st.reads, st.action) {
-            let got = s.reads(pid as usize, page);
-            if got != want {
-                let m = format!("{file}:{}: {} returned {got}, the scenario says {want}", st.line, st.action);
-                out.push_str(&format!("  read mismatch: {m}\n"));
-                read_mismatch = Some(m);
-                break;
+            if let (Some(want), Action::Read { pid, page }) = (st.reads, st.action) {
+                let got = r.after.reads(pid as usize, page);
+                if got != want {
+                    let m = format!("{file}:{}: {} returned {got}, the scenario says {want}", st.line, st.action);
+                    out.push_str(&format!("  read mismatch: {m}\n"));
+                    read_mismatch = Some(m);
+                    return ControlFlow::Break(());
+                }
             }
-        }
-        if let Some((inv, why)) = first_violation(&all, &s, cfg.kernel) {
-            out.push_str(&format!("  VIOLATION of {} after step {}: {why}\n", inv.name, i + 1));
-            verdict = Expect::Violates { invariant: inv.name.to_string(), at: Some(i + 1) };
-            break;
-        }
-    }
+            if let Some(i) = ex.violated(r.after) {
+                let why = ex.check(i, r.after).err().unwrap_or_default();
+                let name = INVARIANTS[i].name;
+                out.push_str(&format!("  VIOLATION of {name} after step {}: {why}\n", r.index + 1));
+                verdict = Expect::Violates { invariant: name.to_string(), at: Some(r.index + 1) };
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(|(i, e)| format!("{file}:{}: {}: {e}", sc.steps[i].line, sc.steps[i].action))?;
     let passed = read_mismatch.is_none()
         && match (&sc.expect, &verdict) {
             (Expect::Holds, Expect::Holds) => true,
@@ -80,5 +85,5 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
             _ => false,
         };
     out.push_str(&format!("  result: {verdict} -- {}\n", if passed { "as expected" } else { "NOT as expected" }));
-    Ok(RunResult { verdict, passed, read_mismatch, output: out, last: s })
+    Ok(RunResult { verdict, passed, read_mismatch, output: out, last })
 }

@@ -2,31 +2,10 @@
 //! configurations, TOML files, and command-line overrides, merged in that
 //! order.
 
+use crate::strategy::Strategy;
 use rmapcheck_model::{ActionSet, Config, Ids, Kernel, Mutant};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// Search strategy.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Strategy {
-    /// Breadth-first: exhaustive, shortest counterexamples.
-    Bfs,
-    /// Depth-first: exhaustive, less memory, long counterexamples.
-    Dfs,
-    /// Seeded random walks (needs a time limit), for depths BFS cannot reach.
-    Simulate,
-    /// Seeded random walks, each with its own random mix of action kinds
-    /// (swarm testing); violations are shrunk. Needs a time limit.
-    Swarm,
-    /// Coverage-guided: extend states that showed a new structural feature
-    /// by short random walks (greybox fuzzing). Needs a time limit.
-    Guided,
-    /// Novelty-pruned BFS with iterative widening (IW(k)): keep only
-    /// states that show a new structural feature; widen the features
-    /// round by round. Deterministic; finds deep bugs, proves nothing.
-    Novelty,
-}
 
 /// Everything a check run needs; each field may come from a built-in
 /// configuration, a TOML file, or a flag.
@@ -45,8 +24,8 @@ pub struct Settings {
     pub actions: Option<Vec<String>>,
     /// Invariants to check (all when absent).
     pub invariants: Option<Vec<String>>,
-    /// Search strategy.
-    pub strategy: Option<Strategy>,
+    /// Search strategy (a name in [`crate::search::STRATEGIES`]).
+    pub strategy: Option<String>,
     /// Worker threads.
     pub threads: Option<usize>,
     /// Depth bound (actions from the initial state).
@@ -111,7 +90,7 @@ pub const BUILTINS: [Builtin; 8] = [
             values: Some(1),
             swap_slots: Some(2),
             actions: all_but_madv_free(),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -126,7 +105,7 @@ pub const BUILTINS: [Builtin; 8] = [
             actions: Some(
                 ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
             ),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -137,19 +116,19 @@ pub const BUILTINS: [Builtin; 8] = [
             pages: Some(2),
             values: Some(1),
             actions: Some(["mmap", "read", "write", "fork", "munmap", "exit"].map(String::from).to_vec()),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         }
     }),
     (
         "lazyfree",
-        "v6.18-swapin-dirty (the proposed fix), 3 processes, 1 page, every action including madv_free, exhaustive BFS (about a minute)",
+        "v6.18-madvfree-skips-shared (the root-cause fix of the MADV_FREE data loss), 3 processes, 1 page, every action including madv_free, exhaustive BFS (about two minutes)",
         || Settings {
-            kernel: Some("v6.18-swapin-dirty".into()),
+            kernel: Some("v6.18-madvfree-skips-shared".into()),
             procs: Some(3),
             pages: Some(1),
             values: Some(1),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
@@ -164,7 +143,7 @@ pub const BUILTINS: [Builtin; 8] = [
             actions: Some(
                 ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
             ),
-            strategy: Some(Strategy::Novelty),
+            strategy: Some("novelty".into()),
             width: Some(2),
             max_depth: Some(14),
             time_limit: Some(600),
@@ -196,19 +175,19 @@ pub const BUILTINS: [Builtin; 8] = [
                 .to_vec(),
             ),
             invariants: Some(all_but_ksm_rmap_complete()),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),
     (
         "deep",
-        "v6.18-swapin-dirty, 3 processes, 2 pages, every action, BFS for up to 10 minutes or the memory budget",
+        "v6.18-madvfree-skips-shared, 3 processes, 2 pages, every action, BFS for up to 10 minutes or the memory budget",
         || Settings {
-            kernel: Some("v6.18-swapin-dirty".into()),
+            kernel: Some("v6.18-madvfree-skips-shared".into()),
             procs: Some(3),
             pages: Some(2),
             values: Some(1),
-            strategy: Some(Strategy::Bfs),
+            strategy: Some("bfs".into()),
             time_limit: Some(600),
             ..Settings::default()
         },
@@ -290,7 +269,7 @@ impl Settings {
             Some(list) => rmapcheck_invariants::parse_list(&list.join(","))?,
             None => Vec::new(),
         };
-        let strategy = self.strategy.unwrap_or(Strategy::Bfs);
+        let strategy = crate::search::find(self.strategy.as_deref().unwrap_or("bfs"))?;
         let time_limit = self.time_limit.map(Duration::from_secs);
         if time_limit == Some(Duration::ZERO) {
             return Err("time limit must be at least 1 second".into());
@@ -301,10 +280,8 @@ impl Settings {
         if self.max_depth == Some(0) {
             return Err("max depth must be at least 1".into());
         }
-        if matches!(strategy, Strategy::Simulate | Strategy::Swarm | Strategy::Guided) && time_limit.is_none() {
-            return Err(
-                format!("the {strategy:?} strategy never finishes on its own: give --time-limit").to_lowercase()
-            );
+        if strategy.needs_time_limit() && time_limit.is_none() {
+            return Err(format!("the {} strategy never finishes on its own: give --time-limit", strategy.name()));
         }
         let width = self.width.unwrap_or(2);
         if !(1..=3).contains(&width) {
@@ -336,7 +313,7 @@ pub struct Plan {
     /// Invariants to check (empty: all).
     pub invariants: Vec<&'static rmapcheck_invariants::Invariant>,
     /// Strategy.
-    pub strategy: Strategy,
+    pub strategy: &'static dyn Strategy,
     /// Worker threads.
     pub threads: usize,
     /// Depth bound.

@@ -40,8 +40,10 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
     );
     match &r.stopped_by {
         Some(why) => {
-            let _ =
-                writeln!(o, "search INCOMPLETE: stopped by the {why}; 'holds' below means within these bounds only");
+            // Only a verdict that says "holds" needs the caveat.
+            let holds = r.invariants.iter().any(|v| v.verdict.starts_with("holds"));
+            let caveat = if holds { "; 'holds' below means within these bounds only" } else { "" };
+            let _ = writeln!(o, "search INCOMPLETE: stopped by the {why}{caveat}");
         }
         None => {
             let _ = writeln!(o, "search complete: every reachable state within the model bounds was checked");
@@ -58,7 +60,7 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
         }
     }
     for cx in &r.counterexamples {
-        let unshrunk = r.unshrunk_len.map(|n| format!(", shrunk from {n}")).unwrap_or_default();
+        let unshrunk = cx.unshrunk_len.map(|n| format!(", shrunk from {n}")).unwrap_or_default();
         let _ = writeln!(o, "\nCounterexample for {} ({} steps{unshrunk}):", cx.invariant, cx.steps.len());
         o.push_str(&render_steps(&cx.steps, 1));
         let _ = writeln!(o, "VIOLATED {}: {}", cx.invariant, cx.violation);

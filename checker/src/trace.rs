@@ -1,9 +1,11 @@
 //! Replaying an action sequence with stable ids and narration: how
 //! counterexamples and scenarios are shown.
 
+use crate::explore::Explorer;
 use rmapcheck_model::display::diff;
-use rmapcheck_model::{step, Action, Config, Ctx, State};
+use rmapcheck_model::{Action, State};
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 /// One replayed step.
 #[derive(Clone, Debug, Serialize)]
@@ -24,25 +26,39 @@ pub struct Trace {
     /// The state after the last step.
     #[serde(skip)]
     pub last: State,
+    /// The state after each step, for pictures (`--html`, `--itf`).
+    #[serde(skip)]
+    pub states: Vec<State>,
 }
 
-/// Replays `actions` from the initial state. `Err` names the step that
-/// could not be taken.
-pub fn replay(cfg: &Config, actions: &[Action]) -> Result<Trace, String> {
-    let cfg = cfg.for_replay();
-    let mut s = State::new(cfg.pages, false);
+/// Replays `actions` with narration through `ex`, whose configuration
+/// should keep ids stable ([`rmapcheck_model::Config::for_replay`]). `Err`
+/// names the step that could not be taken.
+pub fn replay(ex: &Explorer, actions: &[Action]) -> Result<Trace, String> {
+    replay_until(ex, actions, |_| false)
+}
+
+/// [`replay`], stopping after the first step whose state satisfies `stop`
+/// (a violation: nothing runs after it).
+pub fn replay_until(ex: &Explorer, actions: &[Action], stop: impl Fn(&State) -> bool) -> Result<Trace, String> {
     let mut steps = Vec::new();
-    for (i, a) in actions.iter().enumerate() {
-        let mut ctx = Ctx::new(&cfg, true);
-        let next = step(&s, *a, &mut ctx).map_err(|e| format!("step {} ({a}): {e}", i + 1))?;
-        steps.push(TraceStep {
-            action: a.to_string(),
-            narration: ctx.log.unwrap_or_default(),
-            changed: diff(&s, &next, cfg.kernel),
-        });
-        s = next;
-    }
-    Ok(Trace { steps, last: s })
+    let mut states = Vec::new();
+    let last = ex
+        .replay(actions, true, false, |r| {
+            steps.push(TraceStep {
+                action: r.action.to_string(),
+                narration: r.log,
+                changed: diff(r.before, r.after, ex.cfg.kernel),
+            });
+            states.push(r.after.clone());
+            if stop(r.after) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .map_err(|(i, e)| format!("step {} ({}): {e}", i + 1, actions[i]))?;
+    Ok(Trace { steps, last, states })
 }
 
 /// Prints a trace the way `check` and `run` show it.

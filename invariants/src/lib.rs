@@ -2,7 +2,9 @@
 //!
 //! Each invariant is one function `fn(&State, Kernel) -> Result<(), String>`
 //! returning the objects that violate it, and one line in [`INVARIANTS`].
-//! The numbers (I1, I2, ...) follow `shared/KERNEL-SEMANTICS.md` §10.
+//! The numbers (I1, I2, ...) are the project's own; `docs/kernel/` says what
+//! each invariant rests on in the kernel (docs/kernel/anon-vma.md §7 lists
+//! the gaps).
 //!
 //! To add one: write the function in the module it belongs to and add a
 //! line to [`INVARIANTS`]; `rmapcheck list`, `--invariants`, scenario
@@ -23,7 +25,7 @@ pub use rmapcheck_model::{Kernel, State};
 pub struct Invariant {
     /// Name used on the command line, in scenarios and in reports.
     pub name: &'static str,
-    /// Number in KERNEL-SEMANTICS.md §10, or "-".
+    /// Its I-number, or "-".
     pub id: &'static str,
     /// One line on what it says.
     pub description: &'static str,
@@ -170,11 +172,6 @@ pub fn parse_list(list: &str) -> Result<Vec<&'static Invariant>, String> {
         .filter(|n| !n.is_empty())
         .map(|n| find(n).ok_or_else(|| format!("unknown invariant '{n}' (see 'rmapcheck list')")))
         .collect()
-}
-
-/// The first of `set` that `s` violates, with its description of the violation.
-pub fn first_violation(set: &[&'static Invariant], s: &State, k: Kernel) -> Option<(&'static Invariant, String)> {
-    set.iter().find_map(|inv| (inv.check)(s, k).err().map(|e| (*inv, e)))
 }
 
 /// Collects `Err` messages into one result.

@@ -1,5 +1,5 @@
 //! Invariants of swap slots, the swap cache, reclaim and MADV_FREE
-//! (KERNEL-SEMANTICS §10, I16–I21).
+//! (I16–I21; docs/kernel/swap-reclaim.md, docs/kernel/madv-free.md).
 
 use crate::report;
 use rmapcheck_model::{Kernel, Mapping, Pte, SlotId, State};

@@ -1,10 +1,10 @@
 //! The action vocabulary: one action per system call or memory access, in
 //! the same words the scenario files and the live-kernel executor use.
 
-use crate::config::ActionKind;
 use crate::state::{Page, Pid, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// One step of one process.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -159,6 +159,112 @@ pub enum Action {
 pub const KSWAPD: &str = "kswapd";
 /// The name ksmd's actions carry in place of a process.
 pub const KSMD: &str = "ksmd";
+
+/// One line of [`ActionKind::ALL`]: `kind!(Variant, "name", "what it mirrors")`.
+macro_rules! kind {
+    ($kind:ident, $name:literal, $mirrors:literal) => {
+        (ActionKind::$kind, $name, $mirrors)
+    };
+}
+
+/// The kinds of action, as named on the command line and in scenarios.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`.
+    Mmap,
+    /// A load from a page.
+    Read,
+    /// A store of a value to a page.
+    Write,
+    /// `fork()`.
+    Fork,
+    /// `munmap()` of a range.
+    Munmap,
+    /// `exit()`.
+    Exit,
+    /// `madvise(MADV_PAGEOUT)` of a range.
+    MadvPageout,
+    /// `madvise(MADV_FREE)` of a range.
+    MadvFree,
+    /// kswapd reclaims one folio: add_to_swap, try_to_unmap.
+    Reclaim,
+    /// kswapd finishes the folio it unmapped: pageout, __remove_mapping.
+    Writeback,
+    /// `mprotect()` of a range.
+    Mprotect,
+    /// `mremap()` moving a range.
+    Mremap,
+    /// `madvise(MADV_MERGEABLE)` of a range.
+    MadvMergeable,
+    /// `madvise(MADV_UNMERGEABLE)` of a range.
+    MadvUnmergeable,
+    /// ksmd merges a page into another page or into a stable node.
+    KsmMerge,
+    /// ksmd notices a stale rmap_item and removes it.
+    KsmDrop,
+    /// The deferred split shrinker splits the partially mapped large folios.
+    SplitDeferred,
+}
+
+impl ActionKind {
+    /// Every kind, in the order of the enum: its name on the command line
+    /// and in scenarios, and what it mirrors. One line per kind.
+    pub const ALL: &'static [(ActionKind, &'static str, &'static str)] = &[
+        kind!(Mmap, "mmap",
+            "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
+        kind!(Read, "read",
+            "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
+        kind!(Write, "write",
+            "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
+        kind!(Fork, "fork",
+            "fork(): dup_mmap() -> anon_vma_fork() -> anon_vma_clone(), copy_present_pte()"),
+        kind!(Munmap, "munmap",
+            "munmap(): __split_vma() at the edges, unmap_vmas(), free_pgtables() -> unlink_anon_vmas()"),
+        kind!(Exit, "exit",
+            "exit(): exit_mmap() zaps every PTE, then unlinks every VMA"),
+        kind!(MadvPageout, "madv_pageout",
+            "madvise(MADV_PAGEOUT): madvise_cold_or_pageout_pte_range() skips shared folios, reclaim_pages() -> shrink_folio_list() for the rest, to the end"),
+        kind!(MadvFree, "madv_free",
+            "madvise(MADV_FREE): madvise_free_pte_range() drops swap entries, cleans PTEs, folio_mark_lazyfree()"),
+        kind!(Reclaim, "reclaim",
+            "kswapd: shrink_folio_list() on the folio a page maps or swap-caches: add_to_swap(), try_to_unmap() over the modelled rmap, or the lazyfree discard"),
+        kind!(Writeback, "writeback",
+            "kswapd: pageout() -> swap_writepage() and __remove_mapping() for the folio reclaim unmapped"),
+        kind!(Mprotect, "mprotect",
+            "mprotect(): vma_modify_flags() merges with a neighbour (vma_merge_existing_range) or splits, then change_protection()"),
+        kind!(Mremap, "mremap",
+            "mremap(MAYMOVE|FIXED[|DONTUNMAP]): copy_vma() merges (vma_merge_copied_range) or clones, move_page_tables(), unmap or unlink the source"),
+        kind!(MadvMergeable, "madv_mergeable",
+            "madvise(MADV_MERGEABLE): ksm_madvise() sets VM_MERGEABLE, vma_modify_flags() merges or splits"),
+        kind!(MadvUnmergeable, "madv_unmergeable",
+            "madvise(MADV_UNMERGEABLE): unmerge_ksm_pages() -> break_ksm() unshares every KSM page, then VM_MERGEABLE is cleared"),
+        kind!(KsmMerge, "merge",
+            "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
+        kind!(KsmDrop, "drop",
+            "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
+        kind!(SplitDeferred, "split_deferred",
+            "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
+    ];
+
+    /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
+    pub const KSM: [ActionKind; 4] =
+        [ActionKind::MadvMergeable, ActionKind::MadvUnmergeable, ActionKind::KsmMerge, ActionKind::KsmDrop];
+
+    /// The name used on the command line and in scenarios.
+    pub fn name(self) -> &'static str {
+        Self::ALL[self as usize].1
+    }
+}
+
+impl FromStr for ActionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.iter().find(|(_, n, _)| *n == s).map(|(k, _, _)| *k).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|(_, n, _)| *n).collect();
+            format!("unknown action '{s}' (known: {})", names.join(", "))
+        })
+    }
+}
 
 impl Action {
     /// The process performing (or, for `reclaim` and ksmd's actions,

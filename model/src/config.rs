@@ -2,6 +2,7 @@
 //! deliberately break the model (mutants) so that tests can show the
 //! invariants catch real mistakes.
 
+use crate::action::ActionKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -17,16 +18,39 @@ pub enum Kernel {
     /// CVE-2022-42703 broke (7a3ef208e662).
     #[serde(rename = "v5.19")]
     V5_19,
-    /// v6.18 with a proposed fix: do_swap_page() marks a folio that
-    /// bypassed the swap cache dirty, since the slot it came from is freed
-    /// and memory holds the only copy (as folio_free_swap() does).
-    #[serde(rename = "v6.18-swapin-dirty")]
-    V6_18SwapinDirty,
+    /// v6.18 with the fix of the MADV_FREE data loss at its root:
+    /// madvise_free_pte_range() leaves alone every folio that may be mapped
+    /// by more than one process, whatever its PG_dirty and swap-cache state,
+    /// as madvise_free_huge_pmd() already does for a PMD-mapped THP ("If
+    /// other processes are mapping this folio, we couldn't discard the folio
+    /// unless they all do MADV_FREE so let's skip the folio"). Mainline
+    /// decides "shared" with folio_maybe_mapped_shared() (v6.15+; before it
+    /// folio_likely_mapped_shared(), folio_estimated_sharers(),
+    /// folio_mapcount() != 1); for an order-0 folio that is
+    /// `folio_mapcount() > 1`, for a large one the MM-id shared bit
+    /// (CONFIG_MM_ID; docs/kernel/large-folios.md). v6.18 checks
+    /// folio_mapcount() only for a folio that is PG_dirty or in the swap
+    /// cache, so a clean folio under clean PTEs that holds the only copy of
+    /// the data (a zram swap-in that skipped the swap cache) becomes
+    /// lazyfree for every process mapping it, a large one included
+    /// (findings/madv-free-clean-shared-folio.md, docs/kernel/madv-free.md §6).
+    #[serde(rename = "v6.18-madvfree-skips-shared")]
+    V6_18MadvFreeSkipsShared,
+    /// v6.18 with a partial fix kept to show why it is not enough:
+    /// do_swap_page() marks a folio that skipped the swap cache dirty (the
+    /// slot is freed, memory holds the only copy, as folio_free_swap()
+    /// assumes). It closes the zram trigger of the MADV_FREE data loss but
+    /// not the KSM one, where no swap is involved: ksmd merges a page into a
+    /// KSM page MADV_FREE made lazyfree, and replace_page() maps it clean
+    /// (scenarios/madv-free-ksm-trigger-defeats-swapin-bypass-dirty.rmap).
+    #[serde(rename = "v6.18-swapin-bypass-dirty")]
+    V6_18SwapinBypassDirty,
 }
 
 impl Kernel {
     /// All variants, for `rmapcheck list`.
-    pub const ALL: [Kernel; 3] = [Kernel::V6_18, Kernel::V5_19, Kernel::V6_18SwapinDirty];
+    pub const ALL: [Kernel; 4] =
+        [Kernel::V6_18, Kernel::V5_19, Kernel::V6_18MadvFreeSkipsShared, Kernel::V6_18SwapinBypassDirty];
 
     /// One line on what the variant is.
     pub fn description(self) -> &'static str {
@@ -39,11 +63,22 @@ impl Kernel {
                 "v3.19-v5.19: one anon_vma->degree counter (children + VMAs); fork reuses \
                  an anon_vma other than src->anon_vma if degree < 2 (CVE-2022-42703)"
             }
-            Kernel::V6_18SwapinDirty => {
-                "v6.18 plus a proposed fix: do_swap_page() marks a folio that skipped the swap cache \
-                 dirty, so MADV_FREE cannot make it lazyfree while a clean PTE of another process shares it"
+            Kernel::V6_18MadvFreeSkipsShared => {
+                "v6.18 plus the root-cause fix of the MADV_FREE data loss: madvise_free_pte_range() skips \
+                 every folio that may be mapped by more than one process (folio_maybe_mapped_shared()), \
+                 dirty or clean, in the swap cache or not"
+            }
+            Kernel::V6_18SwapinBypassDirty => {
+                "v6.18 plus a partial fix (not enough: a ksmd merge into a lazyfree KSM page still loses data): \
+                 do_swap_page() marks a folio that skipped the swap cache dirty"
             }
         }
+    }
+
+    /// Whether the variant has v6.0+'s anon_vma counters (`num_children`,
+    /// `num_active_vmas`) rather than v5.19's `degree`.
+    pub fn is_v6(self) -> bool {
+        self != Kernel::V5_19
     }
 }
 
@@ -52,7 +87,8 @@ impl fmt::Display for Kernel {
         f.write_str(match self {
             Kernel::V6_18 => "v6.18",
             Kernel::V5_19 => "v5.19",
-            Kernel::V6_18SwapinDirty => "v6.18-swapin-dirty",
+            Kernel::V6_18MadvFreeSkipsShared => "v6.18-madvfree-skips-shared",
+            Kernel::V6_18SwapinBypassDirty => "v6.18-swapin-bypass-dirty",
         })
     }
 }
@@ -63,8 +99,11 @@ impl FromStr for Kernel {
         match s {
             "v6.18" | "6.18" => Ok(Kernel::V6_18),
             "v5.19" | "5.19" => Ok(Kernel::V5_19),
-            "v6.18-swapin-dirty" => Ok(Kernel::V6_18SwapinDirty),
-            _ => Err(format!("unknown kernel variant '{s}' (known: v6.18, v5.19, v6.18-swapin-dirty)")),
+            "v6.18-madvfree-skips-shared" => Ok(Kernel::V6_18MadvFreeSkipsShared),
+            "v6.18-swapin-bypass-dirty" => Ok(Kernel::V6_18SwapinBypassDirty),
+            _ => Err(format!(
+                "unknown kernel variant '{s}' (known: v6.18, v5.19, v6.18-madvfree-skips-shared, v6.18-swapin-bypass-dirty)"
+            )),
         }
     }
 }
@@ -107,61 +146,55 @@ pub enum Mutant {
     LargeReuseIgnoresSharedBit,
 }
 
+/// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
+macro_rules! mutant {
+    ($m:ident, $name:literal, $what:literal) => {
+        (Mutant::$m, $name, $what)
+    };
+}
+
 impl Mutant {
-    /// All mutants with their command-line names.
-    pub const ALL: [(Mutant, &'static str); 10] = [
-        (Mutant::KeepExclusiveOnFork, "keep-exclusive-on-fork"),
-        (Mutant::KeepParentWritableOnFork, "keep-parent-writable-on-fork"),
-        (Mutant::SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma"),
-        (Mutant::ForkSkipsRootRef, "fork-skips-root-ref"),
-        (Mutant::SwapinSharedExclusive, "swapin-shared-exclusive"),
-        (Mutant::MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from"),
-        (Mutant::KsmItemSkipsAnonVmaPin, "ksm-item-skips-anon-vma-pin"),
-        (Mutant::KsmReuseInPlace, "ksm-reuse-in-place"),
-        (Mutant::RemoveRmapSkipsDeferredSplit, "remove-rmap-skips-deferred-split"),
-        (Mutant::LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit"),
+    /// Every mutant, in the order of the enum: its command-line name and
+    /// what it breaks. One line per mutant.
+    pub const ALL: &'static [(Mutant, &'static str, &'static str)] = &[
+        mutant!(KeepExclusiveOnFork, "keep-exclusive-on-fork",
+            "copy_present_pte() keeps PageAnonExclusive on a shared page"),
+        mutant!(KeepParentWritableOnFork, "keep-parent-writable-on-fork",
+            "copy_present_pte() leaves the parent's PTE writable"),
+        mutant!(SharedFolioToChildAnonVma, "shared-folio-to-child-anon-vma",
+            "copy_present_pte() points a shared folio at the child's own anon_vma"),
+        mutant!(ForkSkipsRootRef, "fork-skips-root-ref",
+            "anon_vma_fork() forgets get_anon_vma(root)"),
+        mutant!(SwapinSharedExclusive, "swapin-shared-exclusive",
+            "do_swap_page() maps a swap-cache folio exclusive without the swap PTE's exclusive marker"),
+        mutant!(MremapMergeSkipsCopiedFrom, "mremap-merge-skips-copied-from",
+            "copy_vma() merges a faulted range into an unfaulted neighbour without dup_anon_vma() (v6.18 before the copied_from fix: the syzbot mremap UAF)"),
+        mutant!(KsmItemSkipsAnonVmaPin, "ksm-item-skips-anon-vma-pin",
+            "try_to_merge_with_ksm_page() forgets get_anon_vma(): a KSM rmap_item does not pin its anon_vma"),
+        mutant!(KsmReuseInPlace, "ksm-reuse-in-place",
+            "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"),
+        mutant!(RemoveRmapSkipsDeferredSplit, "remove-rmap-skips-deferred-split",
+            "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"),
+        mutant!(LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit",
+            "__wp_can_reuse_large_anon_folio() ignores the MM-id shared bit (folio_maybe_mapped_shared())"),
     ];
 
     /// Its command-line name.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(m, _)| *m == self).map(|(_, n)| *n).unwrap_or("?")
+        Self::ALL[self as usize].1
     }
 
     /// One line on what it breaks.
     pub fn description(self) -> &'static str {
-        match self {
-            Mutant::KeepExclusiveOnFork => "copy_present_pte() keeps PageAnonExclusive on a shared page",
-            Mutant::KeepParentWritableOnFork => "copy_present_pte() leaves the parent's PTE writable",
-            Mutant::SharedFolioToChildAnonVma => "copy_present_pte() points a shared folio at the child's own anon_vma",
-            Mutant::ForkSkipsRootRef => "anon_vma_fork() forgets get_anon_vma(root)",
-            Mutant::SwapinSharedExclusive => {
-                "do_swap_page() maps a swap-cache folio exclusive without the swap PTE's exclusive marker"
-            }
-            Mutant::MremapMergeSkipsCopiedFrom => {
-                "copy_vma() merges a faulted range into an unfaulted neighbour without dup_anon_vma() \
-                 (v6.18 before the copied_from fix: the syzbot mremap UAF)"
-            }
-            Mutant::KsmItemSkipsAnonVmaPin => {
-                "try_to_merge_with_ksm_page() forgets get_anon_vma(): a KSM rmap_item does not pin its anon_vma"
-            }
-            Mutant::KsmReuseInPlace => {
-                "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"
-            }
-            Mutant::RemoveRmapSkipsDeferredSplit => {
-                "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"
-            }
-            Mutant::LargeReuseIgnoresSharedBit => {
-                "__wp_can_reuse_large_anon_folio() ignores the MM-id shared bit (folio_maybe_mapped_shared())"
-            }
-        }
+        Self::ALL[self as usize].2
     }
 }
 
 impl FromStr for Mutant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.iter().find(|(_, n)| *n == s).map(|(m, _)| *m).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
+        Self::ALL.iter().find(|(_, n, _)| *n == s).map(|(m, _, _)| *m).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|(_, n, _)| *n).collect();
             format!("unknown mutant '{s}' (known: {})", names.join(", "))
         })
     }
@@ -349,87 +382,6 @@ impl Config {
             return Err("the mmap action must be enabled: nothing else can happen without a mapping".into());
         }
         Ok(())
-    }
-}
-
-/// The kinds of action, as named on the command line and in scenarios.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub enum ActionKind {
-    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`.
-    Mmap,
-    /// A load from a page.
-    Read,
-    /// A store of a value to a page.
-    Write,
-    /// `fork()`.
-    Fork,
-    /// `munmap()` of a range.
-    Munmap,
-    /// `exit()`.
-    Exit,
-    /// `madvise(MADV_PAGEOUT)` of a range.
-    MadvPageout,
-    /// `madvise(MADV_FREE)` of a range.
-    MadvFree,
-    /// kswapd reclaims one folio: add_to_swap, try_to_unmap.
-    Reclaim,
-    /// kswapd finishes the folio it unmapped: pageout, __remove_mapping.
-    Writeback,
-    /// `mprotect()` of a range.
-    Mprotect,
-    /// `mremap()` moving a range.
-    Mremap,
-    /// `madvise(MADV_MERGEABLE)` of a range.
-    MadvMergeable,
-    /// `madvise(MADV_UNMERGEABLE)` of a range.
-    MadvUnmergeable,
-    /// ksmd merges a page into another page or into a stable node.
-    KsmMerge,
-    /// ksmd notices a stale rmap_item and removes it.
-    KsmDrop,
-    /// The deferred split shrinker splits the partially mapped large folios.
-    SplitDeferred,
-}
-
-impl ActionKind {
-    /// Every kind, with its name and what it mirrors.
-    pub const ALL: [(ActionKind, &'static str, &'static str); 17] = [
-        (ActionKind::Mmap, "mmap", "mmap(MAP_PRIVATE|MAP_ANONYMOUS) of a free range: do_mmap() -> mmap_region(), vm_pgoff = addr >> PAGE_SHIFT"),
-        (ActionKind::Read, "read", "load from a page: do_anonymous_page() maps the shared zero page (no anon_vma needed)"),
-        (ActionKind::Write, "write", "store a value: do_anonymous_page() with __anon_vma_prepare(), or do_wp_page() reuse / wp_page_copy()"),
-        (ActionKind::Fork, "fork", "fork(): dup_mmap() -> anon_vma_fork() -> anon_vma_clone(), copy_present_pte()"),
-        (ActionKind::Munmap, "munmap", "munmap(): __split_vma() at the edges, unmap_vmas(), free_pgtables() -> unlink_anon_vmas()"),
-        (ActionKind::Exit, "exit", "exit(): exit_mmap() zaps every PTE, then unlinks every VMA"),
-        (ActionKind::MadvPageout, "madv_pageout", "madvise(MADV_PAGEOUT): madvise_cold_or_pageout_pte_range() skips shared folios, reclaim_pages() -> shrink_folio_list() for the rest, to the end"),
-        (ActionKind::MadvFree, "madv_free", "madvise(MADV_FREE): madvise_free_pte_range() drops swap entries, cleans PTEs, folio_mark_lazyfree()"),
-        (ActionKind::Reclaim, "reclaim", "kswapd: shrink_folio_list() on the folio a page maps or swap-caches: add_to_swap(), try_to_unmap() over the modelled rmap, or the lazyfree discard"),
-        (ActionKind::Writeback, "writeback", "kswapd: pageout() -> swap_writepage() and __remove_mapping() for the folio reclaim unmapped"),
-        (ActionKind::Mprotect, "mprotect", "mprotect(): vma_modify_flags() merges with a neighbour (vma_merge_existing_range) or splits, then change_protection()"),
-        (ActionKind::Mremap, "mremap", "mremap(MAYMOVE|FIXED[|DONTUNMAP]): copy_vma() merges (vma_merge_copied_range) or clones, move_page_tables(), unmap or unlink the source"),
-        (ActionKind::MadvMergeable, "madv_mergeable", "madvise(MADV_MERGEABLE): ksm_madvise() sets VM_MERGEABLE, vma_modify_flags() merges or splits"),
-        (ActionKind::MadvUnmergeable, "madv_unmergeable", "madvise(MADV_UNMERGEABLE): unmerge_ksm_pages() -> break_ksm() unshares every KSM page, then VM_MERGEABLE is cleared"),
-        (ActionKind::KsmMerge, "merge", "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
-        (ActionKind::KsmDrop, "drop", "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
-        (ActionKind::SplitDeferred, "split_deferred", "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
-    ];
-
-    /// KSM's kinds: opt-in, never part of [`ActionSet::all`].
-    pub const KSM: [ActionKind; 4] =
-        [ActionKind::MadvMergeable, ActionKind::MadvUnmergeable, ActionKind::KsmMerge, ActionKind::KsmDrop];
-
-    /// The name used on the command line and in scenarios.
-    pub fn name(self) -> &'static str {
-        Self::ALL[self as usize].1
-    }
-}
-
-impl FromStr for ActionKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.iter().find(|(_, n, _)| *n == s).map(|(k, _, _)| *k).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|(_, n, _)| *n).collect();
-            format!("unknown action '{s}' (known: {})", names.join(", "))
-        })
     }
 }
 

@@ -2,13 +2,15 @@
 //!
 //! A [`State`] holds processes (mm) with their VMAs and page tables,
 //! `anon_vma`s, and folios. An [`Action`] is one system call or memory
-//! access of one process. [`step`] applies an action by running the same
+//! access of one process. [`step()`] applies an action by running the same
 //! sequence of kernel functions the kernel runs, each mirrored by one Rust
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
-//! [`mprotect`] and [`mremap`].
-//! function of the same name in [`rmap`], [`memory`], [`mmap`], [`swapin`],
-//! [`swapfile`], [`vmscan`], [`madvise`] and [`ksm`]; large folios (mTHP)
-//! in [`thp`] and [`huge_memory`].
+//! [`mprotect`], [`mremap`], [`swapin`], [`swapfile`], [`vmscan`],
+//! [`madvise`] and [`ksm`]; large folios (mTHP) in [`thp`], [`thp_swap`],
+//! [`thp_madvise`] and [`huge_memory`]. [`canon`] renumbers objects
+//! canonically, [`scenario`] is the scenario-file format, [`rng`] the one
+//! seeded generator. What each kernel function does, in the project's
+//! words: `docs/kernel/`.
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -40,8 +42,8 @@ pub mod thp_swap;
 pub mod vma;
 pub mod vmscan;
 
-pub use action::Action;
-pub use config::{ActionKind, ActionSet, Config, Ids, Kernel, Mthp, Mutant};
+pub use action::{Action, ActionKind};
+pub use config::{ActionSet, Config, Ids, Kernel, Mthp, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
@@ -49,3 +51,38 @@ pub use state::{
     SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
 };
 pub use step::{enabled_actions, step};
+
+#[cfg(test)]
+mod registries {
+    use crate::{ActionKind, Branch, Mutant};
+
+    /// Each registry has one line per variant, at the variant's position
+    /// (`name()` indexes by discriminant), and no name twice.
+    #[test]
+    fn every_registry_line_sits_at_its_variant_and_names_are_unique() {
+        let check = |what: &str, ids: Vec<usize>, names: Vec<&str>| {
+            assert_eq!(ids, (0..ids.len()).collect::<Vec<_>>(), "{what}: a line out of the enum's order");
+            let mut sorted = names.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), names.len(), "{what}: a name twice");
+        };
+        check(
+            "ActionKind",
+            ActionKind::ALL.iter().map(|(k, ..)| *k as usize).collect(),
+            ActionKind::ALL.iter().map(|(_, n, _)| *n).collect(),
+        );
+        check(
+            "Mutant",
+            Mutant::ALL.iter().map(|(m, ..)| *m as usize).collect(),
+            Mutant::ALL.iter().map(|(_, n, _)| *n).collect(),
+        );
+        check(
+            "Branch",
+            Branch::ALL.iter().map(|(b, _)| *b as usize).collect(),
+            Branch::ALL.iter().map(|(_, n)| *n).collect(),
+        );
+        assert_eq!(ActionKind::KsmDrop.name(), "drop");
+        assert_eq!(Mutant::KsmReuseInPlace.name(), "ksm-reuse-in-place");
+    }
+}

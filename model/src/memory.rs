@@ -3,9 +3,9 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, Branch, Ctx};
-use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_move_anon_rmap};
-use crate::state::{Mapping, OopsKind, Page, Pte, State, Value};
-use crate::thp::{folio_remove_rmap_ptes_and_put, new_large_folio};
+use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_move_anon_rmap};
+use crate::state::{OopsKind, Page, Pte, State, Value};
+use crate::thp::{folio_alloc_large, folio_remove_rmap_ptes_and_put};
 
 /// Mirrors handle_mm_fault() for a load. A load from a `pte_none()` page
 /// runs do_anonymous_page()'s read path: a special PTE for the shared zero
@@ -73,7 +73,8 @@ fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
     if order > 0 {
         return do_anonymous_page_large(s, ctx, pid, vi, page, order);
     }
-    let folio = folio_add_new_anon_rmap(s, pid, vi, page, 0, true);
+    let folio = folio_alloc(s, 0);
+    folio_add_new_anon_rmap(s, folio, pid, vi, page, true);
     s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable: true, dirty: true };
     ctx.took(Branch::AnonymousNewFolio);
     ctx.say(|| format!("do_anonymous_page: new folio F{folio} at page {page}"));
@@ -101,17 +102,13 @@ fn alloc_anon_folio(s: &State, ctx: &Ctx, pid: usize, vi: usize, page: Page) -> 
 
 /// The large-folio arm of do_anonymous_page(): folio_add_new_anon_rmap()
 /// with RMAP_EXCLUSIVE at the aligned address (`folio->index` its linear
-/// index), then set_ptes() of `nr` writable, dirty PTEs, one per page.
+/// index), folio_ref_add(folio, nr_pages - 1), then set_ptes() of `nr`
+/// writable, dirty PTEs, one per page.
 fn do_anonymous_page_large(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, order: u8) {
     let r = crate::thp::aligned(page, order);
-    let v = &s.mms[pid].vmas[vi];
-    let index = v.linear_page_index(r.start);
-    let Some(av) = v.anon_vma else {
-        oops(s, OopsKind::Bug, "BUG_ON(!anon_vma) in __folio_set_anon".into());
-        return;
-    };
-    let folio = s.folios.len() as u8;
-    s.folios.push(new_large_folio(Mapping::Anon(av), index, order, pid as u8, true));
+    let folio = folio_alloc_large(s, order);
+    folio_add_new_anon_rmap(s, folio, pid, vi, r.start, true);
+    s.folios[folio as usize].refcount += r.len() as u8 - 1;
     for (i, p) in r.clone().enumerate() {
         s.mms[pid].ptes[p as usize] = Pte::Present { folio, sub: i as u8, writable: true, dirty: true };
     }
@@ -191,9 +188,16 @@ fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
 /// zero page, else a copy), folio_add_new_anon_rmap(RMAP_EXCLUSIVE), the
 /// PTE switch, and only *then* folio_remove_rmap_pte() on the old folio, so
 /// that nobody sees its mapcount drop while this PTE still maps it. For an
-/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is neither
-/// writable nor dirty: "if (unlikely(unshare)) ... else entry =
-/// maybe_mkwrite(pte_mkdirty(entry), vma)".
+/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is not
+/// writable: "if (unlikely(unshare)) ... else entry =
+/// maybe_mkwrite(pte_mkdirty(entry), vma)". By that source (read in
+/// linux-mm 009857a22860 and every older copy found) it is clean too, but
+/// the live 6.18 kernel shows it dirty: smaps counts the copy as
+/// Private_Dirty while kpageflags has PG_dirty clear, after break_ksm() and
+/// after an R/O GUP pin's unshare alike, and reclaim of a lazyfree folio
+/// that PTE maps finds it redirtied (conformance of
+/// scenarios/madv-free-ksm-unshare-copy-keeps-data.rmap; docs/kernel/madv-free.md).
+/// The model follows the kernel it is compared with: dirty.
 pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, unshare: bool) {
     anon_vma_prepare(s, ctx, pid, vi);
     let old = match s.mms[pid].ptes[page as usize] {
@@ -201,8 +205,9 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
         _ => None,
     };
     let data = old.map_or(0, |(f, sub)| s.folios[f as usize].page_data(sub));
-    let new = folio_add_new_anon_rmap(s, pid, vi, page, data, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, sub: 0, writable: !unshare, dirty: !unshare };
+    let new = folio_alloc(s, data);
+    folio_add_new_anon_rmap(s, new, pid, vi, page, true);
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, sub: 0, writable: !unshare, dirty: true };
     match old {
         Some((old, sub)) => {
             ctx.took(Branch::WpCopyFolio);

@@ -6,7 +6,7 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, touch, Branch, Ctx};
-use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pte, State, Vma};
+use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pid, Pte, State, Vma};
 
 /// Mirrors anon_vma_alloc(): refcount 1, its own root and parent.
 /// v5.19 started `degree` at 1 ("Reference for first vma"); v6.18 starts
@@ -303,25 +303,51 @@ fn anon_vma_free(s: &mut State, ctx: &mut Ctx, av: AvId) {
     ctx.say(|| format!("anon_vma_free(AV{av})"));
 }
 
-/// Mirrors folio_add_new_anon_rmap() with __folio_set_anon(): a brand-new
-/// folio gets PG_swapbacked, `mapping` = the VMA's anon_vma when exclusive
-/// (else the root: "we must use the _oldest_ possible anon_vma"), the linear
-/// index, one mapping, and PageAnonExclusive when exclusive.
-pub fn folio_add_new_anon_rmap(s: &mut State, pid: usize, vi: usize, page: Page, data: u8, exclusive: bool) -> FolioId {
+/// Mirrors folio_alloc() / vma_alloc_folio() for an anonymous page: a new
+/// folio holding `data`, swap-backed, not anon (mapped) yet, with the
+/// allocation's reference.
+pub fn folio_alloc(s: &mut State, data: u8) -> FolioId {
+    let id = s.folios.len() as FolioId;
+    s.folios.push(Folio::small(Mapping::None, 0, 0, data, false));
+    id
+}
+
+/// Mirrors folio_add_new_anon_rmap(): a folio that is not anon yet (new,
+/// or read from swap and never mapped) becomes anon at page `page` of VMA
+/// `vi`: PG_swapbacked, __folio_set_anon(), mapped once, and
+/// PageAnonExclusive when exclusive. A large folio is mapped at its first
+/// page (the aligned address), every page once
+/// ([`crate::thp::folio_add_new_anon_rmap_large`]).
+pub fn folio_add_new_anon_rmap(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) {
+    s.folios[folio as usize].swapbacked = true;
+    if !__folio_set_anon(s, folio, pid, vi, page, exclusive) {
+        return;
+    }
+    let f = &mut s.folios[folio as usize];
+    if f.large.is_some() {
+        return crate::thp::folio_add_new_anon_rmap_large(f, pid as Pid, exclusive);
+    }
+    f.mapcount = 1;
+    f.anon_exclusive = exclusive;
+}
+
+/// Mirrors __folio_set_anon(): `BUG_ON(!anon_vma)`; `mapping` is the VMA's
+/// own anon_vma when the folio is exclusive to it, else the root ("we must
+/// use the _oldest_ possible anon_vma", ea90002b0fa7: other processes may
+/// map the page later, and only the root is linked to all of them; I11);
+/// `index` is linear_page_index(). `false` after the BUG.
+fn __folio_set_anon(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) -> bool {
     let vma = &s.mms[pid].vmas[vi];
     let (anon_vma, index) = (vma.anon_vma, vma.linear_page_index(page));
     let Some(av) = anon_vma else {
         oops(s, OopsKind::Bug, "BUG_ON(!anon_vma) in __folio_set_anon".into());
-        return new_folio(s, Mapping::None, index, data, exclusive);
+        return false;
     };
     let av = if exclusive { av } else { s.anon_vmas[av as usize].root };
-    new_folio(s, Mapping::Anon(av), index, data, exclusive)
-}
-
-fn new_folio(s: &mut State, mapping: Mapping, index: u8, data: u8, exclusive: bool) -> FolioId {
-    let id = s.folios.len() as FolioId;
-    s.folios.push(Folio::small(mapping, index, 1, data, exclusive));
-    id
+    let f = &mut s.folios[folio as usize];
+    f.mapping = Mapping::Anon(av);
+    f.index = index;
+    true
 }
 
 /// Mirrors folio_move_anon_rmap(): under the folio lock, point `mapping` at

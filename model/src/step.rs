@@ -2,8 +2,9 @@
 //! explores from a state.
 
 use crate::action::Action;
+use crate::action::ActionKind;
 use crate::canon::normalize;
-use crate::config::{ActionKind, Config};
+use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::ksm::{ksm_madvise, ksmd_drop, ksmd_merge};
 use crate::madvise::{madvise_free, madvise_pageout};

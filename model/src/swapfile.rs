@@ -3,7 +3,7 @@
 //!
 //! A slot's `count` is the kernel's swap count without `SWAP_HAS_CACHE`;
 //! `cache` is `SWAP_HAS_CACHE` together with the swap-cache folio. A slot
-//! is free when both are clear (KERNEL-SEMANTICS §6.4).
+//! is free when both are clear (docs/kernel/swap-reclaim.md §1).
 
 use crate::ctx::{oops, Branch, Ctx};
 use crate::state::{FolioId, Mapping, OopsKind, SlotId, State, SwapSlot};

@@ -10,7 +10,8 @@
 use crate::config::{Kernel, Mutant};
 use crate::ctx::{oops, Branch, Ctx};
 use crate::memory::do_wp_page;
-use crate::state::{Folio, FolioId, Mapping, OopsKind, Page, Pte, SlotId, State};
+use crate::rmap::{folio_add_new_anon_rmap, folio_alloc};
+use crate::state::{FolioId, Mapping, OopsKind, Page, Pte, SlotId, State};
 use crate::swapfile::{folio_free_swap, free_swap_and_cache, swap_duplicate, swap_free};
 
 /// Mirrors do_swap_page() for a private anonymous VMA, then the
@@ -51,10 +52,11 @@ pub fn do_swap_page(
         None if s.swap[slot as usize].count == 1 => {
             // "skip swapcache": SWP_SYNCHRONOUS_IO && __swap_count(entry) == 1.
             // v6.18 leaves the folio clean although swap_free() below frees
-            // the slot and memory then holds the only copy.
+            // the slot and memory then holds the only copy (the zram
+            // trigger of the MADV_FREE data loss; confirmed live).
             let f = alloc_swap_folio(s, slot);
-            if ctx.cfg.kernel == Kernel::V6_18SwapinDirty {
-                s.folios[f as usize].dirty = true; // the proposed fix
+            if ctx.cfg.kernel == Kernel::V6_18SwapinBypassDirty {
+                s.folios[f as usize].dirty = true; // the partial fix
             }
             ctx.took(Branch::SwapinBypassCache);
             ctx.say(|| format!("do_swap_page: S{slot} read into new folio F{f}, swap cache skipped"));
@@ -103,7 +105,7 @@ pub fn do_swap_page(
     let map_exclusive = !ksm && (exclusive || s.folios[folio as usize].refcount == 1);
     let writable = map_exclusive && vma_write;
     if s.folios[folio as usize].mapping == Mapping::None {
-        folio_set_anon(s, folio, pid, vi, page, map_exclusive);
+        folio_add_new_anon_rmap(s, folio, pid, vi, page, map_exclusive);
     } else {
         folio_add_anon_rmap_pte(s, folio, pid, vi, page, map_exclusive);
     }
@@ -136,15 +138,7 @@ fn swap_cache_get_folio(s: &State, slot: SlotId) -> Option<FolioId> {
 /// swap-backed folio, not anon yet, holding the slot's data (our reference).
 fn alloc_swap_folio(s: &mut State, slot: SlotId) -> FolioId {
     let data = s.slot_data(slot);
-    new_folio(s, data)
-}
-
-/// A new swap-backed folio holding `data`, not anon (mapped) yet, with the
-/// allocation's reference.
-fn new_folio(s: &mut State, data: u8) -> FolioId {
-    let id = s.folios.len() as FolioId;
-    s.folios.push(Folio::small(Mapping::None, 0, 0, data, false));
-    id
+    folio_alloc(s, data)
 }
 
 /// Mirrors ksm_might_need_to_copy() for a non-KSM folio: an anon folio
@@ -159,29 +153,9 @@ fn ksm_might_need_to_copy(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: usi
     if same_root && f.index == vma.linear_page_index(page) {
         return folio;
     }
-    let copy = new_folio(s, f.data);
+    let copy = folio_alloc(s, f.data);
     ctx.say(|| format!("ksm_might_need_to_copy: F{folio} cannot be mapped here, copied to F{copy}"));
     copy
-}
-
-/// Mirrors folio_add_new_anon_rmap() on a fresh swap-in folio
-/// (__folio_set_anon()): `mapping` is the VMA's anon_vma when the page is
-/// exclusive, else the root ("we must use the _oldest_ possible anon_vma",
-/// since other processes may map the page later), the linear index, one
-/// mapping, PageAnonExclusive when exclusive.
-fn folio_set_anon(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) {
-    let vma = &s.mms[pid].vmas[vi];
-    let (own, index) = (vma.anon_vma, vma.linear_page_index(page));
-    let Some(av) = own else {
-        oops(s, OopsKind::Bug, "BUG_ON(!anon_vma) in __folio_set_anon".into());
-        return;
-    };
-    let av = if exclusive { av } else { s.anon_vmas[av as usize].root };
-    let f = &mut s.folios[folio as usize];
-    f.mapping = Mapping::Anon(av);
-    f.index = index;
-    f.mapcount = 1;
-    f.anon_exclusive = exclusive;
 }
 
 /// Mirrors folio_add_anon_rmap_ptes() for one PTE of a folio that is

@@ -12,43 +12,47 @@
 //! here dispatch to it, so callers can treat every folio alike.
 
 use crate::ctx::{oops, Branch, Ctx};
-use crate::state::{Folio, FolioId, Large, Mapping, OopsKind, Page, Pid, State, SubPage, MAX_FOLIO_PAGES};
-use arrayvec::ArrayVec;
+use crate::state::{Folio, FolioId, Large, Mapping, OopsKind, Page, Pid, State, SubPage};
 
-/// A new large folio of `order` for process `pid`, every page mapped once
-/// and exclusive: folio_add_new_anon_rmap() for a large, not
-/// PMD-mappable folio (each page's `_mapcount` 0, SetPageAnonExclusive on
-/// each with RMAP_EXCLUSIVE, folio_set_large_mapcount(nr) with the mm's id
-/// in slot 0, `_nr_pages_mapped` = nr) after __folio_set_anon(), with the
-/// `nr` references do_anonymous_page() and do_swap_page() take
-/// (folio_ref_add(folio, nr_pages - 1) on top of the allocation's).
-pub fn new_large_folio(mapping: Mapping, index: u8, order: u8, pid: Pid, exclusive: bool) -> Folio {
+/// Mirrors vma_alloc_folio() of a large `order` (alloc_anon_folio(),
+/// alloc_swap_folio()): a new swap-backed folio, not anon (mapped) yet,
+/// zero-filled, every page's `_mapcount` -1, with the allocation's
+/// reference. [`crate::rmap::folio_add_new_anon_rmap`] maps it.
+pub fn folio_alloc_large(s: &mut State, order: u8) -> FolioId {
     let nr = 1u8 << order;
-    let pages: ArrayVec<SubPage, MAX_FOLIO_PAGES> =
-        (0..nr).map(|_| SubPage { mapcount: 1, anon_exclusive: exclusive, data: 0 }).collect();
-    Folio {
-        mapping,
-        index,
-        mapcount: nr,
-        refcount: nr,
-        swapbacked: true,
-        anon_exclusive: false,
-        dirty: false,
-        data: 0,
-        freed: false,
-        swap: None,
-        isolated: false,
-        split_dirty: false,
-        large: Some(Box::new(Large {
-            order,
-            pages,
-            nr_pages_mapped: nr,
-            deferred: false,
-            mm_id: [Some(pid), None],
-            mm_id_mapcount: [nr, 0],
-            maybe_shared: false,
-        })),
+    let mut f = Folio::small(Mapping::None, 0, 0, 0, false);
+    let pages = (0..nr).map(|_| SubPage { mapcount: 0, anon_exclusive: false, data: 0 }).collect();
+    f.large = Some(Box::new(Large {
+        order,
+        pages,
+        nr_pages_mapped: 0,
+        deferred: false,
+        mm_id: [None, None],
+        mm_id_mapcount: [0, 0],
+        maybe_shared: false,
+    }));
+    s.folios.push(f);
+    (s.folios.len() - 1) as FolioId
+}
+
+/// The arm of folio_add_new_anon_rmap() for a large, not PMD-mappable
+/// folio, after __folio_set_anon(): each page's `_mapcount` 0 (mapped
+/// once) and, with RMAP_EXCLUSIVE, SetPageAnonExclusive on each;
+/// folio_set_large_mapcount(folio, nr, vma) puts `pid`'s mm in slot 0
+/// with all `nr` mappings (the shared bit clear); `_nr_pages_mapped` = nr.
+/// The caller takes the other `nr - 1` references (folio_ref_add()).
+pub(crate) fn folio_add_new_anon_rmap_large(f: &mut Folio, pid: Pid, exclusive: bool) {
+    let Some(l) = f.large.as_mut() else { return };
+    let nr = 1u8 << l.order;
+    for p in l.pages.iter_mut() {
+        p.mapcount = 1;
+        p.anon_exclusive = exclusive;
     }
+    l.nr_pages_mapped = nr;
+    l.mm_id = [Some(pid), None];
+    l.mm_id_mapcount = [nr, 0];
+    l.maybe_shared = false;
+    f.mapcount = nr;
 }
 
 /// Mirrors folio_add_return_large_mapcount() (CONFIG_MM_ID): `diff` more

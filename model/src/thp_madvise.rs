@@ -5,6 +5,7 @@
 //! we are operating on. Otherwise leave it as is so that it can be swapped
 //! out whole" (or "marked as lazyfree").
 
+use crate::config::Kernel;
 use crate::ctx::{Branch, Ctx};
 use crate::state::{Page, Pte, State};
 
@@ -64,10 +65,21 @@ pub fn large_folio_batch(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, e
 /// one ("if its mapcount is the same as its number of pages, it must be
 /// exclusive") and its swap cache can be freed, and then loses PG_dirty;
 /// a clean folio is marked lazyfree without any mapcount check, even when
-/// other processes map it. clear_young_dirty_ptes() cleans the `nr` PTEs.
+/// other processes map it (v6.18: the large-folio form of the MADV_FREE
+/// data loss, scenarios/mthp-madv-free-loses-clean-shared-folio-v6.18.rmap).
+/// Under [`Kernel::V6_18MadvFreeSkipsShared`] a folio that
+/// folio_maybe_mapped_shared() calls shared (the MM-id shared bit, as
+/// mainline decides "maybe shared" for a large folio) is left first.
+/// clear_young_dirty_ptes() cleans the `nr` PTEs.
 pub fn madvise_free_large(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, nr: u8) {
     let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else { return };
     let f = &s.folios[folio as usize];
+    if ctx.cfg.kernel == Kernel::V6_18MadvFreeSkipsShared && f.maybe_mapped_shared() {
+        // Another process may still need the data its clean PTEs do not
+        // protect (memory_semantics), as for an order-0 folio.
+        ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} maybe mapped shared, left"));
+        return;
+    }
     if f.swap.is_some() || f.dirty {
         if f.isolated || f.mapcount != f.nr_pages() {
             ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} shared or locked, left"));

@@ -11,9 +11,10 @@
 use crate::config::Kernel;
 use crate::ctx::{oops, Branch, Ctx};
 use crate::memory::do_wp_page;
-use crate::state::{FolioId, Mapping, OopsKind, Page, Pte, SlotId, State};
+use crate::rmap::folio_add_new_anon_rmap;
+use crate::state::{FolioId, OopsKind, Page, Pte, SlotId, State};
 use crate::swapfile::{folio_free_swap, swap_free};
-use crate::thp::{aligned, folio_add_anon_rmap_ptes, new_large_folio};
+use crate::thp::{aligned, folio_add_anon_rmap_ptes, folio_alloc_large};
 
 /// The swap PTEs at `range` name the slots of one run of `range.len()`
 /// slots in order, with the same exclusive marker, none in the swap cache
@@ -69,21 +70,18 @@ pub fn do_swap_page_large(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, p
     let order = alloc_swap_folio_order(s, ctx, pid, vi, page);
     let r = aligned(page, order);
     let base = swap_run_at(s, pid, r.clone()).expect("checked by alloc_swap_folio_order");
-    let v = &s.mms[pid].vmas[vi];
-    let (index, vma_write) = (v.linear_page_index(r.start), v.write);
-    let Some(av) = v.anon_vma else {
-        oops(s, OopsKind::Bug, "BUG_ON(!anon_vma) in __folio_set_anon".into());
-        return;
-    };
-    let mut f = new_large_folio(Mapping::Anon(av), index, order, pid as u8, true);
-    for k in 0..f.nr_pages() {
-        f.set_page_data(k, s.slot_data(base + k));
+    let vma_write = s.mms[pid].vmas[vi].write;
+    let folio = folio_alloc_large(s, order);
+    let nr = r.len() as u8;
+    for k in 0..nr {
+        let data = s.slot_data(base + k);
+        s.folios[folio as usize].set_page_data(k, data);
     }
-    if ctx.cfg.kernel == Kernel::V6_18SwapinDirty {
-        f.dirty = true; // the proposed fix, as for order 0
+    if ctx.cfg.kernel == Kernel::V6_18SwapinBypassDirty {
+        s.folios[folio as usize].dirty = true; // the partial fix, as for order 0
     }
-    let folio = s.folios.len() as FolioId;
-    s.folios.push(f);
+    s.folios[folio as usize].refcount += nr - 1; // folio_ref_add(folio, nr_pages - 1)
+    folio_add_new_anon_rmap(s, folio, pid, vi, r.start, true);
     let writable = vma_write;
     for (k, p) in r.clone().enumerate() {
         swap_free(s, base + k as u8);

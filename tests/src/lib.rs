@@ -1,7 +1,9 @@
 //! Helpers shared by the workspace tests.
 
+pub mod browser;
+
+use rmapcheck::check::run_check;
 use rmapcheck::run::run_text;
-use rmapcheck::search::run_check;
 use rmapcheck::settings::Settings;
 use rmapcheck_model::{step, Action, Config, Ctx, Ids, Kernel, State};
 

@@ -1,7 +1,7 @@
 //! Large anonymous folios (mTHP): the v6.18 accounting step by step, the
 //! `mthp` configuration, the large-folio mutants, and symmetry with MM ids.
 
-use rmapcheck::search::run_check;
+use rmapcheck::check::run_check;
 use rmapcheck::settings::Settings;
 use rmapcheck_model::canon::{normalize, representative};
 use rmapcheck_model::{Config, Ids, Kernel, Mthp, Pte, State};

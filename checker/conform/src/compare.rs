@@ -42,7 +42,7 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
 /// Whether one (process, page) agrees: every compared field equal, no
 /// foreign content, and frame persistence consistent. For a KSM page
 /// persistence is not compared: which of the merged frames survives
-/// depends on ksmd's scan order (CONFORMANCE.md §3 m), only the structure
+/// depends on ksmd's scan order (docs/conformance.md §3.m), only the structure
 /// (frame classes, ksm flag, mapcount) is.
 pub fn page_matches(m: &PageView, k: &PageView) -> bool {
     let ksm = m.ksm || k.ksm;

@@ -123,7 +123,7 @@ pub struct Outcome {
     /// Steps that matched.
     pub matched: usize,
     /// A ksmd wait that timed out with the views still differing: the run
-    /// stopped there, reported as flaky/unsettled (CONFORMANCE.md §4), not
+    /// stopped there, reported as flaky/unsettled (docs/conformance.md §4), not
     /// as a divergence. The step, and what the wait said.
     pub unsettled: Option<(usize, String, Divergence)>,
     /// ksmd waits, their total milliseconds, and the most full scans one took.

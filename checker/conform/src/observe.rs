@@ -1,4 +1,4 @@
-//! The observable abstraction (CONFORMANCE.md §2): what one snapshot says
+//! The observable abstraction (docs/conformance.md §2): what one snapshot says
 //! about every (process, page) and every process's VMAs, computed the same
 //! way from a model [`State`] and from a kernel [`KernelSnap`]. Frames are
 //! equivalence-class labels in first-occurrence order, never raw PFNs.
@@ -80,7 +80,7 @@ pub struct PageView {
     /// PG_dirty (KPF_DIRTY). Anonymous faults keep the dirty bit in the
     /// PTE and zap does not move it to an anon folio, so with the current
     /// actions it is never set on either side; swap and MADV_FREE will make
-    /// it noise (CONFORMANCE.md §2) and it should then leave the comparison.
+    /// it noise (docs/conformance.md §2) and it should then leave the comparison.
     pub dirty: bool,
     /// KPF_THP: the page belongs to a large folio.
     pub thp: bool,

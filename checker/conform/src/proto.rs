@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Base address of the test window (CONFORMANCE.md §6): page `n` of a
+/// Base address of the test window (docs/conformance.md §6): page `n` of a
 /// scenario is `WINDOW_BASE + n * PAGE_SIZE` in every worker.
 pub const WINDOW_BASE: u64 = 0x6000_0000_0000;
 /// Page size of the machine (x86-64 base pages).
@@ -59,7 +59,7 @@ pub enum Request {
 /// runs ksmd (`run=1`) until every group of some alternative is visible and at least
 /// [`KSM_SETTLE_SCANS`] full scans have passed since the wait began, or
 /// until it gives up after [`KSM_TIMEOUT_SCANS`] full scans and at least
-/// [`KSM_TIMEOUT_MS`] (CONFORMANCE.md §4); then it pauses ksmd again.
+/// [`KSM_TIMEOUT_MS`] (docs/conformance.md §4); then it pauses ksmd again.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KsmWait {
     /// Alternatives; each is a list of groups of (process, page) sharing
@@ -114,7 +114,7 @@ pub struct KernelSnap {
     /// direct or memcg reclaim anywhere on the machine. MADV_PAGEOUT does
     /// not count there (reclaim_pages() skips shrink_inactive_list()), so
     /// a change during a run means background reclaim that may have taken
-    /// test pages (CONFORMANCE.md §5).
+    /// test pages (docs/conformance.md §5).
     #[serde(default)]
     pub pgsteal_anon: u64,
 }

@@ -219,7 +219,7 @@ fn random_vocabulary_includes_pageout_and_free_but_not_kswapd() {
 #[test]
 fn ksm_pages_are_compared_as_structure_not_frame_identity() {
     // After a merge the model keeps the scanned page's folio; the kernel
-    // may keep the other frame (CONFORMANCE.md §3 m): both are KSM, same
+    // may keep the other frame (docs/conformance.md §3.m): both are KSM, same
     // class, cnt 2, so no difference, whichever PFN survived.
     let (_, states) = model_states(
         "pages: 2\nexpect: holds\nP0 mmap 0 2 rw\nP0 madv_mergeable 0 2\nP0 write 0 5\nP0 write 1 5\nksmd merge P0 0 P0 1\n",
@@ -496,7 +496,7 @@ fn live_scenarios_cover_every_reachable_model_branch() {
     (0..LIVE_RANDOM_MTHP).for_each(|i| run(&random::random_scenario(LIVE_SEED, i, sixteen())));
     let unreachable = UNREACHABLE_LIVE;
     let missed: Vec<&str> = Branch::ALL.iter().filter(|(b, _)| seen & (1 << *b as u64) == 0).map(|(_, n)| *n).collect();
-    for (b, name) in Branch::ALL {
+    for &(b, name) in Branch::ALL {
         let hit = seen & (1 << b as u64) != 0;
         assert_eq!(hit, !unreachable.contains(&b), "branch '{name}': covered = {hit}; not covered: {missed:?}");
     }

@@ -14,7 +14,7 @@
 //! * The swap header is written here (no mkswap needed).
 //! * `page-cluster = 0` turns swap readahead off on the swap-cache path
 //!   (count-2 slots still take it on zram).
-//! * KSM (CONFORMANCE.md §4, §6.3), when `/sys/kernel/mm/ksm` exists: the
+//! * KSM (docs/conformance.md §4, §6.3), when `/sys/kernel/mm/ksm` exists: the
 //!   knobs [`KSM_KNOBS`] are saved and set to `run=0` (ksmd paused: the
 //!   executor sets `run=1` only while it waits for a merge the model
 //!   predicts; `run=0` keeps merged pages, only `run=2` unmerges),
@@ -35,7 +35,7 @@
 use crate::ksmd::KSM_DIR;
 use crate::sys::{close, cstr, errno, raw_write, read_file, write_file};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// Lock held for the executor's lifetime.
@@ -63,9 +63,6 @@ const PAGE: usize = 4096;
 const SWAP_FLAG_PREFER: i32 = 0x8000;
 const SWAP_FLAG_PRIO_MASK: i32 = 0x7fff;
 
-/// Workers to kill before swapoff when a signal ends the executor.
-const MAX_PIDS: usize = 16;
-static PIDS: [AtomicI32; MAX_PIDS] = [const { AtomicI32::new(0) }; MAX_PIDS];
 static PLAN: OnceLock<Plan> = OnceLock::new();
 static RESTORED: AtomicBool = AtomicBool::new(false);
 
@@ -179,15 +176,9 @@ fn restore_raw(plan: &Plan) -> Result<(), (&'static str, i32)> {
     Ok(())
 }
 
-/// Records a worker pid for the signal handler (`pid` 0 forgets `slot`).
-pub fn register_worker(slot: usize, pid: i32) {
-    if let Some(p) = PIDS.get(slot) {
-        p.store(pid, Ordering::SeqCst);
-    }
-}
-
 extern "C" fn on_signal(sig: libc::c_int) {
-    for p in &PIDS {
+    // The workers go first: swapoff waits for every page of the device.
+    for p in &crate::procs::PIDS {
         let pid = p.load(Ordering::SeqCst);
         if pid > 0 {
             // SAFETY: kill is async-signal-safe; the pid is one of our workers.

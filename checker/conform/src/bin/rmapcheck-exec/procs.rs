@@ -4,13 +4,25 @@
 //! and reaping everything at the end of a scenario.
 //!
 //! The executor is the workers' child subreaper (see `main`), so orphans
-//! come back to it and [`reap`] collects them. Every live worker's pid is
-//! registered with the isolation's signal handler, which kills them before
+//! come back to it and [`reap`] collects them. Every live worker's pid is in
+//! [`PIDS`], which the isolation's signal handler reads to kill them before
 //! it swaps the device off.
 
-use crate::isolate;
 use crate::sys::{close, errno, read_exact, wait_readable, write_all};
 use crate::worker::{decode, encode, worker_loop, OP_EXIT, OP_FORK};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Live worker pids, by process slot, for the isolation's signal handler,
+/// which kills them before it restores the machine (0: no worker).
+pub static PIDS: [AtomicI32; MAX_PIDS] = [const { AtomicI32::new(0) }; MAX_PIDS];
+const MAX_PIDS: usize = 16;
+
+/// Records a worker pid for the signal handler (`pid` 0 forgets `slot`).
+fn register_worker(slot: usize, pid: i32) {
+    if let Some(p) = PIDS.get(slot) {
+        p.store(pid, Ordering::SeqCst);
+    }
+}
 
 /// Milliseconds to wait for a worker's answer or exit before giving up.
 pub const TIMEOUT_MS: i32 = 10_000;
@@ -62,7 +74,7 @@ impl Procs {
     /// Kills every worker of the current scenario and closes its pipes.
     pub fn stop(&mut self) {
         for (i, w) in self.workers.iter().enumerate() {
-            isolate::register_worker(i, 0);
+            register_worker(i, 0);
             if w.alive {
                 // SAFETY: signals only a worker we created.
                 unsafe { libc::kill(w.pid, libc::SIGKILL) };
@@ -119,7 +131,7 @@ impl Procs {
         for fd in cmd_r.into_iter().chain(reply_w) {
             close(fd);
         }
-        isolate::register_worker(0, pid);
+        register_worker(0, pid);
         let pidfd = pidfd_open(pid)?;
         self.workers.push(Worker { pid, pidfd, alive: true });
         Ok(())
@@ -182,7 +194,7 @@ impl Procs {
         if status != 0 {
             return Ok(status);
         }
-        isolate::register_worker(child, pid);
+        register_worker(child, pid);
         let pidfd = pidfd_open(pid)?;
         self.workers.push(Worker { pid, pidfd, alive: true });
         Ok(0)
@@ -196,7 +208,7 @@ impl Procs {
             return Err(format!("P{i} did not exit within {TIMEOUT_MS} ms"));
         }
         self.workers[i].alive = false;
-        isolate::register_worker(i, 0);
+        register_worker(i, 0);
         reap();
         Ok(())
     }
