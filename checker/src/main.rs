@@ -70,6 +70,9 @@ enum Cmd {
         /// Print only divergences and the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Random scenarios with large folios: 16k (16 kB mTHP), or none (default).
+        #[arg(long)]
+        mthp: Option<String>,
     },
     /// Write a standalone C reproducer of a scenario for the live kernel (see findings/).
     Repro {
@@ -140,6 +143,9 @@ struct CheckArgs {
     /// Named files for the file actions, 0-3 (reg, memfd, tmpfs).
     #[arg(long)]
     files: Option<u8>,
+    /// Anonymous mTHP sizes a write fault may allocate: 16k, 8k,16k or none (default).
+    #[arg(long)]
+    mthp: Option<String>,
     /// Comma-separated action kinds to explore (default: all).
     #[arg(long)]
     actions: Option<String>,
@@ -221,8 +227,8 @@ fn main() -> ExitCode {
         Cmd::Run { files, full, quiet, views } => run(&files, full, quiet, &views.into()),
         Cmd::Explore(a) => explore(a),
         Cmd::Bench => bench(),
-        Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
-            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
+        Cmd::Conform { files, random, seed, exec, out, mutant, quiet, mthp } => {
+            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet, mthp })
         }
         Cmd::Repro { file, output } => repro(&file, output.as_deref()),
     };
@@ -257,6 +263,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         mutant: a.mutant,
         swap_slots: a.swap_slots,
         files: a.files,
+        mthp: a.mthp,
         ..Settings::default()
     };
     let plan = a.base.plan(flags)?;

@@ -48,6 +48,8 @@ pub struct Settings {
     pub swap_slots: Option<u8>,
     /// Named files (0-3: reg, memfd, tmpfs) for the file actions.
     pub files: Option<u8>,
+    /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
+    pub mthp: Option<String>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -79,7 +81,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 8] = [
+pub const BUILTINS: [Builtin; 9] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -214,6 +216,7 @@ pub const BUILTINS: [Builtin; 8] = [
             ..Settings::default()
         },
     ),
+    crate::mthp::BUILTIN,
 ];
 
 impl Settings {
@@ -250,6 +253,7 @@ impl Settings {
             mutant: other.mutant.or(self.mutant),
             swap_slots: other.swap_slots.or(self.swap_slots),
             files: other.files.or(self.files),
+            mthp: other.mthp.or(self.mthp),
         }
     }
 
@@ -284,6 +288,7 @@ impl Settings {
             mutant: self.mutant.as_deref().map(str::parse::<Mutant>).transpose()?,
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
             files: self.files.unwrap_or(d.files),
+            mthp: self.mthp.as_deref().map(str::parse).transpose()?.unwrap_or(d.mthp),
         };
         model.validate()?;
         let invariants = match &self.invariants {

@@ -1,11 +1,11 @@
 //! Invariants of files, shmem and their page cache beside anon memory
-//! (I35–I39): what `folio->mapping` and PG_swapbacked may be, how the
+//! (I39–I43): what `folio->mapping` and PG_swapbacked may be, how the
 //! file rmap finds a page-cache folio, and that no write to a file is lost.
 
 use crate::report;
 use rmapcheck_model::{CacheEntry, FileKind, Kernel, Pte, State};
 
-/// I35, the table of PageAnon and PageSwapBacked: every live folio is a
+/// I39, the table of PageAnon and PageSwapBacked: every live folio is a
 /// private anon folio (both), a shmem folio (!PageAnon, PageSwapBacked,
 /// in a shmem page cache), a lazyfree folio (PageAnon, !PageSwapBacked)
 /// or a regular file's page cache (neither, in a regular file's page
@@ -35,7 +35,7 @@ pub fn page_anon_swapbacked(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I36, mapping-tag correctness for files: a page-cache folio's `mapping`
+/// I40, mapping-tag correctness for files: a page-cache folio's `mapping`
 /// is its own file's address_space and its `index` the offset at which
 /// that page cache holds it, below `i_size`; a mapped folio that is not
 /// anon is such a folio (a truncated folio has no mapping and must be
@@ -76,7 +76,7 @@ pub fn file_mapping(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I37, rmap completeness for files: every present PTE mapping a
+/// I41, rmap completeness for files: every present PTE mapping a
 /// page-cache folio is found by rmap_walk_file(): its VMA maps the folio's
 /// file (so it is in that i_mmap tree) and vma_address() of the folio's
 /// index is this page.
@@ -102,7 +102,7 @@ pub fn file_rmap_complete(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I38: a shared mapping (VM_SHARED) never has an anon_vma, never maps an
+/// I42: a shared mapping (VM_SHARED) never has an anon_vma, never maps an
 /// anon folio and never holds a swap entry: every store reaches the page
 /// cache, and nothing is copied on write.
 pub fn shared_maps_no_anon(s: &State, _: Kernel) -> Result<(), String> {
@@ -128,7 +128,7 @@ pub fn shared_maps_no_anon(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I39: no write to a file is lost: at every offset below `i_size` the
+/// I43: no write to a file is lost: at every offset below `i_size` the
 /// file holds (in its page-cache folio, in the swap slot shmem left
 /// there, or on disk) what sequential semantics says was last stored
 /// there through a shared mapping, or zero.

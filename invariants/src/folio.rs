@@ -87,13 +87,15 @@ pub fn index_linear(s: &State, _: Kernel) -> Result<(), String> {
         let Some(vi) = s.mms[pid].vma_index(page) else { continue };
         let v = &s.mms[pid].vmas[vi];
         let f = &s.folios[folio as usize];
-        if f.mapping.anon_vma().is_some() && f.index != v.linear_page_index(page) {
+        // Page `sub` of a large folio has index `folio->index + sub` (page_pgoff()).
+        let Pte::Present { sub, .. } = s.mms[pid].ptes[page as usize] else { continue };
+        if f.mapping.anon_vma().is_some() && f.index + sub != v.linear_page_index(page) {
             bad.push(format!(
-                "F{folio} at P{pid} page {page} (VMA {}..{} pgoff {}): index {} but linear_page_index is {}",
+                "F{folio} page {sub} at P{pid} page {page} (VMA {}..{} pgoff {}): index {} but linear_page_index is {}",
                 v.start,
                 v.end,
                 v.pgoff,
-                f.index,
+                f.index + sub,
                 v.linear_page_index(page)
             ));
         }
@@ -146,8 +148,11 @@ pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
         if f.mapcount as usize != count[i as usize] {
             bad.push(format!("F{i}: mapcount {} but {} PTEs map it", f.mapcount, count[i as usize]));
         }
+        // The swap cache holds one reference per page of the folio, the
+        // page cache one for its folio.
+        let swap_refs = if f.swap.is_some() { f.nr_pages() } else { 0 };
         let cached = f.mapping.file().is_some_and(|x| s.files[x as usize].folio_at(f.index) == Some(i));
-        let held = f.mapcount + u8::from(f.swap.is_some()) + u8::from(f.isolated) + u8::from(cached);
+        let held = f.mapcount + swap_refs + u8::from(f.isolated) + u8::from(cached);
         if f.refcount < held || f.refcount == 0 {
             bad.push(format!("F{i}: refcount {} below mapcount {} (or zero while live)", f.refcount, f.mapcount));
         }
@@ -173,7 +178,7 @@ pub fn writable_exclusive(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, page, folio, writable) in present(s) {
         let f = &s.folios[folio as usize];
-        if writable && !f.anon_exclusive && f.mapping.is_anon() {
+        if writable && f.large.is_none() && !f.anon_exclusive && f.mapping.is_anon() {
             bad.push(format!("P{pid} page {page}: writable PTE to F{folio}, which is not PageAnonExclusive"));
         }
     }

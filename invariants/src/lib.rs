@@ -18,6 +18,7 @@ mod folio;
 mod ksm;
 mod semantics;
 mod swap;
+mod thp;
 
 pub use rmapcheck_model::{Kernel, State};
 
@@ -50,10 +51,10 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("mapping_tag", "-", folio::mapping_tag,
         "a mapped anon folio's mapping carries the ANON tag and points at an anon_vma object, or the KSM tag and points at a stable node",
         "folio_anon_vma() / folio_test_ksm() decoding of PAGE_MAPPING_FLAGS; __folio_set_anon()"),
-    inv!("page_anon_swapbacked", "I35", file::page_anon_swapbacked,
+    inv!("page_anon_swapbacked", "I39", file::page_anon_swapbacked,
         "every live folio is private anon (PageAnon, PageSwapBacked), shmem (!PageAnon, PageSwapBacked), lazyfree (PageAnon, !PageSwapBacked) or a regular file's page cache (neither); no other combination",
         "PageAnon(): folio->mapping & PAGE_MAPPING_ANON; page-flags.h on PG_swapbacked (anon or shmem, cleared by MADV_FREE); __folio_set_swapbacked() in folio_add_new_anon_rmap() and shmem_alloc_and_add_folio(); folio_test_lazyfree()"),
-    inv!("file_mapping", "I36", file::file_mapping,
+    inv!("file_mapping", "I40", file::file_mapping,
         "a page-cache folio's mapping is its own file's address_space, which holds it at its index below i_size; a mapped non-anon folio is such a folio; an anon folio in a file VMA points at an anon_vma on that VMA's chain",
         "__filemap_add_folio() / shmem_add_to_page_cache() set mapping and index, page_cache_delete() clears mapping; truncate_pagecache() unmaps first; __folio_set_anon() for a COW copy"),
     inv!("single_root", "I1", anon_vma::single_root,
@@ -89,7 +90,7 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("unfaulted_vma_empty", "I23", folio::unfaulted_vma_empty,
         "a VMA without anon_vma maps no anon folio and holds no swap entry (only the zero page and page-cache folios)",
         "vma_needs_copy() / copy_vma(): an unfaulted anon VMA has no pages, so its pgoff may be reset"),
-    inv!("shared_maps_no_anon", "I38", file::shared_maps_no_anon,
+    inv!("shared_maps_no_anon", "I42", file::shared_maps_no_anon,
         "a VM_SHARED VMA has no anon_vma, maps no anon folio and holds no swap entry",
         "set_pte_range(): folio_add_new_anon_rmap() only if write && !(vm_flags & VM_SHARED); do_wp_page(): \"We should not cow pages in a shared writeable mapping\"; folio_add_file_rmap_ptes() VM_WARN_ON_FOLIO(folio_test_anon)"),
     inv!("unlink_after_zap", "I24", semantics::unlink_after_zap,
@@ -104,7 +105,7 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("index_linear", "I28", folio::index_linear,
         "every present anon folio's index is linear_page_index() of where it is mapped, across splits, merges and moves",
         "vma_address(); pgoff contiguity in can_vma_merge_before/after(); copy_vma() keeps a faulted VMA's pgoff"),
-    inv!("file_rmap_complete", "I37", file::file_rmap_complete,
+    inv!("file_rmap_complete", "I41", file::file_rmap_complete,
         "every present PTE mapping a page-cache folio is found by rmap_walk_file(): its VMA is in that file's i_mmap and vma_address() of the folio's index is that page",
         "__rmap_walk_file(): vma_interval_tree_foreach() over the index, VM_BUG_ON_VMA(address == -EFAULT); page_vma_mapped_walk(); copy_vma() keeps a file VMA's pgoff"),
     inv!("ksm_stable_node_live", "I31", ksm::ksm_stable_node_live,
@@ -128,6 +129,18 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("writable_exclusive", "I15", folio::writable_exclusive,
         "a writable PTE mapping an anon folio maps a PageAnonExclusive one (a shared mapping writes to the page cache)",
         "wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive); do_swap_page() VM_BUG_ON"),
+    inv!("large_mapcount", "I35", thp::large_mapcount,
+        "a large folio's per-page mapcounts count the PTEs mapping each page, its large mapcount their sum, _nr_pages_mapped the mapped pages",
+        "__folio_add_rmap()/__folio_remove_rmap() (CONFIG_PAGE_MAPCOUNT), folio_mapcount(), print_bad_pte() in zap_present_folio_ptes()"),
+    inv!("maybe_mapped_shared", "I36", thp::maybe_mapped_shared,
+        "folio_maybe_mapped_shared() false means one process maps the whole folio; MM-id slots count at most their process's mappings",
+        "folio_maybe_mapped_shared() (no false negatives), __folio_large_mapcount_sanity_checks() VM_WARN_ON_ONCEs"),
+    inv!("large_page_exclusive", "I37", thp::large_page_exclusive,
+        "a PageAnonExclusive page of a large folio is mapped at most once, and a writable PTE maps an exclusive page",
+        "__folio_add_anon_rmap() VM_WARN_ON_FOLIO(_mapcount > 0 && PageAnonExclusive), do_swap_page()/wp_page_reuse() VM_BUG_ON"),
+    inv!("deferred_split_queue", "I38", thp::deferred_split_queue,
+        "a partially mapped large folio of order >= 2 outside the swap cache is on the deferred split queue, and only such folios are",
+        "__folio_remove_rmap(): deferred_split_folio(folio, true); deferred_split_folio()'s order and swap-cache exclusions"),
     inv!("ksm_readonly_shared", "I32", ksm::ksm_readonly_shared,
         "a KSM folio is never PageAnonExclusive and every PTE mapping it is read-only",
         "write_protect_page() + folio_try_share_anon_rmap_pte(); replace_page() VM_BUG_ON_PAGE(PageAnonExclusive); wp_can_reuse_anon_folio() refuses KSM"),
@@ -155,7 +168,7 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("memory_semantics", "-", semantics::memory_semantics,
         "every process reads what sequential semantics says: its own last write, the parent's value at fork, or zero; after MADV_FREE that or zero until the next write; swap-out and swap-in keep the data",
         "the COW contract of fork(): no lost write, no write seen through another process's private mapping"),
-    inv!("file_content", "I39", file::file_content,
+    inv!("file_content", "I43", file::file_content,
         "no write to a file is lost: below i_size the page cache, shmem's swap entry or the disk holds what was last stored through a shared mapping",
         "shrink_folio_list(): a dirty file folio is activated, never dropped; shmem_writeout() before __remove_mapping(); vfs_fsync() writeback; truncate only beyond EOF"),
     inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,

@@ -195,6 +195,9 @@ pub enum Action {
         /// The named file.
         file: FileId,
     },
+    /// `kswapd split_deferred`: the deferred split shrinker runs over the
+    /// whole queue. No process is involved.
+    SplitDeferred,
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -254,6 +257,8 @@ pub enum ActionKind {
     Ftruncate,
     /// `fsync()` of a named file.
     Fsync,
+    /// The deferred split shrinker splits the partially mapped large folios.
+    SplitDeferred,
 }
 
 impl ActionKind {
@@ -302,6 +307,8 @@ impl ActionKind {
             "ftruncate() of a named file: truncate_setsize(), truncate_pagecache() unmaps even private COW copies beyond EOF (even_cows), drops the page cache and shmem swap"),
         kind!(Fsync, "fsync",
             "fsync() of a named file: writeback of every dirty page-cache folio, folio_mkclean() write-protects its PTEs through rmap_walk_file(); a no-op for shmem"),
+        kind!(SplitDeferred, "split_deferred",
+            "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
     ];
 
     /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
@@ -382,7 +389,7 @@ impl Action {
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
             | Action::Fsync { pid, .. } => Some(pid),
-            Action::Writeback | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
+            Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
 
@@ -410,6 +417,7 @@ impl Action {
             Action::MadvDontneed { .. } => ActionKind::MadvDontneed,
             Action::Ftruncate { .. } => ActionKind::Ftruncate,
             Action::Fsync { .. } => ActionKind::Fsync,
+            Action::SplitDeferred => ActionKind::SplitDeferred,
         }
     }
 
@@ -436,7 +444,7 @@ impl Action {
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
             | Action::Fsync { pid, .. } => *pid = new,
-            Action::Writeback => {}
+            Action::Writeback | Action::SplitDeferred => {}
         }
         a
     }
@@ -446,7 +454,12 @@ impl Action {
         let words: Vec<&str> = text.split_whitespace().collect();
         match words.as_slice() {
             [KSWAPD, "writeback"] => return Ok(Action::Writeback),
-            [KSWAPD, v, ..] => return Err(format!("'{v}' is not a kswapd action: expected 'kswapd writeback'")),
+            [KSWAPD, "split_deferred"] => return Ok(Action::SplitDeferred),
+            [KSWAPD, v, ..] => {
+                return Err(format!(
+                    "'{v}' is not a kswapd action: expected 'kswapd writeback' or 'kswapd split_deferred'"
+                ))
+            }
             [KSMD, rest @ ..] => return parse_ksmd(rest),
             _ => {}
         }
@@ -553,7 +566,9 @@ impl Action {
                 Action::MadvUnmergeable { pid, start: num(0, "start page")?, len: num(1, "length")? }
             }
             "merge" | "drop" => return Err(format!("{verb} is ksmd's, not {who}'s: write 'ksmd {verb} {who} ...'")),
-            "writeback" => return Err(format!("writeback is kswapd's, not {who}'s: write 'kswapd writeback'")),
+            "writeback" | "split_deferred" => {
+                return Err(format!("{verb} is kswapd's, not {who}'s: write 'kswapd {verb}'"))
+            }
             "reclaim" => {
                 arity(1)?;
                 Action::Reclaim { pid, page: num(0, "page")? }
@@ -636,6 +651,7 @@ impl fmt::Display for Action {
             Action::MadvFree { pid, start, len } => write!(f, "P{pid} madv_free {start} {len}"),
             Action::Reclaim { pid, page } => write!(f, "P{pid} reclaim {page}"),
             Action::Writeback => write!(f, "{KSWAPD} writeback"),
+            Action::SplitDeferred => write!(f, "{KSWAPD} split_deferred"),
             Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
             Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
             Action::KsmMerge { pid, page, with, with_page } => {

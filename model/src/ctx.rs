@@ -130,6 +130,28 @@ pub enum Branch {
     TruncateEvenCows,
     /// folio_mkclean() write-protected and cleaned a PTE for writeback.
     FolioMkclean,
+    /// do_anonymous_page() -> alloc_anon_folio() allocated a large folio (mTHP).
+    AnonymousLargeFolio,
+    /// do_wp_page() reused a page of a large folio (__wp_can_reuse_large_anon_folio()).
+    WpReuseLargeFolio,
+    /// __folio_remove_rmap() queued a partially mapped large folio (deferred_split_folio()).
+    DeferredSplitQueue,
+    /// __folio_split() split a large folio into order-0 folios.
+    SplitFolio,
+    /// __folio_split() refused (no live anon_vma, extra references, rmap misses a mapping).
+    SplitFailed,
+    /// remap_page() mapped a zero-filled page of a split folio to the shared zero page.
+    SplitRemapZeroPage,
+    /// do_swap_page() -> alloc_swap_folio() swapped in a large folio.
+    SwapinLargeFolio,
+    /// shrink_folio_list() gave a large folio swap slots whole (THP_SWAP).
+    SwapoutLargeFolio,
+    /// madvise_cold_or_pageout_pte_range() / madvise_free_pte_range() split a large folio not fully in range.
+    MadviseSplitLarge,
+    /// madvise skipped a large folio not fully in range that folio_maybe_mapped_shared() says is shared.
+    MadviseSkipSharedLarge,
+    /// try_to_unmap_one() discarded a batch of lazyfree PTEs of a large folio (folio_unmap_pte_batch()).
+    LazyfreeDiscardBatch,
 }
 
 /// One line of [`Branch::ALL`]: `branch!(Variant, "name in reports")`.
@@ -204,6 +226,17 @@ impl Branch {
         branch!(PageCacheDropped, "__remove_mapping: clean page-cache folio dropped"),
         branch!(TruncateEvenCows, "unmap_mapping_range(even_cows): private COW copy zapped"),
         branch!(FolioMkclean, "folio_mkclean: PTE write-protected for writeback"),
+        branch!(AnonymousLargeFolio, "do_anonymous_page: alloc_anon_folio large folio"),
+        branch!(WpReuseLargeFolio, "do_wp_page: __wp_can_reuse_large_anon_folio"),
+        branch!(DeferredSplitQueue, "deferred_split_folio: partially mapped, queued"),
+        branch!(SplitFolio, "__folio_split: large folio split"),
+        branch!(SplitFailed, "__folio_split: refused"),
+        branch!(SplitRemapZeroPage, "remap_page: zero-filled page mapped to the zero page"),
+        branch!(SwapinLargeFolio, "do_swap_page: alloc_swap_folio large folio"),
+        branch!(SwapoutLargeFolio, "shrink_folio_list: large folio to swap whole (THP_SWAP)"),
+        branch!(MadviseSplitLarge, "madvise: large folio not fully in range split"),
+        branch!(MadviseSkipSharedLarge, "madvise: large folio not fully in range, maybe shared: left"),
+        branch!(LazyfreeDiscardBatch, "try_to_unmap_one: lazyfree large folio PTE batch discarded"),
     ];
 }
 
@@ -214,7 +247,7 @@ pub struct Ctx<'a> {
     /// Narration lines, collected only when `Some`.
     pub log: Option<Vec<String>>,
     /// Bit `b` is set when [`Branch`] `b` was taken.
-    pub branches: u64,
+    pub branches: u128,
     /// The system call's result when it fails without changing anything
     /// the model keeps (an errno value, e.g. `EINVAL` for MADV_FREE on a
     /// file VMA); 0 otherwise. Calls the model refuses outright are `Err`.
@@ -236,7 +269,7 @@ impl<'a> Ctx<'a> {
 
     /// Records that a branch was taken.
     pub fn took(&mut self, b: Branch) {
-        self.branches |= 1 << b as u64;
+        self.branches |= 1 << b as u32;
     }
 
     /// Whether the running kernel is the v5.19 `degree` variant.

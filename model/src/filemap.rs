@@ -119,20 +119,7 @@ pub(crate) fn page_cache_add(
 ) -> FolioId {
     let id = s.folios.len() as FolioId;
     let shmem = s.files[file as usize].shmem() && mutant != Some(crate::Mutant::ShmemFolioNotSwapbacked);
-    s.folios.push(Folio {
-        mapping: Mapping::File(file),
-        index,
-        mapcount: 0,
-        refcount: 1,
-        swapbacked: shmem,
-        anon_exclusive: false,
-        dirty: false,
-        data,
-        freed: false,
-        swap: None,
-        isolated: false,
-        readahead: false,
-    });
+    s.folios.push(Folio { swapbacked: shmem, ..Folio::small(Mapping::File(file), index, 0, data, false) });
     s.files[file as usize].cache[index as usize] = CacheEntry::Folio(id);
     id
 }
@@ -287,7 +274,7 @@ fn set_pte_file(s: &mut State, pid: usize, vi: usize, page: Page, folio: FolioId
     let f = &mut s.folios[folio as usize];
     f.mapcount += 1;
     f.refcount += 1;
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable, dirty };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable, dirty };
 }
 
 /// Mirrors do_read_fault() for a load from a file or shmem VMA whose PTE
@@ -371,7 +358,7 @@ pub fn do_fault_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page:
     let data = s.folios[folio as usize].data;
     let new = folio_alloc(s, data);
     folio_add_new_anon_rmap(s, new, pid, vi, page, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: true, dirty: true };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, sub: 0, writable: true, dirty: true };
     ctx.took(Branch::CowFromPageCache);
     ctx.say(|| format!("do_cow_fault: F{folio} (offset {index}) copied to new anon F{new} at page {page}"));
     Ok(())
@@ -385,7 +372,7 @@ pub fn wp_page_shared(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) {
         oops(s, OopsKind::Bug, format!("wp_page_shared: page {page} has no present PTE"));
         return;
     };
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable: true, dirty: true };
     fault_dirty_shared_page(s, ctx, folio);
     ctx.say(|| format!("wp_page_shared: F{folio} made writable at page {page}"));
 }
@@ -533,7 +520,7 @@ fn folio_mkclean(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
     for (pid, page) in rmap_walk_file(s, folio) {
         if let Pte::Present { writable, dirty, .. } = s.mms[pid as usize].ptes[page as usize] {
             if writable || dirty {
-                s.mms[pid as usize].ptes[page as usize] = Pte::Present { folio, writable: false, dirty: false };
+                s.mms[pid as usize].ptes[page as usize] = Pte::Present { folio, sub: 0, writable: false, dirty: false };
                 ctx.took(Branch::FolioMkclean);
                 ctx.say(|| format!("page_mkclean_one: P{pid} page {page} write-protected"));
             }

@@ -6,10 +6,11 @@
 //! sequence of kernel functions the kernel runs, each mirrored by one Rust
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`], [`mremap`], [`swapin`], [`swapfile`], [`vmscan`],
-//! [`madvise`] and [`ksm`]. [`canon`] renumbers objects canonically,
-//! [`scenario`] is the scenario-file format, [`rng`] the one seeded
-//! generator. What each kernel function does, in the project's words:
-//! `docs/kernel/`.
+//! [`madvise`] and [`ksm`]; large folios (mTHP) in [`thp`], [`thp_swap`],
+//! [`thp_madvise`] and [`huge_memory`]. [`canon`] renumbers objects
+//! canonically, [`scenario`] is the scenario-file format, [`rng`] the one
+//! seeded generator. What each kernel function does, in the project's
+//! words: `docs/kernel/`.
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod ctx;
 pub mod display;
 pub mod filemap;
+pub mod huge_memory;
 pub mod ksm;
 pub mod madvise;
 pub mod memory;
@@ -37,18 +39,21 @@ pub mod state;
 pub mod step;
 pub mod swapfile;
 pub mod swapin;
+pub mod thp;
+pub mod thp_madvise;
+pub mod thp_swap;
 pub mod truncate;
 pub mod vma;
 pub mod vmscan;
 
 pub use action::{Action, ActionKind};
 pub use address_space::{CacheEntry, File, FileId, FileKind, NAMED_FILES};
-pub use config::{ActionSet, Config, Ids, Kernel, Mutant};
+pub use config::{ActionSet, Config, Ids, Kernel, Mthp, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
-    ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem, SlotId,
-    StableNode, State, SwapSlot, Value, Vma, GHOST_FILE, GHOST_OR_ZERO, LOST,
+    ghost_allows, AnonVma, AvId, Folio, FolioId, Large, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem,
+    SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_FILE, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
 };
 pub use step::{enabled_actions, step};
 
@@ -82,6 +87,8 @@ mod registries {
             Branch::ALL.iter().map(|(b, _)| *b as usize).collect(),
             Branch::ALL.iter().map(|(_, n)| *n).collect(),
         );
+        // Ctx::branches and ActionSet are bit sets of these widths.
+        assert!(Branch::ALL.len() <= 128 && ActionKind::ALL.len() <= 32);
         assert_eq!(ActionKind::KsmDrop.name(), "drop");
         assert_eq!(Mutant::KsmReuseInPlace.name(), "ksm-reuse-in-place");
     }

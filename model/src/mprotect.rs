@@ -73,7 +73,7 @@ fn mprotect_fixup(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, start: Pa
 fn change_protection(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page, write: bool) {
     let upgrade = write && !ctx.degree_era();
     for p in start..end {
-        if let Pte::Present { folio, writable, dirty } = s.mms[pid].ptes[p as usize] {
+        if let Pte::Present { folio, sub, writable, dirty } = s.mms[pid].ptes[p as usize] {
             let vma = s.mms[pid].vma_index(p).map(|vi| &s.mms[pid].vmas[vi]);
             let shared_upgrade = vma.filter(|v| v.shared).map(|v| {
                 let shmem = v.file.is_some_and(|f| s.files[f as usize].shmem());
@@ -82,12 +82,12 @@ fn change_protection(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end:
             let w = match (write, shared_upgrade) {
                 (false, _) => false,
                 (true, Some(up)) => writable || up,
-                (true, None) => writable || (upgrade && s.folios[folio as usize].anon_exclusive),
+                (true, None) => writable || (upgrade && s.folios[folio as usize].page_exclusive(sub)),
             };
             if w && !writable {
                 ctx.took(Branch::MprotectMakeWritable);
             }
-            s.mms[pid].ptes[p as usize] = Pte::Present { folio, writable: w, dirty };
+            s.mms[pid].ptes[p as usize] = Pte::Present { folio, sub, writable: w, dirty };
         }
     }
 }

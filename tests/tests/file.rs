@@ -184,7 +184,7 @@ fn shmem_swap_out_leaves_the_entry_in_the_page_cache_not_the_pte() {
 fn fsync_write_protects_the_shared_ptes_and_cleans_the_folio() {
     let c = cfg(1);
     let s = exec(&c, "P0 mmap 0 1 rw shared reg 0\nP0 write 0 3\nP0 fsync reg");
-    assert_eq!(s.mms[0].ptes[0], Pte::Present { folio: present(&s, 0, 0), writable: false, dirty: false });
+    assert_eq!(s.mms[0].ptes[0], Pte::Present { folio: present(&s, 0, 0), sub: 0, writable: false, dirty: false });
     assert!(!s.folios[present(&s, 0, 0) as usize].dirty);
     assert_eq!(s.files[0].disk[0], 3);
 }

@@ -15,12 +15,26 @@ fn fd_of(fds: &[i32], f: u8) -> Result<i32, String> {
 
 /// Performs `a` in its worker; returns 0 or the errno of the system call.
 /// `pages` is the window, `nonce` the run's content nonce, `ksm` whether
-/// the kernel has KSM, `fds` the named files' descriptors (see `files`).
+/// the kernel has KSM, `mthp` that mmap asks for large folios
+/// (MADV_HUGEPAGE), `fds` the named files' descriptors (see `files`).
 /// `ksmd merge` happens in the ksmd wait that follows (see `ksmd`), and
 /// `ksmd drop` is not visible, so both are no-ops here.
-pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, fds: &[i32], a: Action) -> Result<i32, String> {
+pub fn act(
+    procs: &mut Procs,
+    pages: u8,
+    nonce: u64,
+    ksm: bool,
+    mthp: bool,
+    fds: &[i32],
+    a: Action,
+) -> Result<i32, String> {
     if let Action::KsmMerge { .. } | Action::KsmDrop { .. } = a {
         return if ksm { Ok(0) } else { Err(format!("'{a}': this kernel has no KSM")) };
+    }
+    if let Action::SplitDeferred = a {
+        // The deferred split shrinker: drop_caches' drop_slab() runs every
+        // shrinker, deferred_split_scan() among them (README, "Large folios").
+        return crate::sys::write_file("/proc/sys/vm/drop_caches", "2").map(|()| 0);
     }
     let i = a.pid() as usize;
     procs.check_alive(i)?;
@@ -44,7 +58,9 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, fds: &[i32], a: 
     match a {
         Action::Mmap { start, len, write, .. } => {
             page_ok(start.saturating_add(len - 1))?;
-            Ok(procs.call(i, encode(OP_MMAP, start, len, write as u8, 0))?.0)
+            // With large folios every VMA gets MADV_HUGEPAGE (all alike, so
+            // VM_HUGEPAGE changes no merge the model makes).
+            Ok(procs.call(i, encode(OP_MMAP, start, len, write as u8, mthp as u64))?.0)
         }
         Action::Munmap { start, len, .. } => {
             page_ok(start.saturating_add(len - 1))?;
@@ -76,7 +92,7 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, fds: &[i32], a: 
         )),
         Action::MadvMergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_MERGEABLE),
         Action::MadvUnmergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_UNMERGEABLE),
-        Action::KsmMerge { .. } | Action::KsmDrop { .. } => unreachable!("handled above"),
+        Action::KsmMerge { .. } | Action::KsmDrop { .. } | Action::SplitDeferred => unreachable!("handled above"),
         Action::MmapFile { start, len, write, shared, file, pgoff, .. } => {
             page_ok(start.saturating_add(len.max(1) - 1))?;
             let fd = match file {
