@@ -12,7 +12,7 @@ use crate::address_space::{CacheEntry, File, FileId};
 use crate::ctx::{oops, Branch, Ctx};
 use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_remove_rmap_and_put};
 use crate::state::{Folio, FolioId, Mapping, OopsKind, Page, Pid, Pte, State, Vma, GHOST_FILE};
-use crate::vma::{vma_merge_new_range, Vmg};
+use crate::vma::Vmg;
 
 /// Mirrors do_mmap() -> __mmap_region() for a file (`file` is a named
 /// file) or for `MAP_SHARED|MAP_ANONYMOUS` (`file` is `None`):
@@ -68,25 +68,8 @@ pub fn do_mmap_file(
         file: Some(file),
         shared,
     };
-    let anon_object = s.files[file as usize].anon;
-    if anon_object || vma_merge_new_range(s, ctx, pid, &vmg).is_none() {
-        let mm = &mut s.mms[pid];
-        let at = mm.vmas.partition_point(|v| v.start < start);
-        mm.vmas.insert(
-            at,
-            Vma {
-                start,
-                end,
-                pgoff,
-                write,
-                mergeable: false,
-                account,
-                anon_vma: None,
-                chain: Default::default(),
-                file: Some(file),
-                shared,
-            },
-        );
+    // A new shmem object merges with nothing.
+    if crate::mmap::mmap_region(s, ctx, pid, &vmg, !s.files[file as usize].anon) {
         let name = crate::address_space::file_name(s, file);
         ctx.say(|| format!("mmap_region: new VMA {start}..{end} of {name} pgoff={pgoff}"));
     }

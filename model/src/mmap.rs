@@ -31,30 +31,39 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
         file: None,
         shared: false,
     };
-    if vma_merge_new_range(s, ctx, pid, &vmg).is_none() {
-        let mm = &mut s.mms[pid];
-        let at = mm.vmas.partition_point(|v| v.start < start);
-        mm.vmas.insert(
-            at,
-            Vma {
-                start,
-                end,
-                pgoff: start,
-                write,
-                mergeable: false,
-                account: write,
-                anon_vma: None,
-                chain: Default::default(),
-                file: None,
-                shared: false,
-            },
-        );
+    if mmap_region(s, ctx, pid, &vmg, true) {
         ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
     }
     for p in start..end {
         s.mms[pid].ghost[p as usize] = Some(0);
     }
     Ok(())
+}
+
+/// Mirrors __mmap_region() after the checks: vma_merge_new_range()
+/// extends a neighbour when `merge` allows it, else a new VMA with the
+/// range's flags (no anon_vma yet) is inserted in address order. `true`
+/// when a new VMA was inserted.
+pub(crate) fn mmap_region(s: &mut State, ctx: &mut Ctx, pid: usize, vmg: &Vmg, merge: bool) -> bool {
+    if merge && vma_merge_new_range(s, ctx, pid, vmg).is_some() {
+        return false;
+    }
+    let mm = &mut s.mms[pid];
+    let at = mm.vmas.partition_point(|v| v.start < vmg.start);
+    let vma = Vma {
+        start: vmg.start,
+        end: vmg.end,
+        pgoff: vmg.pgoff,
+        write: vmg.write,
+        mergeable: vmg.mergeable,
+        account: vmg.account,
+        anon_vma: None,
+        chain: Default::default(),
+        file: vmg.file,
+        shared: vmg.shared,
+    };
+    mm.vmas.insert(at, vma);
+    true
 }
 
 pub(crate) fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
