@@ -14,7 +14,6 @@
 pub mod check;
 pub mod explore;
 pub mod features;
-pub mod mthp;
 pub mod progress;
 pub mod report;
 pub mod run;
