@@ -226,9 +226,9 @@ pub const BUILTINS: [Builtin; 9] = [
     // swap-out and swap-in, with room to spare.
     (
         "mthp",
-        "v6.18-swapin-bypass-dirty (the partial MADV_FREE fix), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 minutes)",
+        "v6.18-madvfree-skips-shared (the root-cause fix of the MADV_FREE data loss), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 to 3 minutes)",
         || Settings {
-            kernel: Some("v6.18-swapin-bypass-dirty".into()),
+            kernel: Some("v6.18-madvfree-skips-shared".into()),
             mthp: Some("16k".into()),
             procs: Some(2),
             pages: Some(4),
