@@ -38,6 +38,8 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
         seed: plan.seed,
         width: plan.width,
         keep_going,
+        frontier_kib: None,
+        shard: plan.shard.clone(),
     };
     let o = plan.strategy.run(&ex, &limits, progress);
     let elapsed = limits.start.elapsed();

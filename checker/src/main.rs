@@ -138,7 +138,18 @@ struct CheckArgs {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Run as shard I of N of one BFS (docs/sharding.md); needs --exchange.
+    #[arg(long)]
+    shard: Option<String>,
+    /// The directory the shards of a run share (a shared volume across machines).
+    #[arg(long)]
+    exchange: Option<String>,
 }
+
+/// States are cloned and dropped by the million: mimalloc's thread-local
+/// free lists cost a fraction of glibc malloc's (`docs/storage.md`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -184,6 +195,8 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        shard: a.shard,
+        exchange: a.exchange,
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
     refuse_continue(&plan, a.keep_going)?;

@@ -46,6 +46,10 @@ pub struct Settings {
     pub mutant: Option<String>,
     /// Swap slots in use at once.
     pub swap_slots: Option<u8>,
+    /// This process's share of a sharded BFS, `I/N` (`docs/sharding.md`).
+    pub shard: Option<String>,
+    /// The directory the shards of a run share.
+    pub exchange: Option<String>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -225,6 +229,8 @@ impl Settings {
             symmetry: other.symmetry.or(self.symmetry),
             mutant: other.mutant.or(self.mutant),
             swap_slots: other.swap_slots.or(self.swap_slots),
+            shard: other.shard.or(self.shard),
+            exchange: other.exchange.or(self.exchange),
         }
     }
 
@@ -296,6 +302,7 @@ impl Settings {
             width,
             max_rss_kib: self.max_memory.map(|m| m * 1024).or_else(crate::report::memory_budget_kib),
             seed: self.seed.unwrap_or(0),
+            shard: crate::search::bfs::shard::parse(self.shard.as_deref(), self.exchange.as_deref(), strategy)?,
         })
     }
 }
@@ -321,4 +328,6 @@ pub struct Plan {
     pub max_rss_kib: Option<u64>,
     /// Simulation seed.
     pub seed: u64,
+    /// This process's share of a sharded BFS.
+    pub shard: Option<crate::strategy::Shard>,
 }

@@ -145,5 +145,6 @@ pub fn drive<C: Checker<Adapter>>(
         found,
         walks: None,
         corpus: None,
+        storage: None,
     }
 }

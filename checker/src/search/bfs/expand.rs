@@ -1,0 +1,190 @@
+//! Phase 1 of a level: one thread expands one frontier segment at a time.
+//! Each state is decoded, checked, and its successors are fingerprinted;
+//! a successor owned by this process and not in the seen set (read only
+//! during this phase), nor already a candidate of this segment, becomes a
+//! candidate: fingerprint, parent link, encoded state. Successors another
+//! shard owns go to that shard's outbox unchecked (only the owner knows
+//! whether they are new).
+
+use super::fpset::FpSet;
+use super::frontier::{decode, encode, Segment, Spill, SEGMENT};
+use super::links::link;
+use super::shard::Exchange;
+use super::{fingerprint, Live};
+use crate::explore::Explorer;
+use crate::report::rss_kib;
+use crate::strategy::Limits;
+use rmapcheck_model::Action;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// What every worker of a level shares.
+pub struct Ctx<'a> {
+    pub ex: &'a Explorer,
+    pub limits: &'a Limits,
+    pub live: &'a Live,
+    pub seen: &'a FpSet,
+    pub spill: &'a Spill,
+    pub exchange: Option<&'a Exchange>,
+    /// This process's shard.
+    pub me: u64,
+    /// Whether states of this level are expanded (false at the depth bound).
+    pub expand: bool,
+    /// Set by the first worker that hits the time limit or memory budget.
+    pub stop: &'a AtomicBool,
+}
+
+/// Candidates being collected: parallel vectors and the encoded states.
+#[derive(Default)]
+pub struct Cands {
+    pub fps: Vec<u64>,
+    pub links: Vec<u64>,
+    pub bytes: Vec<u8>,
+}
+
+/// Candidates kept as a segment, with a flag per candidate that the
+/// insertion phase sets when it is the first of its fingerprint.
+pub struct Batch {
+    pub fps: Vec<u64>,
+    pub links: Vec<u64>,
+    pub won: Vec<AtomicBool>,
+    pub seg: Segment,
+}
+
+impl Batch {
+    /// Keeps `c`'s states through the spill (memory or disk).
+    pub fn keep(c: Cands, spill: &Spill) -> std::io::Result<Batch> {
+        let n = c.fps.len();
+        let seg = spill.keep(0, n, c.bytes)?;
+        Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
+    }
+}
+
+/// What expanding one segment gave.
+#[derive(Default)]
+pub struct Unit {
+    pub batches: Vec<Batch>,
+    /// Per shard, the candidates it owns (empty unless sharded).
+    pub outbox: Vec<Vec<Cands>>,
+    /// The first state of the segment violating each invariant, by id.
+    pub violations: Vec<(usize, u64)>,
+    /// Successors generated, repeats included.
+    pub generated: usize,
+    /// A state at the depth bound had actions left.
+    pub cut_off: bool,
+    pub timed_out: bool,
+    pub out_of_memory: bool,
+    pub io: Option<std::io::Error>,
+}
+
+/// A fingerprint is already a hash: use it as is.
+#[derive(Default)]
+struct Identity(u64);
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A worker's scratch space, reused across segments.
+#[derive(Default)]
+pub struct Worker {
+    local: HashSet<u64, BuildHasherDefault<Identity>>,
+    actions: Vec<Action>,
+    buf: Vec<u8>,
+}
+
+impl Worker {
+    /// Expands `seg`.
+    pub fn unit(&mut self, cx: &Ctx, seg: &Segment) -> Unit {
+        let shards = cx.exchange.map_or(1, |x| x.shards());
+        let mut u = Unit { outbox: (0..if shards > 1 { shards } else { 0 }).map(|_| Vec::new()).collect(), ..Unit::default() };
+        let mut own = Cands::default();
+        let mut out: Vec<Cands> = (0..u.outbox.len()).map(|_| Cands::default()).collect();
+        self.local.clear();
+        let mut n = 0usize;
+        let symmetry = cx.ex.cfg.symmetry;
+        let (local, actions) = (&mut self.local, &mut self.actions);
+        let read = seg.for_each(&mut self.buf, |id, rec| {
+            if n % 1024 == 0 {
+                u.timed_out = cx.limits.past_deadline();
+                u.out_of_memory = cx.limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
+                if u.timed_out || u.out_of_memory {
+                    cx.stop.store(true, Relaxed);
+                }
+                if cx.stop.load(Relaxed) {
+                    return false;
+                }
+            }
+            n += 1;
+            let s = decode(rec, symmetry);
+            for i in cx.ex.violations(&s) {
+                if !u.violations.iter().any(|(v, _)| *v == i) {
+                    u.violations.push((i, id));
+                }
+            }
+            actions.clear();
+            cx.ex.actions(&s, actions);
+            if !cx.expand {
+                u.cut_off |= !actions.is_empty();
+                return true;
+            }
+            for (k, &a) in actions.iter().enumerate() {
+                let Some((next, _)) = cx.ex.step(&s, a) else { continue };
+                u.generated += 1;
+                let fp = fingerprint(&next);
+                let to = cx.exchange.map_or(cx.me, |x| x.owner(fp) as u64);
+                if (to == cx.me && cx.seen.contains(fp)) || !local.insert(fp) {
+                    continue;
+                }
+                let c = if to == cx.me { &mut own } else { &mut out[to as usize] };
+                c.fps.push(fp);
+                c.links.push(link(id, k));
+                encode(&next, &mut c.bytes);
+                if c.fps.len() == SEGMENT {
+                    let full = std::mem::take(c);
+                    if to == cx.me {
+                        match Batch::keep(full, cx.spill) {
+                            Ok(b) => u.batches.push(b),
+                            Err(e) => {
+                                u.io.get_or_insert(e);
+                                cx.stop.store(true, Relaxed);
+                                return false;
+                            }
+                        }
+                    } else {
+                        u.outbox[to as usize].push(full);
+                    }
+                }
+            }
+            cx.live.generated.fetch_add(actions.len(), Relaxed);
+            true
+        });
+        if let Err(e) = read {
+            u.io.get_or_insert(e);
+            cx.stop.store(true, Relaxed);
+        }
+        cx.live.fresh.fetch_add(local.len(), Relaxed);
+        if !own.fps.is_empty() {
+            match Batch::keep(own, cx.spill) {
+                Ok(b) => u.batches.push(b),
+                Err(e) => {
+                    u.io.get_or_insert(e);
+                }
+            }
+        }
+        for (to, c) in out.into_iter().enumerate() {
+            if !c.fps.is_empty() {
+                u.outbox[to].push(c);
+            }
+        }
+        u
+    }
+}

@@ -1,0 +1,555 @@
+//! Exact level-by-level breadth-first search, with states stored compactly.
+//!
+//! stateright 0.31's BFS shares work between threads in blocks and keeps
+//! the *last* counterexample it meets for a property, so the trace it
+//! returns is not always the shortest. This search finishes one depth
+//! before starting the next and keeps the first violation of each depth,
+//! so every counterexample it reports is a shortest one.
+//!
+//! Storage (`docs/storage.md`): the seen set holds 64-bit fingerprints
+//! only ([`fpset`], at most 16 bytes per state); the frontier is states
+//! serialized to bytes, spilled to disk past its budget ([`frontier`]);
+//! parent links go to an append-only file read back only for a
+//! counterexample ([`links`]).
+//!
+//! A level runs in three parallel phases: every thread expands segments of
+//! the frontier ([`expand`]), keeping the successors not seen at an
+//! earlier depth as candidates; then each thread inserts the candidates of
+//! its own group of seen-set tables, all candidates in frontier order, so
+//! that the first candidate of each fingerprint wins whatever the thread
+//! count; then the winners are numbered, their links written and their
+//! segments kept as the next frontier. The same run therefore gives the
+//! same states, counts and traces on any number of threads.
+//!
+//! With `--shard I/N` ([`shard`]) each process owns the states whose
+//! fingerprint maps to it, and hands the successors it does not own to
+//! their owners through a shared directory at the end of every level
+//! (`docs/sharding.md`).
+
+mod expand;
+pub mod fpset;
+pub mod frontier;
+mod links;
+pub mod shard;
+
+use crate::explore::Explorer;
+use crate::report::rss_kib;
+use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Storage, Strategy, Traits};
+use expand::{Batch, Cands, Unit};
+use fpset::FpSet;
+use frontier::{Segment, Spill};
+use links::{Links, ROOT};
+use rmapcheck_model::State;
+use shard::{Exchange, Marker};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Exact level-by-level BFS: exhaustive, shortest counterexamples.
+pub struct Bfs;
+
+impl Strategy for Bfs {
+    fn traits(&self) -> Traits {
+        Traits::exhaustive("bfs", "exact level-by-level breadth-first search: exhaustive, shortest counterexamples")
+    }
+    /// Runs the search; `progress` gets a line every two seconds.
+    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
+        let live = Live::default();
+        std::thread::scope(|sc| {
+            if let Some(w) = progress {
+                let live = &live;
+                sc.spawn(move || report(w, live));
+            }
+            let out = match Search::new(ex, limits, &live) {
+                Ok(mut s) => s.run(),
+                Err(e) => storage_failure(e),
+            };
+            live.done.store(true, Relaxed);
+            out
+        })
+    }
+}
+
+/// A state's 64-bit fingerprint: the bytes the state's `Hash` feeds (with
+/// integers written as LEB128, so the stream stays unambiguous and short),
+/// hashed with XXH3-64 (specified and stable: every shard of a run, on
+/// any machine, computes the same fingerprint). With process symmetry on,
+/// [`State`]'s `Hash` folds symmetric states into one fingerprint. Never
+/// [`fpset::EMPTY`]: zero is mapped to one, merging two of 2^64 values.
+pub fn fingerprint(s: &State) -> u64 {
+    thread_local!(static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        s.hash(&mut Collect(&mut b));
+        xxhash_rust::xxh3::xxh3_64(&b).max(1)
+    })
+}
+
+/// A `Hasher` that only collects the bytes it is fed.
+struct Collect<'a>(&'a mut Vec<u8>);
+impl Collect<'_> {
+    fn varint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.0.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        self.0.push(n as u8);
+    }
+}
+impl Hasher for Collect<'_> {
+    fn finish(&self) -> u64 {
+        unreachable!("fingerprint() hashes the collected bytes")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.0.push(n);
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.varint(n.into());
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.varint(n.into());
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.varint(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.varint(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.varint(n as u64);
+    }
+}
+
+/// Counters the level workers bump and the progress reporter reads.
+#[derive(Default)]
+pub(crate) struct Live {
+    generated: AtomicUsize,
+    /// Distinct states as of the last completed level.
+    unique: AtomicUsize,
+    /// New states found so far in this level, before deduplication
+    /// across segments.
+    fresh: AtomicUsize,
+    depth: AtomicUsize,
+    done: AtomicBool,
+}
+
+/// Prints a progress line every two seconds until the search is done.
+fn report(w: &mut (dyn Write + Send), live: &Live) {
+    let start = Instant::now();
+    let mut last = (Instant::now(), 0usize);
+    while !live.done.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.0.elapsed() < Duration::from_secs(2) {
+            continue;
+        }
+        let generated = live.generated.load(Relaxed);
+        let rate = (generated - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        let _ = writeln!(
+            w,
+            "[{:>6.1}s] depth={} states={generated} unique={} (+{} candidates at this depth) states/s={rate:.0} rss={} MiB",
+            start.elapsed().as_secs_f64(),
+            live.depth.load(Relaxed),
+            live.unique.load(Relaxed),
+            live.fresh.load(Relaxed),
+            rss_kib() / 1024,
+        );
+        last = (Instant::now(), generated);
+    }
+}
+
+/// The outcome of a search that could not use its spill directory or
+/// exchange directory: nothing is claimed.
+fn storage_failure(e: std::io::Error) -> Outcome {
+    eprintln!("rmapcheck: bfs storage: {e}");
+    Outcome { states: 0, unique: 0, stop: Stop::Storage(e.kind()), ..Outcome::initial() }
+}
+
+/// A private directory for the spill and link files, removed with
+/// everything in it when the search ends.
+struct WorkDir(PathBuf);
+impl WorkDir {
+    fn new() -> std::io::Result<WorkDir> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("rmapcheck-bfs-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(WorkDir(dir))
+    }
+}
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The frontier's memory budget when none is given: a quarter of the
+/// memory budget, or 1 GiB.
+fn frontier_budget(limits: &Limits) -> usize {
+    let kib = limits.frontier_kib.or(limits.max_rss_kib.map(|m| m / 4)).unwrap_or(1 << 20);
+    (kib as usize).saturating_mul(1024)
+}
+
+/// One search: the seen set, the frontier and the link files.
+struct Search<'a> {
+    ex: &'a Explorer,
+    limits: &'a Limits,
+    live: &'a Live,
+    threads: usize,
+    seen: FpSet,
+    spill: Spill,
+    links: Links,
+    exchange: Option<Exchange>,
+    /// This process's shard and the number of shards (0 and 1 unsharded).
+    me: u64,
+    shards: u64,
+    /// Local index of the next state to number (its id is `index * shards + me`).
+    next_index: u64,
+    _work: WorkDir,
+}
+
+/// Why a search stopped early, as found during a level.
+#[derive(Default)]
+struct Cut {
+    depth_bounded: bool,
+    timed_out: bool,
+    out_of_memory: bool,
+    io: Option<std::io::Error>,
+}
+
+impl<'a> Search<'a> {
+    fn new(ex: &'a Explorer, limits: &'a Limits, live: &'a Live) -> std::io::Result<Search<'a>> {
+        let work = WorkDir::new()?;
+        let (exchange, me, shards) = match &limits.shard {
+            Some(sh) => (Some(Exchange::open(sh, &identity(ex, limits))?), sh.index as u64, sh.count as u64),
+            None => (None, 0, 1),
+        };
+        let links_dir: &Path = exchange.as_ref().map_or(&work.0, |x| x.dir());
+        let links = Links::create(links_dir, me as usize, shards as usize)?;
+        Ok(Search {
+            ex,
+            limits,
+            live,
+            threads: limits.threads.max(1),
+            seen: FpSet::default(),
+            spill: Spill::new(&work.0, frontier_budget(limits)),
+            links,
+            exchange,
+            me,
+            shards,
+            next_index: 0,
+            _work: work,
+        })
+    }
+
+    fn owner(&self, fp: u64) -> u64 {
+        self.exchange.as_ref().map_or(0, |x| x.owner(fp) as u64)
+    }
+
+    fn run(&mut self) -> Outcome {
+        let init = self.ex.init();
+        let init_fp = fingerprint(&init);
+        let mut out = Outcome::initial();
+        let mut frontier = Vec::new();
+        if self.owner(init_fp) == self.me {
+            self.seen.insert(init_fp);
+            if let Err(e) = self.links.write(self.me, &[ROOT]) {
+                return storage_failure(e);
+            }
+            self.next_index = 1;
+            frontier.push(Segment::initial(&init));
+        } else {
+            (out.states, out.unique) = (0, 0);
+        }
+        let mut cut = Cut::default();
+        let mut found: Vec<(usize, u64)> = Vec::new();
+        let mut depth = 0usize;
+        self.live.unique.store(self.seen.len(), Relaxed);
+        loop {
+            let expanded: usize = frontier.iter().map(|s: &Segment| s.states).sum();
+            if expanded > 0 {
+                out.max_depth = depth;
+            }
+            self.live.depth.store(depth, Relaxed);
+            self.live.fresh.store(0, Relaxed);
+            let expand = self.limits.max_depth.is_none_or(|d| depth < d);
+            self.spill.level(depth + 1);
+            let units = self.expand(frontier, expand);
+            let (mut own, outboxes) = (Vec::new(), Vec::new());
+            let mut outboxes: Vec<Vec<Cands>> = outboxes;
+            let mut new_found = Vec::new();
+            for u in units {
+                let Unit { batches, outbox, violations, generated, cut_off, timed_out, out_of_memory, io } = u;
+                out.states += generated;
+                cut.depth_bounded |= cut_off;
+                cut.timed_out |= timed_out;
+                cut.out_of_memory |= out_of_memory;
+                if cut.io.is_none() {
+                    cut.io = io;
+                }
+                for (inv, id) in violations {
+                    if !found.iter().chain(&new_found).any(|(i, _)| *i == inv) {
+                        new_found.push((inv, id));
+                    }
+                }
+                own.extend(batches);
+                if outboxes.is_empty() {
+                    outboxes = outbox;
+                } else {
+                    for (to, c) in outboxes.iter_mut().zip(outbox) {
+                        to.extend(c);
+                    }
+                }
+            }
+            found.extend(new_found);
+            cut.out_of_memory |= self.limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
+            // The other shards' candidates for this process, and whether
+            // any shard ends the search after this level.
+            let mut peers_stop = None;
+            let mut all_idle = expanded == 0;
+            if let Some(x) = &self.exchange {
+                let marker = Marker {
+                    expanded: expanded as u64,
+                    stop: stop_reason(&cut),
+                    found: found.iter().map(|(i, _)| *i).collect(),
+                };
+                let exchanged = x
+                    .send(depth, &outboxes)
+                    .and_then(|()| x.barrier(depth, &marker, &self.links, self.limits.deadline()))
+                    .and_then(|markers| Ok((markers, x.receive(depth, &self.spill)?)));
+                match exchanged {
+                    Ok((markers, inbound)) => {
+                        all_idle = markers.iter().all(|m| m.expanded == 0);
+                        peers_stop = peers_decide(&markers, self.ex, self.limits);
+                        own = merge_in_shard_order(own, inbound, self.me as usize);
+                    }
+                    Err(e) => {
+                        cut.io.get_or_insert(e);
+                    }
+                }
+            }
+            if let Err(e) = self.insert_and_number(&mut own) {
+                cut.io.get_or_insert(e);
+            }
+            frontier = own.into_iter().filter_map(|b| (b.seg.states > 0).then_some(b.seg)).collect();
+            out.unique = self.seen.len();
+            self.live.unique.store(out.unique, Relaxed);
+            let all_found = self.ex.invariants.iter().all(|i| found.iter().any(|(f, _)| f == i));
+            let stop_here = cut.timed_out
+                || cut.out_of_memory
+                || cut.io.is_some()
+                || peers_stop.is_some()
+                || (!found.is_empty() && (!self.limits.keep_going || all_found));
+            let finished = if self.exchange.is_some() { all_idle || !expand } else { frontier.is_empty() };
+            if stop_here || finished {
+                if let Some(p) = peers_stop {
+                    apply_peer_stop(&mut cut, p);
+                }
+                break;
+            }
+            depth += 1;
+        }
+        for f in frontier {
+            self.spill.release(f);
+        }
+        self.finish(out, found, cut)
+    }
+
+    /// Phase 1: expands the frontier's segments on every thread.
+    fn expand(&self, frontier: Vec<Segment>, expand: bool) -> Vec<Unit> {
+        let work: Vec<Mutex<Option<Segment>>> = frontier.into_iter().map(|s| Mutex::new(Some(s))).collect();
+        let results: Vec<Mutex<Option<Unit>>> = work.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let ctx = expand::Ctx {
+            ex: self.ex,
+            limits: self.limits,
+            live: self.live,
+            seen: &self.seen,
+            spill: &self.spill,
+            exchange: self.exchange.as_ref(),
+            me: self.me,
+            expand,
+            stop: &stop,
+        };
+        std::thread::scope(|sc| {
+            for _ in 0..self.threads.min(work.len()).max(1) {
+                sc.spawn(|| {
+                    let mut w = expand::Worker::default();
+                    loop {
+                        let u = next.fetch_add(1, Relaxed);
+                        if u >= work.len() {
+                            break;
+                        }
+                        let seg = work[u].lock().unwrap().take().expect("each segment is taken once");
+                        let unit = w.unit(&ctx, &seg);
+                        self.spill.release(seg);
+                        *results[u].lock().unwrap() = Some(unit);
+                    }
+                });
+            }
+        });
+        for w in work {
+            if let Some(seg) = w.into_inner().unwrap() {
+                self.spill.release(seg);
+            }
+        }
+        results.into_iter().filter_map(|r| r.into_inner().unwrap()).collect()
+    }
+
+    /// Phases 2 and 3: inserts the candidates into the seen set (each
+    /// thread its own tables, every thread all candidates in order), then
+    /// numbers the winners in order and writes their parent links.
+    fn insert_and_number(&mut self, batches: &mut [Batch]) -> std::io::Result<()> {
+        let threads = self.threads;
+        std::thread::scope(|sc| {
+            for (g, mut tables) in self.seen.groups(threads).into_iter().enumerate() {
+                let batches = &*batches;
+                sc.spawn(move || {
+                    for b in batches {
+                        for (k, &fp) in b.fps.iter().enumerate() {
+                            let shard = FpSet::shard(fp);
+                            if shard % threads == g && tables[shard / threads].insert(fp) {
+                                b.won[k].store(true, Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let mut firsts = Vec::with_capacity(batches.len());
+        for b in batches.iter() {
+            firsts.push(self.next_index * self.shards + self.me);
+            self.next_index += b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
+        }
+        let per = batches.len().div_ceil(threads).max(1);
+        let (spill, links) = (&self.spill, &self.links);
+        let results: Vec<std::io::Result<()>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = batches
+                .chunks_mut(per)
+                .zip(firsts.chunks(per))
+                .map(|(bs, fs)| {
+                    sc.spawn(move || {
+                        for (b, &first) in bs.iter_mut().zip(fs) {
+                            let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
+                            b.seg.decide(first, &won, spill);
+                            let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+                            links.write(first, &recs)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("insertion thread panicked")).collect()
+        });
+        results.into_iter().collect()
+    }
+
+    /// The outcome: why the search stopped, and a trace per violation.
+    fn finish(&mut self, mut out: Outcome, found: Vec<(usize, u64)>, mut cut: Cut) -> Outcome {
+        for (inv, id) in found {
+            match self.links.trace(self.ex, id) {
+                Ok(trace) => out.found.push(Found { invariant: inv, trace, unshrunk: None }),
+                Err(e) => {
+                    cut.io.get_or_insert(e);
+                }
+            }
+        }
+        let ex = self.ex;
+        out.found.sort_by_key(|f| ex.invariants.iter().position(|&i| i == f.invariant));
+        let limits = self.limits;
+        let all_found = ex.invariants.iter().all(|i| out.found.iter().any(|f| f.invariant == *i));
+        out.stop = if let Some(e) = &cut.io {
+            eprintln!("rmapcheck: bfs storage: {e}");
+            Stop::Storage(e.kind())
+        } else if !out.found.is_empty() && !limits.keep_going {
+            Stop::FirstViolation
+        } else if limits.keep_going && all_found {
+            Stop::AllViolated
+        } else if cut.out_of_memory {
+            Stop::MemoryBudget(limits.max_rss_kib.unwrap_or(0) / 1024)
+        } else if cut.timed_out {
+            Stop::TimeLimit(limits.time_limit.unwrap_or_default())
+        } else if cut.depth_bounded {
+            Stop::DepthBound(limits.max_depth.unwrap_or(0))
+        } else {
+            Stop::Exhausted
+        };
+        out.storage = Some(Storage {
+            seen_bytes: self.seen.bytes() as u64,
+            frontier_peak_memory: self.spill.peak_mem.load(Relaxed) as u64,
+            frontier_peak_disk: self.spill.peak_disk.load(Relaxed),
+            links_bytes: self.links.bytes(),
+        });
+        out
+    }
+}
+
+/// What makes every process stop after this level, as a marker says it.
+fn stop_reason(cut: &Cut) -> Option<shard::PeerStop> {
+    if cut.io.is_some() {
+        Some(shard::PeerStop::Storage)
+    } else if cut.out_of_memory {
+        Some(shard::PeerStop::Memory)
+    } else if cut.timed_out {
+        Some(shard::PeerStop::Time)
+    } else {
+        None
+    }
+}
+
+/// Whether another shard ends the search after this level: its own limit,
+/// or the violations found by all shards together.
+fn peers_decide(markers: &[Marker], ex: &Explorer, limits: &Limits) -> Option<shard::PeerStop> {
+    if let Some(s) = markers.iter().find_map(|m| m.stop) {
+        return Some(s);
+    }
+    let found = |i: &usize| markers.iter().any(|m| m.found.contains(i));
+    let any = markers.iter().any(|m| !m.found.is_empty());
+    (any && (!limits.keep_going || ex.invariants.iter().all(found))).then_some(shard::PeerStop::Violation)
+}
+
+/// A peer's reason to stop as this process's own.
+fn apply_peer_stop(cut: &mut Cut, p: shard::PeerStop) {
+    match p {
+        shard::PeerStop::Time => cut.timed_out = true,
+        shard::PeerStop::Memory => cut.out_of_memory = true,
+        shard::PeerStop::Storage => {
+            cut.io.get_or_insert_with(|| std::io::Error::other("another shard stopped on a storage error"));
+        }
+        shard::PeerStop::Violation => {}
+    }
+}
+
+/// This process's candidates and the ones other shards sent, in shard
+/// order: the order in which the first candidate of a fingerprint wins.
+fn merge_in_shard_order(own: Vec<Batch>, inbound: Vec<Vec<Batch>>, me: usize) -> Vec<Batch> {
+    let mut all = Vec::new();
+    let mut own = Some(own);
+    for (k, b) in inbound.into_iter().enumerate() {
+        if k == me {
+            all.extend(own.take().unwrap_or_default());
+        }
+        all.extend(b);
+    }
+    all.extend(own.unwrap_or_default());
+    all
+}
+
+/// What must be equal in every shard of one run: the model, the invariants
+/// and the bounds.
+fn identity(ex: &Explorer, limits: &Limits) -> String {
+    let cfg = serde_json::to_string(&ex.cfg).unwrap_or_default();
+    format!(
+        "model {cfg}\ninvariants {:?}\nmax_depth {:?}\ncontinue {}\nrmapcheck {}\n",
+        ex.invariants,
+        limits.max_depth,
+        limits.keep_going,
+        env!("CARGO_PKG_VERSION")
+    )
+}
