@@ -87,6 +87,7 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
         elapsed_secs: secs,
         states_per_sec: if secs > 0.0 { o.states as f64 / secs } else { 0.0 },
         peak_rss_kib: peak_rss_kib(),
+        storage: o.storage,
         invariants,
         counterexamples,
         coverage: CoverageReport { actions, branches },
@@ -151,5 +152,6 @@ fn echo(plan: &Plan) -> ConfigEcho {
         .into(),
         symmetry: m.symmetry,
         mutant: m.mutant.map(|m| m.name()),
+        shard: plan.shard.as_ref().map(|s| format!("{}/{}", s.index, s.count)),
     }
 }

@@ -9,9 +9,11 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod check;
 pub mod explore;
 pub mod features;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod search;

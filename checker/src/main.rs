@@ -40,8 +40,24 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Measure exploration speed on fixed configurations (states/s, peak memory).
-    Bench,
+    /// Measure a check (default configuration unless flags follow) at 1 and 2 threads: states/s, bytes/state, peak memory.
+    Bench {
+        /// Runs per thread count, interleaved.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Flags for 'rmapcheck check' (e.g. --config vma, --procs 5 --ids compact).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Combine the JSON reports of the shards of one run (check --shard I/N --json) into one verdict.
+    Merge {
+        /// The shards' reports, one per shard.
+        #[arg(required = true)]
+        reports: Vec<String>,
+        /// Write the combined report here.
+        #[arg(long)]
+        json: Option<String>,
+    },
     /// Run scenarios in the model and on the live kernel and compare after every step (root only).
     Conform {
         /// Scenario files.
@@ -160,7 +176,8 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Cmd::Run { files, full, quiet } => run(&files, full, quiet),
-        Cmd::Bench => bench(),
+        Cmd::Bench { rounds, args } => rmapcheck::bench::bench(&args, rounds),
+        Cmd::Merge { reports, json } => rmapcheck::merge::merge(&reports, json.as_deref()),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
         }
@@ -257,48 +274,4 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
     }
     println!("{} passed, {} failed", files.len() - failed, failed);
     Ok(u8::from(failed > 0))
-}
-
-/// Runs each case in a child process, so that the peak memory reported is
-/// that run's own (VmHWM never goes down within a process).
-fn bench() -> Result<u8, String> {
-    println!(
-        "{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}",
-        "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB"
-    );
-    let cases: [(&str, &[&str]); 3] = [
-        ("default (3 procs, 2 pages)", &[]),
-        ("default, canonical ids, no symmetry", &["--no-symmetry"]),
-        ("default, compact ids, no symmetry", &["--no-symmetry", "--ids", "compact"]),
-    ];
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let json = std::env::temp_dir().join(format!("rmapcheck-bench-{}.json", std::process::id()));
-    for (name, extra) in cases {
-        for threads in [1, 2] {
-            let status = std::process::Command::new(&exe)
-                .args(["check", "--quiet", "--threads", &threads.to_string(), "--json"])
-                .arg(&json)
-                .args(extra)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-            if !status.success() {
-                return Err(format!("benchmark run '{name}' failed: {status}"));
-            }
-            let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
-            let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
-            println!(
-                "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}",
-                name,
-                threads,
-                r["states"].as_u64().unwrap_or(0),
-                r["unique_states"].as_u64().unwrap_or(0),
-                r["elapsed_secs"].as_f64().unwrap_or(0.0),
-                r["states_per_sec"].as_f64().unwrap_or(0.0),
-                r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
-            );
-        }
-    }
-    let _ = std::fs::remove_file(&json);
-    Ok(0)
 }

@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     pub me: u64,
     /// Whether states of this level are expanded (false at the depth bound).
     pub expand: bool,
+    /// Bytes of order key before each record's state (sharded runs: two
+    /// per action from the initial state; 0 otherwise).
+    pub key_len: usize,
     /// Set by the first worker that hits the time limit or memory budget.
     pub stop: &'a AtomicBool,
 }
@@ -67,8 +70,9 @@ pub struct Unit {
     pub batches: Vec<Batch>,
     /// Per shard, the candidates it owns (empty unless sharded).
     pub outbox: Vec<Vec<Cands>>,
-    /// The first state of the segment violating each invariant, by id.
-    pub violations: Vec<(usize, u64)>,
+    /// The first state of the segment violating each invariant: its id
+    /// and its order key (empty unless sharded).
+    pub violations: Vec<(usize, u64, Vec<u8>)>,
     /// Successors generated, repeats included.
     pub generated: usize,
     /// A state at the depth bound had actions left.
@@ -99,20 +103,22 @@ pub struct Worker {
     local: HashSet<u64, BuildHasherDefault<Identity>>,
     actions: Vec<Action>,
     buf: Vec<u8>,
+    key: Vec<u8>,
 }
 
 impl Worker {
     /// Expands `seg`.
     pub fn unit(&mut self, cx: &Ctx, seg: &Segment) -> Unit {
         let shards = cx.exchange.map_or(1, |x| x.shards());
-        let mut u = Unit { outbox: (0..if shards > 1 { shards } else { 0 }).map(|_| Vec::new()).collect(), ..Unit::default() };
+        let mut u =
+            Unit { outbox: (0..if shards > 1 { shards } else { 0 }).map(|_| Vec::new()).collect(), ..Unit::default() };
         let mut own = Cands::default();
         let mut out: Vec<Cands> = (0..u.outbox.len()).map(|_| Cands::default()).collect();
         self.local.clear();
         let mut n = 0usize;
         let symmetry = cx.ex.cfg.symmetry;
-        let (local, actions) = (&mut self.local, &mut self.actions);
-        let read = seg.for_each(&mut self.buf, |id, rec| {
+        let (local, actions, key_buf) = (&mut self.local, &mut self.actions, &mut self.key);
+        let read = seg.for_each(&mut self.buf, shards as u64, |id, rec| {
             if n % 1024 == 0 {
                 u.timed_out = cx.limits.past_deadline();
                 u.out_of_memory = cx.limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
@@ -124,10 +130,11 @@ impl Worker {
                 }
             }
             n += 1;
+            let (key, rec) = rec.split_at(cx.key_len);
             let s = decode(rec, symmetry);
             for i in cx.ex.violations(&s) {
-                if !u.violations.iter().any(|(v, _)| *v == i) {
-                    u.violations.push((i, id));
+                if !u.violations.iter().any(|(v, _, _)| *v == i) {
+                    u.violations.push((i, id, key.to_vec()));
                 }
             }
             actions.clear();
@@ -147,7 +154,12 @@ impl Worker {
                 let c = if to == cx.me { &mut own } else { &mut out[to as usize] };
                 c.fps.push(fp);
                 c.links.push(link(id, k));
-                encode(&next, &mut c.bytes);
+                key_buf.clear();
+                if cx.exchange.is_some() {
+                    key_buf.extend_from_slice(key);
+                    key_buf.extend_from_slice(&(k as u16).to_be_bytes());
+                }
+                encode(&next, key_buf, &mut c.bytes);
                 if c.fps.len() == SEGMENT {
                     let full = std::mem::take(c);
                     if to == cx.me {

@@ -16,11 +16,12 @@ use std::sync::{Arc, OnceLock};
 /// Most candidate states in one segment (a unit of work of the next level).
 pub const SEGMENT: usize = 2048;
 
-/// Appends `s` as one record: its postcard length (u16, little endian),
-/// then the postcard bytes.
-pub fn encode(s: &State, out: &mut Vec<u8>) {
+/// Appends `s` as one record: its length (u16, little endian), `key` (the
+/// order key of a sharded run, empty otherwise), then the postcard bytes.
+pub fn encode(s: &State, key: &[u8], out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(key);
     let mut v = postcard::to_extend(s, std::mem::take(out)).expect("a State always serializes");
     let len = v.len() - at - 2;
     let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
@@ -48,7 +49,12 @@ enum Data {
     /// `len` bytes at `off` of a level file; `won` has a bit per record
     /// (records are spilled before the level's insertion decides which
     /// candidates are new), set for the states of the frontier.
-    Disk { file: Arc<LevelFile>, off: u64, len: usize, won: Vec<u64> },
+    Disk {
+        file: Arc<LevelFile>,
+        off: u64,
+        len: usize,
+        won: Vec<u64>,
+    },
 }
 
 /// Consecutive frontier states, with ids `first_id..first_id + states`.
@@ -61,16 +67,21 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// A segment with the initial state alone.
-    pub fn initial(s: &State) -> Segment {
+    /// A segment with the initial state alone, numbered `id`.
+    pub fn initial(s: &State, id: u64) -> Segment {
         let mut bytes = Vec::new();
-        encode(s, &mut bytes);
-        Segment { first_id: 0, states: 1, data: Data::Mem(bytes) }
+        encode(s, &[], &mut bytes);
+        Segment { first_id: id, states: 1, data: Data::Mem(bytes) }
     }
 
-    /// Calls `f(id, record)` for every state, in order. `buf` is scratch
-    /// space for a spilled segment.
-    pub fn for_each(&self, buf: &mut Vec<u8>, mut f: impl FnMut(u64, &[u8]) -> bool) -> std::io::Result<()> {
+    /// Calls `f(id, record)` for every state, in order (ids `stride` apart:
+    /// the number of shards). `buf` is scratch space for a spilled segment.
+    pub fn for_each(
+        &self,
+        buf: &mut Vec<u8>,
+        stride: u64,
+        mut f: impl FnMut(u64, &[u8]) -> bool,
+    ) -> std::io::Result<()> {
         let (mut rest, won): (&[u8], &[u64]) = match &self.data {
             Data::Mem(b) => (b, &[]),
             Data::Disk { file, off, len, won } => {
@@ -90,7 +101,7 @@ impl Segment {
                 if !f(id, rec) {
                     break;
                 }
-                id += 1;
+                id += stride;
             }
         }
         Ok(())
@@ -173,16 +184,34 @@ impl Spill {
         Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, won: Vec::new() } })
     }
 
-    /// Returns a consumed segment's memory or disk share.
-    pub fn release(&self, seg: Segment) {
+    /// A segment's records, all of them (a segment the insertion phase has
+    /// not decided yet), its share returned.
+    pub fn take(&self, seg: Segment) -> std::io::Result<Vec<u8>> {
+        self.release_len(&seg);
         match seg.data {
+            Data::Mem(b) => Ok(b),
+            Data::Disk { file, off, len, .. } => {
+                let mut b = vec![0; len];
+                file.file.read_exact_at(&mut b, off)?;
+                Ok(b)
+            }
+        }
+    }
+
+    fn release_len(&self, seg: &Segment) {
+        match &seg.data {
             Data::Mem(b) => {
                 self.mem.fetch_sub(b.len(), Relaxed);
             }
             Data::Disk { len, .. } => {
-                self.disk.fetch_sub(len as u64, Relaxed);
+                self.disk.fetch_sub(*len as u64, Relaxed);
             }
         }
+    }
+
+    /// Returns a consumed segment's memory or disk share.
+    pub fn release(&self, seg: Segment) {
+        self.release_len(&seg);
     }
 }
 

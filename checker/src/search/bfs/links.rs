@@ -77,6 +77,9 @@ impl Links {
             }
             indices.push((rec & 0xffff) as usize);
             id = rec >> 16;
+            if indices.len() > 1 << 16 {
+                return Err(broken(format!("no initial state within {} links", indices.len())));
+            }
         }
         let mut s = ex.init();
         let mut actions = Vec::new();

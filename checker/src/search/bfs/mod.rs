@@ -262,12 +262,14 @@ impl<'a> Search<'a> {
                 return storage_failure(e);
             }
             self.next_index = 1;
-            frontier.push(Segment::initial(&init));
+            frontier.push(Segment::initial(&init, self.me));
         } else {
             (out.states, out.unique) = (0, 0);
         }
         let mut cut = Cut::default();
-        let mut found: Vec<(usize, u64)> = Vec::new();
+        // Every invariant found violated by any shard, with the id of the
+        // state when this process holds the counterexample.
+        let mut found: Vec<(usize, Option<u64>)> = Vec::new();
         let mut depth = 0usize;
         self.live.unique.store(self.seen.len(), Relaxed);
         loop {
@@ -279,10 +281,11 @@ impl<'a> Search<'a> {
             self.live.fresh.store(0, Relaxed);
             let expand = self.limits.max_depth.is_none_or(|d| depth < d);
             self.spill.level(depth + 1);
-            let units = self.expand(frontier, expand);
-            let (mut own, outboxes) = (Vec::new(), Vec::new());
-            let mut outboxes: Vec<Vec<Cands>> = outboxes;
-            let mut new_found = Vec::new();
+            let units = self.expand(frontier, expand, depth);
+            let mut own = Vec::new();
+            let mut outboxes: Vec<Vec<Cands>> = Vec::new();
+            // This level's first violation of each invariant not found before.
+            let mut new: Vec<(usize, u64, Vec<u8>)> = Vec::new();
             for u in units {
                 let Unit { batches, outbox, violations, generated, cut_off, timed_out, out_of_memory, io } = u;
                 out.states += generated;
@@ -292,9 +295,9 @@ impl<'a> Search<'a> {
                 if cut.io.is_none() {
                     cut.io = io;
                 }
-                for (inv, id) in violations {
-                    if !found.iter().chain(&new_found).any(|(i, _)| *i == inv) {
-                        new_found.push((inv, id));
+                for (inv, id, key) in violations {
+                    if !found.iter().any(|(i, _)| *i == inv) && !new.iter().any(|(i, _, _)| *i == inv) {
+                        new.push((inv, id, key));
                     }
                 }
                 own.extend(batches);
@@ -306,17 +309,17 @@ impl<'a> Search<'a> {
                     }
                 }
             }
-            found.extend(new_found);
             cut.out_of_memory |= self.limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
-            // The other shards' candidates for this process, and whether
-            // any shard ends the search after this level.
+            // The other shards' candidates for this process, their new
+            // violations, and whether any shard hit a limit.
             let mut peers_stop = None;
             let mut all_idle = expanded == 0;
+            let mut theirs: Vec<(usize, Vec<u8>)> = Vec::new();
             if let Some(x) = &self.exchange {
                 let marker = Marker {
                     expanded: expanded as u64,
                     stop: stop_reason(&cut),
-                    found: found.iter().map(|(i, _)| *i).collect(),
+                    new: new.iter().map(|(i, _, k)| (*i, k.clone())).collect(),
                 };
                 let exchanged = x
                     .send(depth, &outboxes)
@@ -325,12 +328,33 @@ impl<'a> Search<'a> {
                 match exchanged {
                     Ok((markers, inbound)) => {
                         all_idle = markers.iter().all(|m| m.expanded == 0);
-                        peers_stop = peers_decide(&markers, self.ex, self.limits);
-                        own = merge_in_shard_order(own, inbound, self.me as usize);
+                        peers_stop = markers.iter().find_map(|m| m.stop);
+                        theirs = markers.into_iter().flat_map(|m| m.new).collect();
+                        let mut streams = inbound;
+                        streams[self.me as usize] = own;
+                        match shard::merge_by_key(streams, 2 * (depth + 1), &self.spill) {
+                            Ok(merged) => own = merged,
+                            Err(e) => {
+                                cut.io.get_or_insert(e);
+                                own = Vec::new();
+                            }
+                        }
                     }
                     Err(e) => {
                         cut.io.get_or_insert(e);
                     }
+                }
+            }
+            // Of the states violating an invariant for the first time at
+            // this depth, the first in BFS order (the smallest order key
+            // over all shards) gives the counterexample.
+            for (inv, id, key) in new {
+                let first = theirs.iter().filter(|(i, _)| *i == inv).all(|(_, k)| *k >= key);
+                found.push((inv, first.then_some(id)));
+            }
+            for (inv, _) in theirs {
+                if !found.iter().any(|(i, _)| *i == inv) {
+                    found.push((inv, None));
                 }
             }
             if let Err(e) = self.insert_and_number(&mut own) {
@@ -361,7 +385,7 @@ impl<'a> Search<'a> {
     }
 
     /// Phase 1: expands the frontier's segments on every thread.
-    fn expand(&self, frontier: Vec<Segment>, expand: bool) -> Vec<Unit> {
+    fn expand(&self, frontier: Vec<Segment>, expand: bool, depth: usize) -> Vec<Unit> {
         let work: Vec<Mutex<Option<Segment>>> = frontier.into_iter().map(|s| Mutex::new(Some(s))).collect();
         let results: Vec<Mutex<Option<Unit>>> = work.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
@@ -375,6 +399,7 @@ impl<'a> Search<'a> {
             exchange: self.exchange.as_ref(),
             me: self.me,
             expand,
+            key_len: if self.exchange.is_some() { 2 * depth } else { 0 },
             stop: &stop,
         };
         std::thread::scope(|sc| {
@@ -438,7 +463,8 @@ impl<'a> Search<'a> {
                         for (b, &first) in bs.iter_mut().zip(fs) {
                             let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
                             b.seg.decide(first, &won, spill);
-                            let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+                            let recs: Vec<u64> =
+                                b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
                             links.write(first, &recs)?;
                         }
                         Ok(())
@@ -451,8 +477,9 @@ impl<'a> Search<'a> {
     }
 
     /// The outcome: why the search stopped, and a trace per violation.
-    fn finish(&mut self, mut out: Outcome, found: Vec<(usize, u64)>, mut cut: Cut) -> Outcome {
-        for (inv, id) in found {
+    fn finish(&mut self, mut out: Outcome, found: Vec<(usize, Option<u64>)>, mut cut: Cut) -> Outcome {
+        for &(inv, id) in &found {
+            let Some(id) = id else { continue };
             match self.links.trace(self.ex, id) {
                 Ok(trace) => out.found.push(Found { invariant: inv, trace, unshrunk: None }),
                 Err(e) => {
@@ -463,11 +490,11 @@ impl<'a> Search<'a> {
         let ex = self.ex;
         out.found.sort_by_key(|f| ex.invariants.iter().position(|&i| i == f.invariant));
         let limits = self.limits;
-        let all_found = ex.invariants.iter().all(|i| out.found.iter().any(|f| f.invariant == *i));
+        let all_found = ex.invariants.iter().all(|i| found.iter().any(|(f, _)| f == i));
         out.stop = if let Some(e) = &cut.io {
             eprintln!("rmapcheck: bfs storage: {e}");
             Stop::Storage(e.kind())
-        } else if !out.found.is_empty() && !limits.keep_going {
+        } else if !found.is_empty() && !limits.keep_going {
             Stop::FirstViolation
         } else if limits.keep_going && all_found {
             Stop::AllViolated
@@ -503,17 +530,6 @@ fn stop_reason(cut: &Cut) -> Option<shard::PeerStop> {
     }
 }
 
-/// Whether another shard ends the search after this level: its own limit,
-/// or the violations found by all shards together.
-fn peers_decide(markers: &[Marker], ex: &Explorer, limits: &Limits) -> Option<shard::PeerStop> {
-    if let Some(s) = markers.iter().find_map(|m| m.stop) {
-        return Some(s);
-    }
-    let found = |i: &usize| markers.iter().any(|m| m.found.contains(i));
-    let any = markers.iter().any(|m| !m.found.is_empty());
-    (any && (!limits.keep_going || ex.invariants.iter().all(found))).then_some(shard::PeerStop::Violation)
-}
-
 /// A peer's reason to stop as this process's own.
 fn apply_peer_stop(cut: &mut Cut, p: shard::PeerStop) {
     match p {
@@ -522,23 +538,7 @@ fn apply_peer_stop(cut: &mut Cut, p: shard::PeerStop) {
         shard::PeerStop::Storage => {
             cut.io.get_or_insert_with(|| std::io::Error::other("another shard stopped on a storage error"));
         }
-        shard::PeerStop::Violation => {}
     }
-}
-
-/// This process's candidates and the ones other shards sent, in shard
-/// order: the order in which the first candidate of a fingerprint wins.
-fn merge_in_shard_order(own: Vec<Batch>, inbound: Vec<Vec<Batch>>, me: usize) -> Vec<Batch> {
-    let mut all = Vec::new();
-    let mut own = Some(own);
-    for (k, b) in inbound.into_iter().enumerate() {
-        if k == me {
-            all.extend(own.take().unwrap_or_default());
-        }
-        all.extend(b);
-    }
-    all.extend(own.unwrap_or_default());
-    all
 }
 
 /// What must be equal in every shard of one run: the model, the invariants

@@ -50,8 +50,6 @@ pub enum PeerStop {
     Memory,
     /// A storage or exchange error.
     Storage,
-    /// Violations found (by all shards together) end the search.
-    Violation,
 }
 
 /// What a shard tells the others at the end of a level.
@@ -61,8 +59,10 @@ pub struct Marker {
     pub expanded: u64,
     /// A limit it hit during the level.
     pub stop: Option<PeerStop>,
-    /// The invariants it has found violated so far (registry indexes).
-    pub found: Vec<usize>,
+    /// The invariants (registry indexes) it found violated for the first
+    /// time at this level, each with the order key of its first violating
+    /// state.
+    pub new: Vec<(usize, Vec<u8>)>,
 }
 
 impl Marker {
@@ -72,10 +72,10 @@ impl Marker {
             Some(PeerStop::Time) => "time",
             Some(PeerStop::Memory) => "memory",
             Some(PeerStop::Storage) => "storage",
-            Some(PeerStop::Violation) => "violation",
         };
-        let found: Vec<String> = self.found.iter().map(|i| i.to_string()).collect();
-        format!("expanded {}\nstop {stop}\nfound {}\n", self.expanded, found.join(","))
+        let hex = |k: &[u8]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let new: Vec<String> = self.new.iter().map(|(i, k)| format!("{i}:{}", hex(k))).collect();
+        format!("expanded {}\nstop {stop}\nnew {}\n", self.expanded, new.join(","))
     }
 
     fn parse(text: &str) -> Option<Marker> {
@@ -86,12 +86,21 @@ impl Marker {
             "time" => Some(PeerStop::Time),
             "memory" => Some(PeerStop::Memory),
             "storage" => Some(PeerStop::Storage),
-            "violation" => Some(PeerStop::Violation),
             _ => return None,
         };
-        let found = lines.next()?.strip_prefix("found ")?;
-        let found = found.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().ok()).collect::<Option<_>>()?;
-        Some(Marker { expanded, stop, found })
+        let unhex = |h: &str| -> Option<Vec<u8>> {
+            (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect()
+        };
+        let new = lines.next()?.strip_prefix("new ")?;
+        let new = new
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let (i, k) = s.split_once(':')?;
+                Some((i.parse().ok()?, unhex(k)?))
+            })
+            .collect::<Option<_>>()?;
+        Some(Marker { expanded, stop, new })
     }
 }
 
@@ -186,7 +195,8 @@ impl Exchange {
             for (k, slot) in markers.iter_mut().enumerate().filter(|(_, s)| s.is_none()) {
                 match std::fs::read_to_string(self.dir.join(format!("d{depth}-{k}.done"))) {
                     Ok(t) => {
-                        let parsed = Marker::parse(&t).ok_or_else(|| invalid(format!("shard {k}'s marker is malformed")))?;
+                        let parsed =
+                            Marker::parse(&t).ok_or_else(|| invalid(format!("shard {k}'s marker is malformed")))?;
                         *slot = Some(parsed);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -241,4 +251,70 @@ impl Exchange {
         }
         Ok(all)
     }
+}
+
+/// One sender's candidates, read in order.
+struct Stream {
+    batches: std::vec::IntoIter<Batch>,
+    fps: Vec<u64>,
+    links: Vec<u64>,
+    bytes: Vec<u8>,
+    k: usize,
+    pos: usize,
+}
+
+impl Stream {
+    /// The next candidate: fingerprint, link, whole record (length included).
+    fn next(&mut self, spill: &Spill) -> std::io::Result<Option<(u64, u64, std::ops::Range<usize>)>> {
+        while self.k == self.fps.len() {
+            let Some(b) = self.batches.next() else { return Ok(None) };
+            (self.fps, self.links, self.k, self.pos) = (b.fps, b.links, 0, 0);
+            self.bytes = spill.take(b.seg)?;
+        }
+        let len = 2 + u16::from_le_bytes([self.bytes[self.pos], self.bytes[self.pos + 1]]) as usize;
+        let r = (self.fps[self.k], self.links[self.k], self.pos..self.pos + len);
+        (self.k, self.pos) = (self.k + 1, self.pos + len);
+        Ok(Some(r))
+    }
+}
+
+/// Every sender's candidates (each stream in its sender's frontier order)
+/// merged into one sequence by order key: the key of a state is the action
+/// indices of its path, so this is the order of the unsharded search, and
+/// the first candidate of each fingerprint is the one the unsharded search
+/// keeps (`docs/sharding.md`). `key_len` is the key's length at this depth.
+pub fn merge_by_key(streams: Vec<Vec<Batch>>, key_len: usize, spill: &Spill) -> std::io::Result<Vec<Batch>> {
+    use std::cmp::Reverse;
+    let mut streams: Vec<Stream> = streams
+        .into_iter()
+        .map(|b| Stream { batches: b.into_iter(), fps: Vec::new(), links: Vec::new(), bytes: Vec::new(), k: 0, pos: 0 })
+        .collect();
+    let mut heap = std::collections::BinaryHeap::new();
+    let mut heads = Vec::with_capacity(streams.len());
+    for (i, s) in streams.iter_mut().enumerate() {
+        let head = s.next(spill)?;
+        if let Some((_, _, r)) = &head {
+            heap.push(Reverse((s.bytes[r.start + 2..r.start + 2 + key_len].to_vec(), i)));
+        }
+        heads.push(head);
+    }
+    let mut out = Vec::new();
+    let mut c = Cands::default();
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let (fp, link, r) = heads[i].take().expect("a stream in the heap has a head");
+        c.fps.push(fp);
+        c.links.push(link);
+        c.bytes.extend_from_slice(&streams[i].bytes[r]);
+        if c.fps.len() == super::frontier::SEGMENT {
+            out.push(Batch::keep(std::mem::take(&mut c), spill)?);
+        }
+        heads[i] = streams[i].next(spill)?;
+        if let Some((_, _, r)) = &heads[i] {
+            heap.push(Reverse((streams[i].bytes[r.start + 2..r.start + 2 + key_len].to_vec(), i)));
+        }
+    }
+    if !c.fps.is_empty() {
+        out.push(Batch::keep(c, spill)?);
+    }
+    Ok(out)
 }
