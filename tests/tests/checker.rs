@@ -24,6 +24,9 @@ const PINNED: [(&str, usize, usize); 3] =
 fn pinned(name: &str, r: &rmapcheck::report::Report) {
     let &(_, unique, generated) = PINNED.iter().find(|(n, _, _)| *n == name).expect("a pinned configuration");
     assert_eq!((r.unique_states, r.states), (unique, generated), "{name}: unique and generated states changed");
+    // The seen set stores fingerprints only (docs/storage.md).
+    let seen = r.storage.expect("bfs reports its storage").seen_bytes;
+    assert!(seen <= 16 * unique as u64, "{name}: seen set of {seen} bytes for {unique} states");
 }
 
 fn covered(r: &rmapcheck::report::Report, branches: &[&str]) {

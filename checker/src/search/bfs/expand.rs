@@ -6,18 +6,18 @@
 //! shard owns go to that shard's outbox unchecked (only the owner knows
 //! whether they are new).
 
+use super::fingerprint::fingerprint;
 use super::fpset::FpSet;
-use super::frontier::{decode, encode, Segment, Spill, SEGMENT};
+use super::frontier::{decode, encode, Batch, Cands, Segment, Spill, SEGMENT};
 use super::links::link;
 use super::shard::Exchange;
-use super::{fingerprint, Live};
 use crate::explore::Explorer;
 use crate::report::rss_kib;
 use crate::strategy::Limits;
 use rmapcheck_model::Action;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 /// What every worker of a level shares.
 pub struct Ctx<'a> {
@@ -38,30 +38,17 @@ pub struct Ctx<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// Candidates being collected: parallel vectors and the encoded states.
+/// Counters the level workers bump and the progress reporter reads.
 #[derive(Default)]
-pub struct Cands {
-    pub fps: Vec<u64>,
-    pub links: Vec<u64>,
-    pub bytes: Vec<u8>,
-}
-
-/// Candidates kept as a segment, with a flag per candidate that the
-/// insertion phase sets when it is the first of its fingerprint.
-pub struct Batch {
-    pub fps: Vec<u64>,
-    pub links: Vec<u64>,
-    pub won: Vec<AtomicBool>,
-    pub seg: Segment,
-}
-
-impl Batch {
-    /// Keeps `c`'s states through the spill (memory or disk).
-    pub fn keep(c: Cands, spill: &Spill) -> std::io::Result<Batch> {
-        let n = c.fps.len();
-        let seg = spill.keep(0, n, c.bytes)?;
-        Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
-    }
+pub struct Live {
+    pub generated: AtomicUsize,
+    /// Distinct states as of the last completed level.
+    pub unique: AtomicUsize,
+    /// New states found so far in this level, before deduplication
+    /// across segments.
+    pub fresh: AtomicUsize,
+    pub depth: AtomicUsize,
+    pub done: AtomicBool,
 }
 
 /// What expanding one segment gave.
@@ -119,7 +106,7 @@ impl Worker {
         let symmetry = cx.ex.cfg.symmetry;
         let (local, actions, key_buf) = (&mut self.local, &mut self.actions, &mut self.key);
         let read = seg.for_each(&mut self.buf, shards as u64, |id, rec| {
-            if n % 1024 == 0 {
+            if n.is_multiple_of(1024) {
                 u.timed_out = cx.limits.past_deadline();
                 u.out_of_memory = cx.limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
                 if u.timed_out || u.out_of_memory {

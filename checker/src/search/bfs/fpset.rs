@@ -16,9 +16,7 @@ const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 /// Slots of a table before its first growth.
 const INITIAL: usize = 1 << 12;
 
-/// The slot value that marks an empty slot; [`fingerprint`] never returns it.
-///
-/// [`fingerprint`]: super::fingerprint
+/// The slot value that marks an empty slot; no fingerprint is zero.
 pub const EMPTY: u64 = 0;
 
 /// A set of nonzero 64-bit fingerprints.
@@ -74,16 +72,6 @@ impl FpSet {
             out[i % groups].push(t);
         }
         out
-    }
-
-    /// Every fingerprint, sorted (consumes the set without a second copy).
-    pub fn into_sorted(self) -> Vec<u64> {
-        let mut all = Vec::with_capacity(self.len());
-        for t in self.tables {
-            all.extend(t.slots.into_iter().filter(|&f| f != EMPTY));
-        }
-        all.sort_unstable();
-        all
     }
 }
 
@@ -168,9 +156,6 @@ mod tests {
         assert_eq!(s.len(), n as usize);
         let per = s.bytes() as f64 / n as f64;
         assert!((8.0..=16.0).contains(&per), "{per} bytes per fingerprint");
-        let sorted = s.into_sorted();
-        assert_eq!(sorted.len(), n as usize);
-        assert!(sorted.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -27,21 +27,22 @@
 //! (`docs/sharding.md`).
 
 mod expand;
-pub mod fpset;
-pub mod frontier;
+mod fingerprint;
+mod fpset;
+mod frontier;
 mod links;
 pub mod shard;
 
 use crate::explore::Explorer;
 use crate::report::rss_kib;
 use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Storage, Strategy, Traits};
-use expand::{Batch, Cands, Unit};
+use expand::{Live, Unit};
+pub use fingerprint::fingerprint;
 use fpset::FpSet;
+use frontier::{Batch, Cands};
 use frontier::{Segment, Spill};
 use links::{Links, ROOT};
-use rmapcheck_model::State;
 use shard::{Exchange, Marker};
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -71,73 +72,6 @@ impl Strategy for Bfs {
             out
         })
     }
-}
-
-/// A state's 64-bit fingerprint: the bytes the state's `Hash` feeds (with
-/// integers written as LEB128, so the stream stays unambiguous and short),
-/// hashed with XXH3-64 (specified and stable: every shard of a run, on
-/// any machine, computes the same fingerprint). With process symmetry on,
-/// [`State`]'s `Hash` folds symmetric states into one fingerprint. Never
-/// [`fpset::EMPTY`]: zero is mapped to one, merging two of 2^64 values.
-pub fn fingerprint(s: &State) -> u64 {
-    thread_local!(static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
-    BUF.with(|b| {
-        let mut b = b.borrow_mut();
-        b.clear();
-        s.hash(&mut Collect(&mut b));
-        xxhash_rust::xxh3::xxh3_64(&b).max(1)
-    })
-}
-
-/// A `Hasher` that only collects the bytes it is fed.
-struct Collect<'a>(&'a mut Vec<u8>);
-impl Collect<'_> {
-    fn varint(&mut self, mut n: u64) {
-        while n >= 0x80 {
-            self.0.push(n as u8 | 0x80);
-            n >>= 7;
-        }
-        self.0.push(n as u8);
-    }
-}
-impl Hasher for Collect<'_> {
-    fn finish(&self) -> u64 {
-        unreachable!("fingerprint() hashes the collected bytes")
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.0.push(n);
-    }
-    fn write_u16(&mut self, n: u16) {
-        self.varint(n.into());
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.varint(n.into());
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.varint(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.varint(n as u64);
-    }
-    fn write_isize(&mut self, n: isize) {
-        self.varint(n as u64);
-    }
-}
-
-/// Counters the level workers bump and the progress reporter reads.
-#[derive(Default)]
-pub(crate) struct Live {
-    generated: AtomicUsize,
-    /// Distinct states as of the last completed level.
-    unique: AtomicUsize,
-    /// New states found so far in this level, before deduplication
-    /// across segments.
-    fresh: AtomicUsize,
-    depth: AtomicUsize,
-    done: AtomicBool,
 }
 
 /// Prints a progress line every two seconds until the search is done.
@@ -262,7 +196,12 @@ impl<'a> Search<'a> {
                 return storage_failure(e);
             }
             self.next_index = 1;
-            frontier.push(Segment::initial(&init, self.me));
+            let mut bytes = Vec::new();
+            frontier::encode(&init, &[], &mut bytes);
+            match self.spill.keep(self.me, 1, bytes) {
+                Ok(seg) => frontier.push(seg),
+                Err(e) => return storage_failure(e),
+            }
         } else {
             (out.states, out.unique) = (0, 0);
         }

@@ -14,8 +14,7 @@
 //! same directory, so that any shard can rebuild a trace that crosses
 //! shards.
 
-use super::expand::{Batch, Cands};
-use super::frontier::Spill;
+use super::frontier::{Batch, Cands, Spill};
 use super::links::Links;
 use crate::strategy::{Shard, Strategy};
 use std::path::{Path, PathBuf};
@@ -38,7 +37,14 @@ pub fn parse(shard: Option<&str>, dir: Option<&str>, strategy: &dyn Strategy) ->
     if strategy.name() != "bfs" {
         return Err(format!("only the bfs strategy can be sharded, not {}", strategy.name()));
     }
-    Ok(Some(Shard { index, count, dir: PathBuf::from(dir) }))
+    let dir = PathBuf::from(dir);
+    if dir.join(format!("run-{index}.txt")).exists() {
+        return Err(format!(
+            "{} already holds shard {index}'s files from an earlier run: give each run an empty --exchange directory",
+            dir.display()
+        ));
+    }
+    Ok(Some(Shard { index, count, dir }))
 }
 
 /// A limit that made a shard stop, or a violation that makes all stop.
@@ -149,7 +155,7 @@ impl Exchange {
     /// (the seen set's tables use the top bits, so every shard uses all
     /// its tables).
     pub fn owner(&self, fp: u64) -> usize {
-        ((fp & 0xffff_ffff) * self.n as u64 >> 32) as usize
+        (((fp & 0xffff_ffff) * self.n as u64) >> 32) as usize
     }
 
     /// Writes `path` under a temporary name, flushed, then renames it.
