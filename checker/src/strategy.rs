@@ -110,7 +110,7 @@ pub struct Limits {
     /// invariant (`--continue`).
     pub keep_going: bool,
     /// The BFS frontier kept in memory, in KiB, before it spills to disk
-    /// (default: a quarter of `max_rss_kib`, or 1 GiB).
+    /// (default: 32 MiB, or a quarter of a smaller `max_rss_kib`).
     pub frontier_kib: Option<u64>,
     /// This process's share of a sharded BFS (`--shard I/N`).
     pub shard: Option<Shard>,

@@ -42,11 +42,11 @@ use fpset::FpSet;
 use frontier::{Batch, Cands};
 use frontier::{Segment, Spill};
 use links::{Links, ROOT};
+use rayon::prelude::*;
 use shard::{Exchange, Marker};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Exact level-by-level BFS: exhaustive, shortest counterexamples.
@@ -64,8 +64,14 @@ impl Strategy for Bfs {
                 let live = &live;
                 sc.spawn(move || report(w, live));
             }
-            let out = match Search::new(ex, limits, &live) {
-                Ok(mut s) => s.run(),
+            // One pool for the whole search: its threads (and their
+            // allocator heaps) live across levels.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(limits.threads.max(1)).build();
+            let out = match pool.map_err(std::io::Error::other) {
+                Ok(pool) => pool.install(|| match Search::new(ex, limits, &live) {
+                    Ok(mut s) => s.run(),
+                    Err(e) => storage_failure(e),
+                }),
                 Err(e) => storage_failure(e),
             };
             live.done.store(true, Relaxed);
@@ -122,10 +128,12 @@ impl Drop for WorkDir {
     }
 }
 
-/// The frontier's memory budget when none is given: a quarter of the
-/// memory budget, or 1 GiB.
+/// The frontier's memory budget when none is given: 32 MiB, or a quarter
+/// of a smaller memory budget. The frontier is read once per depth, in
+/// order, so a spilled frontier costs a sequential write and read, not a
+/// search slowed to the disk's latency.
 fn frontier_budget(limits: &Limits) -> usize {
-    let kib = limits.frontier_kib.or(limits.max_rss_kib.map(|m| m / 4)).unwrap_or(1 << 20);
+    let kib = limits.frontier_kib.unwrap_or_else(|| limits.max_rss_kib.map_or(32 << 10, |m| (m / 4).min(32 << 10)));
     (kib as usize).saturating_mul(1024)
 }
 
@@ -325,9 +333,6 @@ impl<'a> Search<'a> {
 
     /// Phase 1: expands the frontier's segments on every thread.
     fn expand(&self, frontier: Vec<Segment>, expand: bool, depth: usize) -> Vec<Unit> {
-        let work: Vec<Mutex<Option<Segment>>> = frontier.into_iter().map(|s| Mutex::new(Some(s))).collect();
-        let results: Vec<Mutex<Option<Unit>>> = work.iter().map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let ctx = expand::Ctx {
             ex: self.ex,
@@ -341,29 +346,16 @@ impl<'a> Search<'a> {
             key_len: if self.exchange.is_some() { 2 * depth } else { 0 },
             stop: &stop,
         };
-        std::thread::scope(|sc| {
-            for _ in 0..self.threads.min(work.len()).max(1) {
-                sc.spawn(|| {
-                    let mut w = expand::Worker::default();
-                    loop {
-                        let u = next.fetch_add(1, Relaxed);
-                        if u >= work.len() {
-                            break;
-                        }
-                        let seg = work[u].lock().unwrap().take().expect("each segment is taken once");
-                        let unit = w.unit(&ctx, &seg);
-                        self.spill.release(seg);
-                        *results[u].lock().unwrap() = Some(unit);
-                    }
-                });
-            }
-        });
-        for w in work {
-            if let Some(seg) = w.into_inner().unwrap() {
+        // One segment per task; `collect` keeps the frontier order.
+        frontier
+            .into_par_iter()
+            .with_max_len(1)
+            .map_init(expand::Worker::default, |w, seg| {
+                let unit = w.unit(&ctx, &seg);
                 self.spill.release(seg);
-            }
-        }
-        results.into_iter().filter_map(|r| r.into_inner().unwrap()).collect()
+                unit
+            })
+            .collect()
     }
 
     /// Phases 2 and 3: inserts the candidates into the seen set (each
@@ -371,19 +363,15 @@ impl<'a> Search<'a> {
     /// numbers the winners in order and writes their parent links.
     fn insert_and_number(&mut self, batches: &mut [Batch]) -> std::io::Result<()> {
         let threads = self.threads;
-        std::thread::scope(|sc| {
-            for (g, mut tables) in self.seen.groups(threads).into_iter().enumerate() {
-                let batches = &*batches;
-                sc.spawn(move || {
-                    for b in batches {
-                        for (k, &fp) in b.fps.iter().enumerate() {
-                            let shard = FpSet::shard(fp);
-                            if shard % threads == g && tables[shard / threads].insert(fp) {
-                                b.won[k].store(true, Relaxed);
-                            }
-                        }
+        let all = &*batches;
+        self.seen.groups(threads).into_par_iter().enumerate().for_each(|(g, mut tables)| {
+            for b in all {
+                for (k, &fp) in b.fps.iter().enumerate() {
+                    let shard = FpSet::shard(fp);
+                    if shard % threads == g && tables[shard / threads].insert(fp) {
+                        b.won[k].store(true, Relaxed);
                     }
-                });
+                }
             }
         });
         let mut firsts = Vec::with_capacity(batches.len());
@@ -391,28 +379,13 @@ impl<'a> Search<'a> {
             firsts.push(self.next_index * self.shards + self.me);
             self.next_index += b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
         }
-        let per = batches.len().div_ceil(threads).max(1);
         let (spill, links) = (&self.spill, &self.links);
-        let results: Vec<std::io::Result<()>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = batches
-                .chunks_mut(per)
-                .zip(firsts.chunks(per))
-                .map(|(bs, fs)| {
-                    sc.spawn(move || {
-                        for (b, &first) in bs.iter_mut().zip(fs) {
-                            let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
-                            b.seg.decide(first, &won, spill);
-                            let recs: Vec<u64> =
-                                b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
-                            links.write(first, &recs)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("insertion thread panicked")).collect()
-        });
-        results.into_iter().collect()
+        batches.par_iter_mut().zip(firsts).try_for_each(|(b, first)| {
+            let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
+            b.seg.decide(first, &won, spill);
+            let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+            links.write(first, &recs)
+        })
     }
 
     /// The outcome: why the search stopped, and a trace per violation.
