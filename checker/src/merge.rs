@@ -35,7 +35,7 @@ fn shard_of(path: &str, r: &Value) -> Result<(usize, usize), String> {
     }
 }
 
-/// The combined report (same fields as one run's, plus `shards`).
+/// The combined report (same fields as one run's; `config.shard` is "all N").
 pub fn combine(reports: &[(&str, Value)]) -> Result<Value, String> {
     let mut by_shard: Vec<Option<&Value>> = Vec::new();
     let mut count = None;

@@ -147,3 +147,27 @@ fn an_exchange_directory_is_used_by_one_run_only() {
     assert!(err.contains("earlier run"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn the_local_script_runs_four_shards_and_merges() {
+    // deploy/local.sh is what docs/sharding.md tells a user to run: four
+    // shard processes through deploy/shard.sh, then `rmapcheck merge`.
+    let d = dir("script");
+    let run = d.join("run");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local.sh");
+    let out = Command::new("sh")
+        .arg(&script)
+        .arg("4")
+        .arg(&run)
+        .args(["--procs", "3", "--pages", "1"])
+        .env("RMAPCHECK", env!("CARGO_BIN_EXE_rmapcheck"))
+        .output()
+        .expect("run deploy/local.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let merged = json(&run.join("merged.json"));
+    assert_eq!(merged["unique_states"], 33_102);
+    assert_eq!(merged["outcome"], "holds", "{text}");
+    assert_eq!(merged["config"]["shard"], "all 4", "{merged}");
+    let _ = std::fs::remove_dir_all(&d);
+}
