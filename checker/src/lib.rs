@@ -5,7 +5,9 @@
 //! ([`search`]), with the structural atoms of two of them ([`features`]);
 //! configurations ([`settings`]); running a plan into a report ([`check`],
 //! [`report`], [`summary`]); counterexample traces ([`trace`]) and scenario
-//! runs ([`run`]). Live-kernel conformance is the `rmapcheck-conform` crate.
+//! runs ([`run`]); the pictures of a trace and the live progress line
+//! ([`views`], [`progress`]). Live-kernel conformance is the
+//! `rmapcheck-conform` crate.
 
 #![warn(missing_docs)]
 
@@ -14,6 +16,7 @@ pub mod check;
 pub mod explore;
 pub mod features;
 pub mod merge;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod search;
@@ -21,3 +24,4 @@ pub mod settings;
 pub mod strategy;
 pub mod summary;
 pub mod trace;
+pub mod views;

@@ -2,13 +2,15 @@
 
 use clap::{Args, Parser, Subcommand};
 use rmapcheck::check::{refuse_continue, run_check};
+use rmapcheck::progress::ProgressSink;
 use rmapcheck::run::run_text;
 use rmapcheck::search::STRATEGIES;
-use rmapcheck::settings::{Settings, BUILTINS};
+use rmapcheck::settings::{Plan, Settings, BUILTINS};
 use rmapcheck::summary::render;
+use rmapcheck::views::{self, Outputs};
 use rmapcheck_conform::command::Options;
 use rmapcheck_invariants::INVARIANTS;
-use rmapcheck_model::{ActionKind, Kernel, Mutant};
+use rmapcheck_model::{ActionKind, Kernel, Mutant, Scenario};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -39,7 +41,11 @@ enum Cmd {
         /// Print only the per-file results.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        views: ViewArgs,
     },
+    /// Walk the state space by hand: serves a page on 127.0.0.1 that shows each state and its enabled actions.
+    Explore(ExploreArgs),
     /// Measure a check (default configuration unless flags follow) at 1 and 2 threads: states/s, bytes/state, peak memory.
     Bench {
         /// Runs per thread count, interleaved.
@@ -81,10 +87,40 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Write a standalone C reproducer of a scenario for the live kernel (see findings/).
+    Repro {
+        /// The scenario file.
+        file: String,
+        /// Write the C program here instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+    },
 }
 
+/// The trace's views: for `check` its first counterexample, for `run` its
+/// one scenario file.
 #[derive(Args)]
-struct CheckArgs {
+struct ViewArgs {
+    /// Write the trace (check: the first counterexample; run: the one scenario) as a self-contained HTML viewer here.
+    #[arg(long)]
+    html: Option<String>,
+    /// Write the trace as an ITF JSON trace (Apalache/Quint format) here.
+    #[arg(long)]
+    itf: Option<String>,
+    /// Write a Graphviz DOT picture of the trace's last state here.
+    #[arg(long)]
+    dot: Option<String>,
+}
+
+impl From<ViewArgs> for Outputs {
+    fn from(v: ViewArgs) -> Outputs {
+        Outputs { html: v.html, itf: v.itf, dot: v.dot }
+    }
+}
+
+/// The configuration and its model bounds, as `check` and `explore` take them.
+#[derive(Args)]
+struct ConfigArgs {
     /// A built-in configuration name or a TOML file; flags override it.
     #[arg(long, default_value = "default")]
     config: String,
@@ -97,6 +133,20 @@ struct CheckArgs {
     /// Pages in the address window, 1-8.
     #[arg(long)]
     pages: Option<u8>,
+}
+
+impl ConfigArgs {
+    /// The configuration with the other flags (`over`) and these on top.
+    fn plan(&self, over: Settings) -> Result<Plan, String> {
+        let flags = Settings { kernel: self.kernel.clone(), procs: self.procs, pages: self.pages, ..over };
+        Settings::load(&self.config)?.overlay(flags).resolve()
+    }
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
     /// Distinct values a write may store, 1-15.
     #[arg(long)]
     values: Option<u8>,
@@ -148,6 +198,8 @@ struct CheckArgs {
     /// Write the first counterexample as a scenario file here.
     #[arg(long)]
     trace_out: Option<String>,
+    #[command(flatten)]
+    views: ViewArgs,
     /// Print per-action and per-branch coverage.
     #[arg(long)]
     coverage: bool,
@@ -160,6 +212,21 @@ struct CheckArgs {
     /// The directory the shards of a run share (a shared volume across machines).
     #[arg(long)]
     exchange: Option<String>,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
+    /// Comma-separated action kinds to offer (default: the configuration's).
+    #[arg(long)]
+    actions: Option<String>,
+    /// Start at the end of this scenario file (its kernel, processes and pages replace the configuration's; every action kind is offered unless --actions names some, and writes of its values).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8018)]
+    port: u16,
 }
 
 /// States are cloned and dropped by the million: mimalloc's thread-local
@@ -175,12 +242,14 @@ fn main() -> ExitCode {
             list();
             Ok(0)
         }
-        Cmd::Run { files, full, quiet } => run(&files, full, quiet),
+        Cmd::Run { files, full, quiet, views } => run(&files, full, quiet, &views.into()),
+        Cmd::Explore(a) => explore(a),
         Cmd::Bench { rounds, args } => rmapcheck::bench::bench(&args, rounds),
         Cmd::Merge { reports, json } => rmapcheck::merge::merge(&reports, json.as_deref()),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
         }
+        Cmd::Repro { file, output } => repro(&file, output.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -191,13 +260,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// A comma-separated list flag.
+fn split(s: Option<String>) -> Option<Vec<String>> {
+    s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+}
+
 fn check(a: CheckArgs) -> Result<u8, String> {
-    let split =
-        |s: Option<String>| s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
     let flags = Settings {
-        kernel: a.kernel,
-        procs: a.procs,
-        pages: a.pages,
         values: a.values,
         actions: split(a.actions),
         invariants: split(a.invariants),
@@ -214,11 +283,15 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         swap_slots: a.swap_slots,
         shard: a.shard,
         exchange: a.exchange,
+        ..Settings::default()
     };
-    let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let plan = a.base.plan(flags)?;
     refuse_continue(&plan, a.keep_going)?;
-    let mut stderr = std::io::stderr();
-    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
+    let outputs = Outputs::from(a.views);
+    outputs.check_tools()?;
+    let mut sink = ProgressSink::stderr(plan.time_limit);
+    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut sink) });
+    sink.finish();
     print!("{}", render(&report, a.coverage));
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -228,7 +301,53 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         std::fs::write(path, &cx.scenario).map_err(|e| format!("cannot write {path}: {e}"))?;
         println!("counterexample written to {path} (replay: rmapcheck run {path})");
     }
+    if outputs.any() {
+        match views::counterexample_trace(&report, &a.base.config) {
+            Some(trace) => outputs.write(&trace?)?,
+            None => println!("no counterexample, so no --html/--itf/--dot file written"),
+        }
+    }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
+}
+
+fn explore(a: ExploreArgs) -> Result<u8, String> {
+    let every_kind = a.actions.is_none();
+    let plan = a.base.plan(Settings { actions: split(a.actions), ..Settings::default() })?;
+    let mut cfg = plan.model.clone();
+    let mut start = Vec::new();
+    let mut title = format!("configuration {}", a.base.config);
+    if let Some(f) = &a.scenario {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let sc = Scenario::parse(&text, f)?;
+        (cfg.kernel, cfg.procs, cfg.pages) = (sc.kernel, sc.procs, sc.pages);
+        // Writes of the scenario's values must be moves the page offers.
+        for st in &sc.steps {
+            if let rmapcheck_model::Action::Write { value, .. } = st.action {
+                cfg.values = cfg.values.max(value);
+            }
+        }
+        if every_kind {
+            // The scenario may use any kind (KSM's too); offer them all.
+            cfg.actions = rmapcheck_model::ActionSet::every();
+        }
+        // As `run` does, the scenario stops at its first violation.
+        let all: Vec<_> = INVARIANTS.iter().collect();
+        start = views::trace_of(&sc, f, &all)?.steps.into_iter().map(|s| s.action).collect();
+        title = format!("{title}, from {f}");
+    }
+    let mut walker = views::Walker::new(&cfg, &plan.invariants, title);
+    walker.start = start.iter().map(|a| rmapcheck_model::Action::parse(a)).collect::<Result<_, _>>()?;
+    // A scenario the walker cannot walk is bad input, found now rather than in the page.
+    rmapcheck_view::explore::Walk::walk(&walker, &start)?;
+    rmapcheck_view::svg::render("digraph { }")?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", a.port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("rmapcheck explore: serving http://{addr}/ (Ctrl-C stops it)");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    rmapcheck_view::explore::serve(&listener, &walker, &start).map_err(|e| format!("explore: {e}"))?;
+    Ok(0)
 }
 
 fn list() {
@@ -258,7 +377,21 @@ fn list() {
     }
 }
 
-fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
+fn repro(file: &str, output: Option<&str>) -> Result<u8, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let c = rmapcheck_repro::generate(&rmapcheck_model::Scenario::parse(&text, file)?, file)?;
+    match output {
+        Some(path) => std::fs::write(path, c).map_err(|e| format!("cannot write {path}: {e}"))?,
+        None => print!("{c}"),
+    }
+    Ok(0)
+}
+
+fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u8, String> {
+    if outputs.any() && files.len() != 1 {
+        return Err("--html, --itf and --dot take exactly one scenario file".into());
+    }
+    outputs.check_tools()?;
     let mut failed = 0;
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
@@ -270,6 +403,11 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
         }
         if !r.passed {
             failed += 1;
+        }
+        if outputs.any() {
+            let sc = Scenario::parse(&text, f)?;
+            let all: Vec<_> = INVARIANTS.iter().collect();
+            outputs.write(&views::trace_of(&sc, f, &all)?)?;
         }
     }
     println!("{} passed, {} failed", files.len() - failed, failed);
