@@ -124,6 +124,7 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         kernel: plan.model.kernel,
         pages: plan.model.pages,
         procs: plan.model.procs,
+        mthp: plan.model.mthp,
         expect: Expect::Violates { invariant: inv.name.to_string(), at: Some(actions.len()) },
         steps: actions.iter().enumerate().map(|(i, a)| Step { line: i + 1, action: *a, reads: None }).collect(),
     };

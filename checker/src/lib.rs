@@ -16,6 +16,7 @@ pub mod check;
 pub mod explore;
 pub mod features;
 pub mod merge;
+pub mod mthp;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -50,6 +50,8 @@ pub struct Settings {
     pub shard: Option<String>,
     /// The directory the shards of a run share.
     pub exchange: Option<String>,
+    /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
+    pub mthp: Option<String>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -81,7 +83,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 7] = [
+pub const BUILTINS: [Builtin; 8] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -194,6 +196,7 @@ pub const BUILTINS: [Builtin; 7] = [
             ..Settings::default()
         },
     ),
+    crate::mthp::BUILTIN,
 ];
 
 impl Settings {
@@ -231,6 +234,7 @@ impl Settings {
             swap_slots: other.swap_slots.or(self.swap_slots),
             shard: other.shard.or(self.shard),
             exchange: other.exchange.or(self.exchange),
+            mthp: other.mthp.or(self.mthp),
         }
     }
 
@@ -264,6 +268,7 @@ impl Settings {
             symmetry: self.symmetry.unwrap_or(true),
             mutant: self.mutant.as_deref().map(str::parse::<Mutant>).transpose()?,
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
+            mthp: self.mthp.as_deref().map(str::parse).transpose()?.unwrap_or(d.mthp),
         };
         model.validate()?;
         let invariants = match &self.invariants {

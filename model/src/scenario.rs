@@ -15,12 +15,14 @@
 //!
 //! Header lines (`key: value`) come before the first action: `kernel`
 //! (default v6.18), `pages` (the address window, default 4), `procs` (the
-//! process bound, default 8) and `expect` (required): `holds`, or
-//! `violates INVARIANT` optionally followed by `at STEP` (1-based).
+//! process bound, default 8), `mthp` (the anonymous mTHP sizes a fault
+//! may allocate, e.g. `16k`; default none) and `expect` (required):
+//! `holds`, or `violates INVARIANT` optionally followed by `at STEP`
+//! (1-based).
 //! `#` starts a comment anywhere.
 
 use crate::action::Action;
-use crate::config::{Config, Kernel};
+use crate::config::{Config, Kernel, Mthp};
 use crate::state::Value;
 use std::fmt::Write as _;
 
@@ -70,6 +72,8 @@ pub struct Scenario {
     pub pages: u8,
     /// Process bound.
     pub procs: u8,
+    /// Anonymous mTHP sizes.
+    pub mthp: Mthp,
     /// Expected verdict.
     pub expect: Expect,
     /// The actions.
@@ -77,12 +81,23 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The model configuration the scenario runs under: its kernel, window
-    /// and process bound, any of the 15 values, every action kind,
+    /// The model configuration the scenario runs under: its kernel, window,
+    /// process bound and mTHP sizes, any of the 15 values, 32 swap slots,
+    /// every action kind,
     /// replayed with stable ids ([`Config::for_replay`]).
     pub fn config(&self) -> Config {
-        Config { kernel: self.kernel, procs: self.procs, pages: self.pages, values: 15, ..Config::default() }
-            .for_replay()
+        Config {
+            kernel: self.kernel,
+            procs: self.procs,
+            pages: self.pages,
+            values: 15,
+            mthp: self.mthp,
+            // As many slots as the model allows: the live runs' zram device
+            // has thousands, and a few large folios take four each.
+            swap_slots: 32,
+            ..Config::default()
+        }
+        .for_replay()
     }
 
     /// Parses a scenario; errors read `file:line: what is wrong`.
@@ -92,6 +107,7 @@ impl Scenario {
             kernel: Kernel::V6_18,
             pages: 4,
             procs: 8,
+            mthp: Mthp::none(),
             expect: Expect::Holds,
             steps: Vec::new(),
         };
@@ -119,8 +135,9 @@ impl Scenario {
                     "kernel" => sc.kernel = value.parse().map_err(err)?,
                     "pages" => sc.pages = parse_bound(value, 1, 8).map_err(|m| err(format!("pages: {m}")))?,
                     "procs" => sc.procs = parse_bound(value, 1, 8).map_err(|m| err(format!("procs: {m}")))?,
+                    "mthp" => sc.mthp = value.parse().map_err(|m| err(format!("mthp: {m}")))?,
                     "expect" => expect = Some(parse_expect(value).map_err(err)?),
-                    k => return Err(err(format!("unknown header '{k}' (known: kernel, pages, procs, expect)"))),
+                    k => return Err(err(format!("unknown header '{k}' (known: kernel, pages, procs, mthp, expect)"))),
                 }
                 continue;
             }
@@ -151,11 +168,11 @@ impl Scenario {
         for c in &self.title {
             let _ = writeln!(t, "# {c}");
         }
-        let _ = writeln!(
-            t,
-            "kernel: {}\npages: {}\nprocs: {}\nexpect: {}\n",
-            self.kernel, self.pages, self.procs, self.expect
-        );
+        let _ = writeln!(t, "kernel: {}\npages: {}\nprocs: {}", self.kernel, self.pages, self.procs);
+        if self.mthp.any() {
+            let _ = writeln!(t, "mthp: {}", self.mthp);
+        }
+        let _ = writeln!(t, "expect: {}\n", self.expect);
         for s in &self.steps {
             match s.reads {
                 Some(v) => {

@@ -2,6 +2,9 @@
 
 pub mod browser;
 
+use rmapcheck::check::run_check;
+use rmapcheck::run::run_text;
+use rmapcheck::settings::Settings;
 use rmapcheck_model::{step, Action, Config, Ctx, Ids, Kernel, State};
 
 /// A configuration with stable ids (ids are allocation order, never
@@ -24,6 +27,19 @@ pub fn exec(cfg: &Config, script: &str) -> State {
 pub fn apply(cfg: &Config, s: &State, action: &str) -> Result<State, String> {
     let a = Action::parse(action)?;
     step(s, a, &mut Ctx::new(cfg, false))
+}
+
+/// Checks the built-in configuration `config`, overlaid with `over` and
+/// `mutant`: the first counterexample violates `inv` in `len` steps, and
+/// its scenario file, replayed on the correct model, does not.
+pub fn mutant_caught(config: &str, over: Settings, mutant: &str, inv: &str, len: usize) {
+    let over = Settings { mutant: Some(mutant.into()), ..over };
+    let r = run_check(&Settings::load(config).unwrap().overlay(over).resolve().unwrap(), false, None);
+    assert_eq!(r.outcome, "violated", "{mutant}");
+    let cx = &r.counterexamples[0];
+    assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
+    let replay = run_text(&cx.scenario, "cx", false).unwrap();
+    assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
 }
 
 /// The anon_vma of VMA `vi` of process `pid`.
