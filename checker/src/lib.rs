@@ -16,7 +16,6 @@ pub mod check;
 pub mod explore;
 pub mod features;
 pub mod merge;
-pub mod mthp;
 pub mod progress;
 pub mod report;
 pub mod run;
