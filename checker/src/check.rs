@@ -38,6 +38,8 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
         seed: plan.seed,
         width: plan.width,
         keep_going,
+        frontier_kib: None,
+        shard: plan.shard.clone(),
     };
     let o = plan.strategy.run(&ex, &limits, progress);
     let elapsed = limits.start.elapsed();
@@ -85,6 +87,7 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
         elapsed_secs: secs,
         states_per_sec: if secs > 0.0 { o.states as f64 / secs } else { 0.0 },
         peak_rss_kib: peak_rss_kib(),
+        storage: o.storage,
         invariants,
         counterexamples,
         coverage: CoverageReport { actions, branches },
@@ -150,5 +153,6 @@ fn echo(plan: &Plan) -> ConfigEcho {
         .into(),
         symmetry: m.symmetry,
         mutant: m.mutant.map(|m| m.name()),
+        shard: plan.shard.as_ref().map(|s| format!("{}/{}", s.index, s.count)),
     }
 }

@@ -14,18 +14,36 @@
 use rmapcheck_invariants::{Invariant, INVARIANTS};
 use rmapcheck_model::{enabled_actions, step, Action, ActionKind, Branch, Config, Ctx, State};
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// `(name, transitions)` pairs.
 pub type Counts = Vec<(String, u64)>;
 
-/// Transition counts per action kind and per kernel branch.
+/// Transition counts per action kind and per kernel branch, striped:
+/// each thread counts in its own [`Stripe`], so that threads stepping
+/// states at once do not bounce one cache line between cores.
 struct Coverage {
+    stripes: [Stripe; STRIPES],
+}
+
+/// Stripes of the coverage counters (threads beyond share them).
+const STRIPES: usize = 16;
+
+/// One thread's coverage counters, on cache lines of their own.
+#[repr(align(128))]
+struct Stripe {
     /// Indexed by [`ActionKind`] as usize.
     actions: [AtomicU64; ActionKind::ALL.len()],
     /// Indexed by [`Branch`] as usize.
     branches: [AtomicU64; Branch::ALL.len()],
+}
+
+/// This thread's stripe, handed out round robin.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static MINE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES);
+    MINE.with(|m| *m)
 }
 
 /// One step of a replay, as [`Explorer::replay`] shows it to its visitor.
@@ -69,8 +87,10 @@ impl Explorer {
                 .collect()
         };
         let coverage = Coverage {
-            actions: std::array::from_fn(|_| AtomicU64::new(0)),
-            branches: std::array::from_fn(|_| AtomicU64::new(0)),
+            stripes: std::array::from_fn(|_| Stripe {
+                actions: std::array::from_fn(|_| AtomicU64::new(0)),
+                branches: std::array::from_fn(|_| AtomicU64::new(0)),
+            }),
         };
         Explorer { cfg, invariants, coverage: Arc::new(coverage) }
     }
@@ -91,10 +111,11 @@ impl Explorer {
     pub fn step(&self, s: &State, a: Action) -> Option<(State, u128)> {
         let mut ctx = Ctx::new(&self.cfg, false);
         let next = step(s, a, &mut ctx).ok()?;
-        self.coverage.actions[a.kind() as usize].fetch_add(1, Relaxed);
+        let c = &self.coverage.stripes[stripe()];
+        c.actions[a.kind() as usize].fetch_add(1, Relaxed);
         let mut b = ctx.branches;
         while b != 0 {
-            self.coverage.branches[b.trailing_zeros() as usize].fetch_add(1, Relaxed);
+            c.branches[b.trailing_zeros() as usize].fetch_add(1, Relaxed);
             b &= b - 1;
         }
         Some((next, ctx.branches))
@@ -217,11 +238,15 @@ impl Explorer {
     pub fn coverage(&self) -> (Counts, Counts) {
         let a = ActionKind::ALL
             .iter()
-            .map(|(k, n, _)| (n.to_string(), self.coverage.actions[*k as usize].load(Relaxed)))
+            .map(|(k, n, _)| {
+                (n.to_string(), self.coverage.stripes.iter().map(|c| c.actions[*k as usize].load(Relaxed)).sum())
+            })
             .collect();
         let b = Branch::ALL
             .iter()
-            .map(|(k, n)| (n.to_string(), self.coverage.branches[*k as usize].load(Relaxed)))
+            .map(|(k, n)| {
+                (n.to_string(), self.coverage.stripes.iter().map(|c| c.branches[*k as usize].load(Relaxed)).sum())
+            })
             .collect();
         (a, b)
     }

@@ -11,9 +11,11 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod check;
 pub mod explore;
 pub mod features;
+pub mod merge;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -46,8 +46,24 @@ enum Cmd {
     },
     /// Walk the state space by hand: serves a page on 127.0.0.1 that shows each state and its enabled actions.
     Explore(ExploreArgs),
-    /// Measure exploration speed on fixed configurations (states/s, peak memory).
-    Bench,
+    /// Measure a check (default configuration unless flags follow) at 1 and 2 threads: states/s, bytes/state, peak memory.
+    Bench {
+        /// Runs per thread count, interleaved.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Flags for 'rmapcheck check' (e.g. --config vma, --procs 5 --ids compact).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Combine the JSON reports of the shards of one run (check --shard I/N --json) into one verdict.
+    Merge {
+        /// The shards' reports, one per shard.
+        #[arg(required = true)]
+        reports: Vec<String>,
+        /// Write the combined report here.
+        #[arg(long)]
+        json: Option<String>,
+    },
     /// Run scenarios in the model and on the live kernel and compare after every step (root only).
     Conform {
         /// Scenario files.
@@ -199,6 +215,12 @@ struct CheckArgs {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Run as shard I of N of one BFS (docs/sharding.md); needs --exchange.
+    #[arg(long)]
+    shard: Option<String>,
+    /// The directory the shards of a run share (a shared volume across machines).
+    #[arg(long)]
+    exchange: Option<String>,
 }
 
 #[derive(Args)]
@@ -216,6 +238,11 @@ struct ExploreArgs {
     port: u16,
 }
 
+/// States are cloned and dropped by the million: mimalloc's thread-local
+/// free lists cost a fraction of glibc malloc's (`docs/storage.md`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -226,7 +253,8 @@ fn main() -> ExitCode {
         }
         Cmd::Run { files, full, quiet, views } => run(&files, full, quiet, &views.into()),
         Cmd::Explore(a) => explore(a),
-        Cmd::Bench => bench(),
+        Cmd::Bench { rounds, args } => rmapcheck::bench::bench(&args, rounds),
+        Cmd::Merge { reports, json } => rmapcheck::merge::merge(&reports, json.as_deref()),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet, mthp } => {
             rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet, mthp })
         }
@@ -263,6 +291,8 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         mutant: a.mutant,
         swap_slots: a.swap_slots,
         files: a.files,
+        shard: a.shard,
+        exchange: a.exchange,
         mthp: a.mthp,
         ..Settings::default()
     };
@@ -393,48 +423,4 @@ fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u
     }
     println!("{} passed, {} failed", files.len() - failed, failed);
     Ok(u8::from(failed > 0))
-}
-
-/// Runs each case in a child process, so that the peak memory reported is
-/// that run's own (VmHWM never goes down within a process).
-fn bench() -> Result<u8, String> {
-    println!(
-        "{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}",
-        "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB"
-    );
-    let cases: [(&str, &[&str]); 3] = [
-        ("default (3 procs, 2 pages)", &[]),
-        ("default, canonical ids, no symmetry", &["--no-symmetry"]),
-        ("default, compact ids, no symmetry", &["--no-symmetry", "--ids", "compact"]),
-    ];
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let json = std::env::temp_dir().join(format!("rmapcheck-bench-{}.json", std::process::id()));
-    for (name, extra) in cases {
-        for threads in [1, 2] {
-            let status = std::process::Command::new(&exe)
-                .args(["check", "--quiet", "--threads", &threads.to_string(), "--json"])
-                .arg(&json)
-                .args(extra)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-            if !status.success() {
-                return Err(format!("benchmark run '{name}' failed: {status}"));
-            }
-            let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
-            let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
-            println!(
-                "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}",
-                name,
-                threads,
-                r["states"].as_u64().unwrap_or(0),
-                r["unique_states"].as_u64().unwrap_or(0),
-                r["elapsed_secs"].as_f64().unwrap_or(0.0),
-                r["states_per_sec"].as_f64().unwrap_or(0.0),
-                r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
-            );
-        }
-    }
-    let _ = std::fs::remove_file(&json);
-    Ok(0)
 }

@@ -36,6 +36,8 @@ pub struct Report {
     pub states_per_sec: f64,
     /// Peak resident memory of the process in KiB (VmHWM).
     pub peak_rss_kib: u64,
+    /// What the stored states took (`bfs`).
+    pub storage: Option<crate::strategy::Storage>,
     /// One verdict per checked invariant.
     pub invariants: Vec<Verdict>,
     /// One counterexample per violated invariant.
@@ -75,6 +77,8 @@ pub struct ConfigEcho {
     pub symmetry: bool,
     /// Mutant, if any.
     pub mutant: Option<&'static str>,
+    /// This process's share of a sharded run, `I/N`.
+    pub shard: Option<String>,
 }
 
 /// The verdict for one invariant.

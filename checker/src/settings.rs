@@ -48,6 +48,10 @@ pub struct Settings {
     pub swap_slots: Option<u8>,
     /// Named files (0-3: reg, memfd, tmpfs) for the file actions.
     pub files: Option<u8>,
+    /// This process's share of a sharded BFS, `I/N` (`docs/sharding.md`).
+    pub shard: Option<String>,
+    /// The directory the shards of a run share.
+    pub exchange: Option<String>,
     /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
     pub mthp: Option<String>,
 }
@@ -280,6 +284,8 @@ impl Settings {
             mutant: other.mutant.or(self.mutant),
             swap_slots: other.swap_slots.or(self.swap_slots),
             files: other.files.or(self.files),
+            shard: other.shard.or(self.shard),
+            exchange: other.exchange.or(self.exchange),
             mthp: other.mthp.or(self.mthp),
         }
     }
@@ -354,6 +360,7 @@ impl Settings {
             width,
             max_rss_kib: self.max_memory.map(|m| m * 1024).or_else(crate::report::memory_budget_kib),
             seed: self.seed.unwrap_or(0),
+            shard: crate::search::bfs::shard::parse(self.shard.as_deref(), self.exchange.as_deref(), strategy)?,
         })
     }
 }
@@ -379,4 +386,6 @@ pub struct Plan {
     pub max_rss_kib: Option<u64>,
     /// Simulation seed.
     pub seed: u64,
+    /// This process's share of a sharded BFS.
+    pub shard: Option<crate::strategy::Shard>,
 }

@@ -109,6 +109,22 @@ pub struct Limits {
     /// Keep searching after a violation, for one counterexample per
     /// invariant (`--continue`).
     pub keep_going: bool,
+    /// The BFS frontier kept in memory, in KiB, before it spills to disk
+    /// (default: 32 MiB, or a quarter of a smaller `max_rss_kib`).
+    pub frontier_kib: Option<u64>,
+    /// This process's share of a sharded BFS (`--shard I/N`).
+    pub shard: Option<Shard>,
+}
+
+/// One process of a BFS sharded over several (`docs/sharding.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This process, `0..count`.
+    pub index: usize,
+    /// Processes in the run.
+    pub count: usize,
+    /// The directory every process of the run reads and writes.
+    pub dir: std::path::PathBuf,
 }
 
 impl Limits {
@@ -148,6 +164,8 @@ pub enum Stop {
     /// The novelty search finished every round up to this width, without
     /// expanding the states it pruned.
     Pruned(usize),
+    /// The BFS could not read or write its spill, link or exchange files.
+    Storage(std::io::ErrorKind),
 }
 
 impl Stop {
@@ -163,6 +181,7 @@ impl Stop {
                 None => format!("time limit of {} s", t.as_secs()),
             },
             Stop::MemoryBudget(m) => format!("memory budget of {m} MiB"),
+            Stop::Storage(k) => format!("storage error of the BFS files ({k}; the message is above)"),
             Stop::Pruned(w) => format!(
                 "novelty pruning: every round up to width {w} finished, but states showing no new atom tuple were not expanded"
             ),
@@ -202,6 +221,21 @@ pub struct Outcome {
     pub walks: Option<usize>,
     /// States kept and distinct atoms seen (`guided`, `novelty`).
     pub corpus: Option<(usize, usize)>,
+    /// What the stored states took (`bfs`).
+    pub storage: Option<Storage>,
+}
+
+/// What a search's stored states took, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Storage {
+    /// The seen set at the end, empty slots included.
+    pub seen_bytes: u64,
+    /// Most bytes of frontier states held in memory at once.
+    pub frontier_peak_memory: u64,
+    /// Most bytes of frontier states on disk at once.
+    pub frontier_peak_disk: u64,
+    /// The parent-link file this process wrote.
+    pub links_bytes: u64,
 }
 
 impl Outcome {
@@ -215,6 +249,7 @@ impl Outcome {
             found: Vec::new(),
             walks: None,
             corpus: None,
+            storage: None,
         }
     }
 }

@@ -38,6 +38,17 @@ pub fn render(r: &Report, show_coverage: bool) -> String {
         r.states_per_sec,
         r.peak_rss_kib as f64 / 1024.0
     );
+    if let Some(st) = &r.storage {
+        let per = |b: u64| b as f64 / r.unique_states.max(1) as f64;
+        let _ = writeln!(
+            o,
+            "storage: seen set {:.1} B/state, frontier at most {:.1} MiB in memory and {:.1} MiB on disk, parent links {:.1} MiB on disk",
+            per(st.seen_bytes),
+            st.frontier_peak_memory as f64 / 1048576.0,
+            st.frontier_peak_disk as f64 / 1048576.0,
+            st.links_bytes as f64 / 1048576.0
+        );
+    }
     match &r.stopped_by {
         Some(why) => {
             // Only a verdict that says "holds" needs the caveat.

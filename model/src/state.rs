@@ -282,14 +282,14 @@ pub struct Folio {
     /// folio_mapcount() (`_large_mapcount + 1`), and `data` and
     /// `anon_exclusive` are unused (0 and false): per-page state lives in
     /// [`Large::pages`]. Use [`Folio::page_data`] and friends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "omit")]
     pub large: Option<Box<Large>>,
     /// Ghost, not kernel state: made by splitting a lazyfree large folio
     /// that a dirty PTE had marked PG_dirty (try_to_migrate_one() in
     /// unmap_folio() sets PG_dirty, __folio_split() copies it without
     /// PG_swapbacked), so it is lazyfree and PG_dirty, which nothing else
     /// makes (I20).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "omit")]
     pub split_dirty: bool,
 }
 
@@ -436,21 +436,45 @@ pub struct SwapSlot {
     /// folio's pages for a large folio (THP_SWAP: an aligned run of
     /// contiguous offsets in one cluster). The run's slots have
     /// consecutive ids, `pos` 0, 1, ...; renumbering keeps them so.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one", skip_serializing_if = "omit_one")]
     pub run: u8,
     /// This slot's place in its run: its offset modulo `run`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "omit")]
     pub pos: u8,
 }
 
 fn one() -> u8 {
     1
 }
-fn is_one(v: &u8) -> bool {
-    *v == 1
+
+std::thread_local! {
+    /// Set while [`with_every_field`] runs on this thread.
+    static EVERY_FIELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
-fn is_zero(v: &u8) -> bool {
-    *v == 0
+
+/// Runs `f` with every field of the state serialized, defaults included.
+/// Self-describing formats (JSON pictures, ITF traces) leave out the
+/// large-folio fields while they hold their order-0 defaults, so order-0
+/// output stays as it was; a format that is not self-describing (postcard,
+/// the checker's BFS frontier) must have every field, or the fields after
+/// a left-out one would be read in its place.
+pub fn with_every_field<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            EVERY_FIELD.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(EVERY_FIELD.with(|c| c.replace(true)));
+    f()
+}
+
+/// A field left out of self-describing output while it holds its default.
+fn omit<T: Default + PartialEq>(v: &T) -> bool {
+    !EVERY_FIELD.with(std::cell::Cell::get) && *v == T::default()
+}
+fn omit_one(v: &u8) -> bool {
+    !EVERY_FIELD.with(std::cell::Cell::get) && *v == 1
 }
 
 impl SwapSlot {

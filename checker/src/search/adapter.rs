@@ -146,5 +146,6 @@ pub fn drive<C: Checker<Adapter>>(
         found,
         walks: None,
         corpus: None,
+        storage: None,
     }
 }

@@ -95,6 +95,7 @@ fn search(ex: &Explorer, limits: &Limits) -> Outcome {
         found: shared.findings.into_found(ex),
         walks: Some(shared.walks.into_inner()),
         corpus: Some((shared.corpus.into_inner().unwrap().len(), shared.seen.into_inner().unwrap().len())),
+        storage: None,
     }
 }
 

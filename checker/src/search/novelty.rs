@@ -109,6 +109,7 @@ fn search(ex: &Explorer, limits: &Limits, mut progress: Progress) -> Outcome {
         found: findings.into_found(ex),
         walks: None,
         corpus: Some((out.kept, out.features)),
+        storage: None,
     }
 }
 

@@ -59,6 +59,7 @@ fn search(ex: &Explorer, limits: &Limits) -> Outcome {
         found: findings.into_found(ex),
         walks: Some(walks.into_inner()),
         corpus: None,
+        storage: None,
     }
 }
 

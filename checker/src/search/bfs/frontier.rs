@@ -1,0 +1,318 @@
+//! The BFS frontier as bytes: each state serialized with postcard (serde,
+//! so any field the model adds is encoded without a line here), behind a
+//! two-byte length, in segments of at most [`SEGMENT`] states. Segments
+//! stay in memory while the frontier fits its budget; past it they are
+//! appended to one file per level in the spill directory and read back,
+//! in order, when that level is expanded; the file is deleted once the
+//! level is done.
+
+use rmapcheck_model::State;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+/// Most candidate states in one segment (a unit of work of the next level).
+pub const SEGMENT: usize = 2048;
+
+/// Appends `s` as one record: its length (u16, little endian), `key` (the
+/// order key of a sharded run, empty otherwise), then the postcard bytes.
+pub fn encode(s: &State, key: &[u8], out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(key);
+    // postcard is not self-describing: every field must be written.
+    let mut v = rmapcheck_model::state::with_every_field(|| postcard::to_extend(s, std::mem::take(out)))
+        .expect("a State always serializes");
+    let len = v.len() - at - 2;
+    let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
+    v[at..at + 2].copy_from_slice(&len.to_le_bytes());
+    *out = v;
+}
+
+/// The record at the start of `bytes`: its postcard bytes and the rest.
+pub fn split(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let len = u16::from_le_bytes([bytes[0], bytes[1]]) as usize;
+    (&bytes[2..2 + len], &bytes[2 + len..])
+}
+
+/// Decodes a record's postcard bytes. `symmetry` is run configuration the
+/// state carries but does not serialize.
+pub fn decode(bytes: &[u8], symmetry: bool) -> State {
+    let mut s: State = postcard::from_bytes(bytes).expect("frontier records decode");
+    s.symmetry = symmetry;
+    s
+}
+
+/// Where a segment's records are.
+enum Data {
+    Mem(Vec<u8>),
+    /// `len` bytes at `off` of a level file; `won` has a bit per record
+    /// (records are spilled before the level's insertion decides which
+    /// candidates are new), set for the states of the frontier.
+    Disk {
+        file: Arc<LevelFile>,
+        off: u64,
+        len: usize,
+        won: Vec<u64>,
+    },
+}
+
+/// Consecutive frontier states, with ids `first_id..first_id + states`.
+pub struct Segment {
+    /// Id of the first state (states are numbered in BFS order).
+    pub first_id: u64,
+    /// States in the segment.
+    pub states: usize,
+    data: Data,
+}
+
+impl Segment {
+    /// Calls `f(id, record)` for every state, in order (ids `stride` apart:
+    /// the number of shards). `buf` is scratch space for a spilled segment.
+    pub fn for_each(
+        &self,
+        buf: &mut Vec<u8>,
+        stride: u64,
+        mut f: impl FnMut(u64, &[u8]) -> bool,
+    ) -> std::io::Result<()> {
+        let (mut rest, won): (&[u8], &[u64]) = match &self.data {
+            Data::Mem(b) => (b, &[]),
+            Data::Disk { file, off, len, won } => {
+                buf.resize(*len, 0);
+                file.file.read_exact_at(buf, *off)?;
+                (buf, won)
+            }
+        };
+        let mut id = self.first_id;
+        let mut k = 0;
+        while !rest.is_empty() {
+            let (rec, tail) = split(rest);
+            rest = tail;
+            let keep = won.is_empty() || won[k / 64] >> (k % 64) & 1 == 1;
+            k += 1;
+            if keep {
+                if !f(id, rec) {
+                    break;
+                }
+                id += stride;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One level's spill file, deleted when the last segment in it is dropped.
+pub struct LevelFile {
+    file: File,
+    path: PathBuf,
+    len: AtomicU64,
+}
+
+impl Drop for LevelFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The frontier's memory budget and the spill directory, shared by the
+/// threads of a level; keeps the figures the report gives.
+pub struct Spill {
+    dir: PathBuf,
+    budget: usize,
+    mem: AtomicUsize,
+    /// Most bytes of records held in memory at once.
+    pub peak_mem: AtomicUsize,
+    disk: AtomicU64,
+    /// Most bytes of records on disk at once.
+    pub peak_disk: AtomicU64,
+    next: OnceLock<std::io::Result<Arc<LevelFile>>>,
+    depth: usize,
+}
+
+impl Spill {
+    /// Spills past `budget` bytes of records into `dir` (which exists).
+    pub fn new(dir: &Path, budget: usize) -> Spill {
+        Spill {
+            dir: dir.to_path_buf(),
+            budget,
+            mem: AtomicUsize::new(0),
+            peak_mem: AtomicUsize::new(0),
+            disk: AtomicU64::new(0),
+            peak_disk: AtomicU64::new(0),
+            next: OnceLock::new(),
+            depth: 0,
+        }
+    }
+
+    /// Starts collecting the frontier of `depth` (the candidates of the
+    /// level being expanded).
+    pub fn level(&mut self, depth: usize) {
+        self.next = OnceLock::new();
+        self.depth = depth;
+    }
+
+    /// Keeps a new segment of `states` records, numbered from `first_id`:
+    /// in memory within the budget, else in this level's file (its `won`
+    /// bitmap is filled in by [`Segment::decide`]).
+    pub fn keep(&self, first_id: u64, states: usize, mut bytes: Vec<u8>) -> std::io::Result<Segment> {
+        bytes.shrink_to_fit();
+        let n = bytes.len();
+        if self.mem.load(Relaxed) + n <= self.budget {
+            let now = self.mem.fetch_add(n, Relaxed) + n;
+            self.peak_mem.fetch_max(now, Relaxed);
+            return Ok(Segment { first_id, states, data: Data::Mem(bytes) });
+        }
+        let file = match self.next.get_or_init(|| {
+            let path = self.dir.join(format!("frontier-{}.bin", self.depth));
+            let file = File::options().read(true).write(true).create(true).truncate(true).open(&path)?;
+            Ok(Arc::new(LevelFile { file, path, len: AtomicU64::new(0) }))
+        }) {
+            Ok(f) => f.clone(),
+            Err(e) => return Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        let off = file.len.fetch_add(n as u64, Relaxed);
+        file.file.write_all_at(&bytes, off)?;
+        let now = self.disk.fetch_add(n as u64, Relaxed) + n as u64;
+        self.peak_disk.fetch_max(now, Relaxed);
+        Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, won: Vec::new() } })
+    }
+
+    /// A segment's records, all of them (a segment the insertion phase has
+    /// not decided yet), its share returned.
+    pub fn take(&self, seg: Segment) -> std::io::Result<Vec<u8>> {
+        self.release_len(&seg);
+        match seg.data {
+            Data::Mem(b) => Ok(b),
+            Data::Disk { file, off, len, .. } => {
+                let mut b = vec![0; len];
+                file.file.read_exact_at(&mut b, off)?;
+                Ok(b)
+            }
+        }
+    }
+
+    fn release_len(&self, seg: &Segment) {
+        match &seg.data {
+            Data::Mem(b) => {
+                self.mem.fetch_sub(b.len(), Relaxed);
+            }
+            Data::Disk { len, .. } => {
+                self.disk.fetch_sub(*len as u64, Relaxed);
+            }
+        }
+    }
+
+    /// Returns a consumed segment's memory or disk share.
+    pub fn release(&self, seg: Segment) {
+        self.release_len(&seg);
+    }
+}
+
+impl Segment {
+    /// Keeps the records whose `won` flag is set and numbers them from
+    /// `first_id`: in memory by dropping the others, on disk by a bitmap.
+    pub fn decide(&mut self, first_id: u64, won: &[bool], spill: &Spill) {
+        self.first_id = first_id;
+        self.states = won.iter().filter(|&&w| w).count();
+        match &mut self.data {
+            Data::Mem(b) => {
+                let before = b.len();
+                let records = || {
+                    let mut rest: &[u8] = b;
+                    won.iter().map(move |&w| {
+                        let len = 2 + u16::from_le_bytes([rest[0], rest[1]]) as usize;
+                        let rec = &rest[..len];
+                        rest = &rest[len..];
+                        (w, rec)
+                    })
+                };
+                let mut kept = Vec::with_capacity(records().filter(|r| r.0).map(|r| r.1.len()).sum());
+                records().filter(|r| r.0).for_each(|r| kept.extend_from_slice(r.1));
+                spill.mem.fetch_sub(before - kept.len(), Relaxed);
+                *b = kept;
+            }
+            Data::Disk { won: bits, .. } => {
+                *bits = vec![0u64; won.len().div_ceil(64).max(1)];
+                for (k, &w) in won.iter().enumerate() {
+                    bits[k / 64] |= u64::from(w) << (k % 64);
+                }
+            }
+        }
+    }
+}
+
+/// Candidates being collected: parallel vectors and the encoded states.
+#[derive(Default)]
+pub struct Cands {
+    pub fps: Vec<u64>,
+    pub links: Vec<u64>,
+    pub bytes: Vec<u8>,
+}
+
+/// Candidates kept as a segment, with a flag per candidate that the
+/// insertion phase sets when it is the first of its fingerprint.
+pub struct Batch {
+    pub fps: Vec<u64>,
+    pub links: Vec<u64>,
+    pub won: Vec<AtomicBool>,
+    pub seg: Segment,
+}
+
+impl Batch {
+    /// Keeps `c`'s states through the spill (memory or disk).
+    pub fn keep(c: Cands, spill: &Spill) -> std::io::Result<Batch> {
+        let n = c.fps.len();
+        let seg = spill.keep(0, n, c.bytes)?;
+        Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::Explorer;
+    use rmapcheck_model::{ActionSet, Config, Ids};
+
+    /// Every state within 5 actions of the initial one, under every action
+    /// kind, 3 processes and 2 pages, with stable ids (freed objects kept)
+    /// and canonical ones, and with 16 kB large folios (2 processes, 4
+    /// pages), decodes to itself: the encoding loses no field.
+    #[test]
+    fn every_state_within_five_actions_round_trips() {
+        let order0 = |ids| Config { procs: 3, pages: 2, actions: ActionSet::all(), ids, ..Config::default() };
+        let large = Config {
+            procs: 2,
+            pages: 4,
+            swap_slots: 4,
+            actions: ActionSet::every(),
+            mthp: "16k".parse().expect("16k is an mTHP size"),
+            ..Config::default()
+        };
+        let mut with_large = 0;
+        for cfg in [order0(Ids::Stable), order0(Ids::Canonical), large] {
+            let ex = Explorer::new(Config { symmetry: false, ..cfg }, &[]);
+            let mut level = vec![ex.init()];
+            let (mut checked, mut actions, mut bytes) = (0, Vec::new(), Vec::new());
+            for _ in 0..5 {
+                let mut next = Vec::new();
+                for s in &level {
+                    bytes.clear();
+                    encode(s, b"key", &mut bytes);
+                    let (rec, rest) = split(&bytes);
+                    assert!(rest.is_empty() && rec.starts_with(b"key"));
+                    assert_eq!(&decode(&rec[3..], s.symmetry), s);
+                    checked += 1;
+                    with_large += usize::from(s.folios.iter().any(|f| f.large.is_some()));
+                    actions.clear();
+                    ex.actions(s, &mut actions);
+                    next.extend(actions.iter().filter_map(|&a| ex.step(s, a).map(|(n, _)| n)).take(6));
+                }
+                level = next;
+            }
+            assert!(checked > 300, "only {checked} states");
+        }
+        assert!(with_large > 50, "only {with_large} states with a large folio");
+    }
+}

@@ -1,0 +1,467 @@
+//! Exact level-by-level breadth-first search, with states stored compactly.
+//!
+//! stateright 0.31's BFS shares work between threads in blocks and keeps
+//! the *last* counterexample it meets for a property, so the trace it
+//! returns is not always the shortest. This search finishes one depth
+//! before starting the next and keeps the first violation of each depth,
+//! so every counterexample it reports is a shortest one.
+//!
+//! Storage (`docs/storage.md`): the seen set holds 64-bit fingerprints
+//! only ([`fpset`], at most 16 bytes per state); the frontier is states
+//! serialized to bytes, spilled to disk past its budget ([`frontier`]);
+//! parent links go to an append-only file read back only for a
+//! counterexample ([`links`]).
+//!
+//! A level runs in three parallel phases: every thread expands segments of
+//! the frontier ([`expand`]), keeping the successors not seen at an
+//! earlier depth as candidates; then each thread inserts the candidates of
+//! its own group of seen-set tables, all candidates in frontier order, so
+//! that the first candidate of each fingerprint wins whatever the thread
+//! count; then the winners are numbered, their links written and their
+//! segments kept as the next frontier. The same run therefore gives the
+//! same states, counts and traces on any number of threads.
+//!
+//! With `--shard I/N` ([`shard`]) each process owns the states whose
+//! fingerprint maps to it, and hands the successors it does not own to
+//! their owners through a shared directory at the end of every level
+//! (`docs/sharding.md`).
+
+mod expand;
+mod fingerprint;
+mod fpset;
+mod frontier;
+mod links;
+pub mod shard;
+
+use crate::explore::Explorer;
+use crate::report::rss_kib;
+use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Storage, Strategy, Traits};
+use expand::{Live, Unit};
+pub use fingerprint::fingerprint;
+use fpset::FpSet;
+use frontier::{Batch, Cands};
+use frontier::{Segment, Spill};
+use links::{Links, ROOT};
+use rayon::prelude::*;
+use shard::{Exchange, Marker};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Exact level-by-level BFS: exhaustive, shortest counterexamples.
+pub struct Bfs;
+
+impl Strategy for Bfs {
+    fn traits(&self) -> Traits {
+        Traits::exhaustive("bfs", "exact level-by-level breadth-first search: exhaustive, shortest counterexamples")
+    }
+    /// Runs the search; `progress` gets a line every two seconds.
+    fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
+        let live = Live::default();
+        std::thread::scope(|sc| {
+            if let Some(w) = progress {
+                let live = &live;
+                sc.spawn(move || report(w, live));
+            }
+            // One pool for the whole search: its threads (and their
+            // allocator heaps) live across levels.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(limits.threads.max(1)).build();
+            let out = match pool.map_err(std::io::Error::other) {
+                Ok(pool) => pool.install(|| match Search::new(ex, limits, &live) {
+                    Ok(mut s) => s.run(),
+                    Err(e) => storage_failure(e),
+                }),
+                Err(e) => storage_failure(e),
+            };
+            live.done.store(true, Relaxed);
+            out
+        })
+    }
+}
+
+/// Prints a progress line every two seconds until the search is done.
+fn report(w: &mut (dyn Write + Send), live: &Live) {
+    let start = Instant::now();
+    let mut last = (Instant::now(), 0usize);
+    while !live.done.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.0.elapsed() < Duration::from_secs(2) {
+            continue;
+        }
+        let generated = live.generated.load(Relaxed);
+        let rate = (generated - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        let _ = writeln!(
+            w,
+            "[{:>6.1}s] depth={} states={generated} unique={} (+{} candidates at this depth) states/s={rate:.0} rss={} MiB",
+            start.elapsed().as_secs_f64(),
+            live.depth.load(Relaxed),
+            live.unique.load(Relaxed),
+            live.fresh.load(Relaxed),
+            rss_kib() / 1024,
+        );
+        last = (Instant::now(), generated);
+    }
+}
+
+/// The outcome of a search that could not use its spill directory or
+/// exchange directory: nothing is claimed.
+fn storage_failure(e: std::io::Error) -> Outcome {
+    eprintln!("rmapcheck: bfs storage: {e}");
+    Outcome { states: 0, unique: 0, stop: Stop::Storage(e.kind()), ..Outcome::initial() }
+}
+
+/// A private directory for the spill and link files, removed with
+/// everything in it when the search ends.
+struct WorkDir(PathBuf);
+impl WorkDir {
+    fn new() -> std::io::Result<WorkDir> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("rmapcheck-bfs-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(WorkDir(dir))
+    }
+}
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The frontier's memory budget when none is given: 32 MiB, or a quarter
+/// of a smaller memory budget. The frontier is read once per depth, in
+/// order, so a spilled frontier costs a sequential write and read, not a
+/// search slowed to the disk's latency.
+fn frontier_budget(limits: &Limits) -> usize {
+    let kib = limits.frontier_kib.unwrap_or_else(|| limits.max_rss_kib.map_or(32 << 10, |m| (m / 4).min(32 << 10)));
+    (kib as usize).saturating_mul(1024)
+}
+
+/// One search: the seen set, the frontier and the link files.
+struct Search<'a> {
+    ex: &'a Explorer,
+    limits: &'a Limits,
+    live: &'a Live,
+    threads: usize,
+    seen: FpSet,
+    spill: Spill,
+    links: Links,
+    exchange: Option<Exchange>,
+    /// This process's shard and the number of shards (0 and 1 unsharded).
+    me: u64,
+    shards: u64,
+    /// Local index of the next state to number (its id is `index * shards + me`).
+    next_index: u64,
+    _work: WorkDir,
+}
+
+/// Why a search stopped early, as found during a level.
+#[derive(Default)]
+struct Cut {
+    depth_bounded: bool,
+    timed_out: bool,
+    out_of_memory: bool,
+    io: Option<std::io::Error>,
+}
+
+impl<'a> Search<'a> {
+    fn new(ex: &'a Explorer, limits: &'a Limits, live: &'a Live) -> std::io::Result<Search<'a>> {
+        let work = WorkDir::new()?;
+        let (exchange, me, shards) = match &limits.shard {
+            Some(sh) => (Some(Exchange::open(sh, &identity(ex, limits))?), sh.index as u64, sh.count as u64),
+            None => (None, 0, 1),
+        };
+        let links_dir: &Path = exchange.as_ref().map_or(&work.0, |x| x.dir());
+        let links = Links::create(links_dir, me as usize, shards as usize)?;
+        Ok(Search {
+            ex,
+            limits,
+            live,
+            threads: limits.threads.max(1),
+            seen: FpSet::default(),
+            spill: Spill::new(&work.0, frontier_budget(limits)),
+            links,
+            exchange,
+            me,
+            shards,
+            next_index: 0,
+            _work: work,
+        })
+    }
+
+    fn owner(&self, fp: u64) -> u64 {
+        self.exchange.as_ref().map_or(0, |x| x.owner(fp) as u64)
+    }
+
+    fn run(&mut self) -> Outcome {
+        let init = self.ex.init();
+        let init_fp = fingerprint(&init);
+        let mut out = Outcome::initial();
+        let mut frontier = Vec::new();
+        if self.owner(init_fp) == self.me {
+            self.seen.insert(init_fp);
+            if let Err(e) = self.links.write(self.me, &[ROOT]) {
+                return storage_failure(e);
+            }
+            self.next_index = 1;
+            let mut bytes = Vec::new();
+            frontier::encode(&init, &[], &mut bytes);
+            match self.spill.keep(self.me, 1, bytes) {
+                Ok(seg) => frontier.push(seg),
+                Err(e) => return storage_failure(e),
+            }
+        } else {
+            (out.states, out.unique) = (0, 0);
+        }
+        let mut cut = Cut::default();
+        // Every invariant found violated by any shard, with the id of the
+        // state when this process holds the counterexample.
+        let mut found: Vec<(usize, Option<u64>)> = Vec::new();
+        let mut depth = 0usize;
+        self.live.unique.store(self.seen.len(), Relaxed);
+        loop {
+            let expanded: usize = frontier.iter().map(|s: &Segment| s.states).sum();
+            if expanded > 0 {
+                out.max_depth = depth;
+            }
+            self.live.depth.store(depth, Relaxed);
+            self.live.fresh.store(0, Relaxed);
+            let expand = self.limits.max_depth.is_none_or(|d| depth < d);
+            self.spill.level(depth + 1);
+            let units = self.expand(frontier, expand, depth);
+            let mut own = Vec::new();
+            let mut outboxes: Vec<Vec<Cands>> = Vec::new();
+            // This level's first violation of each invariant not found before.
+            let mut new: Vec<(usize, u64, Vec<u8>)> = Vec::new();
+            for u in units {
+                let Unit { batches, outbox, violations, generated, cut_off, timed_out, out_of_memory, io } = u;
+                out.states += generated;
+                cut.depth_bounded |= cut_off;
+                cut.timed_out |= timed_out;
+                cut.out_of_memory |= out_of_memory;
+                if cut.io.is_none() {
+                    cut.io = io;
+                }
+                for (inv, id, key) in violations {
+                    if !found.iter().any(|(i, _)| *i == inv) && !new.iter().any(|(i, _, _)| *i == inv) {
+                        new.push((inv, id, key));
+                    }
+                }
+                own.extend(batches);
+                if outboxes.is_empty() {
+                    outboxes = outbox;
+                } else {
+                    for (to, c) in outboxes.iter_mut().zip(outbox) {
+                        to.extend(c);
+                    }
+                }
+            }
+            cut.out_of_memory |= self.limits.max_rss_kib.is_some_and(|m| rss_kib() > m);
+            // The other shards' candidates for this process, their new
+            // violations, and whether any shard hit a limit.
+            let mut peers_stop = None;
+            let mut all_idle = expanded == 0;
+            let mut theirs: Vec<(usize, Vec<u8>)> = Vec::new();
+            if let Some(x) = &self.exchange {
+                let marker = Marker {
+                    expanded: expanded as u64,
+                    stop: stop_reason(&cut),
+                    new: new.iter().map(|(i, _, k)| (*i, k.clone())).collect(),
+                };
+                let exchanged = x
+                    .send(depth, &outboxes)
+                    .and_then(|()| x.barrier(depth, &marker, &self.links, self.limits.deadline()))
+                    .and_then(|markers| Ok((markers, x.receive(depth, &self.spill)?)));
+                match exchanged {
+                    Ok((markers, inbound)) => {
+                        all_idle = markers.iter().all(|m| m.expanded == 0);
+                        peers_stop = markers.iter().find_map(|m| m.stop);
+                        theirs = markers.into_iter().flat_map(|m| m.new).collect();
+                        let mut streams = inbound;
+                        streams[self.me as usize] = own;
+                        match shard::merge_by_key(streams, 2 * (depth + 1), &self.spill) {
+                            Ok(merged) => own = merged,
+                            Err(e) => {
+                                cut.io.get_or_insert(e);
+                                own = Vec::new();
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        cut.io.get_or_insert(e);
+                    }
+                }
+            }
+            // Of the states violating an invariant for the first time at
+            // this depth, the first in BFS order (the smallest order key
+            // over all shards) gives the counterexample.
+            for (inv, id, key) in new {
+                let first = theirs.iter().filter(|(i, _)| *i == inv).all(|(_, k)| *k >= key);
+                found.push((inv, first.then_some(id)));
+            }
+            for (inv, _) in theirs {
+                if !found.iter().any(|(i, _)| *i == inv) {
+                    found.push((inv, None));
+                }
+            }
+            if let Err(e) = self.insert_and_number(&mut own) {
+                cut.io.get_or_insert(e);
+            }
+            frontier = own.into_iter().filter_map(|b| (b.seg.states > 0).then_some(b.seg)).collect();
+            out.unique = self.seen.len();
+            self.live.unique.store(out.unique, Relaxed);
+            let all_found = self.ex.invariants.iter().all(|i| found.iter().any(|(f, _)| f == i));
+            let stop_here = cut.timed_out
+                || cut.out_of_memory
+                || cut.io.is_some()
+                || peers_stop.is_some()
+                || (!found.is_empty() && (!self.limits.keep_going || all_found));
+            let finished = if self.exchange.is_some() { all_idle || !expand } else { frontier.is_empty() };
+            if stop_here || finished {
+                if let Some(p) = peers_stop {
+                    apply_peer_stop(&mut cut, p);
+                }
+                break;
+            }
+            depth += 1;
+        }
+        for f in frontier {
+            self.spill.release(f);
+        }
+        self.finish(out, found, cut)
+    }
+
+    /// Phase 1: expands the frontier's segments on every thread.
+    fn expand(&self, frontier: Vec<Segment>, expand: bool, depth: usize) -> Vec<Unit> {
+        let stop = AtomicBool::new(false);
+        let ctx = expand::Ctx {
+            ex: self.ex,
+            limits: self.limits,
+            live: self.live,
+            seen: &self.seen,
+            spill: &self.spill,
+            exchange: self.exchange.as_ref(),
+            me: self.me,
+            expand,
+            key_len: if self.exchange.is_some() { 2 * depth } else { 0 },
+            stop: &stop,
+        };
+        // One segment per task; `collect` keeps the frontier order.
+        frontier
+            .into_par_iter()
+            .with_max_len(1)
+            .map_init(expand::Worker::default, |w, seg| {
+                let unit = w.unit(&ctx, &seg);
+                self.spill.release(seg);
+                unit
+            })
+            .collect()
+    }
+
+    /// Phases 2 and 3: inserts the candidates into the seen set (each
+    /// thread its own tables, every thread all candidates in order), then
+    /// numbers the winners in order and writes their parent links.
+    fn insert_and_number(&mut self, batches: &mut [Batch]) -> std::io::Result<()> {
+        let threads = self.threads;
+        let all = &*batches;
+        self.seen.groups(threads).into_par_iter().enumerate().for_each(|(g, mut tables)| {
+            for b in all {
+                for (k, &fp) in b.fps.iter().enumerate() {
+                    let shard = FpSet::shard(fp);
+                    if shard % threads == g && tables[shard / threads].insert(fp) {
+                        b.won[k].store(true, Relaxed);
+                    }
+                }
+            }
+        });
+        let mut firsts = Vec::with_capacity(batches.len());
+        for b in batches.iter() {
+            firsts.push(self.next_index * self.shards + self.me);
+            self.next_index += b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
+        }
+        let (spill, links) = (&self.spill, &self.links);
+        batches.par_iter_mut().zip(firsts).try_for_each(|(b, first)| {
+            let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
+            b.seg.decide(first, &won, spill);
+            let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+            links.write(first, &recs)
+        })
+    }
+
+    /// The outcome: why the search stopped, and a trace per violation.
+    fn finish(&mut self, mut out: Outcome, found: Vec<(usize, Option<u64>)>, mut cut: Cut) -> Outcome {
+        for &(inv, id) in &found {
+            let Some(id) = id else { continue };
+            match self.links.trace(self.ex, id) {
+                Ok(trace) => out.found.push(Found { invariant: inv, trace, unshrunk: None }),
+                Err(e) => {
+                    cut.io.get_or_insert(e);
+                }
+            }
+        }
+        let ex = self.ex;
+        out.found.sort_by_key(|f| ex.invariants.iter().position(|&i| i == f.invariant));
+        let limits = self.limits;
+        let all_found = ex.invariants.iter().all(|i| found.iter().any(|(f, _)| f == i));
+        out.stop = if let Some(e) = &cut.io {
+            eprintln!("rmapcheck: bfs storage: {e}");
+            Stop::Storage(e.kind())
+        } else if !found.is_empty() && !limits.keep_going {
+            Stop::FirstViolation
+        } else if limits.keep_going && all_found {
+            Stop::AllViolated
+        } else if cut.out_of_memory {
+            Stop::MemoryBudget(limits.max_rss_kib.unwrap_or(0) / 1024)
+        } else if cut.timed_out {
+            Stop::TimeLimit(limits.time_limit.unwrap_or_default())
+        } else if cut.depth_bounded {
+            Stop::DepthBound(limits.max_depth.unwrap_or(0))
+        } else {
+            Stop::Exhausted
+        };
+        out.storage = Some(Storage {
+            seen_bytes: self.seen.bytes() as u64,
+            frontier_peak_memory: self.spill.peak_mem.load(Relaxed) as u64,
+            frontier_peak_disk: self.spill.peak_disk.load(Relaxed),
+            links_bytes: self.links.bytes(),
+        });
+        out
+    }
+}
+
+/// What makes every process stop after this level, as a marker says it.
+fn stop_reason(cut: &Cut) -> Option<shard::PeerStop> {
+    if cut.io.is_some() {
+        Some(shard::PeerStop::Storage)
+    } else if cut.out_of_memory {
+        Some(shard::PeerStop::Memory)
+    } else if cut.timed_out {
+        Some(shard::PeerStop::Time)
+    } else {
+        None
+    }
+}
+
+/// A peer's reason to stop as this process's own.
+fn apply_peer_stop(cut: &mut Cut, p: shard::PeerStop) {
+    match p {
+        shard::PeerStop::Time => cut.timed_out = true,
+        shard::PeerStop::Memory => cut.out_of_memory = true,
+        shard::PeerStop::Storage => {
+            cut.io.get_or_insert_with(|| std::io::Error::other("another shard stopped on a storage error"));
+        }
+    }
+}
+
+/// What must be equal in every shard of one run: the model, the invariants
+/// and the bounds.
+fn identity(ex: &Explorer, limits: &Limits) -> String {
+    let cfg = serde_json::to_string(&ex.cfg).unwrap_or_default();
+    format!(
+        "model {cfg}\ninvariants {:?}\nmax_depth {:?}\ncontinue {}\nrmapcheck {}\n",
+        ex.invariants,
+        limits.max_depth,
+        limits.keep_going,
+        env!("CARGO_PKG_VERSION")
+    )
+}
