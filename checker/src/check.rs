@@ -8,7 +8,9 @@ use crate::settings::Plan;
 use crate::strategy::{Found, Limits, Progress, Stop};
 use crate::trace::replay;
 use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::assert::{changed, Assert};
 use rmapcheck_model::{Expect, Ids, Scenario, Step};
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// The `--continue` refusal of a strategy that cannot keep searching
@@ -121,9 +123,20 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         kernel: plan.model.kernel,
         pages: plan.model.pages,
         procs: plan.model.procs,
+        mutant: plan.model.mutant,
         expect: Expect::Violates { invariant: inv.name.to_string(), at: Some(actions.len()) },
-        steps: actions.iter().enumerate().map(|(i, a)| Step { line: i + 1, action: *a, reads: None }).collect(),
+        steps: actions.iter().enumerate().map(|(i, a)| Step::new(i + 1, *a)).collect(),
     };
+    // The objects the last step changed, as they must be when the trace
+    // replays (`rmapcheck run` checks them).
+    let mut scenario = scenario;
+    let _ = shown.replay(actions, false, false, |r| {
+        if r.index + 1 == actions.len() {
+            let asserts = changed(r.before, r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
+            scenario.steps[r.index].asserts = asserts.collect();
+        }
+        ControlFlow::Continue(())
+    });
     Counterexample { invariant: inv.name, violation, steps, scenario: scenario.to_text(), unshrunk_len: f.unshrunk }
 }
 
@@ -134,6 +147,8 @@ fn echo(plan: &Plan) -> ConfigEcho {
         procs: m.procs,
         pages: m.pages,
         values: m.values,
+        swap_slots: m.swap_slots,
+        max_memory_mib: plan.max_rss_kib.map(|k| k / 1024),
         actions: m.actions.names(),
         strategy: plan.strategy.name().to_string(),
         threads: plan.threads,

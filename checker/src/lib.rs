@@ -5,13 +5,14 @@
 //! ([`search`]), with the structural atoms of two of them ([`features`]);
 //! configurations ([`settings`]); running a plan into a report ([`check`],
 //! [`report`], [`summary`]); counterexample traces ([`trace`]) and scenario
-//! runs ([`run`]). Live-kernel conformance is the `rmapcheck-conform` crate.
+//! runs ([`run`]); output files and standard output ([`output`]). Live-kernel conformance is the `rmapcheck-conform` crate.
 
 #![warn(missing_docs)]
 
 pub mod check;
 pub mod explore;
 pub mod features;
+pub mod output;
 pub mod report;
 pub mod run;
 pub mod search;

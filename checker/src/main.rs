@@ -2,13 +2,16 @@
 
 use clap::{Args, Parser, Subcommand};
 use rmapcheck::check::{refuse_continue, run_check};
+use rmapcheck::output::{check_output_path, print, write_file};
 use rmapcheck::run::run_text;
 use rmapcheck::search::STRATEGIES;
 use rmapcheck::settings::{Settings, BUILTINS};
 use rmapcheck::summary::render;
 use rmapcheck_conform::command::Options;
 use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::input::{printable, read_text, MAX_SCENARIO_BYTES};
 use rmapcheck_model::{ActionKind, Kernel, Mutant};
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -144,10 +147,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Check(a) => check(*a),
-        Cmd::List => {
-            list();
-            Ok(0)
-        }
+        Cmd::List => print(&list()).map(|()| 0),
         Cmd::Run { files, full, quiet } => run(&files, full, quiet),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
@@ -157,7 +157,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("rmapcheck: error: {e}");
+            eprintln!("rmapcheck: error: {}", printable(&e));
             ExitCode::from(2)
         }
     }
@@ -187,72 +187,81 @@ fn check(a: CheckArgs) -> Result<u8, String> {
     };
     let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
     refuse_continue(&plan, a.keep_going)?;
+    // Output paths are checked before the search, so that a bad one is
+    // exit 2 at once rather than after the search's verdict.
+    for (flag, path) in [("--json", &a.json), ("--trace-out", &a.trace_out)] {
+        if let Some(p) = path {
+            check_output_path(flag, p)?;
+        }
+    }
     let mut stderr = std::io::stderr();
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
-    print!("{}", render(&report, a.coverage));
+    print(&render(&report, a.coverage))?;
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+        write_file("--json", path, &text)?;
     }
     if let (Some(path), Some(cx)) = (&a.trace_out, report.counterexamples.first()) {
-        std::fs::write(path, &cx.scenario).map_err(|e| format!("cannot write {path}: {e}"))?;
-        println!("counterexample written to {path} (replay: rmapcheck run {path})");
+        write_file("--trace-out", path, &cx.scenario)?;
+        print(&format!("counterexample written to {path} (replay: rmapcheck run {path})\n"))?;
     }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
 }
 
-fn list() {
-    println!("Invariants:");
+fn list() -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "Invariants:");
     for i in INVARIANTS {
-        println!("  {:<4} {:<26} {}\n  {:<31} mirrors: {}", i.id, i.name, i.description, "", i.mirrors);
+        let _ = writeln!(o, "  {:<4} {:<26} {}\n  {:<31} mirrors: {}", i.id, i.name, i.description, "", i.mirrors);
     }
-    println!("\nActions:");
+    let _ = writeln!(o, "\nActions:");
     for (_, name, what) in ActionKind::ALL {
-        println!("  {name:<12} {what}");
+        let _ = writeln!(o, "  {name:<12} {what}");
     }
-    println!("\nKernel variants:");
+    let _ = writeln!(o, "\nKernel variants:");
     for k in Kernel::ALL {
-        println!("  {:<8} {}", k.to_string(), k.description());
+        let _ = writeln!(o, "  {:<8} {}", k.to_string(), k.description());
     }
-    println!("\nMutants (deliberate model mistakes, for testing invariants):");
+    let _ = writeln!(o, "\nMutants (deliberate model mistakes, for testing invariants):");
     for (_, name, what) in Mutant::ALL {
-        println!("  {name:<32} {what}");
+        let _ = writeln!(o, "  {name:<32} {what}");
     }
-    println!("\nSearch strategies:");
+    let _ = writeln!(o, "\nSearch strategies:");
     for s in STRATEGIES {
-        println!("  {:<12} {}", s.name(), s.about());
+        let _ = writeln!(o, "  {:<12} {}", s.name(), s.about());
     }
-    println!("\nBuilt-in configurations:");
+    let _ = writeln!(o, "\nBuilt-in configurations:");
     for (name, what, _) in BUILTINS {
-        println!("  {name:<12} {what}");
+        let _ = writeln!(o, "  {name:<12} {what}");
     }
+    o
 }
 
 fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
     let mut failed = 0;
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let text = read_text(f, MAX_SCENARIO_BYTES)?;
         let r = run_text(&text, f, full)?;
         if quiet {
-            println!("{} {f}: {}", if r.passed { "ok  " } else { "FAIL" }, r.verdict);
+            print(&format!("{} {}: {}\n", if r.passed { "ok  " } else { "FAIL" }, printable(f), r.verdict))?;
         } else {
-            print!("{}", r.output);
+            print(&r.output)?;
         }
         if !r.passed {
             failed += 1;
         }
     }
-    println!("{} passed, {} failed", files.len() - failed, failed);
+    print(&format!("{} passed, {} failed\n", files.len() - failed, failed))?;
     Ok(u8::from(failed > 0))
 }
 
 /// Runs each case in a child process, so that the peak memory reported is
 /// that run's own (VmHWM never goes down within a process).
 fn bench() -> Result<u8, String> {
-    println!(
-        "{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}",
+    print(&format!(
+        "{:<44} {:>8} {:>10} {:>10} {:>8} {:>12} {:>10}\n",
         "configuration", "threads", "states", "unique", "secs", "states/s", "peak MiB"
-    );
+    ))?;
     let cases: [(&str, &[&str]); 3] = [
         ("default (3 procs, 2 pages)", &[]),
         ("default, canonical ids, no symmetry", &["--no-symmetry"]),
@@ -272,10 +281,10 @@ fn bench() -> Result<u8, String> {
             if !status.success() {
                 return Err(format!("benchmark run '{name}' failed: {status}"));
             }
-            let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+            let text = read_text(&json.display().to_string(), 1 << 20)?;
             let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
-            println!(
-                "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}",
+            print(&format!(
+                "{:<44} {:>8} {:>10} {:>10} {:>8.1} {:>12.0} {:>10.1}\n",
                 name,
                 threads,
                 r["states"].as_u64().unwrap_or(0),
@@ -283,7 +292,7 @@ fn bench() -> Result<u8, String> {
                 r["elapsed_secs"].as_f64().unwrap_or(0.0),
                 r["states_per_sec"].as_f64().unwrap_or(0.0),
                 r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
-            );
+            ))?;
         }
     }
     let _ = std::fs::remove_file(&json);

@@ -16,6 +16,8 @@ pub struct RunResult {
     pub passed: bool,
     /// A stated read value that did not match, as `file:line: ...`.
     pub read_mismatch: Option<String>,
+    /// An `assert` line that did not hold, as `file:line: ...`.
+    pub assert_mismatch: Option<String>,
     /// The printed run: every step with its changes, the verdict.
     pub output: String,
     /// The state after the last executed step.
@@ -38,9 +40,11 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
     }
     let ex = Explorer::new(sc.config(), &[]);
     let kernel = ex.cfg.kernel;
-    let mut out = format!("== {file} (kernel {}, expect {})\n", sc.kernel, sc.expect);
+    let mutant = sc.mutant.map_or(String::new(), |m| format!(", mutant {}", m.name()));
+    let mut out = format!("== {file} (kernel {}{mutant}, expect {})\n", sc.kernel, sc.expect);
     let mut verdict = Expect::Holds;
     let mut read_mismatch = None;
+    let mut assert_mismatch = None;
     let actions: Vec<Action> = sc.steps.iter().map(|st| st.action).collect();
     let last = ex
         .replay(&actions, true, false, |r| {
@@ -65,6 +69,14 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
                     return ControlFlow::Break(());
                 }
             }
+            for a in &st.asserts {
+                if let Err(why) = a.check(r.after) {
+                    let m = format!("{file}:{}: after step {}: {why}", a.line, r.index + 1);
+                    out.push_str(&format!("  assert failed: {m}\n"));
+                    assert_mismatch = Some(m);
+                    return ControlFlow::Break(());
+                }
+            }
             if let Some(i) = ex.violated(r.after) {
                 let why = ex.check(i, r.after).err().unwrap_or_default();
                 let name = INVARIANTS[i].name;
@@ -76,6 +88,7 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
         })
         .map_err(|(i, e)| format!("{file}:{}: {}: {e}", sc.steps[i].line, sc.steps[i].action))?;
     let passed = read_mismatch.is_none()
+        && assert_mismatch.is_none()
         && match (&sc.expect, &verdict) {
             (Expect::Holds, Expect::Holds) => true,
             (Expect::Violates { invariant: want, at: want_at }, Expect::Violates { invariant: got, at: got_at }) => {
@@ -85,5 +98,5 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
             _ => false,
         };
     out.push_str(&format!("  result: {verdict} -- {}\n", if passed { "as expected" } else { "NOT as expected" }));
-    Ok(RunResult { verdict, passed, read_mismatch, output: out, last })
+    Ok(RunResult { verdict, passed, read_mismatch, assert_mismatch, output: out, last })
 }

@@ -7,8 +7,9 @@
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`], [`mremap`], [`swapin`], [`swapfile`], [`vmscan`],
 //! [`madvise`] and [`ksm`]. [`canon`] renumbers objects canonically,
-//! [`scenario`] is the scenario-file format, [`rng`] the one seeded
-//! generator. What each kernel function does, in the project's words:
+//! [`scenario`] is the scenario-file format with its [`assert`] lines,
+//! [`input`] reads untrusted files and makes messages printable, [`rng`]
+//! the one seeded generator. What each kernel function does, in the project's words:
 //! `docs/kernel/`.
 //!
 //! The crate knows nothing about invariants or search: those live in
@@ -17,10 +18,12 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod assert;
 pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod input;
 pub mod ksm;
 pub mod madvise;
 pub mod memory;

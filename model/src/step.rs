@@ -23,6 +23,12 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
     if let Some(o) = &s.oops {
         return Err(format!("the kernel already oopsed: {}", o.what));
     }
+    if crate::canon::largest_table(s) > crate::canon::MAX_OBJECTS {
+        return Err(format!(
+            "model limit: more than {} anon_vmas, folios, swap slots or stable nodes live at once (ids are 8 bits)",
+            crate::canon::MAX_OBJECTS
+        ));
+    }
     let pid = action.pid() as usize;
     match s.mms.get(pid) {
         _ if action.process().is_none() => {}
@@ -68,7 +74,12 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             ksmd_drop(&mut n, ctx, pid, page)?
         }
     }
-    normalize(&mut n, ctx.cfg.ids);
+    if normalize(&mut n, ctx.cfg.ids) {
+        ctx.say(|| {
+            "stable ids compacted: freed objects nothing points at dropped, the rest renumbered in allocation order"
+                .into()
+        });
+    }
     Ok(n)
 }
 

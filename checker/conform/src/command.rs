@@ -3,6 +3,7 @@
 
 use crate::exec::{default_exec_path, Executor};
 use crate::{cannot_run, nonce, random, run_scenario, unsupported, Outcome};
+use rmapcheck_model::input::{read_text, MAX_SCENARIO_BYTES};
 use rmapcheck_model::{Kernel, Mutant, Scenario};
 use std::path::{Path, PathBuf};
 
@@ -37,7 +38,7 @@ pub fn conform(o: &Options) -> Result<u8, String> {
     }
     let mut scenarios = Vec::new();
     for f in &o.files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let text = read_text(f, MAX_SCENARIO_BYTES)?;
         scenarios.push((f.clone(), Scenario::parse(&text, f)?));
     }
     let path = o.exec.as_ref().map(PathBuf::from).unwrap_or_else(default_exec_path);

@@ -238,9 +238,10 @@ pub fn conform_step(cfg: &Config, s: &State, a: Action, i: usize, settled: bool)
 
 /// The model configuration a scenario runs under in conformance mode: the
 /// scenario's own (stable ids), optionally with a deliberately broken model
-/// ([`Mutant`]) to show that conformance catches model mistakes.
+/// ([`Mutant`], from the command line or else the scenario's `mutant:`
+/// header) to show that conformance catches model mistakes.
 pub fn config(sc: &Scenario, mutant: Option<Mutant>) -> Config {
-    Config { mutant, actions: executor_actions(), ..sc.config() }
+    Config { mutant: mutant.or(sc.mutant), actions: executor_actions(), ..sc.config() }
 }
 
 /// Runs `actions` on both sides under `cfg` (its window and process bound).

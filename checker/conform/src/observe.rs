@@ -146,7 +146,13 @@ impl View {
                         pv.swapcache = f.swap.is_some();
                         pv.dirty = f.dirty;
                         pv.value = Some(f.data);
-                        let before = prev.and_then(|s| s.mms.get(pid)).filter(|m| m.alive).map(|m| m.ptes[p]);
+                        // A step that compacted stable ids (canon::normalize) renamed folios.
+                        let renamed = prev.is_some_and(|s| s.folios.len() > cur.folios.len());
+                        let before = prev
+                            .filter(|_| !renamed)
+                            .and_then(|s| s.mms.get(pid))
+                            .filter(|m| m.alive)
+                            .map(|m| m.ptes[p]);
                         if let Some(Pte::Present { folio: old, .. }) = before {
                             pv.frame = if old == folio {
                                 Frame::Same
