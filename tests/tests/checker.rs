@@ -126,9 +126,13 @@ fn each_mutant_is_caught_with_a_short_counterexample_that_replays() {
         assert_eq!(r.outcome, "violated", "{mutant}");
         let cx = &r.counterexamples[0];
         assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
-        // The scenario file replays to the same verdict, without the mutant:
-        // in the correct model the same steps hold.
+        // The trace names its mutant, so it replays to the same violation;
+        // without that header the correct model does not violate it.
         let replay = run_text(&cx.scenario, "cx", false).unwrap();
+        assert!(replay.passed, "{mutant}: {}", replay.output);
+        let correct: String =
+            cx.scenario.lines().filter(|l| !l.starts_with("mutant:")).map(|l| format!("{l}\n")).collect();
+        let replay = run_text(&correct, "cx", false).unwrap();
         assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
     }
 }
@@ -211,8 +215,12 @@ fn bad_settings_are_refused_with_a_reason() {
         (Settings { strategy: Some("simulate".into()), ..Settings::default() }, "give --time-limit"),
         (Settings { mutant: Some("nope".into()), ..Settings::default() }, "unknown mutant 'nope'"),
         (Settings { ids: Some("compact".into()), ..Settings::default() }, "process symmetry works on canonical ids"),
-        (Settings { max_depth: Some(0), ..Settings::default() }, "max depth must be at least 1"),
-        (Settings { max_memory: Some(0), ..Settings::default() }, "max memory must be at least 1 MiB"),
+        (Settings { max_depth: Some(0), ..Settings::default() }, "max depth must be between 1 and 1000000, got 0"),
+        (Settings { max_memory: Some(0), ..Settings::default() }, "max memory must be between 1 and"),
+        (Settings { max_depth: Some(usize::MAX), ..Settings::default() }, "max depth must be between 1 and 1000000"),
+        (Settings { time_limit: Some(u64::MAX), ..Settings::default() }, "time limit must be between 1 and"),
+        (Settings { max_memory: Some(u64::MAX), ..Settings::default() }, "max memory must be between 1 and"),
+        (Settings { invariants: Some(Vec::new()), ..Settings::default() }, "the invariant list is empty"),
     ];
     for (s, want) in bad {
         let err = Settings::load("default").unwrap().overlay(s).resolve().err().expect(want);

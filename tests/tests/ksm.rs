@@ -228,7 +228,13 @@ fn ksm_mutants_are_caught_with_short_counterexamples_that_replay() {
         assert_eq!(r.outcome, "violated", "{mutant}");
         let cx = &r.counterexamples[0];
         assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
+        // The trace names its mutant, so it replays to the same violation;
+        // without that header the correct model does not violate it.
         let replay = run_text(&cx.scenario, "cx", false).unwrap();
+        assert!(replay.passed, "{mutant}: {}", replay.output);
+        let correct: String =
+            cx.scenario.lines().filter(|l| !l.starts_with("mutant:")).map(|l| format!("{l}\n")).collect();
+        let replay = run_text(&correct, "cx", false).unwrap();
         assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
     }
 }
