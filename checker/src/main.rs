@@ -42,6 +42,9 @@ enum Cmd {
         /// Print only the per-file results.
         #[arg(long, short)]
         quiet: bool,
+        /// Print each file with an 'assert' line after every step for every object the step changed, as the model computes them (check them by hand before keeping them).
+        #[arg(long, conflicts_with_all = ["full", "quiet"])]
+        annotate: bool,
     },
     /// Measure exploration speed on fixed configurations (states/s, peak memory).
     Bench,
@@ -148,7 +151,8 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Check(a) => check(*a),
         Cmd::List => print(&list()).map(|()| 0),
-        Cmd::Run { files, full, quiet } => run(&files, full, quiet),
+        Cmd::Run { files, annotate: true, .. } => annotate(&files),
+        Cmd::Run { files, full, quiet, .. } => run(&files, full, quiet),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
@@ -253,6 +257,13 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
     }
     print(&format!("{} passed, {} failed\n", files.len() - failed, failed))?;
     Ok(u8::from(failed > 0))
+}
+
+fn annotate(files: &[String]) -> Result<u8, String> {
+    for f in files {
+        print(&rmapcheck::run::annotate(&read_text(f, MAX_SCENARIO_BYTES)?, f)?)?;
+    }
+    Ok(0)
 }
 
 /// Runs each case in a child process, so that the peak memory reported is

@@ -3,6 +3,7 @@
 use crate::explore::Explorer;
 use crate::trace::{render_steps, TraceStep};
 use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::assert::{changed, Assert};
 use rmapcheck_model::display::{diff, render};
 use rmapcheck_model::{Action, Expect, Scenario, State};
 use std::ops::ControlFlow;
@@ -99,4 +100,42 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
         };
     out.push_str(&format!("  result: {verdict} -- {}\n", if passed { "as expected" } else { "NOT as expected" }));
     Ok(RunResult { verdict, passed, read_mismatch, assert_mismatch, output: out, last })
+}
+
+/// The scenario text with an `assert` line after every step for each
+/// object the step created or changed, every field named, as the model
+/// computes them (`rmapcheck run --annotate`): a starting point for
+/// stating the expected kernel state, to be checked by hand against the
+/// kernel's rules before it is kept. Every other line (comments included)
+/// stays; existing `assert` lines are replaced. `Err` is a malformed
+/// scenario or a step the model refuses.
+pub fn annotate(text: &str, file: &str) -> Result<String, String> {
+    let sc = Scenario::parse(text, file)?;
+    let ex = Explorer::new(sc.config(), &[]);
+    let mut after_line: Vec<Vec<String>> = vec![Vec::new(); text.lines().count() + 1];
+    let actions: Vec<Action> = sc.steps.iter().map(|st| st.action).collect();
+    ex.replay(&actions, false, false, |r| {
+        let asserts = changed(r.before, r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
+        after_line[sc.steps[r.index].line] = asserts.map(|a| a.to_string()).collect();
+        // `run` stops at the first violation; so does the annotation.
+        if ex.violated(r.after).is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .map_err(|(i, e)| format!("{file}:{}: {}: {e}", sc.steps[i].line, sc.steps[i].action))?;
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("assert ") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        for a in &after_line[i + 1] {
+            out.push_str(a);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }

@@ -266,10 +266,21 @@ impl Assert {
     }
 
     /// An assertion naming every field `obj` has in `s` (`None` if it does
-    /// not exist).
+    /// not exist). Of a freed object only what the kernel still promises
+    /// is named (a freed anon_vma's zero refcount, a freed folio's cleared
+    /// mapping, a free slot's zero count and empty cache): the rest is
+    /// memory back in the allocator.
     pub fn all(s: &State, obj: Object) -> Option<Assert> {
         let f = fields(s, obj).ok()?;
-        Some(Assert { line: 0, object: obj, fields: f.into_iter().map(|(k, v)| (k.to_string(), v)).collect() })
+        let get = |k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        let keep: Option<&[&str]> = match obj {
+            Object::AnonVma(_) | Object::StableNode(_) if get("freed") == Some("yes") => Some(&["refcount", "freed"]),
+            Object::Folio(_) if get("freed") == Some("yes") => Some(&["mapping", "freed"]),
+            Object::Slot(_) if get("count") == Some("0") && get("cache") == Some("none") => Some(&["count", "cache"]),
+            _ => None,
+        };
+        let fields = f.iter().filter(|(k, _)| keep.is_none_or(|keep| keep.contains(k)));
+        Some(Assert { line: 0, object: obj, fields: fields.map(|(k, v)| (k.to_string(), v.clone())).collect() })
     }
 
     /// Whether `s` has what the line says; `Err` names the first field

@@ -12,7 +12,7 @@ pub const MAX_SCENARIO_BYTES: u64 = 8 << 20;
 /// Largest TOML configuration read (`check --config FILE`): 1 MiB.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Longest run of non-blank characters an error message repeats whole.
-const MAX_WORD: usize = 48;
+const MAX_WORD: usize = 120;
 /// Longest error message printed whole, in characters.
 const MAX_MESSAGE: usize = 400;
 
@@ -42,7 +42,7 @@ pub fn text_of(bytes: Vec<u8>, file: &str) -> Result<String, String> {
 
 /// `s` made safe to print on one line: control characters (newlines and
 /// NUL included) written as escapes, each run of non-blank characters
-/// longer than 48 elided in the middle, and the whole cut at 400
+/// longer than 120 elided in the middle, and the whole cut at 400
 /// characters. Printable text is left as it is, so applying it twice
 /// changes nothing more.
 pub fn printable(s: &str) -> String {
