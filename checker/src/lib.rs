@@ -5,11 +5,13 @@
 //! ([`search`]), with the structural atoms of two of them ([`features`]);
 //! configurations ([`settings`]); running a plan into a report ([`check`],
 //! [`report`], [`summary`]); counterexample traces ([`trace`]) and scenario
-//! runs ([`run`]); output files and standard output ([`output`]). Live-kernel conformance is the `rmapcheck-conform` crate.
+//! runs ([`run`]); output files and standard output ([`output`]); the input contract a
+//! fuzzer checks ([`contract`]). Live-kernel conformance is the `rmapcheck-conform` crate.
 
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod contract;
 pub mod explore;
 pub mod features;
 pub mod output;

@@ -5,6 +5,7 @@ use crate::trace::{render_steps, TraceStep};
 use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::assert::{changed, Assert};
 use rmapcheck_model::display::{diff, render};
+use rmapcheck_model::input::printable;
 use rmapcheck_model::{Action, Expect, Scenario, State};
 use std::ops::ControlFlow;
 
@@ -36,7 +37,10 @@ pub fn run_text(text: &str, file: &str, full_states: bool) -> Result<RunResult, 
 pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunResult, String> {
     if let Expect::Violates { invariant, .. } = &sc.expect {
         if rmapcheck_invariants::find(invariant).is_none() {
-            return Err(format!("{file}:1: expect names unknown invariant '{invariant}' (see 'rmapcheck list')"));
+            return Err(format!(
+                "{file}:1: expect names unknown invariant '{}' (see 'rmapcheck list')",
+                printable(invariant)
+            ));
         }
     }
     let ex = Explorer::new(sc.config(), &[]);
