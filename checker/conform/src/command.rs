@@ -55,6 +55,11 @@ pub fn conform(o: &Options) -> Result<u8, String> {
             println!("skip {f}: the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")");
             continue;
         }
+        if let Some(m) = sc.mutant {
+            // A scenario about a deliberately broken model says nothing about the kernel.
+            println!("skip {f}: runs the {} mutant; the live kernel is compared with the model as it is", m.name());
+            continue;
+        }
         if sc.kernel != Kernel::V6_18 {
             // The running kernel is compared with the current model only; a
             // scenario about another kernel's rules says nothing about it.
