@@ -62,6 +62,10 @@ fn a_violation_exits_1_and_writes_a_replayable_trace_and_json() {
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["outcome"], "violated");
     assert_eq!(report["counterexamples"][0]["invariant"], "exclusive_single_mapping");
+    // The configuration echo is complete: the default's 2 swap slots and
+    // the memory budget are there.
+    assert_eq!(report["config"]["swap_slots"], 2);
+    assert!(report["config"]["max_memory_mib"].as_u64().is_some_and(|m| m > 0), "{}", report["config"]);
     // The trace names its mutant and asserts the objects of its last
     // step: it replays to the same violation.
     let text = std::fs::read_to_string(&trace).unwrap();
