@@ -27,7 +27,7 @@
 //! malformed line after the expected violation is an error too.
 
 use crate::action::Action;
-use crate::assert::Assert;
+use crate::assert::{Assert, Object};
 use crate::config::{Config, Kernel, Mutant};
 use crate::input::printable;
 use crate::state::Value;
@@ -138,6 +138,24 @@ impl Scenario {
                 body.strip_prefix("assert").filter(|r| r.is_empty() || r.starts_with(char::is_whitespace))
             {
                 let a = Assert::parse(rest, line).map_err(err)?;
+                let (pid, end) = match a.object {
+                    Object::Proc(p) => (Some(p), 0),
+                    Object::Vma(p, _, b) => (Some(p), b),
+                    Object::Page(p, n) => (Some(p), n.saturating_add(1)),
+                    _ => (None, 0),
+                };
+                if let Some(p) = pid.filter(|&p| p >= sc.procs) {
+                    return Err(err(format!(
+                        "P{p} is beyond the bound of {} processes (procs: {})",
+                        sc.procs, sc.procs
+                    )));
+                }
+                if end > sc.pages {
+                    return Err(err(format!(
+                        "{} is outside the {}-page window (pages: {})",
+                        a.object, sc.pages, sc.pages
+                    )));
+                }
                 let step = sc.steps.last_mut().ok_or_else(|| err("an assert line before the first action".into()))?;
                 step.asserts.push(a);
                 continue;

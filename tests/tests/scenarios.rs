@@ -159,6 +159,11 @@ fn every_line_is_parsed_and_bounded_before_any_step_runs() {
         ("expect: holds\nmutant: nope\nP0 fork\n", "f:2: unknown mutant 'nope'"),
         ("expect: holds\nassert P0 alive=yes\nP0 fork\n", "f:2: an assert line before the first action"),
         ("expect: holds\nP0 fork\nassert P1 colour=red\n", "f:3: P1 has no field 'colour'"),
+        (
+            "pages: 2\nexpect: holds\nP0 fork\nassert P1 page 2 pte=none\n",
+            "f:4: P1 page 2 is outside the 2-page window",
+        ),
+        ("procs: 2\nexpect: holds\nP0 fork\nassert P2 alive=yes\n", "f:4: P2 is beyond the bound of 2 processes"),
         ("expect: holds\nP0 \0fork\n", "f:2: unknown action '\\u{0}fork'"),
     ];
     for (text, want) in cases {
