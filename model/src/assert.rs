@@ -23,6 +23,7 @@
 //! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed` |
 //! | `Sn` | `count`, `cache` (`Fn`/`none`), `data` (`n`/`none`) |
 //! | `stable_noden` | `kpfn` (`Fn`/`stale`), `rmap_items` (`[P0@0:AV0,P1@0:AV1]`), `freed` |
+//! | `oops` | `kind`: `none`, or the [`crate::OopsKind`] the step fired (`Bug`, `Warn`, `UseAfterFree`, `UnlinkBeforeZap`, `MergeIncompatible`) |
 //!
 //! [`fields`] gives every field of an object; [`Assert::check`] compares
 //! the ones a line names; `--trace-out` writes lines with [`Assert::all`].
@@ -48,6 +49,8 @@ pub enum Object {
     Slot(u8),
     /// A KSM stable node.
     StableNode(u8),
+    /// What went wrong inside the kernel during the step, if anything.
+    Oops,
 }
 
 impl Object {
@@ -76,6 +79,7 @@ impl Object {
             ],
             Object::Slot(_) => &["count", "cache", "data"],
             Object::StableNode(_) => &["kpfn", "rmap_items", "freed"],
+            Object::Oops => &["kind"],
         }
     }
 
@@ -86,7 +90,10 @@ impl Object {
         let num = |w: &str, prefix: &str| w.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
         let first = *words
             .first()
-            .ok_or("'assert' needs an object: Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn or stable_noden")?;
+            .ok_or("'assert' needs an object: Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden or oops")?;
+        if first == "oops" {
+            return Ok((Object::Oops, 1));
+        }
         if let Some(n) = num(first, "stable_node") {
             return Ok((Object::StableNode(n), 1));
         }
@@ -101,7 +108,7 @@ impl Object {
         }
         let Some(pid) = num(first, "P") else {
             return Err(format!(
-                "'{first}' is not an object: expected Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn or stable_noden"
+                "'{first}' is not an object: expected Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden or oops"
             ));
         };
         match words.get(1..3) {
@@ -132,6 +139,7 @@ impl fmt::Display for Object {
             Object::Folio(n) => write!(f, "F{n}"),
             Object::Slot(n) => write!(f, "S{n}"),
             Object::StableNode(n) => write!(f, "stable_node{n}"),
+            Object::Oops => f.write_str("oops"),
         }
     }
 }
@@ -223,6 +231,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 k.items.iter().map(|r| format!("P{}@{}:AV{}", r.mm, r.address, r.anon_vma)).collect();
             vec![opt(k.kpfn, "F", "stale"), format!("[{}]", items.join(",")), yes(k.freed)]
         }
+        Object::Oops => vec![s.oops.as_ref().map_or("none".to_string(), |o| format!("{:?}", o.kind))],
     };
     Ok(obj.keys().iter().copied().zip(v).collect())
 }
@@ -326,6 +335,7 @@ pub fn changed(before: &State, after: &State) -> Vec<Object> {
     objs.extend((0..after.folios.len() as u8).map(Object::Folio));
     objs.extend((0..after.swap.len() as u8).map(Object::Slot));
     objs.extend((0..after.stable_nodes.len() as u8).map(Object::StableNode));
+    objs.push(Object::Oops);
     objs.retain(|&o| {
         let a = fields(after, o);
         a.is_ok() && a != fields(before, o)

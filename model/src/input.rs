@@ -46,28 +46,56 @@ pub fn text_of(bytes: Vec<u8>, file: &str) -> Result<String, String> {
 /// characters. Printable text is left as it is, so applying it twice
 /// changes nothing more.
 pub fn printable(s: &str) -> String {
-    let escape = |w: &str| -> String {
-        w.chars().map(|c| if c.is_control() { c.escape_default().collect() } else { c.to_string() }).collect()
-    };
     let mut out = String::new();
     for (i, word) in s.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        let n = word.chars().count();
-        if n > MAX_WORD {
-            let head: String = word.chars().take(20).collect();
-            let tail: String = word.chars().skip(n - 12).collect();
-            out.push_str(&format!("{}...({n} chars)...{}", escape(&head), escape(&tail)));
-        } else {
-            out.push_str(&escape(word));
-        }
+        out.push_str(&elide(word));
         if out.chars().count() > MAX_MESSAGE {
             let cut: String = out.chars().take(MAX_MESSAGE - 20).collect();
             return format!("{cut}... (message cut)");
         }
     }
     out
+}
+
+/// One word with its control characters escaped, its middle elided when
+/// the escaped word is longer than [`MAX_WORD`] (escapes count at their
+/// printed length, and are never cut in two).
+fn elide(word: &str) -> String {
+    let esc = |c: char| -> String {
+        if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        }
+    };
+    let n = word.chars().count();
+    if n <= MAX_WORD {
+        let e: String = word.chars().map(esc).collect();
+        if e.chars().count() <= MAX_WORD {
+            return e;
+        }
+    }
+    let mut head = String::new();
+    for c in word.chars() {
+        if head.chars().count() >= 20 {
+            break;
+        }
+        head.push_str(&esc(c));
+    }
+    let (mut tail, mut len) = (Vec::new(), 0);
+    for c in word.chars().rev() {
+        if len >= 12 {
+            break;
+        }
+        let e = esc(c);
+        len += e.chars().count();
+        tail.push(e);
+    }
+    tail.reverse();
+    format!("{head}...({n} chars)...{}", tail.concat())
 }
 
 #[cfg(test)]
@@ -77,6 +105,9 @@ mod tests {
     #[test]
     fn control_characters_are_escaped_and_long_words_elided() {
         assert_eq!(printable("a\0b\nc\x1b"), "a\\u{0}b\\nc\\u{1b}");
+        // Escapes count at their printed length: 37 NULs are 222 characters.
+        let nuls = printable(&format!("'P{}0'", "\0".repeat(37)));
+        assert!(nuls.len() < 80 && nuls.contains("(41 chars)"), "{nuls}");
         let long = "x".repeat(1 << 20);
         let p = printable(&format!("f:1: unknown action '{long}'"));
         assert!(p.len() < 120 && p.contains("(1048578 chars)"), "{p}");

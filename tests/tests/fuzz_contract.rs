@@ -100,7 +100,12 @@ fn mutate(rng: &mut SplitMix64, input: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
                 let at = at.unwrap_or(b.len());
                 drop(b.splice(at..at, l.iter().copied().chain([b'\n'])));
             }
-            5 => drop(b.splice(at..at, std::iter::repeat_n(b'A', 1 + rng.below(3000) as usize))),
+            5 => {
+                // A long run of one byte: a letter, or a control character
+                // whose escape is six times longer than itself.
+                let byte = [b'A', 0, 0x1b, b'\r', 0x7f][rng.below(5) as usize];
+                drop(b.splice(at..at, std::iter::repeat_n(byte, 1 + rng.below(3000) as usize)));
+            }
             6 => {
                 // Many cycles that allocate and free: ids wrap at 256 if nothing compacts them.
                 let n = 1 + rng.below(400);

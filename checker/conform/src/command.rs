@@ -36,6 +36,11 @@ pub fn conform(o: &Options) -> Result<u8, String> {
         eprintln!("rmapcheck conform: cannot run: {why}");
         return Ok(2);
     }
+    if o.random.is_some() && !Path::new(&o.out).is_dir() {
+        // Checked before anything runs: a divergence found after many
+        // scenarios must have somewhere to go.
+        return Err(format!("--out {}: not a directory", rmapcheck_model::input::printable(&o.out)));
+    }
     let mut scenarios = Vec::new();
     for f in &o.files {
         let text = read_text(f, MAX_SCENARIO_BYTES)?;
