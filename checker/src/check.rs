@@ -8,7 +8,7 @@ use crate::settings::Plan;
 use crate::strategy::{Found, Limits, Progress, Stop};
 use crate::trace::replay;
 use rmapcheck_invariants::INVARIANTS;
-use rmapcheck_model::assert::{changed, Assert};
+use rmapcheck_model::assert::{objects, Assert};
 use rmapcheck_model::{Expect, Ids, Scenario, Step};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -127,12 +127,12 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         expect: Expect::Violates { invariant: inv.name.to_string(), at: Some(actions.len()) },
         steps: actions.iter().enumerate().map(|(i, a)| Step::new(i + 1, *a)).collect(),
     };
-    // The objects the last step changed, as they must be when the trace
-    // replays (`rmapcheck run` checks them).
+    // The state after the last step, every object, as it must be when the
+    // trace replays (`rmapcheck run` checks it): a final condition.
     let mut scenario = scenario;
     let _ = shown.replay(actions, false, false, |r| {
         if r.index + 1 == actions.len() {
-            let asserts = changed(r.before, r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
+            let asserts = objects(r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
             scenario.steps[r.index].asserts = asserts.collect();
         }
         ControlFlow::Continue(())

@@ -3,7 +3,7 @@
 use crate::explore::Explorer;
 use crate::trace::{render_steps, TraceStep};
 use rmapcheck_invariants::INVARIANTS;
-use rmapcheck_model::assert::{changed, Assert};
+use rmapcheck_model::assert::{changed, objects, Assert};
 use rmapcheck_model::display::{diff, render};
 use rmapcheck_model::input::printable;
 use rmapcheck_model::{Action, Expect, Scenario, State};
@@ -107,7 +107,8 @@ pub fn run_scenario(sc: &Scenario, file: &str, full_states: bool) -> Result<RunR
 }
 
 /// The scenario text with an `assert` line after every step for each
-/// object the step created or changed, every field named, as the model
+/// object the step created or changed, and after the last step (or the
+/// expected violation) for every object, every field named, as the model
 /// computes them (`rmapcheck run --annotate`): a starting point for
 /// stating the expected kernel state, to be checked by hand against the
 /// kernel's rules before it is kept. Every other line (comments included)
@@ -119,10 +120,14 @@ pub fn annotate(text: &str, file: &str) -> Result<String, String> {
     let mut after_line: Vec<Vec<String>> = vec![Vec::new(); text.lines().count() + 1];
     let actions: Vec<Action> = sc.steps.iter().map(|st| st.action).collect();
     ex.replay(&actions, false, false, |r| {
-        let asserts = changed(r.before, r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
+        // `run` stops at the first violation; so does the annotation. Its
+        // last step states the whole state, like herd7's final condition,
+        // so that an object a step should have left alone is checked too.
+        let last = ex.violated(r.after).is_some() || r.index + 1 == actions.len();
+        let objs = if last { objects(r.after) } else { changed(r.before, r.after) };
+        let asserts = objs.into_iter().filter_map(|o| Assert::all(r.after, o));
         after_line[sc.steps[r.index].line] = asserts.map(|a| a.to_string()).collect();
-        // `run` stops at the first violation; so does the annotation.
-        if ex.violated(r.after).is_some() {
+        if last {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())

@@ -316,12 +316,10 @@ impl fmt::Display for Assert {
     }
 }
 
-/// The objects whose fields differ between `before` and `after`, or that
-/// exist in one only, in the order [`fields`] would list a state: what
-/// `--trace-out` asserts after a step.
-pub fn changed(before: &State, after: &State) -> Vec<Object> {
+/// Every object of `s`, in the order [`fields`] would list a state.
+pub fn objects(s: &State) -> Vec<Object> {
     let mut objs = Vec::new();
-    for (p, m) in after.mms.iter().enumerate() {
+    for (p, m) in s.mms.iter().enumerate() {
         let p = p as u8;
         objs.push(Object::Proc(p));
         for v in &m.vmas {
@@ -331,16 +329,20 @@ pub fn changed(before: &State, after: &State) -> Vec<Object> {
             objs.push(Object::Page(p, n));
         }
     }
-    objs.extend((0..after.anon_vmas.len() as u8).map(Object::AnonVma));
-    objs.extend((0..after.folios.len() as u8).map(Object::Folio));
-    objs.extend((0..after.swap.len() as u8).map(Object::Slot));
-    objs.extend((0..after.stable_nodes.len() as u8).map(Object::StableNode));
+    objs.extend((0..s.anon_vmas.len() as u8).map(Object::AnonVma));
+    objs.extend((0..s.folios.len() as u8).map(Object::Folio));
+    objs.extend((0..s.swap.len() as u8).map(Object::Slot));
+    objs.extend((0..s.stable_nodes.len() as u8).map(Object::StableNode));
     objs.push(Object::Oops);
-    objs.retain(|&o| {
-        let a = fields(after, o);
-        a.is_ok() && a != fields(before, o)
-    });
+    objs.retain(|&o| fields(s, o).is_ok());
     objs
+}
+
+/// The objects whose fields differ between `before` and `after`, or that
+/// exist in `after` only: what `rmapcheck run --annotate` asserts after a
+/// step, and `--trace-out` after the last one.
+pub fn changed(before: &State, after: &State) -> Vec<Object> {
+    objects(after).into_iter().filter(|&o| fields(after, o) != fields(before, o)).collect()
 }
 
 #[cfg(test)]

@@ -41,3 +41,23 @@ fn every_shipped_scenario_reaches_the_objects_it_asserts() {
     }
     assert!(asserts > 1000, "the shipped scenarios state {asserts} objects");
 }
+
+/// I27 checks every merge, not only those after which the trace stops:
+/// the mprotect merge that follows CVE-2022-42703's double reuse (step 13
+/// of the v5.19 scenario, after the I9 violation the scenario expects at
+/// step 12) gives the pages of one VMA to another with the same anon_vma
+/// but a different chain, and the model's ordering check fires.
+#[test]
+fn the_merge_after_the_double_reuse_is_refused_by_the_i27_check() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/cve-2022-42703-mprotect-v5.19.rmap");
+    let sc = Scenario::parse(&std::fs::read_to_string(path).unwrap(), "cve").unwrap();
+    let cfg = sc.config();
+    let mut s = State::new(cfg.pages, cfg.symmetry);
+    for st in &sc.steps[..13] {
+        s = step(&s, st.action, &mut Ctx::new(&cfg, false)).unwrap();
+    }
+    assert_eq!(sc.steps[12].action.to_string(), "P5 mprotect 0 1 r");
+    let oops = s.oops.expect("the merge is refused");
+    assert_eq!(oops.kind, rmapcheck_model::OopsKind::MergeIncompatible);
+    assert!(oops.what.contains("(AV2, chain [3, 2, 1, 0]) to VMA 1..2 (AV2, chain [4, 2, 1, 0])"), "{}", oops.what);
+}
