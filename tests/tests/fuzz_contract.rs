@@ -192,7 +192,7 @@ fn config(rng: &mut SplitMix64) -> Vec<u8> {
     }
     let b = t.into_bytes();
     if rng.below(3) == 0 {
-        mutate(rng, &b, &[b.clone()])
+        mutate(rng, &b, std::slice::from_ref(&b))
     } else {
         b
     }
@@ -210,7 +210,7 @@ fn the_input_contract_holds_on_generated_inputs() {
         let mut rng = SplitMix64(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         rng.next();
         i += 1;
-        let (what, input) = if i % 4 == 0 {
+        let (what, input) = if i.is_multiple_of(4) {
             configs += 1;
             ("config", config(&mut rng))
         } else {
