@@ -5,8 +5,10 @@
 //! ([`search`]), with the structural atoms of two of them ([`features`]);
 //! configurations ([`settings`]); running a plan into a report ([`check`],
 //! [`report`], [`summary`]); counterexample traces ([`trace`]) and scenario
-//! runs ([`run`]); output files and standard output ([`output`]); the input contract a
-//! fuzzer checks ([`contract`]). Live-kernel conformance is the `rmapcheck-conform` crate.
+//! runs ([`run`]); the pictures of a trace and the live progress line
+//! ([`views`], [`progress`]); output files and standard output
+//! ([`output`]); the input contract a fuzzer checks ([`contract`]).
+//! Live-kernel conformance is the `rmapcheck-conform` crate.
 
 #![warn(missing_docs)]
 
@@ -15,6 +17,7 @@ pub mod contract;
 pub mod explore;
 pub mod features;
 pub mod output;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod search;
@@ -22,3 +25,4 @@ pub mod settings;
 pub mod strategy;
 pub mod summary;
 pub mod trace;
+pub mod views;

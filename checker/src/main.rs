@@ -3,14 +3,16 @@
 use clap::{Args, Parser, Subcommand};
 use rmapcheck::check::{refuse_continue, run_check};
 use rmapcheck::output::{check_output_path, print, write_file};
+use rmapcheck::progress::ProgressSink;
 use rmapcheck::run::run_text;
 use rmapcheck::search::STRATEGIES;
-use rmapcheck::settings::{Settings, BUILTINS};
+use rmapcheck::settings::{Plan, Settings, BUILTINS};
 use rmapcheck::summary::render;
+use rmapcheck::views::{self, Outputs};
 use rmapcheck_conform::command::Options;
 use rmapcheck_invariants::INVARIANTS;
 use rmapcheck_model::input::{printable, read_text, MAX_SCENARIO_BYTES};
-use rmapcheck_model::{ActionKind, Kernel, Mutant};
+use rmapcheck_model::{ActionKind, Kernel, Mutant, Scenario};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -43,9 +45,13 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
         /// Print each file with an 'assert' line after every step for every object the step changed, as the model computes them (check them by hand before keeping them).
-        #[arg(long, conflicts_with_all = ["full", "quiet"])]
+        #[arg(long, conflicts_with_all = ["full", "quiet", "html", "itf", "dot"])]
         annotate: bool,
+        #[command(flatten)]
+        views: ViewArgs,
     },
+    /// Walk the state space by hand: serves a page on 127.0.0.1 that shows each state and its enabled actions.
+    Explore(ExploreArgs),
     /// Measure exploration speed on fixed configurations (states/s, peak memory).
     Bench,
     /// Run scenarios in the model and on the live kernel and compare after every step (root only).
@@ -71,10 +77,40 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Write a standalone C reproducer of a scenario for the live kernel (see findings/).
+    Repro {
+        /// The scenario file.
+        file: String,
+        /// Write the C program here instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+    },
 }
 
+/// The trace's views: for `check` its first counterexample, for `run` its
+/// one scenario file.
 #[derive(Args)]
-struct CheckArgs {
+struct ViewArgs {
+    /// Write the trace (check: the first counterexample; run: the one scenario) as a self-contained HTML viewer here.
+    #[arg(long)]
+    html: Option<String>,
+    /// Write the trace as an ITF JSON trace (Apalache/Quint format) here.
+    #[arg(long)]
+    itf: Option<String>,
+    /// Write a Graphviz DOT picture of the trace's last state here.
+    #[arg(long)]
+    dot: Option<String>,
+}
+
+impl From<ViewArgs> for Outputs {
+    fn from(v: ViewArgs) -> Outputs {
+        Outputs { html: v.html, itf: v.itf, dot: v.dot }
+    }
+}
+
+/// The configuration and its model bounds, as `check` and `explore` take them.
+#[derive(Args)]
+struct ConfigArgs {
     /// A built-in configuration name or a TOML file; flags override it.
     #[arg(long, default_value = "default")]
     config: String,
@@ -87,6 +123,20 @@ struct CheckArgs {
     /// Pages in the address window, 1-8.
     #[arg(long)]
     pages: Option<u8>,
+}
+
+impl ConfigArgs {
+    /// The configuration with the other flags (`over`) and these on top.
+    fn plan(&self, over: Settings) -> Result<Plan, String> {
+        let flags = Settings { kernel: self.kernel.clone(), procs: self.procs, pages: self.pages, ..over };
+        Settings::load(&self.config)?.overlay(flags).resolve()
+    }
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
     /// Distinct values a write may store, 1-15.
     #[arg(long)]
     values: Option<u8>,
@@ -138,6 +188,8 @@ struct CheckArgs {
     /// Write the first counterexample as a scenario file here.
     #[arg(long)]
     trace_out: Option<String>,
+    #[command(flatten)]
+    views: ViewArgs,
     /// Print per-action and per-branch coverage.
     #[arg(long)]
     coverage: bool,
@@ -146,17 +198,34 @@ struct CheckArgs {
     quiet: bool,
 }
 
+#[derive(Args)]
+struct ExploreArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
+    /// Comma-separated action kinds to offer (default: the configuration's).
+    #[arg(long)]
+    actions: Option<String>,
+    /// Start at the end of this scenario file (its kernel, processes and pages replace the configuration's; every action kind is offered unless --actions names some, and writes of its values).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8018)]
+    port: u16,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Check(a) => check(*a),
         Cmd::List => print(&list()).map(|()| 0),
         Cmd::Run { files, annotate: true, .. } => annotate(&files),
-        Cmd::Run { files, full, quiet, .. } => run(&files, full, quiet),
+        Cmd::Run { files, full, quiet, views, .. } => run(&files, full, quiet, &views.into()),
+        Cmd::Explore(a) => explore(a),
         Cmd::Bench => bench(),
         Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
             rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
         }
+        Cmd::Repro { file, output } => repro(&file, output.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -167,13 +236,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// A comma-separated list flag.
+fn split(s: Option<String>) -> Option<Vec<String>> {
+    s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+}
+
 fn check(a: CheckArgs) -> Result<u8, String> {
-    let split =
-        |s: Option<String>| s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
     let flags = Settings {
-        kernel: a.kernel,
-        procs: a.procs,
-        pages: a.pages,
         values: a.values,
         actions: split(a.actions),
         invariants: split(a.invariants),
@@ -188,8 +257,9 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        ..Settings::default()
     };
-    let plan = Settings::load(&a.config)?.overlay(flags).resolve()?;
+    let plan = a.base.plan(flags)?;
     refuse_continue(&plan, a.keep_going)?;
     // Output paths are checked before the search, so that a bad one is
     // exit 2 at once rather than after the search's verdict.
@@ -198,8 +268,11 @@ fn check(a: CheckArgs) -> Result<u8, String> {
             check_output_path(flag, p)?;
         }
     }
-    let mut stderr = std::io::stderr();
-    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut stderr) });
+    let outputs = Outputs::from(a.views);
+    outputs.check()?;
+    let mut sink = ProgressSink::stderr(plan.time_limit);
+    let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut sink) });
+    sink.finish();
     print(&render(&report, a.coverage))?;
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -209,7 +282,51 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         write_file("--trace-out", path, &cx.scenario)?;
         print(&format!("counterexample written to {path} (replay: rmapcheck run {path})\n"))?;
     }
+    if outputs.any() {
+        match views::counterexample_trace(&report, &a.base.config) {
+            Some(trace) => outputs.write(&trace?)?,
+            None => print("no counterexample, so no --html/--itf/--dot file written\n")?,
+        }
+    }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
+}
+
+fn explore(a: ExploreArgs) -> Result<u8, String> {
+    let every_kind = a.actions.is_none();
+    let plan = a.base.plan(Settings { actions: split(a.actions), ..Settings::default() })?;
+    let mut cfg = plan.model.clone();
+    let mut start = Vec::new();
+    let mut title = format!("configuration {}", a.base.config);
+    if let Some(f) = &a.scenario {
+        let text = read_text(f, MAX_SCENARIO_BYTES)?;
+        let sc = Scenario::parse(&text, f)?;
+        (cfg.kernel, cfg.procs, cfg.pages) = (sc.kernel, sc.procs, sc.pages);
+        // Writes of the scenario's values must be moves the page offers.
+        for st in &sc.steps {
+            if let rmapcheck_model::Action::Write { value, .. } = st.action {
+                cfg.values = cfg.values.max(value);
+            }
+        }
+        if every_kind {
+            // The scenario may use any kind (KSM's too); offer them all.
+            cfg.actions = rmapcheck_model::ActionSet::every();
+        }
+        // As `run` does, the scenario stops at its first violation.
+        let all: Vec<_> = INVARIANTS.iter().collect();
+        start = views::trace_of(&sc, f, &all)?.steps.into_iter().map(|s| s.action).collect();
+        title = format!("{title}, from {f}");
+    }
+    let mut walker = views::Walker::new(&cfg, &plan.invariants, title);
+    walker.start = start.iter().map(|a| rmapcheck_model::Action::parse(a)).collect::<Result<_, _>>()?;
+    // A scenario the walker cannot walk is bad input, found now rather than in the page.
+    rmapcheck_view::explore::Walk::walk(&walker, &start)?;
+    rmapcheck_view::svg::render("digraph { }")?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", a.port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    print(&format!("rmapcheck explore: serving http://{addr}/ (Ctrl-C stops it)\n"))?;
+    rmapcheck_view::explore::serve(&listener, &walker, &start).map_err(|e| format!("explore: {e}"))?;
+    Ok(0)
 }
 
 fn list() -> String {
@@ -241,7 +358,24 @@ fn list() -> String {
     o
 }
 
-fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
+fn repro(file: &str, output: Option<&str>) -> Result<u8, String> {
+    if let Some(path) = output {
+        check_output_path("--output", path)?;
+    }
+    let text = read_text(file, MAX_SCENARIO_BYTES)?;
+    let c = rmapcheck_repro::generate(&Scenario::parse(&text, file)?, file)?;
+    match output {
+        Some(path) => write_file("--output", path, &c)?,
+        None => print(&c)?,
+    }
+    Ok(0)
+}
+
+fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u8, String> {
+    if outputs.any() && files.len() != 1 {
+        return Err("--html, --itf and --dot take exactly one scenario file".into());
+    }
+    outputs.check()?;
     let mut failed = 0;
     for f in files {
         let text = read_text(f, MAX_SCENARIO_BYTES)?;
@@ -253,6 +387,11 @@ fn run(files: &[String], full: bool, quiet: bool) -> Result<u8, String> {
         }
         if !r.passed {
             failed += 1;
+        }
+        if outputs.any() {
+            let sc = Scenario::parse(&text, f)?;
+            let all: Vec<_> = INVARIANTS.iter().collect();
+            outputs.write(&views::trace_of(&sc, f, &all)?)?;
         }
     }
     print(&format!("{} passed, {} failed\n", files.len() - failed, failed))?;

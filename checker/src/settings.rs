@@ -121,9 +121,9 @@ pub const BUILTINS: [Builtin; 7] = [
     }),
     (
         "lazyfree",
-        "v6.18-swapin-dirty (the proposed fix), 3 processes, 1 page, every action including madv_free, exhaustive BFS (about a minute)",
+        "v6.18-madvfree-skips-shared (the root-cause fix of the MADV_FREE data loss), 3 processes, 1 page, every action including madv_free, exhaustive BFS (about two minutes)",
         || Settings {
-            kernel: Some("v6.18-swapin-dirty".into()),
+            kernel: Some("v6.18-madvfree-skips-shared".into()),
             procs: Some(3),
             pages: Some(1),
             values: Some(1),
@@ -180,9 +180,9 @@ pub const BUILTINS: [Builtin; 7] = [
     ),
     (
         "deep",
-        "v6.18-swapin-dirty, 3 processes, 2 pages, every action, BFS for up to 10 minutes or the memory budget",
+        "v6.18-madvfree-skips-shared, 3 processes, 2 pages, every action, BFS for up to 10 minutes or the memory budget",
         || Settings {
-            kernel: Some("v6.18-swapin-dirty".into()),
+            kernel: Some("v6.18-madvfree-skips-shared".into()),
             procs: Some(3),
             pages: Some(2),
             values: Some(1),

@@ -26,13 +26,23 @@ pub struct Trace {
     /// The state after the last step.
     #[serde(skip)]
     pub last: State,
+    /// The state after each step, for pictures (`--html`, `--itf`).
+    #[serde(skip)]
+    pub states: Vec<State>,
 }
 
 /// Replays `actions` with narration through `ex`, whose configuration
 /// should keep ids stable ([`rmapcheck_model::Config::for_replay`]). `Err`
 /// names the step that could not be taken.
 pub fn replay(ex: &Explorer, actions: &[Action]) -> Result<Trace, String> {
+    replay_until(ex, actions, |_| false)
+}
+
+/// [`replay`], stopping after the first step whose state satisfies `stop`
+/// (a violation: nothing runs after it).
+pub fn replay_until(ex: &Explorer, actions: &[Action], stop: impl Fn(&State) -> bool) -> Result<Trace, String> {
     let mut steps = Vec::new();
+    let mut states = Vec::new();
     let last = ex
         .replay(actions, true, false, |r| {
             steps.push(TraceStep {
@@ -40,10 +50,15 @@ pub fn replay(ex: &Explorer, actions: &[Action]) -> Result<Trace, String> {
                 narration: r.log,
                 changed: diff(r.before, r.after, ex.cfg.kernel),
             });
-            ControlFlow::Continue(())
+            states.push(r.after.clone());
+            if stop(r.after) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .map_err(|(i, e)| format!("step {} ({}): {e}", i + 1, actions[i]))?;
-    Ok(Trace { steps, last })
+    Ok(Trace { steps, last, states })
 }
 
 /// Prints a trace the way `check` and `run` show it.

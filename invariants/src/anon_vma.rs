@@ -126,7 +126,7 @@ pub fn num_active_vmas(s: &State, k: Kernel) -> Result<(), String> {
         let a = &s.anon_vmas[x as usize];
         let vmas = vmas_using(s, x);
         match k {
-            Kernel::V6_18 | Kernel::V6_18SwapinDirty if a.num_active_vmas as usize != vmas => {
+            k if k.is_v6() && a.num_active_vmas as usize != vmas => {
                 bad.push(format!("AV{x}: num_active_vmas {} but {vmas} VMAs use it", a.num_active_vmas))
             }
             Kernel::V5_19 if a.degree as usize != vmas + live_children(s, x) => bad.push(format!(

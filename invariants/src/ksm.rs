@@ -47,15 +47,20 @@ pub fn ksm_rmap_complete(s: &State, _: Kernel) -> Result<(), String> {
 }
 
 /// I34: the weaker form of I12 the kernel keeps: an rmap_item whose own
-/// PTE (`rmap_item->mm`, `rmap_item->address`) still maps its node's KSM
-/// page reaches that PTE (pass 0 of rmap_walk_ksm()): the VMA there is in
-/// the tree of `rmap_item->anon_vma`. PTEs without an rmap_item of their
-/// own are I12's business, which the kernel does not always meet.
+/// PTE (`rmap_item->mm`, `rmap_item->address`, in the VMA it was made for)
+/// still maps its node's KSM page reaches that PTE (pass 0 of
+/// rmap_walk_ksm()): the VMA there is in the tree of `rmap_item->anon_vma`.
+/// An rmap_item whose VMA was unmapped since (the ghost
+/// [`RmapItem::unmapped`](rmapcheck_model::RmapItem)) is stale: mremap can
+/// move a KSM page onto its address from another VMA
+/// (scenarios/ksm-mremap-onto-stale-rmap-item.rmap), and the kernel does
+/// not update it. PTEs without an rmap_item of their own are I12's
+/// business, which the kernel does not always meet.
 pub fn ksm_rmap_item_reaches(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (n, x) in s.stable_nodes.iter().enumerate().filter(|(_, x)| !x.freed) {
         let Some(k) = x.kpfn else { continue };
-        for r in &x.items {
+        for r in x.items.iter().filter(|r| !r.unmapped) {
             let Some(mm) = s.mms.get(r.mm as usize).filter(|m| m.alive) else { continue };
             if !matches!(mm.ptes.get(r.address as usize), Some(Pte::Present { folio, .. }) if *folio == k) {
                 continue;

@@ -18,16 +18,37 @@ pub enum Kernel {
     /// CVE-2022-42703 broke (7a3ef208e662).
     #[serde(rename = "v5.19")]
     V5_19,
-    /// v6.18 with a proposed fix: do_swap_page() marks a folio that
-    /// bypassed the swap cache dirty, since the slot it came from is freed
-    /// and memory holds the only copy (as folio_free_swap() does).
-    #[serde(rename = "v6.18-swapin-dirty")]
-    V6_18SwapinDirty,
+    /// v6.18 with the fix of the MADV_FREE data loss at its root:
+    /// madvise_free_pte_range() leaves alone every folio that may be mapped
+    /// by more than one process, whatever its PG_dirty and swap-cache state,
+    /// as madvise_free_huge_pmd() already does for a PMD-mapped THP ("If
+    /// other processes are mapping this folio, we couldn't discard the folio
+    /// unless they all do MADV_FREE so let's skip the folio"). Mainline
+    /// decides "shared" with folio_maybe_mapped_shared() (v6.15+; before it
+    /// folio_likely_mapped_shared(), folio_estimated_sharers(),
+    /// folio_mapcount() != 1); for an order-0 folio, as modelled, that is
+    /// `folio_mapcount() > 1`. v6.18 checks folio_mapcount() only for a
+    /// folio that is PG_dirty or in the swap cache, so a clean folio under
+    /// clean PTEs that holds the only copy of the data (a zram swap-in that
+    /// skipped the swap cache) becomes lazyfree for every process mapping it
+    /// (findings/madv-free-clean-shared-folio.md, docs/kernel/madv-free.md §6).
+    #[serde(rename = "v6.18-madvfree-skips-shared")]
+    V6_18MadvFreeSkipsShared,
+    /// v6.18 with a partial fix kept to show why it is not enough:
+    /// do_swap_page() marks a folio that skipped the swap cache dirty (the
+    /// slot is freed, memory holds the only copy, as folio_free_swap()
+    /// assumes). It closes the zram trigger of the MADV_FREE data loss but
+    /// not the KSM one, where no swap is involved: ksmd merges a page into a
+    /// KSM page MADV_FREE made lazyfree, and replace_page() maps it clean
+    /// (scenarios/madv-free-ksm-trigger-defeats-swapin-bypass-dirty.rmap).
+    #[serde(rename = "v6.18-swapin-bypass-dirty")]
+    V6_18SwapinBypassDirty,
 }
 
 impl Kernel {
     /// All variants, for `rmapcheck list`.
-    pub const ALL: [Kernel; 3] = [Kernel::V6_18, Kernel::V5_19, Kernel::V6_18SwapinDirty];
+    pub const ALL: [Kernel; 4] =
+        [Kernel::V6_18, Kernel::V5_19, Kernel::V6_18MadvFreeSkipsShared, Kernel::V6_18SwapinBypassDirty];
 
     /// One line on what the variant is.
     pub fn description(self) -> &'static str {
@@ -40,11 +61,22 @@ impl Kernel {
                 "v3.19-v5.19: one anon_vma->degree counter (children + VMAs); fork reuses \
                  an anon_vma other than src->anon_vma if degree < 2 (CVE-2022-42703)"
             }
-            Kernel::V6_18SwapinDirty => {
-                "v6.18 plus a proposed fix: do_swap_page() marks a folio that skipped the swap cache \
-                 dirty, so MADV_FREE cannot make it lazyfree while a clean PTE of another process shares it"
+            Kernel::V6_18MadvFreeSkipsShared => {
+                "v6.18 plus the root-cause fix of the MADV_FREE data loss: madvise_free_pte_range() skips \
+                 every folio that may be mapped by more than one process (folio_maybe_mapped_shared()), \
+                 dirty or clean, in the swap cache or not"
+            }
+            Kernel::V6_18SwapinBypassDirty => {
+                "v6.18 plus a partial fix (not enough: a ksmd merge into a lazyfree KSM page still loses data): \
+                 do_swap_page() marks a folio that skipped the swap cache dirty"
             }
         }
+    }
+
+    /// Whether the variant has v6.0+'s anon_vma counters (`num_children`,
+    /// `num_active_vmas`) rather than v5.19's `degree`.
+    pub fn is_v6(self) -> bool {
+        self != Kernel::V5_19
     }
 }
 
@@ -53,7 +85,8 @@ impl fmt::Display for Kernel {
         f.write_str(match self {
             Kernel::V6_18 => "v6.18",
             Kernel::V5_19 => "v5.19",
-            Kernel::V6_18SwapinDirty => "v6.18-swapin-dirty",
+            Kernel::V6_18MadvFreeSkipsShared => "v6.18-madvfree-skips-shared",
+            Kernel::V6_18SwapinBypassDirty => "v6.18-swapin-bypass-dirty",
         })
     }
 }
@@ -64,8 +97,11 @@ impl FromStr for Kernel {
         match s {
             "v6.18" | "6.18" => Ok(Kernel::V6_18),
             "v5.19" | "5.19" => Ok(Kernel::V5_19),
-            "v6.18-swapin-dirty" => Ok(Kernel::V6_18SwapinDirty),
-            _ => Err(format!("unknown kernel variant '{s}' (known: v6.18, v5.19, v6.18-swapin-dirty)")),
+            "v6.18-madvfree-skips-shared" => Ok(Kernel::V6_18MadvFreeSkipsShared),
+            "v6.18-swapin-bypass-dirty" => Ok(Kernel::V6_18SwapinBypassDirty),
+            _ => Err(format!(
+                "unknown kernel variant '{s}' (known: v6.18, v5.19, v6.18-madvfree-skips-shared, v6.18-swapin-bypass-dirty)"
+            )),
         }
     }
 }

@@ -52,10 +52,8 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
     }
     for (i, a) in s.anon_vmas.iter().enumerate() {
         let counters = match kernel {
-            Kernel::V6_18 | Kernel::V6_18SwapinDirty => {
-                format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas)
-            }
-            Kernel::V5_19 => format!("degree={}", a.degree),
+            k if k.is_v6() => format!("num_children={} num_active_vmas={}", a.num_children, a.num_active_vmas),
+            _ => format!("degree={}", a.degree),
         };
         let tree: Vec<String> = tree_members(s, i as AvId);
         out.push((
@@ -127,8 +125,13 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         let v = if n.freed {
             "freed".to_string()
         } else {
-            let items: Vec<String> =
-                n.items.iter().map(|r| format!("P{}@{} AV{}", r.mm, r.address, r.anon_vma)).collect();
+            let items: Vec<String> = n
+                .items
+                .iter()
+                .map(|r| {
+                    format!("P{}@{} AV{}{}", r.mm, r.address, r.anon_vma, if r.unmapped { " unmapped" } else { "" })
+                })
+                .collect();
             format!(
                 "kpfn={} rmap_items=[{}]",
                 n.kpfn.map_or("stale".to_string(), |f| format!("F{f}")),

@@ -215,7 +215,7 @@ pub fn ksmd_merge(
     if let Some(n) = live_node(s, kfolio) {
         remove_rmap_item_from_tree(s, ctx, pid, page);
         let av = try_to_merge_with_ksm_page(s, ctx, pid, page, folio, Some(kfolio))?;
-        stable_tree_append(s, n, RmapItem { mm: pid, address: page, anon_vma: av });
+        stable_tree_append(s, n, RmapItem { mm: pid, address: page, anon_vma: av, unmapped: false });
         if folio == kfolio {
             ctx.took(Branch::KsmForkedAppend);
             ctx.say(|| format!("cmp_and_merge_page: KSM page F{kfolio} forked to P{pid}: rmap_item appended"));
@@ -231,8 +231,8 @@ pub fn ksmd_merge(
     let av = try_to_merge_with_ksm_page(s, ctx, pid, page, folio, None)?;
     let tree_av = try_to_merge_with_ksm_page(s, ctx, with, with_page, kfolio, Some(folio))?;
     let n = stable_tree_insert(s, folio);
-    stable_tree_append(s, n, RmapItem { mm: with, address: with_page, anon_vma: tree_av });
-    stable_tree_append(s, n, RmapItem { mm: pid, address: page, anon_vma: av });
+    stable_tree_append(s, n, RmapItem { mm: with, address: with_page, anon_vma: tree_av, unmapped: false });
+    stable_tree_append(s, n, RmapItem { mm: pid, address: page, anon_vma: av, unmapped: false });
     ctx.took(Branch::KsmMergeTwoPages);
     ctx.say(|| format!("try_to_merge_two_pages: F{folio} is KSM page of stable_node{n}, F{kfolio} replaced"));
     Ok(())
@@ -410,6 +410,27 @@ pub fn ksmd_drop(s: &mut State, ctx: &mut Ctx, pid: Pid, page: Page) -> Result<(
     }
     remove_rmap_item_from_tree(s, ctx, pid, page);
     Ok(())
+}
+
+/// Ghost bookkeeping with no kernel counterpart, called by do_munmap() for
+/// `start..end` of `pid`: the rmap_items there lose the VMA they were made
+/// for. The kernel does nothing here ("it's easier to leave that to the
+/// next pass of ksmd"): scan_get_next_rmap_item() visits only VM_MERGEABLE
+/// VMAs, and get_next_rmap_item() and remove_trailing_rmap_items() free
+/// the rmap_items at addresses it passes without a page. Until then a KSM
+/// page that mremap moves to `address` from a VMA without VM_MERGEABLE
+/// (ksm_madvise(MADV_UNMERGEABLE) "just ignore[s] the advice" there, so
+/// prep_move_vma() breaks nothing) is mapped under an rmap_item whose
+/// anon_vma does not hold the new VMA; if that VMA is VM_MERGEABLE,
+/// cmp_and_merge_page() even keeps it (`rmap_item->head == stable_node`:
+/// return). Read in mm/ksm.c of linux-mm 019e71aec8a8 (after v6.18; these
+/// functions as in v6.18).
+pub fn rmap_items_unmapped(s: &mut State, pid: usize, start: Page, end: Page) {
+    for n in s.stable_nodes.iter_mut().filter(|n| !n.freed) {
+        for r in n.items.iter_mut().filter(|r| r.mm as usize == pid && (start..end).contains(&r.address)) {
+            r.unmapped = true;
+        }
+    }
 }
 
 /// Called when a folio is freed with `mapping` as it was: a KSM page's

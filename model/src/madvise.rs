@@ -1,6 +1,7 @@
 //! madvise(MADV_PAGEOUT) and madvise(MADV_FREE) on private anonymous
 //! memory (mm/madvise.c).
 
+use crate::config::Kernel;
 use crate::ctx::{Branch, Ctx};
 use crate::state::{FolioId, Page, Pte, State, GHOST_OR_ZERO};
 use crate::swapfile::{folio_free_swap, free_swap_and_cache};
@@ -59,6 +60,14 @@ pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, le
 /// succeeds, and then loses PG_dirty; the PTE is cleaned; and
 /// folio_mark_lazyfree() clears PG_swapbacked of an anon folio outside the
 /// swap cache. The caller's ghost may now read zero on every advised page.
+///
+/// v6.18 checks sharing only inside the PG_dirty/swap-cache branch, so a
+/// clean shared folio under clean PTEs becomes lazyfree for every process
+/// that maps it, and reclaim discards it from all of them (the kernel bug of
+/// findings/madv-free-clean-shared-folio.md; `memory_semantics` catches it).
+/// Under [`Kernel::V6_18MadvFreeSkipsShared`] a folio that may be mapped by
+/// more than one process is skipped first, whatever its state
+/// (folio_maybe_mapped_shared(), as in madvise_free_huge_pmd()).
 pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
     for page in advised_range(s, pid, start, len)? {
         if let Some(v) = s.mms[pid].ghost[page as usize].as_mut().filter(|v| **v & !GHOST_OR_ZERO != 0) {
@@ -74,6 +83,12 @@ pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: 
             }
             Pte::Present { folio, writable, .. } => {
                 let f = &s.folios[folio as usize];
+                if ctx.cfg.kernel == Kernel::V6_18MadvFreeSkipsShared && f.mapcount > 1 {
+                    // folio_maybe_mapped_shared(): another process may still
+                    // need the data its clean PTE does not protect (memory_semantics).
+                    ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} maybe mapped shared, left"));
+                    continue;
+                }
                 if f.swap.is_some() || f.dirty {
                     if f.isolated || f.mapcount != 1 {
                         ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} shared or locked, left"));

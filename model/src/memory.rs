@@ -141,9 +141,16 @@ fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
 /// zero page, else a copy), folio_add_new_anon_rmap(RMAP_EXCLUSIVE), the
 /// PTE switch, and only *then* folio_remove_rmap_pte() on the old folio, so
 /// that nobody sees its mapcount drop while this PTE still maps it. For an
-/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is neither
-/// writable nor dirty: "if (unlikely(unshare)) ... else entry =
-/// maybe_mkwrite(pte_mkdirty(entry), vma)".
+/// unshare fault (FAULT_FLAG_UNSHARE, break_ksm()) the new PTE is not
+/// writable: "if (unlikely(unshare)) ... else entry =
+/// maybe_mkwrite(pte_mkdirty(entry), vma)". By that source (read in
+/// linux-mm 009857a22860 and every older copy found) it is clean too, but
+/// the live 6.18 kernel shows it dirty: smaps counts the copy as
+/// Private_Dirty while kpageflags has PG_dirty clear, after break_ksm() and
+/// after an R/O GUP pin's unshare alike, and reclaim of a lazyfree folio
+/// that PTE maps finds it redirtied (conformance of
+/// scenarios/madv-free-ksm-unshare-copy-keeps-data.rmap; docs/kernel/madv-free.md).
+/// The model follows the kernel it is compared with: dirty.
 pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, unshare: bool) {
     anon_vma_prepare(s, ctx, pid, vi);
     let old = match s.mms[pid].ptes[page as usize] {
@@ -153,7 +160,7 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
     let data = old.map_or(0, |f| s.folios[f as usize].data);
     let new = folio_alloc(s, data);
     folio_add_new_anon_rmap(s, new, pid, vi, page, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: !unshare };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: true };
     match old {
         Some(old) => {
             ctx.took(Branch::WpCopyFolio);

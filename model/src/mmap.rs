@@ -87,6 +87,7 @@ pub fn do_munmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8)
     for p in start..end {
         s.mms[pid].ghost[p as usize] = None;
     }
+    crate::ksm::rmap_items_unmapped(s, pid, start, end);
     Ok(())
 }
 

@@ -290,6 +290,14 @@ pub struct RmapItem {
     /// `rmap_item->anon_vma`: `vma->anon_vma` at merge time, pinned with
     /// get_anon_vma() until remove_rmap_item_from_tree() puts it.
     pub anon_vma: AvId,
+    /// Ghost (the kernel keeps no such bit): the VMA this rmap_item was
+    /// made for has since been unmapped at `address` (munmap, or mremap's
+    /// unmap of its source or destination). munmap and mremap leave
+    /// rmap_items to ksmd's next pass, so another VMA with another anon_vma
+    /// can come to map a KSM page at the same address (mremap moves a KSM
+    /// page out of a VMA without VM_MERGEABLE unbroken): I34 is not about
+    /// such an rmap_item. See [`crate::ksm::rmap_items_unmapped`].
+    pub unmapped: bool,
 }
 
 /// A page-table entry.

@@ -42,10 +42,11 @@ pub fn do_swap_page(
         None if s.swap[slot as usize].count == 1 => {
             // "skip swapcache": SWP_SYNCHRONOUS_IO && __swap_count(entry) == 1.
             // v6.18 leaves the folio clean although swap_free() below frees
-            // the slot and memory then holds the only copy.
+            // the slot and memory then holds the only copy (the zram
+            // trigger of the MADV_FREE data loss; confirmed live).
             let f = alloc_swap_folio(s, slot);
-            if ctx.cfg.kernel == Kernel::V6_18SwapinDirty {
-                s.folios[f as usize].dirty = true; // the proposed fix
+            if ctx.cfg.kernel == Kernel::V6_18SwapinBypassDirty {
+                s.folios[f as usize].dirty = true; // the partial fix
             }
             ctx.took(Branch::SwapinBypassCache);
             ctx.say(|| format!("do_swap_page: S{slot} read into new folio F{f}, swap cache skipped"));

@@ -1,5 +1,7 @@
 //! Helpers shared by the workspace tests.
 
+pub mod browser;
+
 use rmapcheck_model::{step, Action, Config, Ctx, Ids, Kernel, State};
 
 /// A configuration with stable ids (ids are allocation order, never

@@ -27,7 +27,10 @@ fn ksmd_merges_two_equal_pages_of_one_process() {
     assert_eq!(node.kpfn, Some(0));
     assert_eq!(
         node.items,
-        vec![RmapItem { mm: 0, address: 0, anon_vma: 0 }, RmapItem { mm: 0, address: 1, anon_vma: 0 }]
+        vec![
+            RmapItem { mm: 0, address: 0, anon_vma: 0, unmapped: false },
+            RmapItem { mm: 0, address: 1, anon_vma: 0, unmapped: false }
+        ]
     );
     // The tree's reference plus one get_anon_vma() per rmap_item.
     assert_eq!(s.anon_vmas[0].refcount, 3);
@@ -64,7 +67,10 @@ fn the_child_s_cow_copy_merges_with_the_parent_s_page() {
     let av1 = s.mms[1].vmas[0].anon_vma.unwrap();
     assert_eq!(
         s.stable_nodes[0].items,
-        vec![RmapItem { mm: 0, address: 0, anon_vma: 0 }, RmapItem { mm: 1, address: 0, anon_vma: av1 }]
+        vec![
+            RmapItem { mm: 0, address: 0, anon_vma: 0, unmapped: false },
+            RmapItem { mm: 1, address: 0, anon_vma: av1, unmapped: false }
+        ]
     );
 }
 
@@ -105,8 +111,10 @@ fn madv_unmergeable_breaks_every_ksm_page_with_an_unshare_fault() {
     let s = exec(&cfg(V6, 2), &format!("{MERGED}\nP0 madv_unmergeable 0 2"));
     for p in 0..2 {
         let Pte::Present { folio, writable, dirty } = s.mms[0].ptes[p] else { panic!() };
-        // FAULT_FLAG_UNSHARE: an exclusive copy, but the PTE stays read-only and clean.
-        assert!(!writable && !dirty);
+        // FAULT_FLAG_UNSHARE: an exclusive copy, but the PTE stays read-only;
+        // dirty as the live kernel shows it (smaps), PG_dirty clear.
+        assert!(!writable && dirty);
+        assert!(!s.folios[folio as usize].dirty);
         let f = &s.folios[folio as usize];
         assert!(f.anon_exclusive && matches!(f.mapping, Mapping::Anon(0)));
     }
@@ -237,4 +245,31 @@ fn ksm_mutants_are_caught_with_short_counterexamples_that_replay() {
         let replay = run_text(&correct, "cx", false).unwrap();
         assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
     }
+}
+
+#[test]
+fn mremap_can_move_a_ksm_page_onto_a_stale_rmap_item_which_i34_then_leaves_alone() {
+    // The I34 flake of tests/tests/random.rs, as
+    // scenarios/ksm-mremap-onto-stale-rmap-item.rmap: P1's page 2 maps the
+    // KSM page from a VMA without VM_MERGEABLE, so mremap moves it unbroken
+    // onto page 0, whose rmap_item (P1@0, pinning AV1) outlived its VMA.
+    let script = "P0 mmap 0 3 rw\nP0 write 0 1\nP0 write 2 1\nP0 madv_mergeable 0 1\nP0 fork\n\
+                  P0 madv_mergeable 2 1\nksmd merge P0 2 P0 0\nksmd merge P1 0 P0 0\nP1 mremap 2 1 0";
+    let s = exec(&cfg(V6, 3), script);
+    let node = s.stable_nodes.iter().find(|n| !n.freed).expect("a live stable node");
+    let kpfn = node.kpfn.expect("the KSM page");
+    let item = *node.items.iter().find(|r| r.mm == 1 && r.address == 0).expect("P1@0");
+    assert!(item.unmapped, "munmap of P1's page 0 marks its rmap_item");
+    assert!(matches!(s.mms[1].ptes[0], Pte::Present { folio, .. } if folio == kpfn), "the KSM page moved to page 0");
+    let vi = s.mms[1].vma_index(0).unwrap();
+    assert!(!s.mms[1].vmas[vi].chain.contains(&item.anon_vma), "AV{} does not reach the new VMA", item.anon_vma);
+    assert!(!s.mms[1].vmas[vi].mergeable);
+    let i34 = rmapcheck_invariants::find("I34").unwrap();
+    assert!((i34.check)(&s, V6).is_ok());
+    // Without the ghost the same state violates I34: the flake.
+    let mut stale = s.clone();
+    stale.stable_nodes.iter_mut().flat_map(|n| n.items.iter_mut()).for_each(|r| r.unmapped = false);
+    assert!((i34.check)(&stale, V6).unwrap_err().contains("rmap_item P1@0 AV1 does not reach its own PTE"));
+    // ksmd may drop it: the VMA at page 0 is not VM_MERGEABLE.
+    assert!(apply(&cfg(V6, 3), &s, "ksmd drop P1 0").is_ok());
 }

@@ -1,11 +1,19 @@
 //! quickcheck: random action sequences over the full vocabulary, KSM's
 //! included.
+//!
+//! Known kernel bugs are kept out exactly, never tolerated: the MADV_FREE
+//! data loss (findings/madv-free-clean-shared-folio.md) needs madv_free, so
+//! the v6.18 property leaves madv_free out and the full vocabulary runs on
+//! the root-cause fix, `v6.18-madvfree-skips-shared`; I12, which the kernel
+//! breaks (findings/ksm-rmap-incomplete.md), is not checked, I34 is. The
+//! third MADV_FREE trigger, a ksmd merge into a lazyfree KSM page, is a
+//! defect of mm/ksm.c that the fix in madvise_free_pte_range() does not
+//! cover: [`run`] skips exactly those merges.
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use rmapcheck::explore::Explorer;
 use rmapcheck_invariants::INVARIANTS;
-use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Kernel, Mutant, State};
-use std::ops::ControlFlow;
+use rmapcheck_model::{enabled_actions, step, Action, ActionKind, ActionSet, Config, Ctx, Kernel, Mutant, Pte, State};
 use std::sync::Mutex;
 
 /// A random run: actions picked uniformly among those enabled at each
@@ -16,7 +24,7 @@ struct Script(Vec<Action>);
 
 impl Arbitrary for Script {
     fn arbitrary(g: &mut Gen) -> Self {
-        let cfg = config(Kernel::V6_18SwapinDirty, None);
+        let cfg = config(Kernel::V6_18MadvFreeSkipsShared, None);
         let len = usize::arbitrary(g) % 40;
         let mut s = State::new(cfg.pages, false);
         let mut out = Vec::new();
@@ -51,7 +59,8 @@ impl Arbitrary for Script {
 
 /// Every action kind, reclaim, swap and KSM included; under v6.18 without
 /// MADV_FREE, whose data loss (README, "Found in the kernel") a long
-/// enough random run can hit.
+/// enough random run hits, through a zram swap-in or a ksmd merge into a
+/// lazyfree KSM page.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     let mut actions = ActionSet::empty();
     for &(k, _, _) in ActionKind::ALL {
@@ -79,18 +88,34 @@ fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
 fn run(cfg: &Config, script: &Script) -> (Vec<Action>, Option<&'static str>) {
     let checked: Vec<_> = INVARIANTS.iter().filter(|i| i.name != "ksm_rmap_complete").collect();
     let ex = Explorer::new(cfg.clone(), &checked);
-    let acts: Vec<Action> = script.0.iter().copied().filter(|a| cfg.actions.contains(a.kind())).collect();
-    let (mut taken, mut hit) = (Vec::new(), None);
-    let _ = ex.replay(&acts, false, true, |r| {
-        taken.push(r.action);
-        hit = ex.violated(r.after);
-        if hit.is_some() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
+    let mut s = ex.init();
+    let mut taken = Vec::new();
+    for &a in script.0.iter().filter(|a| cfg.actions.contains(a.kind())) {
+        // Not Explorer::replay: whether to skip depends on the state the
+        // action would run in.
+        if merges_into_lazyfree_ksm_page(&s, a) {
+            continue;
         }
-    });
-    (taken, hit.map(|i| INVARIANTS[i].name))
+        let Some((next, _)) = ex.step(&s, a) else { continue };
+        s = next;
+        taken.push(a);
+        if let Some(i) = ex.violated(&s) {
+            return (taken, Some(INVARIANTS[i].name));
+        }
+    }
+    (taken, None)
+}
+
+/// Whether `a` is a ksmd merge into a KSM page that MADV_FREE made
+/// lazyfree: replace_page() maps it, still clean, into a mapping that never
+/// freed it (scenarios/madv-free-ksm-merge-into-lazyfree-page-v6.18.rmap).
+fn merges_into_lazyfree_ksm_page(s: &State, a: Action) -> bool {
+    let Action::KsmMerge { with, with_page, .. } = a else { return false };
+    let Some(Pte::Present { folio, .. }) = s.mms.get(with as usize).map(|m| m.ptes[with_page as usize]) else {
+        return false;
+    };
+    let f = &s.folios[folio as usize];
+    f.mapping.stable_node().is_some() && !f.swapbacked
 }
 
 #[test]
@@ -105,9 +130,9 @@ fn random_sequences_never_violate_an_invariant_under_v6_18() {
 }
 
 #[test]
-fn random_sequences_with_madv_free_hold_under_the_swapin_dirty_fix() {
+fn random_sequences_with_madv_free_hold_under_the_root_cause_fix() {
     fn prop(script: Script) -> TestResult {
-        match run(&config(Kernel::V6_18SwapinDirty, None), &script) {
+        match run(&config(Kernel::V6_18MadvFreeSkipsShared, None), &script) {
             (_, None) => TestResult::passed(),
             (taken, Some(inv)) => TestResult::error(format!("{inv} violated after {taken:?}")),
         }
@@ -117,9 +142,11 @@ fn random_sequences_with_madv_free_hold_under_the_swapin_dirty_fix() {
 
 #[test]
 fn random_scripts_use_reclaim_swap_madv_free_and_ksm() {
+    // ksmd's drop needs a stale rmap_item and is rare: 1,000 scripts missed
+    // it about once in 60 runs (7 of 400), 4,000 make a miss negligible.
     let mut g = Gen::new(100);
     let mut kinds = std::collections::BTreeSet::new();
-    for _ in 0..1000 {
+    for _ in 0..4000 {
         for a in Script::arbitrary(&mut g).0 {
             kinds.insert(a.kind());
         }
@@ -167,6 +194,9 @@ fn shrinking_yields_a_minimal_failing_sequence() {
         fewer.remove(i);
         assert!(run(&cfg, &Script(fewer)).1.is_none(), "{best:?} still fails without action {i}");
     }
-    assert!(best.len() <= 6, "shrunk to {best:?}");
+    // 1-minimal runs seen: 3 to 7 actions (7: a chain of mremaps that
+    // together give a faulted writable page; 1 in about 400 runs at the
+    // old bound of 6). A script holds up to 40 actions.
+    assert!(best.len() <= 10, "shrunk to {best:?}");
     assert!(matches!(best.last(), Some(Action::Fork { .. })), "the broken fork is the last step: {best:?}");
 }

@@ -157,8 +157,31 @@ fn a_full_swap_device_keeps_the_folio() {
 }
 
 #[test]
-fn the_swapin_dirty_fix_marks_a_bypassed_folio_dirty() {
-    let s = exec(&cfg(Kernel::V6_18SwapinDirty, 1), "P0 mmap 0 1 rw\nP0 write 0 3\nP0 madv_pageout 0 1\nP0 read 0");
+fn a_bypassed_swap_in_is_clean_under_v6_18_and_dirty_under_the_partial_fix() {
+    let script = "P0 mmap 0 1 rw\nP0 write 0 3\nP0 madv_pageout 0 1\nP0 read 0";
+    for (kernel, dirty) in [(V6, false), (Kernel::V6_18SwapinBypassDirty, true)] {
+        let s = exec(&cfg(kernel, 1), script);
+        let Pte::Present { folio, dirty: pte_dirty, .. } = s.mms[0].ptes[0] else { panic!() };
+        assert!(!pte_dirty, "{kernel}: a read fault maps a clean PTE");
+        assert_eq!(s.folios[folio as usize].dirty, dirty, "{kernel}");
+    }
+}
+
+#[test]
+fn madv_free_of_a_clean_shared_folio_lazyfrees_it_under_v6_18_only() {
+    // The zram trigger up to the MADV_FREE: a clean folio under clean PTEs,
+    // mapped by parent and child.
+    let script = "P0 mmap 0 1 rw\nP0 write 0 7\nP0 madv_pageout 0 1\nP0 read 0\nP0 fork\nP0 madv_free 0 1";
+    for (kernel, lazyfree) in [(V6, true), (Kernel::V6_18MadvFreeSkipsShared, false)] {
+        let s = exec(&cfg(kernel, 1), script);
+        let Pte::Present { folio, .. } = s.mms[1].ptes[0] else { panic!() };
+        let f = &s.folios[folio as usize];
+        assert_eq!((f.mapcount, f.dirty), (2, false), "{kernel}");
+        assert_eq!(!f.swapbacked, lazyfree, "{kernel}");
+    }
+    // Mapped once, the fixed variant still makes it lazyfree: MADV_FREE's
+    // contract for the caller's own data is unchanged.
+    let s = exec(&cfg(Kernel::V6_18MadvFreeSkipsShared, 1), "P0 mmap 0 1 rw\nP0 write 0 7\nP0 madv_free 0 1");
     let Pte::Present { folio, .. } = s.mms[0].ptes[0] else { panic!() };
-    assert!(s.folios[folio as usize].dirty);
+    assert!(!s.folios[folio as usize].swapbacked);
 }

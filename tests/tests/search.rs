@@ -1,12 +1,15 @@
 //! The deep-bug searches: the novelty search (IW(k)) rediscovers
-//! CVE-2022-42703 from the bounds alone under v5.19 and finds nothing under
+//! CVE-2022-42703 from the bounds alone under v5.19 (and its `--html` page
+//! steps through in a browser) and finds nothing under
 //! v6.18 within the same bounds; it is deterministic; the guided search
 //! finds what the others find.
 
 use rmapcheck::check::run_check;
 use rmapcheck::run::run_text;
 use rmapcheck::settings::{Plan, Settings};
+use rmapcheck::views;
 use rmapcheck_model::Expect;
+use rmapcheck_tests::browser::{step_through_viewer, Browser};
 
 /// The shipped `cve-2022-42703` configuration, with `over` on top. Its
 /// 10-minute limit is raised to an hour: the search is deterministic and
@@ -39,6 +42,15 @@ fn novelty_search_rediscovers_cve_2022_42703_under_v5_19() {
         replayed.verdict,
         Expect::Violates { invariant: "same_anon_vma_same_chain".into(), at: Some(cx.steps.len()) }
     );
+    // `check --config cve-2022-42703 --html FILE`: the page of this
+    // counterexample steps through to the violation in a real browser.
+    let trace = views::counterexample_trace(&r, "cve-2022-42703").unwrap().unwrap();
+    assert_eq!(trace.steps.len(), cx.steps.len());
+    assert_eq!(trace.violation.as_ref().unwrap().objects, cx.violation);
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cve-check.html");
+    std::fs::write(&file, rmapcheck_view::html::page(&trace).unwrap()).unwrap();
+    let mut b = Browser::launch();
+    step_through_viewer(&mut b, &file, cx.steps.len(), "same_anon_vma_same_chain");
 }
 
 #[test]
