@@ -124,6 +124,7 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         pages: plan.model.pages,
         procs: plan.model.procs,
         mutant: plan.model.mutant,
+        mthp: plan.model.mthp,
         expect: Expect::Violates { invariant: inv.name.to_string(), at: Some(actions.len()) },
         steps: actions.iter().enumerate().map(|(i, a)| Step::new(i + 1, *a)).collect(),
     };

@@ -76,6 +76,9 @@ enum Cmd {
         /// Print only divergences and the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Random scenarios with large folios: 16k (16 kB mTHP), or none (default).
+        #[arg(long)]
+        mthp: Option<String>,
     },
     /// Write a standalone C reproducer of a scenario for the live kernel (see findings/).
     Repro {
@@ -143,6 +146,9 @@ struct CheckArgs {
     /// Swap slots in use at once, 0-32 (reclaim keeps a folio it cannot give a slot).
     #[arg(long)]
     swap_slots: Option<u8>,
+    /// Anonymous mTHP sizes a write fault may allocate: 16k, 8k,16k or none (default).
+    #[arg(long)]
+    mthp: Option<String>,
     /// Comma-separated action kinds to explore (default: all).
     #[arg(long)]
     actions: Option<String>,
@@ -222,8 +228,8 @@ fn main() -> ExitCode {
         Cmd::Run { files, full, quiet, views, .. } => run(&files, full, quiet, &views.into()),
         Cmd::Explore(a) => explore(a),
         Cmd::Bench => bench(),
-        Cmd::Conform { files, random, seed, exec, out, mutant, quiet } => {
-            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet })
+        Cmd::Conform { files, random, seed, exec, out, mutant, quiet, mthp } => {
+            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet, mthp })
         }
         Cmd::Repro { file, output } => repro(&file, output.as_deref()),
     };
@@ -257,6 +263,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        mthp: a.mthp,
         ..Settings::default()
     };
     let plan = a.base.plan(flags)?;

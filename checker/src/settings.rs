@@ -47,6 +47,8 @@ pub struct Settings {
     pub mutant: Option<String>,
     /// Swap slots in use at once.
     pub swap_slots: Option<u8>,
+    /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
+    pub mthp: Option<String>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -78,7 +80,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 7] = [
+pub const BUILTINS: [Builtin; 8] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -191,6 +193,7 @@ pub const BUILTINS: [Builtin; 7] = [
             ..Settings::default()
         },
     ),
+    crate::mthp::BUILTIN,
 ];
 
 impl Settings {
@@ -238,6 +241,7 @@ impl Settings {
             symmetry: other.symmetry.or(self.symmetry),
             mutant: other.mutant.or(self.mutant),
             swap_slots: other.swap_slots.or(self.swap_slots),
+            mthp: other.mthp.or(self.mthp),
         }
     }
 
@@ -271,6 +275,7 @@ impl Settings {
             symmetry: self.symmetry.unwrap_or(true),
             mutant: self.mutant.as_deref().map(str::parse::<Mutant>).transpose()?,
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
+            mthp: self.mthp.as_deref().map(str::parse).transpose()?.unwrap_or(d.mthp),
         };
         model.validate()?;
         let invariants = match &self.invariants {

@@ -85,13 +85,15 @@ pub fn index_linear(s: &State, _: Kernel) -> Result<(), String> {
         let Some(vi) = s.mms[pid].vma_index(page) else { continue };
         let v = &s.mms[pid].vmas[vi];
         let f = &s.folios[folio as usize];
-        if f.mapping.anon_vma().is_some() && f.index != v.linear_page_index(page) {
+        // Page `sub` of a large folio has index `folio->index + sub` (page_pgoff()).
+        let Pte::Present { sub, .. } = s.mms[pid].ptes[page as usize] else { continue };
+        if f.mapping.anon_vma().is_some() && f.index + sub != v.linear_page_index(page) {
             bad.push(format!(
-                "F{folio} at P{pid} page {page} (VMA {}..{} pgoff {}): index {} but linear_page_index is {}",
+                "F{folio} page {sub} at P{pid} page {page} (VMA {}..{} pgoff {}): index {} but linear_page_index is {}",
                 v.start,
                 v.end,
                 v.pgoff,
-                f.index,
+                f.index + sub,
                 v.linear_page_index(page)
             ));
         }
@@ -143,7 +145,9 @@ pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
         if f.mapcount as usize != count[i as usize] {
             bad.push(format!("F{i}: mapcount {} but {} PTEs map it", f.mapcount, count[i as usize]));
         }
-        if f.refcount < f.mapcount + u8::from(f.swap.is_some()) + u8::from(f.isolated) || f.refcount == 0 {
+        // The swap cache holds one reference per page of the folio.
+        let swap_refs = if f.swap.is_some() { f.nr_pages() } else { 0 };
+        if f.refcount < f.mapcount + swap_refs + u8::from(f.isolated) || f.refcount == 0 {
             bad.push(format!("F{i}: refcount {} below mapcount {} (or zero while live)", f.refcount, f.mapcount));
         }
     }
@@ -166,7 +170,7 @@ pub fn exclusive_single_mapping(s: &State, _: Kernel) -> Result<(), String> {
 pub fn writable_exclusive(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, page, folio, writable) in present(s) {
-        if writable && !s.folios[folio as usize].anon_exclusive {
+        if writable && s.folios[folio as usize].large.is_none() && !s.folios[folio as usize].anon_exclusive {
             bad.push(format!("P{pid} page {page}: writable PTE to F{folio}, which is not PageAnonExclusive"));
         }
     }

@@ -17,6 +17,7 @@ mod folio;
 mod ksm;
 mod semantics;
 mod swap;
+mod thp;
 
 pub use rmapcheck_model::{Kernel, State};
 
@@ -115,6 +116,18 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("writable_exclusive", "I15", folio::writable_exclusive,
         "a writable PTE maps a PageAnonExclusive folio",
         "wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive); do_swap_page() VM_BUG_ON"),
+    inv!("large_mapcount", "I35", thp::large_mapcount,
+        "a large folio's per-page mapcounts count the PTEs mapping each page, its large mapcount their sum, _nr_pages_mapped the mapped pages",
+        "__folio_add_rmap()/__folio_remove_rmap() (CONFIG_PAGE_MAPCOUNT), folio_mapcount(), print_bad_pte() in zap_present_folio_ptes()"),
+    inv!("maybe_mapped_shared", "I36", thp::maybe_mapped_shared,
+        "folio_maybe_mapped_shared() false means one process maps the whole folio; MM-id slots count at most their process's mappings",
+        "folio_maybe_mapped_shared() (no false negatives), __folio_large_mapcount_sanity_checks() VM_WARN_ON_ONCEs"),
+    inv!("large_page_exclusive", "I37", thp::large_page_exclusive,
+        "a PageAnonExclusive page of a large folio is mapped at most once, and a writable PTE maps an exclusive page",
+        "__folio_add_anon_rmap() VM_WARN_ON_FOLIO(_mapcount > 0 && PageAnonExclusive), do_swap_page()/wp_page_reuse() VM_BUG_ON"),
+    inv!("deferred_split_queue", "I38", thp::deferred_split_queue,
+        "a partially mapped large folio of order >= 2 outside the swap cache is on the deferred split queue, and only such folios are",
+        "__folio_remove_rmap(): deferred_split_folio(folio, true); deferred_split_folio()'s order and swap-cache exclusions"),
     inv!("ksm_readonly_shared", "I32", ksm::ksm_readonly_shared,
         "a KSM folio is never PageAnonExclusive and every PTE mapping it is read-only",
         "write_protect_page() + folio_try_share_anon_rmap_pte(); replace_page() VM_BUG_ON_PAGE(PageAnonExclusive); wp_can_reuse_anon_folio() refuses KSM"),

@@ -24,7 +24,11 @@ pub fn exclusive_swap_entry(s: &State, _: Kernel) -> Result<(), String> {
         if exclusive && sl.count != 1 {
             bad.push(format!("P{pid} page {page}: exclusive swap entry S{slot} but its swap count is {}", sl.count));
         }
-        if let Some(f) = sl.cache.filter(|&f| s.folios[f as usize].anon_exclusive) {
+        // The slot's page: a large swap-cache folio caches its run.
+        if let Some(f) = sl.cache.filter(|&f| {
+            let f = &s.folios[f as usize];
+            f.page_exclusive(if f.large.is_some() { sl.pos } else { 0 })
+        }) {
             bad.push(format!(
                 "P{pid} page {page}: swap entry S{slot} names swap-cache folio F{f}, which is PageAnonExclusive"
             ));
@@ -73,7 +77,8 @@ pub fn swapcache_flags(s: &State, _: Kernel) -> Result<(), String> {
     for (i, sl) in s.swap.iter().enumerate() {
         if let Some(f) = sl.cache {
             let folio = &s.folios[f as usize];
-            if folio.freed || folio.swap != Some(i as SlotId) {
+            let first = if folio.large.is_some() { i as SlotId - sl.pos } else { i as SlotId };
+            if folio.freed || folio.swap != Some(first) {
                 bad.push(format!("S{i}: caches F{f}, which is freed or not in its swap cache"));
             }
         }
@@ -94,7 +99,7 @@ pub fn unmap_precondition(s: &State, _: Kernel) -> Result<(), String> {
         if !f.dirty {
             bad.push(format!("F{i}: isolated for pageout but clean"));
         }
-        if f.refcount < 1 + u8::from(f.swap.is_some()) + f.mapcount {
+        if f.refcount < 1 + if f.swap.is_some() { f.nr_pages() } else { 0 } + f.mapcount {
             bad.push(format!("F{i}: isolated with refcount {} below isolation + swap cache", f.refcount));
         }
     }
@@ -126,10 +131,15 @@ pub fn unmapped_after_try_to_unmap(s: &State, _: Kernel) -> Result<(), String> {
 /// add_to_swap(), folio_free_swap()) makes or finds the folio swap-backed,
 /// so reclaim discards only what nobody wrote after MADV_FREE. A write
 /// through a still-writable PTE dirties only the PTE, which reclaim checks
-/// before it discards.
+/// before it discards. The one exception is a folio split from a lazyfree
+/// large folio with a dirty PTE: unmap_folio() marks it PG_dirty and the
+/// split copies PG_dirty without PG_swapbacked (harmless: reclaim finds it
+/// dirty and keeps it).
 pub fn lazyfree_clean(s: &State, _: Kernel) -> Result<(), String> {
-    let bad =
-        s.live_folios().filter(|(_, f)| f.lazyfree() && f.dirty).map(|(i, _)| format!("F{i}: lazyfree but PG_dirty"));
+    let bad = s
+        .live_folios()
+        .filter(|(_, f)| f.lazyfree() && f.dirty && !f.split_dirty)
+        .map(|(i, _)| format!("F{i}: lazyfree but PG_dirty"));
     report(bad.collect())
 }
 

@@ -150,6 +150,9 @@ pub enum Action {
         /// Page of the rmap_item.
         page: Page,
     },
+    /// `kswapd split_deferred`: the deferred split shrinker runs over the
+    /// whole queue. No process is involved.
+    SplitDeferred,
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -199,6 +202,8 @@ pub enum ActionKind {
     KsmMerge,
     /// ksmd notices a stale rmap_item and removes it.
     KsmDrop,
+    /// The deferred split shrinker splits the partially mapped large folios.
+    SplitDeferred,
 }
 
 impl ActionKind {
@@ -237,6 +242,8 @@ impl ActionKind {
             "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
         kind!(KsmDrop, "drop",
             "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
+        kind!(SplitDeferred, "split_deferred",
+            "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
     ];
 
     /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
@@ -303,7 +310,7 @@ impl Action {
             | Action::Mremap { pid, .. }
             | Action::MadvMergeable { pid, .. }
             | Action::MadvUnmergeable { pid, .. } => Some(pid),
-            Action::Writeback | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
+            Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
 
@@ -326,6 +333,7 @@ impl Action {
             Action::MadvUnmergeable { .. } => ActionKind::MadvUnmergeable,
             Action::KsmMerge { .. } => ActionKind::KsmMerge,
             Action::KsmDrop { .. } => ActionKind::KsmDrop,
+            Action::SplitDeferred => ActionKind::SplitDeferred,
         }
     }
 
@@ -348,7 +356,7 @@ impl Action {
             | Action::MadvUnmergeable { pid, .. }
             | Action::KsmMerge { pid, .. }
             | Action::KsmDrop { pid, .. } => *pid = new,
-            Action::Writeback => {}
+            Action::Writeback | Action::SplitDeferred => {}
         }
         a
     }
@@ -358,7 +366,12 @@ impl Action {
         let words: Vec<&str> = text.split_whitespace().collect();
         match words.as_slice() {
             [KSWAPD, "writeback"] => return Ok(Action::Writeback),
-            [KSWAPD, v, ..] => return Err(format!("'{v}' is not a kswapd action: expected 'kswapd writeback'")),
+            [KSWAPD, "split_deferred"] => return Ok(Action::SplitDeferred),
+            [KSWAPD, v, ..] => {
+                return Err(format!(
+                    "'{v}' is not a kswapd action: expected 'kswapd writeback' or 'kswapd split_deferred'"
+                ))
+            }
             [KSMD, rest @ ..] => return parse_ksmd(rest),
             _ => {}
         }
@@ -452,7 +465,9 @@ impl Action {
                 Action::MadvUnmergeable { pid, start: num(0, "start page")?, len: num(1, "length")? }
             }
             "merge" | "drop" => return Err(format!("{verb} is ksmd's, not {who}'s: write 'ksmd {verb} {who} ...'")),
-            "writeback" => return Err(format!("writeback is kswapd's, not {who}'s: write 'kswapd writeback'")),
+            "writeback" | "split_deferred" => {
+                return Err(format!("{verb} is kswapd's, not {who}'s: write 'kswapd {verb}'"))
+            }
             "reclaim" => {
                 arity(1)?;
                 Action::Reclaim { pid, page: num(0, "page")? }
@@ -507,6 +522,7 @@ impl fmt::Display for Action {
             Action::MadvFree { pid, start, len } => write!(f, "P{pid} madv_free {start} {len}"),
             Action::Reclaim { pid, page } => write!(f, "P{pid} reclaim {page}"),
             Action::Writeback => write!(f, "{KSWAPD} writeback"),
+            Action::SplitDeferred => write!(f, "{KSWAPD} split_deferred"),
             Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
             Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
             Action::KsmMerge { pid, page, with, with_page } => {

@@ -18,9 +18,9 @@
 //! |---|---|
 //! | `Pn` | `alive`, `vmas` (how many) |
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first) |
-//! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
+//! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
-//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed` |
+//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` (named only when not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
 //! | `Sn` | `count`, `cache` (`Fn`/`none`), `data` (`n`/`none`) |
 //! | `stable_noden` | `kpfn` (`Fn`/`stale`), `rmap_items` (`[P0@0:AV0,P1@0:AV1]`), `freed` |
 //! | `oops` | `kind`: `none`, or the [`crate::OopsKind`] the step fired (`Bug`, `Warn`, `UseAfterFree`, `UnlinkBeforeZap`, `MergeIncompatible`) |
@@ -29,7 +29,8 @@
 //! the ones a line names; `--trace-out` writes lines with [`Assert::all`].
 
 use crate::display::tree_members;
-use crate::state::{Mapping, Pte, State};
+use crate::state::{Folio, Mapping, Pte, State};
+use crate::thp::page_desc;
 use std::fmt;
 
 /// A kernel object an assertion names.
@@ -76,6 +77,7 @@ impl Object {
                 "swapcache",
                 "isolated",
                 "freed",
+                "order",
             ],
             Object::Slot(_) => &["count", "cache", "data"],
             Object::StableNode(_) => &["kpfn", "rmap_items", "freed"],
@@ -148,6 +150,14 @@ fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
+/// One value for a small folio, `[v0,v1,...]` page by page for a large one.
+fn per_page(f: &Folio, v: impl Fn(u8) -> String) -> String {
+    if f.large.is_none() {
+        return v(0);
+    }
+    format!("[{}]", (0..f.nr_pages()).map(v).collect::<Vec<_>>().join(","))
+}
+
 fn opt(v: Option<impl fmt::Display>, prefix: &str, none: &str) -> String {
     v.map_or(none.to_string(), |x| format!("{prefix}{x}"))
 }
@@ -182,7 +192,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
             let (what, writable, dirty, exclusive) = match pte {
                 Pte::None => ("none".to_string(), false, false, false),
                 Pte::Zero => ("zero".to_string(), false, false, false),
-                Pte::Present { folio, writable, dirty } => (format!("F{folio}"), writable, dirty, false),
+                Pte::Present { folio, sub, writable, dirty } => (page_desc(s, folio, sub), writable, dirty, false),
                 Pte::Swap { slot, exclusive } => (format!("S{slot}"), false, false, exclusive),
             };
             vec![what, yes(writable), yes(dirty), yes(exclusive), s.reads(p as usize, n).to_string()]
@@ -213,12 +223,13 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 f.mapcount.to_string(),
                 f.refcount.to_string(),
                 yes(f.swapbacked),
-                yes(f.anon_exclusive),
+                per_page(f, |i| yes(f.page_exclusive(i))),
                 yes(f.dirty),
-                f.data.to_string(),
+                per_page(f, |i| f.page_data(i).to_string()),
                 opt(f.swap, "S", "none"),
                 yes(f.isolated),
                 yes(f.freed),
+                f.order().to_string(),
             ]
         }
         Object::Slot(n) => {
@@ -285,6 +296,8 @@ impl Assert {
         let keep: Option<&[&str]> = match obj {
             Object::AnonVma(_) | Object::StableNode(_) if get("freed") == Some("yes") => Some(&["refcount", "freed"]),
             Object::Folio(_) if get("freed") == Some("yes") => Some(&["mapping", "freed"]),
+            // Order 0 goes without saying (and keeps the order-0 lines as they were).
+            Object::Folio(_) if get("order") == Some("0") => Some(&Object::Folio(0).keys()[..11]),
             Object::Slot(_) if get("count") == Some("0") && get("cache") == Some("none") => Some(&["count", "cache"]),
             _ => None,
         };

@@ -156,12 +156,18 @@ fn renumber(s: &mut State, reorder: bool) {
 
 /// Swap slots in the order they are reached: from swap PTEs (pid order),
 /// then from swap-cache folios in `folios` order, then slots still in use
-/// that nothing reaches (leaks). Free slots nothing names are dropped.
+/// that nothing reaches (leaks). Free slots nothing names are dropped. A
+/// run of slots a large folio took together is kept whole and in order
+/// while any of its slots is in use, so its slots stay consecutive.
 fn slot_order(s: &State, folios: &[FolioId]) -> Vec<SlotId> {
     let mut slots: Vec<SlotId> = Vec::new();
     let mut push = |id: SlotId| {
-        if !slots.contains(&id) {
-            slots.push(id);
+        let sl = &s.swap[id as usize];
+        let first = id - sl.pos;
+        for m in first..first + sl.run {
+            if !slots.contains(&m) {
+                slots.push(m);
+            }
         }
     };
     for mm in &s.mms {
@@ -279,10 +285,15 @@ pub fn representative(s: &State) -> State {
         n.items.iter_mut().for_each(|r| r.mm = pid_map[r.mm as usize]);
         n.items.sort_unstable_by_key(|r| (r.mm, r.address));
     }
+    let mut folios = s.folios.clone();
+    // A large folio's MM-id slots name processes.
+    for l in folios.iter_mut().filter_map(|f| f.large.as_mut()) {
+        l.mm_id.iter_mut().flatten().for_each(|p| *p = pid_map[*p as usize]);
+    }
     let mut r = State {
         mms: keys.iter().map(|(_, i)| s.mms[*i].clone()).collect(),
         anon_vmas: s.anon_vmas.clone(),
-        folios: s.folios.clone(),
+        folios,
         swap: s.swap.clone(),
         stable_nodes,
         oops: s.oops.clone(),
@@ -327,10 +338,10 @@ fn process_key(s: &State, pid: usize) -> u64 {
         match *pte {
             Pte::None => put(0),
             Pte::Zero => put(1),
-            Pte::Present { folio, writable, dirty } => {
+            Pte::Present { folio, sub, writable, dirty } => {
                 let f = &s.folios[folio as usize];
-                for b in [2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.data, u8::from(f.anon_exclusive)]
-                {
+                let page = [sub, f.page_mapcount(sub), f.page_data(sub), u8::from(f.page_exclusive(sub))];
+                for b in [2 + u8::from(writable) + 2 * u8::from(dirty), f.mapcount, f.order()].into_iter().chain(page) {
                     put(b);
                 }
             }

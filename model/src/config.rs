@@ -26,11 +26,13 @@ pub enum Kernel {
     /// unless they all do MADV_FREE so let's skip the folio"). Mainline
     /// decides "shared" with folio_maybe_mapped_shared() (v6.15+; before it
     /// folio_likely_mapped_shared(), folio_estimated_sharers(),
-    /// folio_mapcount() != 1); for an order-0 folio, as modelled, that is
-    /// `folio_mapcount() > 1`. v6.18 checks folio_mapcount() only for a
-    /// folio that is PG_dirty or in the swap cache, so a clean folio under
-    /// clean PTEs that holds the only copy of the data (a zram swap-in that
-    /// skipped the swap cache) becomes lazyfree for every process mapping it
+    /// folio_mapcount() != 1); for an order-0 folio that is
+    /// `folio_mapcount() > 1`, for a large one the MM-id shared bit
+    /// (CONFIG_MM_ID; docs/kernel/large-folios.md). v6.18 checks
+    /// folio_mapcount() only for a folio that is PG_dirty or in the swap
+    /// cache, so a clean folio under clean PTEs that holds the only copy of
+    /// the data (a zram swap-in that skipped the swap cache) becomes
+    /// lazyfree for every process mapping it, a large one included
     /// (findings/madv-free-clean-shared-folio.md, docs/kernel/madv-free.md §6).
     #[serde(rename = "v6.18-madvfree-skips-shared")]
     V6_18MadvFreeSkipsShared,
@@ -136,6 +138,12 @@ pub enum Mutant {
     /// do_wp_page() reuses the last mapping of a KSM page in place: the
     /// page stays in the stable tree, now PageAnonExclusive and writable.
     KsmReuseInPlace,
+    /// __folio_remove_rmap() forgets deferred_split_folio(): a partially
+    /// mapped large folio never reaches the deferred split queue.
+    RemoveRmapSkipsDeferredSplit,
+    /// __wp_can_reuse_large_anon_folio() forgets the MM-id shared bit: a
+    /// write reuses a page of a large folio another process still maps.
+    LargeReuseIgnoresSharedBit,
 }
 
 /// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
@@ -165,6 +173,10 @@ impl Mutant {
             "try_to_merge_with_ksm_page() forgets get_anon_vma(): a KSM rmap_item does not pin its anon_vma"),
         mutant!(KsmReuseInPlace, "ksm-reuse-in-place",
             "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"),
+        mutant!(RemoveRmapSkipsDeferredSplit, "remove-rmap-skips-deferred-split",
+            "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"),
+        mutant!(LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit",
+            "__wp_can_reuse_large_anon_folio() ignores the MM-id shared bit (folio_maybe_mapped_shared())"),
     ];
 
     /// Its command-line name.
@@ -228,6 +240,88 @@ pub struct Config {
     /// (as on a full swap device) and reclaim keeps the folio.
     #[serde(default = "default_swap_slots")]
     pub swap_slots: u8,
+    /// The anonymous mTHP sizes a fault may allocate (every
+    /// `hugepages-<size>kB/enabled` that allows the VMA); none by default,
+    /// so order-0-only configurations are unchanged.
+    #[serde(default)]
+    pub mthp: Mthp,
+}
+
+/// The large folio orders `thp_vma_allowable_orders()` lets a fault (and a
+/// swap-in) allocate: bit `k` for order `k`. The model bounds orders to
+/// 1 and 2 (8 and 16 kB). v6.18 never allocates an anonymous order-1 folio
+/// (THP_ORDERS_ALL_ANON leaves out orders 0 and 1, and this machine's
+/// `hugepages-8kB` has no `enabled` file); order 1 is allowed in the model
+/// to explore the large-folio code paths with two pages, and the live
+/// conformance refuses it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Mthp(pub u8);
+
+impl Mthp {
+    /// The largest modelled order (a bound of the state: [`crate::state::MAX_FOLIO_PAGES`]).
+    pub const MAX_ORDER: u8 = 2;
+    /// No large folios.
+    pub fn none() -> Self {
+        Mthp(0)
+    }
+    /// Whether a fault may allocate a folio of `order`.
+    pub fn allows(self, order: u8) -> bool {
+        order > 0 && self.0 & (1 << order) != 0
+    }
+    /// Whether any large order is enabled.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+    /// The enabled orders, highest first (highest_order()/next_order()).
+    pub fn orders_desc(self) -> impl Iterator<Item = u8> {
+        (1..=Self::MAX_ORDER).rev().filter(move |&o| self.allows(o))
+    }
+}
+
+impl fmt::Display for Mthp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("none");
+        }
+        let sizes: Vec<String> =
+            (1..=Self::MAX_ORDER).filter(|&o| self.allows(o)).map(|o| format!("{}k", 4 << o)).collect();
+        f.write_str(&sizes.join(","))
+    }
+}
+
+impl FromStr for Mthp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut m = Mthp(0);
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "none" => {}
+                "8k" | "8kB" => m.0 |= 1 << 1,
+                "16k" | "16kB" => m.0 |= 1 << 2,
+                _ => {
+                    return Err(format!(
+                        "unknown mTHP size '{w}' (known: 16k, 8k, none; the model bounds folios at order {})",
+                        Self::MAX_ORDER
+                    ))
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+impl TryFrom<String> for Mthp {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Mthp> for String {
+    fn from(m: Mthp) -> String {
+        m.to_string()
+    }
 }
 
 fn default_swap_slots() -> u8 {
@@ -246,6 +340,7 @@ impl Default for Config {
             symmetry: true,
             mutant: None,
             swap_slots: default_swap_slots(),
+            mthp: Mthp::none(),
         }
     }
 }
@@ -295,12 +390,13 @@ impl Config {
 pub struct ActionSet(u32);
 
 impl ActionSet {
-    /// Every action kind but KSM's ([`ActionKind::KSM`]), which a
-    /// configuration must name: checks written before KSM keep their
-    /// state spaces.
+    /// Every action kind but KSM's ([`ActionKind::KSM`]) and the deferred
+    /// split's (it only acts on large folios, see [`Mthp`]), which a
+    /// configuration must name: checks written before them keep their
+    /// state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM {
+        for k in ActionKind::KSM.into_iter().chain([ActionKind::SplitDeferred]) {
             set.0 &= !(1 << k as u32);
         }
         set

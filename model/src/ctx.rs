@@ -110,6 +110,28 @@ pub enum Branch {
     WpCopyKsm,
     /// rmap_walk_ksm() found a PTE through an rmap_item of another mm (search_new_forks).
     RmapWalkKsmNewFork,
+    /// do_anonymous_page() -> alloc_anon_folio() allocated a large folio (mTHP).
+    AnonymousLargeFolio,
+    /// do_wp_page() reused a page of a large folio (__wp_can_reuse_large_anon_folio()).
+    WpReuseLargeFolio,
+    /// __folio_remove_rmap() queued a partially mapped large folio (deferred_split_folio()).
+    DeferredSplitQueue,
+    /// __folio_split() split a large folio into order-0 folios.
+    SplitFolio,
+    /// __folio_split() refused (no live anon_vma, extra references, rmap misses a mapping).
+    SplitFailed,
+    /// remap_page() mapped a zero-filled page of a split folio to the shared zero page.
+    SplitRemapZeroPage,
+    /// do_swap_page() -> alloc_swap_folio() swapped in a large folio.
+    SwapinLargeFolio,
+    /// shrink_folio_list() gave a large folio swap slots whole (THP_SWAP).
+    SwapoutLargeFolio,
+    /// madvise_cold_or_pageout_pte_range() / madvise_free_pte_range() split a large folio not fully in range.
+    MadviseSplitLarge,
+    /// madvise skipped a large folio not fully in range that folio_maybe_mapped_shared() says is shared.
+    MadviseSkipSharedLarge,
+    /// try_to_unmap_one() discarded a batch of lazyfree PTEs of a large folio (folio_unmap_pte_batch()).
+    LazyfreeDiscardBatch,
 }
 
 /// One line of [`Branch::ALL`]: `branch!(Variant, "name in reports")`.
@@ -174,6 +196,17 @@ impl Branch {
         branch!(KsmBreak, "break_ksm: unshare fault copies a KSM page"),
         branch!(WpCopyKsm, "do_wp_page: KSM page copied (COW_KSM)"),
         branch!(RmapWalkKsmNewFork, "rmap_walk_ksm: PTE found in a forked mm (search_new_forks)"),
+        branch!(AnonymousLargeFolio, "do_anonymous_page: alloc_anon_folio large folio"),
+        branch!(WpReuseLargeFolio, "do_wp_page: __wp_can_reuse_large_anon_folio"),
+        branch!(DeferredSplitQueue, "deferred_split_folio: partially mapped, queued"),
+        branch!(SplitFolio, "__folio_split: large folio split"),
+        branch!(SplitFailed, "__folio_split: refused"),
+        branch!(SplitRemapZeroPage, "remap_page: zero-filled page mapped to the zero page"),
+        branch!(SwapinLargeFolio, "do_swap_page: alloc_swap_folio large folio"),
+        branch!(SwapoutLargeFolio, "shrink_folio_list: large folio to swap whole (THP_SWAP)"),
+        branch!(MadviseSplitLarge, "madvise: large folio not fully in range split"),
+        branch!(MadviseSkipSharedLarge, "madvise: large folio not fully in range, maybe shared: left"),
+        branch!(LazyfreeDiscardBatch, "try_to_unmap_one: lazyfree large folio PTE batch discarded"),
     ];
 }
 

@@ -21,9 +21,12 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 let p = match *pte {
                     Pte::None => "-".to_string(),
                     Pte::Zero => "zero".to_string(),
-                    Pte::Present { folio, writable, dirty } => {
-                        format!("F{folio}{}{}", if writable { " w" } else { " ro" }, if dirty { " d" } else { "" })
-                    }
+                    Pte::Present { folio, sub, writable, dirty } => format!(
+                        "{}{}{}",
+                        crate::thp::page_desc(s, folio, sub),
+                        if writable { " w" } else { " ro" },
+                        if dirty { " d" } else { "" }
+                    ),
                     Pte::Swap { slot, exclusive } => format!("swap S{slot}{}", if exclusive { " x" } else { "" }),
                 };
                 match g {
@@ -96,9 +99,8 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         if f.isolated {
             flags.push("isolated+locked");
         }
-        out.push((
-            format!("F{i}"),
-            format!(
+        let line = match &f.large {
+            None => format!(
                 "mapping={mapping} index={} mapcount={} refcount={} [{}] data={}",
                 f.index,
                 f.mapcount,
@@ -106,7 +108,31 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 flags.join(" "),
                 f.data
             ),
-        ));
+            Some(l) => {
+                let pages: Vec<String> = l
+                    .pages
+                    .iter()
+                    .map(|p| format!("{}{}={}", p.mapcount, if p.anon_exclusive { "x" } else { "" }, p.data))
+                    .collect();
+                let ids: Vec<String> = (0..2)
+                    .map(|k| l.mm_id[k].map_or("-".into(), |p| format!("P{p}:{}", l.mm_id_mapcount[k])))
+                    .collect();
+                format!(
+                    "order-{} mapping={mapping} index={} mapcount={} refcount={} [{}] pages=[{}] nr_pages_mapped={}{} mm_ids=[{}]{}",
+                    l.order,
+                    f.index,
+                    f.mapcount,
+                    f.refcount,
+                    flags.join(" "),
+                    pages.join(" "),
+                    l.nr_pages_mapped,
+                    if l.deferred { " partially_mapped+deferred_split" } else { "" },
+                    ids.join(" "),
+                    if l.maybe_shared { " maybe_shared" } else { "" }
+                )
+            }
+        };
+        out.push((format!("F{i}"), line));
     }
     for (i, sl) in s.swap.iter().enumerate() {
         let v = if sl.free() {

@@ -157,9 +157,12 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
         return Err(format!("P{with} page {with_page} maps no page"));
     };
     let (f, k) = (&s.folios[folio as usize], &s.folios[kfolio as usize]);
+    // The contents of the two pages (of a large folio: the page itself).
+    let data = |pid: Pid, page: Page| s.reads(pid as usize, page);
+    let (fdata, kdata) = (data(pid, page), data(with, with_page));
     if let Some(n) = live_node(s, kfolio) {
         // stable_tree_search() finds the KSM page by content.
-        if f.data != k.data {
+        if fdata != kdata {
             return Err(format!("F{folio} and KSM page F{kfolio} differ: stable_tree_search() does not find it"));
         }
         if folio == kfolio {
@@ -176,17 +179,18 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
     }
     // The unstable tree: the partner page was scanned too.
     let kf = mergeable_page(s, with as usize, with_page)?;
-    if kf == folio {
+    // One page (of a large folio: the same page of it), reached twice.
+    if kf == folio && s.mms[pid as usize].ptes[page as usize] == s.mms[with as usize].ptes[with_page as usize] {
         return Err(format!("P{pid} page {page} and P{with} page {with_page} are one page (forked, not merged)"));
     }
     if f.mapping.stable_node().is_some() || k.mapping.stable_node().is_some() {
         return Err("a KSM page only merges as the stable-tree page".into());
     }
-    if f.data != k.data {
+    if fdata != kdata {
         return Err(format!("F{folio} and F{kfolio} differ (memcmp_pages())"));
     }
     if let Some(other) =
-        (0..s.folios.len() as FolioId).find(|&g| live_node(s, g).is_some() && s.folios[g as usize].data == f.data)
+        (0..s.folios.len() as FolioId).find(|&g| live_node(s, g).is_some() && s.folios[g as usize].data == fdata)
     {
         return Err(format!("stable_tree_search() finds KSM page F{other} with the same content first"));
     }
@@ -210,6 +214,9 @@ pub fn ksmd_merge(
     with_page: Page,
 ) -> Result<(), String> {
     merge_allowed(s, pid, page, with, with_page)?;
+    if !split_large_for_merge(s, ctx, &[(pid, page), (with, with_page)])? {
+        return Ok(());
+    }
     let Pte::Present { folio, .. } = s.mms[pid as usize].ptes[page as usize] else { unreachable!() };
     let Pte::Present { folio: kfolio, .. } = s.mms[with as usize].ptes[with_page as usize] else { unreachable!() };
     if let Some(n) = live_node(s, kfolio) {
@@ -236,6 +243,23 @@ pub fn ksmd_merge(
     ctx.took(Branch::KsmMergeTwoPages);
     ctx.say(|| format!("try_to_merge_two_pages: F{folio} is KSM page of stable_node{n}, F{kfolio} replaced"));
     Ok(())
+}
+
+/// try_to_merge_one_page() on a page of a large folio: "if
+/// (folio_test_large(folio)) { if (split_huge_page(page)) goto
+/// out_unlock; }". The model splits the scanned page's folio, then the
+/// partner's, before merging (the kernel splits the partner only once the
+/// scanned page became KSM, and breaks that again if the split fails).
+/// `Err` when a split fails (no merge); `Ok(false)` when a split remapped a
+/// zero-filled page to the zero page, so nothing is left to merge.
+fn split_large_for_merge(s: &mut State, ctx: &mut Ctx, pages: &[(Pid, Page)]) -> Result<bool, String> {
+    for &(pid, page) in pages {
+        let Pte::Present { folio, .. } = s.mms[pid as usize].ptes[page as usize] else { return Ok(false) };
+        if s.folios[folio as usize].large.is_some() && crate::huge_memory::split_folio(s, ctx, folio, 0).is_none() {
+            return Err(format!("split_huge_page(F{folio}) fails: no merge"));
+        }
+    }
+    Ok(pages.iter().all(|&(pid, page)| matches!(s.mms[pid as usize].ptes[page as usize], Pte::Present { .. })))
 }
 
 /// Mirrors try_to_merge_with_ksm_page(): find_mergeable_vma(),
@@ -316,7 +340,7 @@ fn write_protect_page(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, foli
     if dirty {
         f.dirty = true;
     }
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: false, dirty: false };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable: false, dirty: false };
     ctx.took(Branch::KsmWriteProtect);
     Ok(())
 }
@@ -334,7 +358,7 @@ fn replace_page(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, folio: Fol
     let k = &mut s.folios[kpage as usize];
     k.refcount += 1;
     k.mapcount += 1;
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: kpage, writable: false, dirty: false };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: kpage, sub: 0, writable: false, dirty: false };
     folio_remove_rmap_and_put(s, ctx, folio);
     free_swap_cache(s, ctx, folio);
 }

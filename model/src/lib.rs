@@ -6,11 +6,12 @@
 //! sequence of kernel functions the kernel runs, each mirrored by one Rust
 //! function of the same name in [`rmap`], [`memory`], [`mmap`], [`vma`],
 //! [`mprotect`], [`mremap`], [`swapin`], [`swapfile`], [`vmscan`],
-//! [`madvise`] and [`ksm`]. [`canon`] renumbers objects canonically,
-//! [`scenario`] is the scenario-file format with its [`assert`] lines,
-//! [`input`] reads untrusted files and makes messages printable, [`rng`]
-//! the one seeded generator. What each kernel function does, in the project's words:
-//! `docs/kernel/`.
+//! [`madvise`] and [`ksm`]; large folios (mTHP) in [`thp`], [`thp_swap`],
+//! [`thp_madvise`] and [`huge_memory`]. [`canon`] renumbers objects
+//! canonically, [`scenario`] is the scenario-file format with its
+//! [`assert`] lines, [`input`] reads untrusted files and makes messages
+//! printable, [`rng`] the one seeded generator. What each kernel function
+//! does, in the project's words: `docs/kernel/`.
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -23,6 +24,7 @@ pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod huge_memory;
 pub mod input;
 pub mod ksm;
 pub mod madvise;
@@ -37,16 +39,19 @@ pub mod state;
 pub mod step;
 pub mod swapfile;
 pub mod swapin;
+pub mod thp;
+pub mod thp_madvise;
+pub mod thp_swap;
 pub mod vma;
 pub mod vmscan;
 
 pub use action::{Action, ActionKind};
-pub use config::{ActionSet, Config, Ids, Kernel, Mutant};
+pub use config::{ActionSet, Config, Ids, Kernel, Mthp, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
-    ghost_allows, AnonVma, AvId, Folio, FolioId, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem, SlotId,
-    StableNode, State, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST,
+    ghost_allows, AnonVma, AvId, Folio, FolioId, Large, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem,
+    SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
 };
 pub use step::{enabled_actions, step};
 

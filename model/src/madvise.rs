@@ -5,6 +5,7 @@ use crate::config::Kernel;
 use crate::ctx::{Branch, Ctx};
 use crate::state::{FolioId, Page, Pte, State, GHOST_OR_ZERO};
 use crate::swapfile::{folio_free_swap, free_swap_and_cache};
+use crate::thp_madvise::{large_folio_batch, Batch};
 use crate::vmscan::{pageout, shrink_folio_list, Shrunk};
 
 /// The pages `start..start+len`, all inside VMAs of `pid` (a hole makes
@@ -29,10 +30,32 @@ fn advised_range(s: &State, pid: usize, start: Page, len: u8) -> Result<std::ops
 /// included.
 pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
     let mut list: Vec<FolioId> = Vec::new();
-    for page in advised_range(s, pid, start, len)? {
-        let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else { continue };
+    let range = advised_range(s, pid, start, len)?;
+    let mut page = range.start;
+    while page < range.end {
+        let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else {
+            page += 1;
+            continue;
+        };
+        // A large folio not fully mapped in the range is split (then its
+        // pages are looked at again) or left; a fully mapped one is taken
+        // whole ("so that it can be swapped out whole").
+        let nr = match large_folio_batch(s, ctx, pid, page, range.end) {
+            Batch::Again => continue,
+            Batch::Skip(nr) => {
+                page += nr;
+                continue;
+            }
+            Batch::Whole(nr) => nr,
+        };
+        let here = page;
+        page += nr;
         let f = &s.folios[folio as usize];
-        if f.isolated || f.mapcount != 1 {
+        // "If we have a large folio at this point, we know it is fully
+        // mapped so if its mapcount is the same as its number of pages, it
+        // must be exclusive."
+        if f.isolated || f.mapcount != f.nr_pages() {
+            let page = here;
             ctx.took(Branch::PageoutSkipShared);
             ctx.say(|| {
                 format!("madvise_cold_or_pageout_pte_range: page {page}: F{folio} skipped (mapcount {})", f.mapcount)
@@ -67,12 +90,32 @@ pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, le
 /// findings/madv-free-clean-shared-folio.md; `memory_semantics` catches it).
 /// Under [`Kernel::V6_18MadvFreeSkipsShared`] a folio that may be mapped by
 /// more than one process is skipped first, whatever its state
-/// (folio_maybe_mapped_shared(), as in madvise_free_huge_pmd()).
+/// (folio_maybe_mapped_shared(), as in madvise_free_huge_pmd()); a large
+/// folio mapped whole in the range too ([`crate::thp_madvise::madvise_free_large`]).
 pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
-    for page in advised_range(s, pid, start, len)? {
+    let range = advised_range(s, pid, start, len)?;
+    for page in range.clone() {
         if let Some(v) = s.mms[pid].ghost[page as usize].as_mut().filter(|v| **v & !GHOST_OR_ZERO != 0) {
             *v |= GHOST_OR_ZERO;
         }
+    }
+    let mut page = range.start;
+    while page < range.end {
+        match large_folio_batch(s, ctx, pid, page, range.end) {
+            Batch::Again => continue,
+            Batch::Skip(nr) => {
+                page += nr;
+                continue;
+            }
+            Batch::Whole(nr) if nr > 1 => {
+                crate::thp_madvise::madvise_free_large(s, ctx, pid, page, nr);
+                page += nr;
+                continue;
+            }
+            Batch::Whole(_) => {}
+        }
+        let next = page + 1;
+        let page = std::mem::replace(&mut page, next);
         match s.mms[pid].ptes[page as usize] {
             Pte::None | Pte::Zero => {}
             Pte::Swap { slot, .. } => {
@@ -83,7 +126,7 @@ pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: 
             }
             Pte::Present { folio, writable, .. } => {
                 let f = &s.folios[folio as usize];
-                if ctx.cfg.kernel == Kernel::V6_18MadvFreeSkipsShared && f.mapcount > 1 {
+                if ctx.cfg.kernel == Kernel::V6_18MadvFreeSkipsShared && f.maybe_mapped_shared() {
                     // folio_maybe_mapped_shared(): another process may still
                     // need the data its clean PTE does not protect (memory_semantics).
                     ctx.say(|| format!("madvise_free_pte_range: page {page}: F{folio} maybe mapped shared, left"));
@@ -101,7 +144,7 @@ pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: 
                     s.folios[folio as usize].dirty = false; // folio_clear_dirty()
                 }
                 // clear_young_dirty_ptes(): mkold + mkclean.
-                s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable, dirty: false };
+                s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable, dirty: false };
                 folio_mark_lazyfree(s, ctx, folio, page);
             }
         }
@@ -112,7 +155,7 @@ pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: 
 /// Mirrors folio_mark_lazyfree() -> lru_lazyfree(): only an anon,
 /// swap-backed folio outside the swap cache is moved to the (file) LRU
 /// without PG_swapbacked.
-fn folio_mark_lazyfree(s: &mut State, ctx: &mut Ctx, folio: FolioId, page: Page) {
+pub(crate) fn folio_mark_lazyfree(s: &mut State, ctx: &mut Ctx, folio: FolioId, page: Page) {
     let f = &mut s.folios[folio as usize];
     if f.swapbacked && f.swap.is_none() && !f.isolated {
         f.swapbacked = false;

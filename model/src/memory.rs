@@ -3,10 +3,9 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, Branch, Ctx};
-use crate::rmap::{
-    anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_move_anon_rmap, folio_remove_rmap_and_put,
-};
+use crate::rmap::{anon_vma_prepare, folio_add_new_anon_rmap, folio_alloc, folio_move_anon_rmap};
 use crate::state::{OopsKind, Page, Pte, State, Value};
+use crate::thp::{folio_alloc_large, folio_remove_rmap_ptes_and_put};
 
 /// Mirrors handle_mm_fault() for a load. A load from a `pte_none()` page
 /// runs do_anonymous_page()'s read path: a special PTE for the shared zero
@@ -50,9 +49,10 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
         return Ok(());
     }
     match &mut s.mms[pid].ptes[page as usize] {
-        Pte::Present { folio, writable: true, dirty } => {
+        Pte::Present { folio, sub, writable: true, dirty } => {
             *dirty = true;
-            s.folios[*folio as usize].data = value;
+            let (folio, sub) = (*folio, *sub);
+            s.folios[folio as usize].set_page_data(sub, value);
         }
         other => {
             let other = *other;
@@ -69,11 +69,51 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
 /// dirty PTE.
 fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
     anon_vma_prepare(s, ctx, pid, vi);
+    let order = alloc_anon_folio(s, ctx, pid, vi, page);
+    if order > 0 {
+        return do_anonymous_page_large(s, ctx, pid, vi, page, order);
+    }
     let folio = folio_alloc(s, 0);
     folio_add_new_anon_rmap(s, folio, pid, vi, page, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable: true, dirty: true };
     ctx.took(Branch::AnonymousNewFolio);
     ctx.say(|| format!("do_anonymous_page: new folio F{folio} at page {page}"));
+}
+
+/// Mirrors alloc_anon_folio(): the orders thp_vma_allowable_orders()
+/// allows (the configured mTHP sizes), kept by thp_vma_suitable_orders()
+/// when the naturally aligned range around the fault lies inside the VMA
+/// (no pgoff alignment for anonymous VMAs), and then the highest order
+/// whose aligned range is all pte_none() (a zero-page, swap or present
+/// PTE in it falls back to a smaller order); 0 when none is left
+/// (folio_prealloc() of an order-0 folio). Allocation never fails here.
+fn alloc_anon_folio(s: &State, ctx: &Ctx, pid: usize, vi: usize, page: Page) -> u8 {
+    let mm = &s.mms[pid];
+    let v = &mm.vmas[vi];
+    ctx.cfg
+        .mthp
+        .orders_desc()
+        .find(|&order| {
+            let r = crate::thp::aligned(page, order);
+            v.start <= r.start && r.end <= v.end && r.clone().all(|p| mm.ptes[p as usize] == Pte::None)
+        })
+        .unwrap_or(0)
+}
+
+/// The large-folio arm of do_anonymous_page(): folio_add_new_anon_rmap()
+/// with RMAP_EXCLUSIVE at the aligned address (`folio->index` its linear
+/// index), folio_ref_add(folio, nr_pages - 1), then set_ptes() of `nr`
+/// writable, dirty PTEs, one per page.
+fn do_anonymous_page_large(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, order: u8) {
+    let r = crate::thp::aligned(page, order);
+    let folio = folio_alloc_large(s, order);
+    folio_add_new_anon_rmap(s, folio, pid, vi, r.start, true);
+    s.folios[folio as usize].refcount += r.len() as u8 - 1;
+    for (i, p) in r.clone().enumerate() {
+        s.mms[pid].ptes[p as usize] = Pte::Present { folio, sub: i as u8, writable: true, dirty: true };
+    }
+    ctx.took(Branch::AnonymousLargeFolio);
+    ctx.say(|| format!("do_anonymous_page: new order-{order} folio F{folio} at pages {}..{}", r.start, r.end));
 }
 
 /// Mirrors do_wp_page() for a private anonymous mapping: reuse the page in
@@ -81,20 +121,27 @@ fn do_anonymous_page_write(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
 /// proves nobody else holds it (then folio_move_anon_rmap()); otherwise
 /// wp_page_copy(). The zero page (vm_normal_page() == NULL) always copies.
 pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
-    let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else {
+    let Pte::Present { folio, sub, .. } = s.mms[pid].ptes[page as usize] else {
         return wp_page_copy(s, ctx, pid, vi, page, false);
     };
     let f = &s.folios[folio as usize];
     let ksm = f.mapping.stable_node().is_some();
-    if f.anon_exclusive {
+    if f.page_exclusive(sub) {
         ctx.took(Branch::WpReuseExclusive);
         ctx.say(|| format!("do_wp_page: F{folio} is PageAnonExclusive -> wp_page_reuse"));
+    } else if f.large.is_some() {
+        if !crate::thp::wp_can_reuse_large_anon_folio(s, ctx, folio) {
+            return wp_page_copy(s, ctx, pid, vi, page, false);
+        }
+        // "if (!PageAnonExclusive(vmf->page)) SetPageAnonExclusive(vmf->page)"
+        s.folios[folio as usize].set_page_exclusive(sub, true);
+        ctx.say(|| format!("do_wp_page: __wp_can_reuse_large_anon_folio(F{folio}) -> page {sub} reused"));
     } else if wp_can_reuse_anon_folio(s, ctx, folio) {
         let vma = s.mms[pid].vmas[vi].clone();
         if ksm && ctx.cfg.mutant == Some(Mutant::KsmReuseInPlace) {
             ctx.say(|| format!("do_wp_page: (mutant) KSM page F{folio} reused in place"));
             s.folios[folio as usize].anon_exclusive = true;
-            s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+            s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub, writable: true, dirty: true };
             return;
         }
         folio_move_anon_rmap(s, folio, &vma);
@@ -115,7 +162,7 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
         return wp_page_copy(s, ctx, pid, vi, page, false);
     }
     // wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive(page)).
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable: true, dirty: true };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub, writable: true, dirty: true };
 }
 
 /// Mirrors wp_can_reuse_anon_folio() for a small folio: not KSM, at most
@@ -154,18 +201,20 @@ fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
 pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, unshare: bool) {
     anon_vma_prepare(s, ctx, pid, vi);
     let old = match s.mms[pid].ptes[page as usize] {
-        Pte::Present { folio, .. } => Some(folio),
+        Pte::Present { folio, sub, .. } => Some((folio, sub)),
         _ => None,
     };
-    let data = old.map_or(0, |f| s.folios[f as usize].data);
+    let data = old.map_or(0, |(f, sub)| s.folios[f as usize].page_data(sub));
     let new = folio_alloc(s, data);
     folio_add_new_anon_rmap(s, new, pid, vi, page, true);
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, writable: !unshare, dirty: true };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio: new, sub: 0, writable: !unshare, dirty: true };
     match old {
-        Some(old) => {
+        Some((old, sub)) => {
             ctx.took(Branch::WpCopyFolio);
             ctx.say(|| format!("do_wp_page: wp_page_copy F{old} -> new F{new}"));
-            folio_remove_rmap_and_put(s, ctx, old);
+            // folio_remove_rmap_pte(old_folio, vmf->page, vma): of a large
+            // folio only this page (which may leave it partially mapped).
+            folio_remove_rmap_ptes_and_put(s, ctx, old, sub, 1, pid as u8);
             crate::swapfile::free_swap_cache(s, ctx, old);
         }
         None => {
@@ -177,19 +226,36 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
 
 /// Mirrors zap_pte_range() over `[start, end)`: a present anon PTE drops
 /// its rmap and reference (the folio's `mapping` stays until it is freed),
-/// a zero-page PTE just goes.
+/// a zero-page PTE just goes. zap_present_ptes() batches the PTEs that map
+/// consecutive pages of one large folio inside one VMA
+/// (folio_pte_batch()) into one folio_remove_rmap_ptes(), which decides
+/// whether the folio is left partially mapped.
 pub fn zap_pte_range(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page) {
-    for page in start..end {
+    let mut page = start;
+    while page < end {
         let pte = std::mem::replace(&mut s.mms[pid].ptes[page as usize], Pte::None);
+        let mut nr = 1;
         match pte {
-            Pte::Present { folio, .. } => {
-                folio_remove_rmap_and_put(s, ctx, folio);
+            Pte::Present { folio, sub, .. } => {
+                if s.folios[folio as usize].large.is_some() {
+                    let vi = s.mms[pid].vma_index(page);
+                    while page + nr < end
+                        && s.mms[pid].vma_index(page + nr) == vi
+                        && matches!(s.mms[pid].ptes[(page + nr) as usize],
+                            Pte::Present { folio: f, sub: i, .. } if f == folio && i == sub + nr)
+                    {
+                        s.mms[pid].ptes[(page + nr) as usize] = Pte::None;
+                        nr += 1;
+                    }
+                }
+                folio_remove_rmap_ptes_and_put(s, ctx, folio, sub, nr, pid as u8);
                 // tlb_finish_mmu() -> free_pages_and_swap_cache()
                 crate::swapfile::free_swap_cache(s, ctx, folio);
             }
             Pte::Swap { slot, .. } => crate::swapin::zap_swap_pte(s, ctx, slot),
             Pte::None | Pte::Zero => {}
         }
+        page += nr;
     }
 }
 
@@ -206,13 +272,13 @@ pub fn copy_pte_range(s: &mut State, ctx: &mut Ctx, parent: usize, child: usize,
                 ctx.took(Branch::CopyZeroPte);
                 Pte::Zero
             }
-            Pte::Present { folio, writable, dirty } => {
-                copy_present_pte(s, ctx, parent, child, page, folio);
+            Pte::Present { folio, sub, writable, dirty } => {
+                copy_present_pte(s, ctx, parent, child, page, folio, sub);
                 if writable && ctx.cfg.mutant != Some(Mutant::KeepParentWritableOnFork) {
                     // ptep_set_wrprotect(src_mm, addr, src_pte)
-                    s.mms[parent].ptes[page as usize] = Pte::Present { folio, writable: false, dirty };
+                    s.mms[parent].ptes[page as usize] = Pte::Present { folio, sub, writable: false, dirty };
                 }
-                Pte::Present { folio, writable: false, dirty }
+                Pte::Present { folio, sub, writable: false, dirty }
             }
             Pte::Swap { slot, .. } => crate::swapin::copy_nonpresent_pte(s, ctx, parent, page, slot),
         };
@@ -222,15 +288,18 @@ pub fn copy_pte_range(s: &mut State, ctx: &mut Ctx, parent: usize, child: usize,
 
 /// Mirrors copy_present_pte() for an anon folio (no pins in this model, so
 /// folio_try_dup_anon_rmap_pte() never asks for copy_present_page()):
-/// folio_get(), ClearPageAnonExclusive(), one more mapping.
-fn copy_present_pte(s: &mut State, ctx: &mut Ctx, _parent: usize, child: usize, page: Page, folio: u8) {
+/// folio_get(), ClearPageAnonExclusive(), one more mapping. For a large
+/// folio copy_present_ptes() batches the PTEs into
+/// folio_try_dup_anon_rmap_ptes(), which ends in the same counts as one
+/// page at a time (see [`crate::thp::folio_try_dup_anon_rmap_pte`]).
+fn copy_present_pte(s: &mut State, ctx: &mut Ctx, _parent: usize, child: usize, page: Page, folio: u8, sub: u8) {
     let mutant = ctx.cfg.mutant;
     let child_av = s.mms[child].vma_index(page).and_then(|vi| s.mms[child].vmas[vi].anon_vma);
+    let keep = mutant == Some(Mutant::KeepExclusiveOnFork) && s.folios[folio as usize].page_exclusive(sub);
+    crate::thp::folio_try_dup_anon_rmap_pte(s, folio, sub, child as u8);
     let f = &mut s.folios[folio as usize];
-    f.refcount += 1;
-    f.mapcount += 1;
-    if mutant != Some(Mutant::KeepExclusiveOnFork) {
-        f.anon_exclusive = false;
+    if keep {
+        f.set_page_exclusive(sub, true);
     }
     if mutant == Some(Mutant::SharedFolioToChildAnonVma) {
         if let Some(av) = child_av {

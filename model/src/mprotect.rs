@@ -66,12 +66,12 @@ fn mprotect_fixup(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, start: Pa
 fn change_protection(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page, write: bool) {
     let upgrade = write && !ctx.degree_era();
     for p in start..end {
-        if let Pte::Present { folio, writable, dirty } = s.mms[pid].ptes[p as usize] {
-            let w = if write { writable || (upgrade && s.folios[folio as usize].anon_exclusive) } else { false };
+        if let Pte::Present { folio, sub, writable, dirty } = s.mms[pid].ptes[p as usize] {
+            let w = if write { writable || (upgrade && s.folios[folio as usize].page_exclusive(sub)) } else { false };
             if w && !writable {
                 ctx.took(Branch::MprotectMakeWritable);
             }
-            s.mms[pid].ptes[p as usize] = Pte::Present { folio, writable: w, dirty };
+            s.mms[pid].ptes[p as usize] = Pte::Present { folio, sub, writable: w, dirty };
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, touch, Branch, Ctx};
-use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pte, State, Vma};
+use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pid, Pte, State, Vma};
 
 /// Mirrors anon_vma_alloc(): refcount 1, its own root and parent.
 /// v5.19 started `degree` at 1 ("Reference for first vma"); v6.18 starts
@@ -308,32 +308,25 @@ fn anon_vma_free(s: &mut State, ctx: &mut Ctx, av: AvId) {
 /// allocation's reference.
 pub fn folio_alloc(s: &mut State, data: u8) -> FolioId {
     let id = s.folios.len() as FolioId;
-    s.folios.push(Folio {
-        mapping: Mapping::None,
-        index: 0,
-        mapcount: 0,
-        refcount: 1,
-        swapbacked: true,
-        anon_exclusive: false,
-        dirty: false,
-        data,
-        freed: false,
-        swap: None,
-        isolated: false,
-    });
+    s.folios.push(Folio::small(Mapping::None, 0, 0, data, false));
     id
 }
 
 /// Mirrors folio_add_new_anon_rmap(): a folio that is not anon yet (new,
 /// or read from swap and never mapped) becomes anon at page `page` of VMA
 /// `vi`: PG_swapbacked, __folio_set_anon(), mapped once, and
-/// PageAnonExclusive when exclusive.
+/// PageAnonExclusive when exclusive. A large folio is mapped at its first
+/// page (the aligned address), every page once
+/// ([`crate::thp::folio_add_new_anon_rmap_large`]).
 pub fn folio_add_new_anon_rmap(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) {
     s.folios[folio as usize].swapbacked = true;
     if !__folio_set_anon(s, folio, pid, vi, page, exclusive) {
         return;
     }
     let f = &mut s.folios[folio as usize];
+    if f.large.is_some() {
+        return crate::thp::folio_add_new_anon_rmap_large(f, pid as Pid, exclusive);
+    }
     f.mapcount = 1;
     f.anon_exclusive = exclusive;
 }

@@ -15,12 +15,13 @@
 //!
 //! Header lines (`key: value`, each at most once) come before the first
 //! action: `kernel` (default v6.18), `pages` (the address window, default
-//! 4), `procs` (the process bound, default 8), `mutant` (a deliberate
-//! model mistake, so that a `--mutant` run's trace replays) and `expect`
-//! (required): `holds`, or `violates INVARIANT` optionally followed by
-//! `at STEP` (1-based). An `assert OBJECT field=value ...` line after an
-//! action states what a kernel object must look like after it
-//! ([`crate::assert`]). `#` starts a comment anywhere.
+//! 4), `procs` (the process bound, default 8), `mthp` (the anonymous mTHP
+//! sizes a fault may allocate, e.g. `16k`; default none), `mutant` (a
+//! deliberate model mistake, so that a `--mutant` run's trace replays) and
+//! `expect` (required): `holds`, or `violates INVARIANT` optionally
+//! followed by `at STEP` (1-based). An `assert OBJECT field=value ...`
+//! line after an action states what a kernel object must look like after
+//! it ([`crate::assert`]). `#` starts a comment anywhere.
 //!
 //! Every line is parsed, and every action checked against the header's
 //! bounds (pages, process numbers, values), before any step runs: a
@@ -28,7 +29,7 @@
 
 use crate::action::Action;
 use crate::assert::{Assert, Object};
-use crate::config::{Config, Kernel, Mutant};
+use crate::config::{Config, Kernel, Mthp, Mutant};
 use crate::input::printable;
 use crate::state::Value;
 use std::fmt::Write as _;
@@ -90,6 +91,8 @@ pub struct Scenario {
     pub procs: u8,
     /// A deliberate model mistake the scenario runs under.
     pub mutant: Option<Mutant>,
+    /// Anonymous mTHP sizes.
+    pub mthp: Mthp,
     /// Expected verdict.
     pub expect: Expect,
     /// The actions.
@@ -98,11 +101,23 @@ pub struct Scenario {
 
 impl Scenario {
     /// The model configuration the scenario runs under: its kernel, window,
-    /// process bound and mutant, any of the 15 values, every action kind,
-    /// replayed with stable ids ([`Config::for_replay`]).
+    /// process bound, mTHP sizes and mutant, any of the 15 values, 32 swap
+    /// slots, every action kind, replayed with stable ids
+    /// ([`Config::for_replay`]).
     pub fn config(&self) -> Config {
-        let (kernel, procs, pages, mutant) = (self.kernel, self.procs, self.pages, self.mutant);
-        Config { kernel, procs, pages, values: 15, mutant, ..Config::default() }.for_replay()
+        Config {
+            kernel: self.kernel,
+            procs: self.procs,
+            pages: self.pages,
+            values: 15,
+            mthp: self.mthp,
+            mutant: self.mutant,
+            // As many slots as the model allows: the live runs' zram device
+            // has thousands, and a few large folios take four each.
+            swap_slots: 32,
+            ..Config::default()
+        }
+        .for_replay()
     }
 
     /// Parses a scenario; errors read `file:line: what is wrong`, with the
@@ -115,6 +130,7 @@ impl Scenario {
             pages: 4,
             procs: 8,
             mutant: None,
+            mthp: Mthp::none(),
             expect: Expect::Holds,
             steps: Vec::new(),
         };
@@ -166,7 +182,7 @@ impl Scenario {
                     return Err(err(format!("header line '{key}:' after the first action")));
                 }
                 let value = value.trim();
-                let known = ["kernel", "pages", "procs", "mutant", "expect"];
+                let known = ["kernel", "pages", "procs", "mthp", "mutant", "expect"];
                 let Some(&key) = known.iter().find(|k| **k == key) else {
                     return Err(err(format!("unknown header '{key}' (known: {})", known.join(", "))));
                 };
@@ -178,6 +194,7 @@ impl Scenario {
                     "kernel" => sc.kernel = value.parse().map_err(err)?,
                     "pages" => sc.pages = parse_bound(value, 1, 8).map_err(|m| err(format!("pages: {m}")))?,
                     "procs" => sc.procs = parse_bound(value, 1, 8).map_err(|m| err(format!("procs: {m}")))?,
+                    "mthp" => sc.mthp = value.parse().map_err(|m| err(format!("mthp: {m}")))?,
                     "mutant" => sc.mutant = Some(value.parse().map_err(err)?),
                     _ => expect = Some(parse_expect(value).map_err(err)?),
                 }
@@ -212,6 +229,9 @@ impl Scenario {
             let _ = writeln!(t, "# {c}");
         }
         let _ = writeln!(t, "kernel: {}\npages: {}\nprocs: {}", self.kernel, self.pages, self.procs);
+        if self.mthp.any() {
+            let _ = writeln!(t, "mthp: {}", self.mthp);
+        }
         if let Some(m) = self.mutant {
             let _ = writeln!(t, "mutant: {}", m.name());
         }
@@ -269,7 +289,7 @@ fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
         Action::Write { page, value, .. } if value <= 15 => range(page, 1),
         Action::Write { value, .. } => Err(format!("value {value} is outside 1..=15")),
         Action::KsmMerge { page, with_page, .. } => range(page, 1).and_then(|()| range(with_page, 1)),
-        Action::Fork { .. } | Action::Exit { .. } | Action::Writeback => Ok(()),
+        Action::Fork { .. } | Action::Exit { .. } | Action::Writeback | Action::SplitDeferred => Ok(()),
     }
 }
 

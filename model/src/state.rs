@@ -64,7 +64,7 @@ pub struct State {
     /// anything still points at it, so that a use after free is a state the
     /// invariants can report rather than a crash of the checker.
     pub anon_vmas: Vec<AnonVma>,
-    /// Order-0 anonymous folios (THP is out of scope).
+    /// Anonymous folios: order 0, or large ones (mTHP, see [`Large`]).
     pub folios: Vec<Folio>,
     /// Slots of the one modelled swap device (zram: `SWP_SYNCHRONOUS_IO`).
     /// A slot is free when no swap PTE names it and no folio caches it.
@@ -235,12 +235,148 @@ pub struct Folio {
     /// Isolated from the LRU by reclaim and locked (`PG_locked`, one
     /// reference): try_to_unmap() is done and pageout() has not run yet.
     pub isolated: bool,
+    /// What a large folio (order 1 or 2, see [`Large`]) keeps beyond an
+    /// order-0 folio; `None` for order 0. For a large folio `mapcount` is
+    /// folio_mapcount() (`_large_mapcount + 1`), and `data` and
+    /// `anon_exclusive` are unused (0 and false): per-page state lives in
+    /// [`Large::pages`]. Use [`Folio::page_data`] and friends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large: Option<Box<Large>>,
+    /// Ghost, not kernel state: made by splitting a lazyfree large folio
+    /// that a dirty PTE had marked PG_dirty (try_to_migrate_one() in
+    /// unmap_folio() sets PG_dirty, __folio_split() copies it without
+    /// PG_swapbacked), so it is lazyfree and PG_dirty, which nothing else
+    /// makes (I20).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split_dirty: bool,
+}
+
+/// The most pages a modelled large folio has (order 2, 16 kB).
+pub const MAX_FOLIO_PAGES: usize = 4;
+
+/// A large anonymous folio (mTHP mapped by PTEs) as v6.18 keeps it with
+/// CONFIG_PAGE_MAPCOUNT and CONFIG_MM_ID (the live kernel's
+/// configuration): per-page `_mapcount` and PG_anon_exclusive, the folio's
+/// `_large_mapcount` (kept in [`Folio::mapcount`]), `_nr_pages_mapped`,
+/// PG_partially_mapped with membership of the deferred split queue, and
+/// the two MM-id slots behind folio_maybe_mapped_shared().
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Large {
+    /// folio_order(): 1 or 2.
+    pub order: u8,
+    /// `folio_page(folio, i)` for each page.
+    pub pages: ArrayVec<SubPage, MAX_FOLIO_PAGES>,
+    /// `_nr_pages_mapped` (no ENTIRELY_MAPPED: nothing maps it by PMD): the
+    /// pages whose `_mapcount` is not -1.
+    pub nr_pages_mapped: u8,
+    /// PG_partially_mapped, and the folio on the deferred split queue
+    /// (`_deferred_list`): deferred_split_folio() sets both together and a
+    /// split or the free clears both.
+    pub deferred: bool,
+    /// `_mm_id[2]`: the processes owning the two MM-id slots (`None` is
+    /// MM_ID_DUMMY).
+    pub mm_id: [Option<Pid>; 2],
+    /// `_mm_id_mapcount[2]` + 1 (so 0 is the kernel's -1 of a free slot).
+    pub mm_id_mapcount: [u8; 2],
+    /// FOLIO_MM_IDS_SHARED_BIT of `_mm_ids`: folio_maybe_mapped_shared().
+    pub maybe_shared: bool,
+}
+
+/// The per-page state of one page of a large folio.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct SubPage {
+    /// `page->_mapcount + 1`: PTEs mapping this page.
+    pub mapcount: u8,
+    /// PG_anon_exclusive of this page.
+    pub anon_exclusive: bool,
+    /// The page's contents.
+    pub data: Value,
 }
 
 impl Folio {
+    /// A new order-0, swap-backed folio with the allocation's reference
+    /// (`mapcount` 0 for one not mapped yet, 1 for one mapped at once).
+    pub fn small(mapping: Mapping, index: u8, mapcount: u8, data: Value, exclusive: bool) -> Folio {
+        Folio {
+            mapping,
+            index,
+            mapcount,
+            refcount: 1,
+            swapbacked: true,
+            anon_exclusive: exclusive,
+            dirty: false,
+            data,
+            freed: false,
+            swap: None,
+            isolated: false,
+            large: None,
+            split_dirty: false,
+        }
+    }
+
     /// `folio_test_lazyfree()`: anon and not `PG_swapbacked` (MADV_FREE).
     pub fn lazyfree(&self) -> bool {
         !self.swapbacked && self.mapping != Mapping::None
+    }
+    /// folio_order().
+    pub fn order(&self) -> u8 {
+        self.large.as_ref().map_or(0, |l| l.order)
+    }
+    /// folio_nr_pages().
+    pub fn nr_pages(&self) -> u8 {
+        1 << self.order()
+    }
+    /// The contents of page `sub` of the folio.
+    pub fn page_data(&self, sub: u8) -> Value {
+        match &self.large {
+            Some(l) => l.pages[sub as usize].data,
+            None => self.data,
+        }
+    }
+    /// Stores into page `sub`.
+    pub fn set_page_data(&mut self, sub: u8, v: Value) {
+        match &mut self.large {
+            Some(l) => l.pages[sub as usize].data = v,
+            None => self.data = v,
+        }
+    }
+    /// PageAnonExclusive(folio_page(folio, sub)).
+    pub fn page_exclusive(&self, sub: u8) -> bool {
+        match &self.large {
+            Some(l) => l.pages[sub as usize].anon_exclusive,
+            None => self.anon_exclusive,
+        }
+    }
+    /// SetPageAnonExclusive() / ClearPageAnonExclusive() on page `sub`.
+    pub fn set_page_exclusive(&mut self, sub: u8, b: bool) {
+        match &mut self.large {
+            Some(l) => l.pages[sub as usize].anon_exclusive = b,
+            None => self.anon_exclusive = b,
+        }
+    }
+    /// Whether any page of the folio is PageAnonExclusive.
+    pub fn any_exclusive(&self) -> bool {
+        match &self.large {
+            Some(l) => l.pages.iter().any(|p| p.anon_exclusive),
+            None => self.anon_exclusive,
+        }
+    }
+    /// The PTEs mapping page `sub` (`_mapcount + 1`; the folio's for order 0).
+    pub fn page_mapcount(&self, sub: u8) -> u8 {
+        match &self.large {
+            Some(l) => l.pages[sub as usize].mapcount,
+            None => self.mapcount,
+        }
+    }
+    /// folio_maybe_mapped_shared(): mapped more than once for a small
+    /// folio; for a large one, a single mapping is exclusive, else the
+    /// MM-id shared bit decides (CONFIG_MM_ID).
+    pub fn maybe_mapped_shared(&self) -> bool {
+        match &self.large {
+            None => self.mapcount > 1,
+            Some(_) if self.mapcount <= 1 => false,
+            Some(l) => l.maybe_shared,
+        }
     }
 }
 
@@ -253,6 +389,25 @@ pub struct SwapSlot {
     pub cache: Option<FolioId>,
     /// What pageout() wrote to the slot; `None` until the first write.
     pub data: Option<Value>,
+    /// Slots folio_alloc_swap() took together for one folio: 1, or the
+    /// folio's pages for a large folio (THP_SWAP: an aligned run of
+    /// contiguous offsets in one cluster). The run's slots have
+    /// consecutive ids, `pos` 0, 1, ...; renumbering keeps them so.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub run: u8,
+    /// This slot's place in its run: its offset modulo `run`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pos: u8,
+}
+
+fn one() -> u8 {
+    1
+}
+fn is_one(v: &u8) -> bool {
+    *v == 1
+}
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 impl SwapSlot {
@@ -311,6 +466,8 @@ pub enum Pte {
     Present {
         /// The folio it maps.
         folio: FolioId,
+        /// Which page of the folio (folio_page_idx()); 0 for order 0.
+        sub: u8,
         /// `pte_write()`.
         writable: bool,
         /// `pte_dirty()`: set by every store; fork keeps it in both copies
@@ -402,7 +559,7 @@ impl State {
     pub fn reads(&self, pid: usize, page: Page) -> Value {
         match self.mms[pid].ptes[page as usize] {
             Pte::None | Pte::Zero => 0,
-            Pte::Present { folio, .. } => self.folios[folio as usize].data,
+            Pte::Present { folio, sub, .. } => self.folios[folio as usize].page_data(sub),
             Pte::Swap { slot, .. } => self.slot_data(slot),
         }
     }
@@ -412,7 +569,12 @@ impl State {
     pub fn slot_data(&self, slot: SlotId) -> Value {
         let sl = &self.swap[slot as usize];
         match (sl.cache, sl.data) {
-            (Some(f), _) => self.folios[f as usize].data,
+            (Some(f), _) => {
+                let f = &self.folios[f as usize];
+                // A large swap-cache folio caches a run: page i holds the
+                // slot at run position i (`folio->swap` + i).
+                f.page_data(if f.large.is_some() { sl.pos } else { 0 })
+            }
             (None, Some(d)) => d,
             (None, None) => LOST,
         }

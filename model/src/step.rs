@@ -64,6 +64,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             kswapd_reclaim(&mut n, ctx, pid, page)?
         }
         Action::Writeback => kswapd_writeback(&mut n, ctx)?,
+        Action::SplitDeferred => crate::huge_memory::deferred_split_scan(&mut n, ctx)?,
         Action::MadvMergeable { start, len, .. } => ksm_madvise(&mut n, ctx, pid, start, len, true)?,
         Action::MadvUnmergeable { start, len, .. } => ksm_madvise(&mut n, ctx, pid, start, len, false)?,
         Action::KsmMerge { pid, page, with, with_page } => ksmd_merge(&mut n, ctx, pid, page, with, with_page)?,
@@ -102,7 +103,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     let pages = s.pages();
     for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
         let pid = pid as u8;
-        if on(ActionKind::Mmap) {
+        if on(ActionKind::Mmap) && cfg.mthp.any() {
+            mmap_folio_ranges(cfg, mm, pid, out);
+        } else if on(ActionKind::Mmap) {
             for start in 0..pages {
                 for len in 1..=pages - start {
                     let end = start + len;
@@ -126,8 +129,8 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             }
             if on(ActionKind::Write) && mm.vmas[vi].write {
                 for value in 1..=cfg.values {
-                    let same = matches!(pte, Pte::Present { folio, writable: true, .. }
-                        if s.folios[folio as usize].data == value);
+                    let same = matches!(pte, Pte::Present { folio, sub, writable: true, .. }
+                        if s.folios[folio as usize].page_data(sub) == value);
                     if !same {
                         out.push(Action::Write { pid, page, value });
                     }
@@ -202,6 +205,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     }
     if on(ActionKind::Writeback) && s.folios.iter().any(|f| f.isolated && !f.freed) {
         out.push(Action::Writeback);
+    }
+    if on(ActionKind::SplitDeferred) && s.live_folios().any(|(_, f)| f.large.as_ref().is_some_and(|l| l.deferred)) {
+        out.push(Action::SplitDeferred);
     }
     ksmd_actions(cfg, s, out);
 }
@@ -283,12 +289,61 @@ fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
         if on(ActionKind::MadvFree) && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
             out.push(Action::MadvFree { pid, start: page, len: 1 });
         }
+        if cfg.mthp.any() {
+            madvise_ranges(cfg, s, pid, page, out);
+        }
         if let Some(f) = folio.filter(|f| on(ActionKind::Reclaim) && !busy && !named.contains(f)) {
             named.push(f);
             if !s.mms[..pid as usize].iter().any(|m| names(s, m, f)) {
                 out.push(Action::Reclaim { pid, page });
             }
         }
+    }
+}
+
+/// With mTHP on, exploration maps only writable ranges a large folio of
+/// the largest enabled order can fill: naturally aligned, that many pages
+/// (mmap's merging and every smaller shape stay with the order-0
+/// configurations; munmap, mprotect and mremap still cut these ranges in
+/// every way).
+fn mmap_folio_ranges(cfg: &Config, mm: &crate::state::Mm, pid: u8, out: &mut Vec<Action>) {
+    let Some(order) = cfg.mthp.orders_desc().next() else { return };
+    let nr = 1u8 << order;
+    let pages = mm.ptes.len() as u8;
+    let mut start = 0;
+    while start + nr <= pages {
+        if !mm.overlaps(start, start + nr) {
+            out.push(Action::Mmap { pid, start, len: nr, write: true });
+        }
+        start += nr;
+    }
+}
+
+/// With large folios a range is no longer its pages in turn: a folio
+/// mapped whole in the range is paged out or freed whole, while a range
+/// that cuts it splits it first and then treats its pages one by one,
+/// which single pages in turn already do. So beside single pages the
+/// ranges explored are the large folios mapped whole from `start`.
+fn madvise_ranges(cfg: &Config, s: &State, pid: u8, start: u8, out: &mut Vec<Action>) {
+    let mm = &s.mms[pid as usize];
+    let Pte::Present { folio, sub: 0, .. } = mm.ptes[start as usize] else { return };
+    let nr = s.folios[folio as usize].nr_pages();
+    if nr == 1 || start + nr > s.pages() {
+        return;
+    }
+    let vi = mm.vma_index(start);
+    let whole = (0..nr).all(|k| {
+        mm.vma_index(start + k) == vi
+            && matches!(mm.ptes[(start + k) as usize], Pte::Present { folio: f, sub, .. } if f == folio && sub == k)
+    });
+    if !whole {
+        return;
+    }
+    if cfg.actions.contains(ActionKind::MadvPageout) {
+        out.push(Action::MadvPageout { pid, start, len: nr });
+    }
+    if cfg.actions.contains(ActionKind::MadvFree) {
+        out.push(Action::MadvFree { pid, start, len: nr });
     }
 }
 

@@ -11,20 +11,34 @@ use crate::state::{FolioId, Mapping, OopsKind, SlotId, State, SwapSlot};
 /// Mirrors folio_alloc_swap() followed by add_to_swap_cache() (v6.12
 /// add_to_swap()): allocate a slot, set PG_swapcache and `folio->swap`, and
 /// give the swap cache its reference. Fails, as on a full device, when the
-/// configured number of slots is in use.
+/// configured number of slots is in use. A large folio (THP_SWAP) takes a
+/// run of `nr` contiguous, aligned slots whole, one swap-cache reference
+/// per page, or fails.
 pub fn folio_alloc_swap(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Option<SlotId> {
+    let nr = s.folios[folio as usize].nr_pages();
     let in_use = s.swap.iter().filter(|sl| !sl.free()).count();
-    if in_use >= ctx.cfg.swap_slots as usize {
-        ctx.say(|| format!("folio_alloc_swap(F{folio}): no free slot ({in_use} in use)"));
+    if in_use + nr as usize > ctx.cfg.swap_slots as usize {
+        ctx.say(|| format!("folio_alloc_swap(F{folio}): no {nr} free slot(s) ({in_use} in use)"));
         return None;
     }
     let slot = s.swap.len() as SlotId;
-    s.swap.push(SwapSlot { count: 0, cache: Some(folio), data: None });
+    for pos in 0..nr {
+        s.swap.push(SwapSlot { count: 0, cache: Some(folio), data: None, run: nr, pos });
+    }
     let f = &mut s.folios[folio as usize];
     f.swap = Some(slot);
-    f.refcount += 1;
-    ctx.say(|| format!("folio_alloc_swap: F{folio} -> swap cache of new slot S{slot}"));
+    f.refcount += nr;
+    ctx.say(|| format!("folio_alloc_swap: F{folio} -> swap cache of new slot(s) S{slot}..+{nr}"));
     Some(slot)
+}
+
+/// The slots a swap-cache folio caches: `folio->swap` + i for each page.
+pub fn folio_slots(s: &State, folio: FolioId) -> std::ops::Range<SlotId> {
+    let f = &s.folios[folio as usize];
+    match f.swap {
+        Some(b) => b..b + f.nr_pages(),
+        None => 0..0,
+    }
 }
 
 /// Mirrors swap_duplicate() (v6.18 folio_dup_swap / swap_dup_entry_direct):
@@ -58,8 +72,9 @@ pub fn free_swap_and_cache(s: &mut State, ctx: &mut Ctx, slot: SlotId) {
     let Some(folio) = sl.cache.filter(|_| sl.count == 0) else { return };
     let f = &s.folios[folio as usize];
     // folio_trylock() fails while reclaim holds the folio; TTRS_UNMAPPED
-    // wants it unmapped (TTRS_FULL needs a full device, never here).
-    if f.isolated || f.mapcount > 0 {
+    // wants it unmapped (TTRS_FULL needs a full device, never here);
+    // swap_only_has_cache() wants every slot of a large folio unused.
+    if f.isolated || f.mapcount > 0 || folio_slots(s, folio).any(|i| s.swap[i as usize].count > 0) {
         return;
     }
     delete_from_swap_cache(s, ctx, folio);
@@ -73,7 +88,8 @@ pub fn free_swap_and_cache(s: &mut State, ctx: &mut Ctx, slot: SlotId) {
 /// and is marked dirty because memory now holds the only copy.
 pub fn folio_free_swap(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> bool {
     let Some(slot) = s.folios[folio as usize].swap else { return false };
-    if s.swap[slot as usize].count > 0 {
+    // folio_swapped(): any slot of the folio still named by a swap PTE.
+    if folio_slots(s, folio).any(|i| s.swap[i as usize].count > 0) {
         return false;
     }
     s.folios[folio as usize].dirty = true;
@@ -95,14 +111,18 @@ pub fn free_swap_cache(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
 
 /// Mirrors delete_from_swap_cache(): __delete_from_swap_cache() clears
 /// PG_swapcache, put_swap_folio() clears `SWAP_HAS_CACHE`, and the swap
-/// cache's reference goes (freeing the folio if it was the last).
+/// cache's references (one per page) go, freeing the folio if they were
+/// the last.
 pub fn delete_from_swap_cache(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
-    let Some(slot) = s.folios[folio as usize].swap.take() else {
+    let slots = folio_slots(s, folio);
+    if s.folios[folio as usize].swap.take().is_none() {
         oops(s, OopsKind::Bug, format!("delete_from_swap_cache: F{folio} is not in the swap cache"));
         return;
-    };
-    s.swap[slot as usize].cache = None;
-    folio_put(s, ctx, folio);
+    }
+    for i in slots {
+        s.swap[i as usize].cache = None;
+        folio_put(s, ctx, folio);
+    }
 }
 
 /// Mirrors folio_put(): one reference fewer; the last one frees the folio
@@ -115,6 +135,9 @@ pub fn folio_put(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
             f.refcount = 0;
             f.freed = true;
             f.isolated = false;
+            if let Some(l) = f.large.as_mut() {
+                l.deferred = false; // folio_unqueue_deferred_split()
+            }
             let old = std::mem::replace(&mut f.mapping, Mapping::None);
             crate::ksm::ksm_folio_freed(s, old);
             ctx.took(Branch::FreeFolio);

@@ -33,6 +33,16 @@ pub fn do_swap_page(
         Some(f) if s.folios[f as usize].isolated => {
             return Err(format!("do_swap_page: folio_lock_or_retry() sleeps on F{f}, which reclaim holds"));
         }
+        Some(f) if s.folios[f as usize].large.is_some() => {
+            crate::thp_swap::do_swap_page_cached_large(s, ctx, pid, vi, page, write, f);
+            return Ok(());
+        }
+        None if s.swap[slot as usize].count == 1
+            && crate::thp_swap::alloc_swap_folio_order(s, ctx, pid, vi, page) > 0 =>
+        {
+            crate::thp_swap::do_swap_page_large(s, ctx, pid, vi, page, write);
+            return Ok(());
+        }
         Some(f) => {
             s.folios[f as usize].refcount += 1;
             ctx.took(Branch::SwapinCacheHit);
@@ -68,7 +78,7 @@ pub fn do_swap_page(
     // BUG_ON(folio_test_anon(folio) && PageAnonExclusive(page)): a swap PTE
     // never points at an exclusive swap-cache page.
     let f = &s.folios[folio as usize];
-    if f.mapping != Mapping::None && f.anon_exclusive {
+    if f.mapping != Mapping::None && f.page_exclusive(0) {
         oops(s, OopsKind::Bug, format!("BUG_ON(PageAnonExclusive) in do_swap_page: F{folio} for S{slot}"));
         return Ok(());
     }
@@ -106,7 +116,7 @@ pub fn do_swap_page(
         oops(s, OopsKind::Bug, format!("VM_BUG_ON(pte_write && !PageAnonExclusive) in do_swap_page: F{folio}"));
         return Ok(());
     }
-    s.mms[pid].ptes[page as usize] = Pte::Present { folio, writable, dirty: write && writable };
+    s.mms[pid].ptes[page as usize] = Pte::Present { folio, sub: 0, writable, dirty: write && writable };
     if let Some(old) = swapcache.filter(|&c| c != folio) {
         // The swap-cache folio ksm_might_need_to_copy() replaced.
         crate::swapfile::folio_put(s, ctx, old);
@@ -151,7 +161,14 @@ fn ksm_might_need_to_copy(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: usi
 /// Mirrors folio_add_anon_rmap_ptes() for one PTE of a folio that is
 /// already anon: __page_check_anon_rmap() (same root, linear index), one
 /// more mapping, PageAnonExclusive with RMAP_EXCLUSIVE.
-fn folio_add_anon_rmap_pte(s: &mut State, folio: FolioId, pid: usize, vi: usize, page: Page, exclusive: bool) {
+pub(crate) fn folio_add_anon_rmap_pte(
+    s: &mut State,
+    folio: FolioId,
+    pid: usize,
+    vi: usize,
+    page: Page,
+    exclusive: bool,
+) {
     let vma = &s.mms[pid].vmas[vi];
     let f = &s.folios[folio as usize];
     if f.mapping.stable_node().is_some() {

@@ -17,9 +17,9 @@
 //! `writeback` step 2.
 
 use crate::ctx::{oops, touch, Branch, Ctx};
-use crate::rmap::folio_remove_rmap_and_put;
 use crate::state::{FolioId, OopsKind, Page, Pid, Pte, State};
 use crate::swapfile::{delete_from_swap_cache, folio_alloc_swap, folio_free_swap, folio_put, swap_duplicate};
+use crate::thp::folio_remove_rmap_ptes_and_put;
 
 /// What step 1 left behind.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,10 +40,23 @@ pub enum Shrunk {
 /// it; an unmapped lazyfree folio is freed (folio_ref_freeze(folio, 1));
 /// a clean swap-cache folio goes to __remove_mapping().
 pub fn shrink_folio_list(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk {
+    let mut split = Vec::new();
+    let r = shrink_one(s, ctx, folio, &mut split);
+    shrink_split_off(s, ctx, &split);
+    r
+}
+
+/// shrink_folio_list()'s work on one folio; `split` receives the folios a
+/// large one was split into.
+fn shrink_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, split: &mut Vec<FolioId>) -> Shrunk {
     s.folios[folio as usize].refcount += 1; // folio_isolate_lru()
     let f = &s.folios[folio as usize];
     if f.swapbacked && f.swap.is_none() {
-        if folio_alloc_swap(s, ctx, folio).is_none() {
+        if f.large.is_some() {
+            if let Some(kept) = shrink_large_folio(s, ctx, folio, split) {
+                return kept;
+            }
+        } else if folio_alloc_swap(s, ctx, folio).is_none() {
             ctx.took(Branch::ReclaimKeep);
             return putback(s, ctx, folio, "no swap slot: activate");
         }
@@ -79,6 +92,59 @@ pub fn shrink_folio_list(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk
     remove_mapping(s, ctx, folio)
 }
 
+/// The large-folio part of shrink_folio_list() before add_to_swap(): a
+/// folio with unexpected references is activated ("cannot split folio,
+/// skip it"); a partially mapped one on the deferred split queue is split
+/// first ("We can free the unmapped pages without IO"); folio_alloc_swap()
+/// takes a run of slots for the whole folio (THP_SWAP), and when it fails
+/// the folio is split ("Fallback to swap normal pages") and page 0 tries
+/// again. The other pages split off are reclaimed in the same call, as
+/// split_folio_to_list() puts them on the list being shrunk. `None`: go
+/// on with `folio` (now in the swap cache).
+fn shrink_large_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId, split: &mut Vec<FolioId>) -> Option<Shrunk> {
+    let f = &s.folios[folio as usize];
+    if f.mapcount + 1 != f.refcount {
+        ctx.took(Branch::ReclaimKeep);
+        return Some(putback(s, ctx, folio, "large folio with extra references: activate"));
+    }
+    if f.large.as_ref().is_some_and(|l| l.deferred) {
+        match crate::huge_memory::split_folio(s, ctx, folio, 1) {
+            Some(ids) => *split = ids,
+            None => return Some(putback(s, ctx, folio, "partially mapped, split fails: activate")),
+        }
+    }
+    if folio_alloc_swap(s, ctx, folio).is_some() {
+        if s.folios[folio as usize].large.is_some() {
+            ctx.took(Branch::SwapoutLargeFolio);
+        }
+        return None;
+    }
+    if s.folios[folio as usize].large.is_some() {
+        match crate::huge_memory::split_folio(s, ctx, folio, 1) {
+            Some(ids) => *split = ids,
+            None => return Some(putback(s, ctx, folio, "no swap slots and split fails: activate")),
+        }
+        if folio_alloc_swap(s, ctx, folio).is_some() {
+            return None;
+        }
+    }
+    ctx.took(Branch::ReclaimKeep);
+    Some(putback(s, ctx, folio, "no swap slot: activate"))
+}
+
+/// The folios split off page 0 go through shrink_folio_list() (pageout
+/// included) after it, in the same call.
+fn shrink_split_off(s: &mut State, ctx: &mut Ctx, split: &[FolioId]) {
+    for &f in split.iter().skip(1) {
+        if s.folios[f as usize].freed || s.oops.is_some() {
+            continue;
+        }
+        if shrink_folio_list(s, ctx, f) == Shrunk::NeedsPageout {
+            pageout(s, ctx, f);
+        }
+    }
+}
+
 /// The folio goes back to the LRU: the isolation reference is dropped.
 fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
     ctx.say(|| format!("shrink_folio_list: F{folio}: {why}"));
@@ -98,7 +164,14 @@ pub fn try_to_unmap(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
         rmap_walk_anon(s, folio)
     };
     for (pid, page) in hits {
-        if s.folios[folio as usize].mapcount == 0 || !try_to_unmap_one(s, ctx, folio, pid, page) {
+        if s.folios[folio as usize].mapcount == 0 {
+            break;
+        }
+        // A batch of a large folio's PTEs may have gone already.
+        if !matches!(s.mms[pid as usize].ptes[page as usize], Pte::Present { folio: f, .. } if f == folio) {
+            continue;
+        }
+        if !try_to_unmap_one(s, ctx, folio, pid, page) {
             break;
         }
     }
@@ -113,18 +186,24 @@ pub fn try_to_unmap(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
 /// kernel's rb-tree, which the model does not keep).
 pub fn rmap_walk_anon(s: &mut State, folio: FolioId) -> Vec<(Pid, Page)> {
     let f = &s.folios[folio as usize];
-    let (Some(av), index) = (f.mapping.anon_vma(), f.index) else { return Vec::new() };
+    let (Some(av), index, nr) = (f.mapping.anon_vma(), f.index, f.nr_pages()) else { return Vec::new() };
     touch(s, av, "folio_lock_anon_vma_read: anon_vma->root");
     let root = s.anon_vmas[av as usize].root;
     touch(s, root, "folio_lock_anon_vma_read: down_read_trylock(&root->rwsem)");
     if s.oops.is_some() {
         return Vec::new();
     }
-    let mut hits: Vec<(u8, Pid, Page)> = s
-        .all_vmas()
-        .filter(|(_, v)| v.chain.contains(&av) && v.pgoff <= index && index < v.pgoff + v.pages())
-        .map(|(pid, v)| (v.pgoff, pid, v.start + (index - v.pgoff)))
-        .collect();
+    // A large folio's pages sit at index..index+nr: every VMA whose pgoff
+    // range meets them (vma_interval_tree_foreach over [pgoff_start,
+    // pgoff_end]), and page_vma_mapped_walk() over the folio's range in it.
+    let mut hits: Vec<(u8, Pid, Page)> = Vec::new();
+    for (pid, v) in s.all_vmas().filter(|(_, v)| v.chain.contains(&av)) {
+        for i in index..index + nr {
+            if v.pgoff <= i && i < v.pgoff + v.pages() {
+                hits.push((v.pgoff, pid, v.start + (i - v.pgoff)));
+            }
+        }
+    }
     hits.sort_unstable();
     hits.into_iter()
         .filter(|&(_, pid, page)| {
@@ -144,8 +223,12 @@ pub fn rmap_walk_anon(s: &mut State, folio: FolioId) -> Vec<(Pid, Page)> {
 /// is shared (folio_try_share_anon_rmap_pte()). Returns false to end the
 /// walk.
 fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page: Page) -> bool {
+    let f = &s.folios[folio as usize];
+    if f.large.is_some() && !f.swapbacked {
+        return try_to_unmap_lazyfree_batch(s, ctx, folio, pid, page);
+    }
     let pte = &mut s.mms[pid as usize].ptes[page as usize];
-    let Pte::Present { dirty, .. } = *pte else { return true };
+    let Pte::Present { dirty, sub, .. } = *pte else { return true };
     let saved = *pte;
     *pte = Pte::None;
     let f = &mut s.folios[folio as usize];
@@ -165,7 +248,7 @@ fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page
         if discardable {
             ctx.took(Branch::LazyfreeDiscard);
             ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} discarded at P{pid} page {page}"));
-            folio_remove_rmap_and_put(s, ctx, folio);
+            folio_remove_rmap_ptes_and_put(s, ctx, folio, sub, 1, pid);
             return true;
         }
         s.mms[pid as usize].ptes[page as usize] = saved;
@@ -174,13 +257,69 @@ fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page
         ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again"));
         return false;
     };
+    // page_swap_entry(subpage): `folio->swap` + the page's index.
+    let slot = slot + sub;
     swap_duplicate(s, slot);
-    let exclusive = std::mem::replace(&mut s.folios[folio as usize].anon_exclusive, false);
+    let exclusive = s.folios[folio as usize].page_exclusive(sub);
+    s.folios[folio as usize].set_page_exclusive(sub, false);
     s.mms[pid as usize].ptes[page as usize] = Pte::Swap { slot, exclusive };
     ctx.took(Branch::UnmapToSwapEntry);
     ctx.say(|| format!("try_to_unmap_one: P{pid} page {page} -> swap entry S{slot} (exclusive={exclusive})"));
-    folio_remove_rmap_and_put(s, ctx, folio);
+    folio_remove_rmap_ptes_and_put(s, ctx, folio, sub, 1, pid);
     true
+}
+
+/// try_to_unmap_one() on a lazyfree large folio: folio_unmap_pte_batch()
+/// takes the PTEs from `page` on that map the folio's following pages in
+/// this VMA with the same write permission (FPB_RESPECT_WRITE), and
+/// get_and_clear_ptes() clears them together, a dirty one marking the
+/// folio dirty. A dirty folio is redirtied (set_ptes() puts the batch back
+/// with the merged bits, folio_set_swapbacked(), walk aborted); extra
+/// references abort the walk; otherwise the batch is discarded
+/// (folio_remove_rmap_ptes(), folio_put_refs()), and a batch of the whole
+/// folio ends the walk.
+fn try_to_unmap_lazyfree_batch(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page: Page) -> bool {
+    let mm = &s.mms[pid as usize];
+    let Pte::Present { sub, writable, .. } = mm.ptes[page as usize] else { return true };
+    let vi = mm.vma_index(page);
+    let nr_pages = s.folios[folio as usize].nr_pages();
+    let mut nr = 1;
+    while (page + nr) < s.pages()
+        && mm.vma_index(page + nr) == vi
+        && matches!(mm.ptes[(page + nr) as usize],
+            Pte::Present { folio: f, sub: i, writable: w, .. } if f == folio && i == sub + nr && w == writable)
+    {
+        nr += 1;
+    }
+    let saved: Vec<Pte> = (page..page + nr).map(|p| s.mms[pid as usize].ptes[p as usize]).collect();
+    let any_dirty = saved.iter().any(|p| matches!(p, Pte::Present { dirty: true, .. }));
+    if any_dirty {
+        s.folios[folio as usize].dirty = true; // folio_mark_dirty()
+    }
+    let f = &s.folios[folio as usize];
+    if f.dirty || f.refcount != 1 + f.mapcount {
+        let redirtied = f.dirty;
+        for (k, p) in (page..page + nr).enumerate() {
+            // set_ptes(mm, address, pvmw.pte, pteval, nr_pages): the merged value.
+            s.mms[pid as usize].ptes[p as usize] =
+                Pte::Present { folio, sub: sub + k as u8, writable, dirty: any_dirty };
+        }
+        if redirtied {
+            s.folios[folio as usize].swapbacked = true; // folio_set_swapbacked()
+            ctx.took(Branch::LazyfreeRedirtied);
+            ctx.say(|| {
+                format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again")
+            });
+        }
+        return false;
+    }
+    for p in page..page + nr {
+        s.mms[pid as usize].ptes[p as usize] = Pte::None;
+    }
+    ctx.took(Branch::LazyfreeDiscardBatch);
+    ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio}: {nr} PTE(s) at P{pid} page {page} discarded"));
+    folio_remove_rmap_ptes_and_put(s, ctx, folio, sub, nr, pid);
+    nr < nr_pages
 }
 
 /// Mirrors pageout() -> swap_writepage() on zram and the rest of
@@ -191,8 +330,9 @@ fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page
 /// frees it.
 pub fn pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
     s.folios[folio as usize].isolated = false;
+    let nr = s.folios[folio as usize].nr_pages();
     // is_page_cache_freeable(): isolation + swap cache references only.
-    if s.folios[folio as usize].refcount != 2 {
+    if s.folios[folio as usize].refcount != 1 + nr {
         putback(s, ctx, folio, "pageout: extra references: keep");
         return;
     }
@@ -207,9 +347,11 @@ pub fn pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
     };
     let f = &mut s.folios[folio as usize];
     f.dirty = false; // folio_clear_dirty_for_io()
-    let data = f.data;
-    s.swap[slot as usize].data = Some(data);
-    ctx.say(|| format!("swap_writepage: F{folio} written to S{slot} (data {data})"));
+    for k in 0..nr {
+        let data = s.folios[folio as usize].page_data(k);
+        s.swap[(slot + k) as usize].data = Some(data);
+    }
+    ctx.say(|| format!("swap_writepage: F{folio} written to S{slot}..+{nr}"));
     remove_mapping(s, ctx, folio);
 }
 
@@ -219,7 +361,7 @@ pub fn pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
 /// PTEs name it) and is freed.
 fn remove_mapping(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk {
     let f = &s.folios[folio as usize];
-    if f.refcount != 2 || f.dirty {
+    if f.refcount != 1 + f.nr_pages() || f.dirty {
         return putback(s, ctx, folio, "__remove_mapping: references or dirty: keep");
     }
     let slot = f.swap;

@@ -33,6 +33,9 @@ pub fn generate(sc: &Scenario, file: &str) -> Result<String, String> {
             sc.kernel
         ));
     }
+    if sc.mthp.any() {
+        return Err(format!("{file}:1: mthp: {}: large folios are not supported by `rmapcheck repro` yet", sc.mthp));
+    }
     let cfg = sc.config();
     let mut s = State::new(cfg.pages, cfg.symmetry);
     let mut body = String::new();
@@ -116,6 +119,9 @@ fn c_call(a: Action) -> Result<String, String> {
                  as scenarios/madv-free-loses-clean-shared-page-pageout-v6.18.rmap does"
                     .into(),
             )
+        }
+        SplitDeferred => {
+            return Err("split_deferred needs large folios, which `rmapcheck repro` does not support yet".into())
         }
         KsmDrop { .. } => {
             return Err(

@@ -2,6 +2,9 @@
 
 pub mod browser;
 
+use rmapcheck::check::run_check;
+use rmapcheck::run::run_text;
+use rmapcheck::settings::Settings;
 use rmapcheck_model::{step, Action, Config, Ctx, Ids, Kernel, State};
 
 /// A configuration with stable ids (ids are allocation order, never
@@ -24,6 +27,23 @@ pub fn exec(cfg: &Config, script: &str) -> State {
 pub fn apply(cfg: &Config, s: &State, action: &str) -> Result<State, String> {
     let a = Action::parse(action)?;
     step(s, a, &mut Ctx::new(cfg, false))
+}
+
+/// Checks the built-in configuration `config`, overlaid with `over` and
+/// `mutant`: the first counterexample violates `inv` in `len` steps; its
+/// scenario file names the mutant, so it replays to the same violation,
+/// and without that header (on the correct model) it does not.
+pub fn mutant_caught(config: &str, over: Settings, mutant: &str, inv: &str, len: usize) {
+    let over = Settings { mutant: Some(mutant.into()), ..over };
+    let r = run_check(&Settings::load(config).unwrap().overlay(over).resolve().unwrap(), false, None);
+    assert_eq!(r.outcome, "violated", "{mutant}");
+    let cx = &r.counterexamples[0];
+    assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
+    let replay = run_text(&cx.scenario, "cx", false).unwrap();
+    assert!(replay.passed, "{mutant}: {}", replay.output);
+    let correct: String = cx.scenario.lines().filter(|l| !l.starts_with("mutant:")).map(|l| format!("{l}\n")).collect();
+    let replay = run_text(&correct, "cx", false).unwrap();
+    assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
 }
 
 /// The anon_vma of VMA `vi` of process `pid`.

@@ -44,7 +44,7 @@ fn first_write_prepares_a_root_anon_vma_and_an_exclusive_folio() {
     assert_eq!(f.mapping, Mapping::Anon(av));
     assert_eq!((f.index, f.mapcount, f.refcount, f.data), (1, 1, 1, 7));
     assert!(f.swapbacked && f.anon_exclusive && !f.dirty);
-    assert_eq!(s.mms[0].ptes[1], Pte::Present { folio: 0, writable: true, dirty: true });
+    assert_eq!(s.mms[0].ptes[1], Pte::Present { folio: 0, sub: 0, writable: true, dirty: true });
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn first_fork_gives_the_child_a_new_anon_vma_under_the_parents() {
     let f = &s.folios[0];
     assert_eq!((f.mapcount, f.refcount, f.anon_exclusive), (2, 2, false));
     for pid in 0..2 {
-        assert_eq!(s.mms[pid].ptes[0], Pte::Present { folio: 0, writable: false, dirty: true });
+        assert_eq!(s.mms[pid].ptes[0], Pte::Present { folio: 0, sub: 0, writable: false, dirty: true });
     }
     assert_eq!(f.mapping, Mapping::Anon(root), "the mapping is not touched by fork");
 }
@@ -112,14 +112,14 @@ fn child_write_copies_and_parent_write_after_child_exit_reuses() {
     let c = cfg(V6, 1);
     let s = exec(&c, "P0 mmap 0 1 rw\nP0 write 0 1\nP0 fork\nP1 write 0 2");
     // wp_page_copy(): the child's new folio is exclusive on the child's own anon_vma.
-    let Pte::Present { folio, writable: true, .. } = s.mms[1].ptes[0] else { panic!("child PTE") };
+    let Pte::Present { folio, sub: 0, writable: true, .. } = s.mms[1].ptes[0] else { panic!("child PTE") };
     assert_eq!(s.folios[folio as usize].mapping, Mapping::Anon(av_of(&s, 1, 0)));
     assert_eq!((s.folios[0].mapcount, s.folios[0].refcount), (1, 1));
     // The old folio is mapped once but not exclusive: the parent's write goes
     // through wp_can_reuse_anon_folio() and reuses it in place.
     assert!(!s.folios[0].anon_exclusive);
     let s = apply(&c, &s, "P0 write 0 3").unwrap();
-    assert_eq!(s.mms[0].ptes[0], Pte::Present { folio: 0, writable: true, dirty: true });
+    assert_eq!(s.mms[0].ptes[0], Pte::Present { folio: 0, sub: 0, writable: true, dirty: true });
     assert!(s.folios[0].anon_exclusive);
     assert_eq!(s.folios[0].data, 3);
 }

@@ -16,7 +16,7 @@ fn ksmd_merges_two_equal_pages_of_one_process() {
     let s = exec(&cfg(V6, 2), MERGED);
     // The scanned page's frame F0 became the KSM page; F1 was replaced.
     for p in 0..2 {
-        assert_eq!(s.mms[0].ptes[p], Pte::Present { folio: 0, writable: false, dirty: false });
+        assert_eq!(s.mms[0].ptes[p], Pte::Present { folio: 0, sub: 0, writable: false, dirty: false });
     }
     let f = &s.folios[0];
     assert_eq!(f.mapping, Mapping::Ksm(0));
@@ -43,7 +43,7 @@ fn a_write_copies_a_ksm_page_even_its_last_mapping() {
     let s = exec(&c, &format!("{MERGED}\nP0 write 1 6"));
     assert_eq!((s.folios[0].mapcount, s.folios[0].mapping), (1, Mapping::Ksm(0)));
     let s = apply(&c, &s, "P0 write 0 7").unwrap();
-    let Pte::Present { folio, writable: true, .. } = s.mms[0].ptes[0] else { panic!("{:?}", s.mms[0].ptes[0]) };
+    let Pte::Present { folio, sub: 0, writable: true, .. } = s.mms[0].ptes[0] else { panic!("{:?}", s.mms[0].ptes[0]) };
     assert_ne!(folio, 0);
     assert!(s.folios[0].freed, "the KSM frame went with its last mapping");
     // The stable node is stale and its rmap_items still pin AV0 until ksmd passes.
@@ -61,8 +61,8 @@ fn the_child_s_cow_copy_merges_with_the_parent_s_page() {
         "P0 mmap 0 1 rw\nP0 madv_mergeable 0 1\nP0 write 0 3\nP0 fork\nP1 write 0 3\nksmd merge P1 0 P0 0",
     );
     // P1's copy F1 survives; each side's rmap_item pins its own anon_vma.
-    assert_eq!(s.mms[0].ptes[0], Pte::Present { folio: 1, writable: false, dirty: false });
-    assert_eq!(s.mms[1].ptes[0], Pte::Present { folio: 1, writable: false, dirty: false });
+    assert_eq!(s.mms[0].ptes[0], Pte::Present { folio: 1, sub: 0, writable: false, dirty: false });
+    assert_eq!(s.mms[1].ptes[0], Pte::Present { folio: 1, sub: 0, writable: false, dirty: false });
     assert!(s.folios[0].freed);
     let av1 = s.mms[1].vmas[0].anon_vma.unwrap();
     assert_eq!(
@@ -110,7 +110,7 @@ fn an_exited_mm_s_rmap_item_keeps_its_anon_vma_until_ksmd_drops_it() {
 fn madv_unmergeable_breaks_every_ksm_page_with_an_unshare_fault() {
     let s = exec(&cfg(V6, 2), &format!("{MERGED}\nP0 madv_unmergeable 0 2"));
     for p in 0..2 {
-        let Pte::Present { folio, writable, dirty } = s.mms[0].ptes[p] else { panic!() };
+        let Pte::Present { folio, sub: 0, writable, dirty } = s.mms[0].ptes[p] else { panic!() };
         // FAULT_FLAG_UNSHARE: an exclusive copy, but the PTE stays read-only;
         // dirty as the live kernel shows it (smaps), PG_dirty clear.
         assert!(!writable && dirty);
@@ -230,20 +230,7 @@ fn ksm_mutants_are_caught_with_short_counterexamples_that_replay() {
         ("ksm-reuse-in-place", "exclusive_single_mapping", 7),
     ];
     for (mutant, inv, len) in cases {
-        let over = Settings { mutant: Some(mutant.into()), ..Settings::default() };
-        let p = Settings::load("ksm").unwrap().overlay(over).resolve().unwrap();
-        let r = run_check(&p, false, None);
-        assert_eq!(r.outcome, "violated", "{mutant}");
-        let cx = &r.counterexamples[0];
-        assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
-        // The trace names its mutant, so it replays to the same violation;
-        // without that header the correct model does not violate it.
-        let replay = run_text(&cx.scenario, "cx", false).unwrap();
-        assert!(replay.passed, "{mutant}: {}", replay.output);
-        let correct: String =
-            cx.scenario.lines().filter(|l| !l.starts_with("mutant:")).map(|l| format!("{l}\n")).collect();
-        let replay = run_text(&correct, "cx", false).unwrap();
-        assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
+        rmapcheck_tests::mutant_caught("ksm", Settings::default(), mutant, inv, len);
     }
 }
 

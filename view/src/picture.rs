@@ -269,7 +269,7 @@ fn pte_row(sc: &Scene, pid: usize, g: &mut String) -> String {
         };
         let text = match *pte {
             Pte::None => "-".to_string(),
-            Pte::Present { folio, writable, dirty } => {
+            Pte::Present { folio, writable, dirty, .. } => {
                 let _ = writeln!(g, "  P{pid}:p{i}:s -> F{folio} [color=\"#2a7a2a\"];");
                 format!("F{folio} {}{}", if writable { "w" } else { "ro" }, if dirty { " d" } else { "" })
             }

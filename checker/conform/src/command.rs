@@ -23,6 +23,8 @@ pub struct Options {
     pub mutant: Option<String>,
     /// Print only divergences and the summary.
     pub quiet: bool,
+    /// Random scenarios with large folios (`16k`), or none (`None`).
+    pub mthp: Option<String>,
 }
 
 /// Runs the command; the exit code (0 all match, 1 a divergence, 2 cannot
@@ -32,6 +34,10 @@ pub fn conform(o: &Options) -> Result<u8, String> {
         return Err("conform needs scenario files, --random N, or both".into());
     }
     let mutant = o.mutant.as_deref().map(str::parse::<Mutant>).transpose()?;
+    let mthp = o.mthp.as_deref().map(str::parse::<rmapcheck_model::Mthp>).transpose()?.unwrap_or_default();
+    if mthp.allows(1) {
+        return Err("--mthp: 8 kB (order 1) is not an anonymous mTHP size of v6.18; use 16k".into());
+    }
     if let Some(why) = cannot_run() {
         eprintln!("rmapcheck conform: cannot run: {why}");
         return Ok(2);
@@ -65,6 +71,10 @@ pub fn conform(o: &Options) -> Result<u8, String> {
             println!("skip {f}: runs the {} mutant; the live kernel is compared with the model as it is", m.name());
             continue;
         }
+        if sc.mthp.allows(1) {
+            println!("skip {f}: 8 kB (order 1) is not an anonymous mTHP size of v6.18 (THP_ORDERS_ALL_ANON)");
+            continue;
+        }
         if sc.kernel != Kernel::V6_18 {
             // The running kernel is compared with the current model only; a
             // scenario about another kernel's rules says nothing about it.
@@ -87,7 +97,7 @@ pub fn conform(o: &Options) -> Result<u8, String> {
     }
     let seed = o.seed;
     for i in 0..o.random.unwrap_or(0) {
-        let sc = random::random_scenario(seed, i);
+        let sc = random::random_scenario(seed, i, mthp);
         let name = format!("random #{i} (seed {seed})");
         let out = run_scenario(&mut ex, &sc, mutant, nonce(i)).map_err(|e| format!("{name}: {e}"))?;
         t.add(&name, &out);

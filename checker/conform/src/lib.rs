@@ -56,10 +56,11 @@ pub fn cannot_run() -> Option<String> {
 
 /// The action kinds the executor performs (MADV_PAGEOUT and MADV_FREE on
 /// its own zram swap device; KSM with ksmd paused between
-/// steps, see [`ksm_settle`]). kswapd's `reclaim` of one chosen folio and
+/// steps, see [`ksm_settle`]; the deferred split shrinker through
+/// drop_caches). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
-pub const EXECUTOR_KINDS: [ActionKind; 14] = [
+pub const EXECUTOR_KINDS: [ActionKind; 15] = [
     ActionKind::Mmap,
     ActionKind::Read,
     ActionKind::Write,
@@ -74,6 +75,7 @@ pub const EXECUTOR_KINDS: [ActionKind; 14] = [
     ActionKind::MadvUnmergeable,
     ActionKind::KsmMerge,
     ActionKind::KsmDrop,
+    ActionKind::SplitDeferred,
 ];
 
 /// [`EXECUTOR_KINDS`] as a set.
@@ -205,6 +207,28 @@ pub fn ksm_groups(s: &State) -> Vec<Vec<(u8, u8)>> {
     g
 }
 
+/// Groups of (process, page) that map one KSM frame.
+type Groups = Vec<Vec<(u8, u8)>>;
+
+/// The (process, page) that map a page of a large folio in `before` and
+/// not in `after`: what a ksmd step split (see [`KsmWait::split`]).
+pub fn split_pages(before: &State, after: &State) -> Vec<(u8, u8)> {
+    let large = |s: &State, pid: usize, p: usize| {
+        s.mms.get(pid).filter(|m| m.alive).is_some_and(
+            |m| matches!(m.ptes[p], Pte::Present { folio, .. } if s.folios[folio as usize].large.is_some()),
+        )
+    };
+    let mut out = Vec::new();
+    for (pid, mm) in before.mms.iter().enumerate() {
+        for p in 0..mm.ptes.len() {
+            if large(before, pid, p) && !large(after, pid, p) && after.mms[pid].alive {
+                out.push((pid as u8, p as u8));
+            }
+        }
+    }
+    out
+}
+
 /// The model side of one conformance step: the states the kernel may be
 /// in afterwards (more than one only after `ksmd merge`, see
 /// [`ksm_settle`]). `settled` says whether a ksmd settle already ran in
@@ -275,7 +299,7 @@ pub const NOISY_RUNS: u64 = 3;
 /// (`None` when none).
 fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> Result<(Outcome, Option<u64>), String> {
     let t0 = Instant::now();
-    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce })?;
+    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce, mthp: cfg.mthp.0 })?;
     let base = ex.request(&Request::Snap)?.snap.map_or(0, |s| s.pgsteal_anon);
     let mut last = base;
     let mut s = State::new(cfg.pages, false);
@@ -286,10 +310,12 @@ fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> 
         let cands = conform_step(cfg, &s, a, i, settled)?;
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
             settled = true;
-            let mut alternatives: Vec<Vec<Vec<(u8, u8)>>> = cands.iter().map(ksm_groups).collect();
+            let mut alternatives: Vec<(Groups, Vec<(u8, u8)>)> =
+                cands.iter().map(|n| (ksm_groups(n), split_pages(&s, n))).collect();
             alternatives.sort();
             alternatives.dedup();
-            KsmWait { alternatives }
+            let (alternatives, split) = alternatives.into_iter().unzip();
+            KsmWait { alternatives, split }
         });
         let reply = ex.request(&Request::Act { action: a.to_string(), ksm })?;
         let snap = reply.snap.ok_or("executor sent no snapshot")?;

@@ -82,8 +82,17 @@ pub struct PageView {
     /// actions it is never set on either side; swap and MADV_FREE will make
     /// it noise (docs/conformance.md §2) and it should then leave the comparison.
     pub dirty: bool,
-    /// KPF_THP (the model has order-0 folios only).
+    /// KPF_THP: the page belongs to a large folio.
     pub thp: bool,
+    /// The folio's class label, 1-based in first-occurrence order: the
+    /// pages of one large folio share it (the kernel's compound head
+    /// frame, the model's folio).
+    pub folio: u8,
+    /// The page's place in its folio (PFN minus the head's; the model's
+    /// `sub`).
+    pub sub: u8,
+    /// The folio's pages (1 for a small folio).
+    pub nr: u32,
     /// Byte 0 of the page, for present and zero pages.
     pub value: Option<u8>,
     /// The content does not carry this run's nonce (kernel side only).
@@ -109,6 +118,7 @@ impl View {
     /// names the same folio in both.
     pub fn of_model(prev: Option<&State>, cur: &State) -> View {
         let mut labels = Labels::default();
+        let mut folios = Labels::default();
         let mut slots = Labels::default();
         let mut procs = Vec::new();
         for (pid, mm) in cur.mms.iter().enumerate() {
@@ -135,17 +145,22 @@ impl View {
                         pv.class = slots.get(slot);
                         pv.swapcache = cur.swap[slot as usize].cache.is_some();
                     }
-                    Pte::Present { folio, .. } => {
+                    Pte::Present { folio, sub, .. } => {
                         let f = &cur.folios[folio as usize];
                         pv.kind = Kind::Present;
-                        pv.class = labels.get(folio);
-                        pv.cnt = f.mapcount as u64;
+                        // A frame is a page: one of a large folio's pages.
+                        pv.class = labels.get((folio, sub));
+                        pv.folio = folios.get(folio);
+                        (pv.sub, pv.nr) = (sub, f.nr_pages() as u32);
+                        pv.thp = f.large.is_some();
+                        // kpagecount: the page's own mapcount (CONFIG_PAGE_MAPCOUNT).
+                        pv.cnt = f.page_mapcount(sub) as u64;
                         pv.anon = !matches!(f.mapping, Mapping::None);
                         pv.ksm = matches!(f.mapping, Mapping::Ksm(_));
                         pv.swapbacked = f.swapbacked;
                         pv.swapcache = f.swap.is_some();
                         pv.dirty = f.dirty;
-                        pv.value = Some(f.data);
+                        pv.value = Some(f.page_data(sub));
                         // A step that compacted stable ids (canon::normalize) renamed folios.
                         let renamed = prev.is_some_and(|s| s.folios.len() > cur.folios.len());
                         let before = prev
@@ -153,9 +168,17 @@ impl View {
                             .and_then(|s| s.mms.get(pid))
                             .filter(|m| m.alive)
                             .map(|m| m.ptes[p]);
-                        if let Some(Pte::Present { folio: old, .. }) = before {
-                            pv.frame = if old == folio {
+                        // A split keeps every page's frame, under new folio
+                        // ids: not decided here.
+                        let split = |old: u8| {
+                            prev.is_some_and(|s| s.folios[old as usize].large.is_some())
+                                && cur.folios[old as usize].large.is_none()
+                        };
+                        if let Some(Pte::Present { folio: old, sub: old_sub, .. }) = before {
+                            pv.frame = if (old, old_sub) == (folio, sub) {
                                 Frame::Same
+                            } else if split(old) {
+                                Frame::Any
                             } else if cur.folios.get(old as usize).is_some_and(|f| !f.freed) {
                                 Frame::New
                             } else {
@@ -174,6 +197,7 @@ impl View {
     /// The kernel's view of `cur`; `prev` is the snapshot before the step.
     pub fn of_kernel(prev: Option<&KernelSnap>, cur: &KernelSnap, errno: i32) -> View {
         let mut frames = Labels::default();
+        let mut folios = Labels::default();
         let mut slots = Labels::default();
         let bit = |flags: u64, b: u32| flags >> b & 1 == 1;
         let is_zero = |k: &super::proto::KPage| k.pte == KPte::Present && bit(k.flags, kpf::ZERO_PAGE);
@@ -203,6 +227,8 @@ impl View {
                     KPte::Present => {
                         pv.kind = Kind::Present;
                         pv.class = frames.get(k.pfn);
+                        pv.folio = folios.get(k.head);
+                        (pv.sub, pv.nr) = ((k.pfn - k.head) as u8, k.nr);
                         pv.cnt = k.count;
                         pv.anon = bit(k.flags, kpf::ANON);
                         pv.ksm = bit(k.flags, kpf::KSM);
@@ -251,6 +277,9 @@ impl PageView {
         if !flags.is_empty() {
             s.push(' ');
             s.push_str(&flags.join(","));
+        }
+        if self.nr > 1 {
+            s.push_str(&format!(" folio{}[{}/{}]", self.folio, self.sub, self.nr));
         }
         if let Some(v) = self.value {
             s.push_str(&format!(" val={v}"));

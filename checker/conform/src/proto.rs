@@ -30,6 +30,10 @@ pub enum Request {
         procs: u8,
         /// Per-run content nonce written next to every value.
         nonce: u64,
+        /// The model's [`rmapcheck_model::Mthp`] orders (0: order 0 only,
+        /// `PR_SET_THP_DISABLE`; 16 kB: MADV_HUGEPAGE on every mmap).
+        #[serde(default)]
+        mthp: u8,
     },
     /// Perform one action (the scenario text form, e.g. `P0 write 1 3`) and
     /// take a snapshot.
@@ -61,6 +65,15 @@ pub struct KsmWait {
     /// Alternatives; each is a list of groups of (process, page) sharing
     /// one KSM frame.
     pub alternatives: Vec<Vec<Vec<(u8, u8)>>>,
+    /// For each alternative, the (process, page) that mapped a page of a
+    /// large folio before the step and no longer do in it: ksmd splits a
+    /// large folio before it merges one of its pages, and may need another
+    /// full scan for the next folio (a page of the first, remapped to the
+    /// zero page by the split, still sits in its unstable tree and ends
+    /// that scan's searches). The wait lasts until these frames are no
+    /// longer compound too.
+    #[serde(default)]
+    pub split: Vec<Vec<(u8, u8)>>,
 }
 
 /// Full scans a ksmd wait lasts at least: the scan in progress when ksmd
@@ -156,6 +169,14 @@ pub struct KPage {
     /// uptodate folio in the swap cache.
     #[serde(default)]
     pub swapcache: bool,
+    /// Present pages: the PFN of the folio's head page (KPF_COMPOUND_HEAD
+    /// found by walking back over KPF_COMPOUND_TAIL frames; the frame
+    /// itself for a small folio).
+    #[serde(default)]
+    pub head: u64,
+    /// Present pages: the folio's pages (the head and its tails).
+    #[serde(default)]
+    pub nr: u32,
 }
 
 /// kpageflags bit numbers (include/uapi/linux/kernel-page-flags.h).
@@ -164,6 +185,10 @@ pub mod kpf {
     pub const DIRTY: u32 = 4;
     /// KPF_ANON.
     pub const ANON: u32 = 12;
+    /// KPF_COMPOUND_HEAD.
+    pub const COMPOUND_HEAD: u32 = 15;
+    /// KPF_COMPOUND_TAIL.
+    pub const COMPOUND_TAIL: u32 = 16;
     /// KPF_SWAPCACHE.
     pub const SWAPCACHE: u32 = 13;
     /// KPF_SWAPBACKED.

@@ -6,7 +6,7 @@ use super::exec::Executor;
 use super::{run_actions, Divergence};
 use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{
-    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mutant, Pte, Scenario, State, Step,
+    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mthp, Mutant, Pte, Scenario, State, Step,
 };
 
 fn below(x: &mut SplitMix64, n: usize) -> usize {
@@ -18,10 +18,14 @@ fn below(x: &mut SplitMix64, n: usize) -> usize {
 /// action kind among the enabled ones (exit and munmap less often, so that
 /// runs get long), then an action of that kind uniformly (picking among all
 /// actions would let the 15 write values drown everything else).
-pub fn random_scenario(seed: u64, index: u64) -> Scenario {
+///
+/// With large folios (`mthp`) the window is 4-8 pages, every mmap range
+/// is drawn (the model's own exploration maps only whole folio ranges),
+/// and MADV_PAGEOUT and MADV_FREE take any range of a VMA.
+pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
     let mut x = SplitMix64(seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
     x.next();
-    let pages = 2 + below(&mut x, 4) as u8;
+    let pages = if mthp.any() { 4 + below(&mut x, 5) as u8 } else { 2 + below(&mut x, 4) as u8 };
     let len = 1 + below(&mut x, 30);
     let mut sc = Scenario {
         title: vec![format!("random conformance scenario: --seed {seed}, number {index}")],
@@ -29,6 +33,7 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         pages,
         procs: 4,
         mutant: None,
+        mthp,
         expect: Expect::Holds,
         steps: Vec::new(),
     };
@@ -38,6 +43,9 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
     for _ in 0..len {
         acts.clear();
         enabled_actions(&cfg, &s, &mut acts);
+        if mthp.any() {
+            more_ranges(&s, &mut acts);
+        }
         if acts.is_empty() {
             break;
         }
@@ -58,7 +66,17 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         // kernel), and writes 12 while a VMA is mergeable, so that KSM is a
         // good part of the random runs.
         let ksm = s.mms.iter().any(|m| m.alive && m.vmas.iter().any(|v| v.mergeable));
+        // With large folios the weights favour what makes and cuts them
+        // instead: writes (the faults that allocate them), fork, MADV_PAGEOUT
+        // and MADV_FREE, and the deferred split.
         let weight = |k: ActionKind| match k {
+            _ if mthp.any() => match k {
+                ActionKind::Write => 10,
+                ActionKind::MadvPageout | ActionKind::SplitDeferred => 6,
+                ActionKind::Exit | ActionKind::MadvMergeable | ActionKind::MadvUnmergeable => 1,
+                ActionKind::Munmap | ActionKind::Mprotect | ActionKind::Mremap | ActionKind::Read => 2,
+                _ => 4,
+            },
             ActionKind::Exit => 1,
             ActionKind::Munmap => 2,
             ActionKind::KsmMerge => 16,
@@ -76,6 +94,25 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
             pick -= weight(k);
         }
         let mut of_kind: Vec<Action> = acts.iter().copied().filter(|a| a.kind() == kind).collect();
+        // 3 of 4 mmaps, and MADV_PAGEOUT/MADV_FREE calls, cover whole
+        // aligned 16 kB ranges, where a fault can allocate a large folio
+        // and which a large folio can be paged out or freed whole in.
+        if mthp.any() && below(&mut x, 4) != 0 {
+            let aligned: Vec<Action> = of_kind
+                .iter()
+                .copied()
+                .filter(|a| match *a {
+                    Action::Mmap { start, len, write, .. } => write && start % 4 == 0 && len % 4 == 0,
+                    Action::MadvPageout { start, len, .. } | Action::MadvFree { start, len, .. } => {
+                        start % 4 == 0 && len % 4 == 0
+                    }
+                    _ => false,
+                })
+                .collect();
+            if !aligned.is_empty() {
+                of_kind = aligned;
+            }
+        }
         // 3 of 4 writes store a value some page already holds, so
         // that equal pages (what KSM merges) are common; uniform values
         // out of 15 would rarely give ksmd anything to do.
@@ -99,6 +136,31 @@ pub fn random_scenario(seed: u64, index: u64) -> Scenario {
         sc.steps.push(Step::new(sc.steps.len() + 1, a));
     }
     sc
+}
+
+/// Every mmap of a free range and every MADV_PAGEOUT and MADV_FREE of a
+/// range inside one VMA, beside what enabled_actions() explores.
+fn more_ranges(s: &State, acts: &mut Vec<Action>) {
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
+        let pid = pid as u8;
+        let pages = mm.ptes.len() as u8;
+        for start in 0..pages {
+            for len in 1..=pages - start {
+                let extra = if !mm.overlaps(start, start + len) {
+                    vec![Action::Mmap { pid, start, len, write: true }, Action::Mmap { pid, start, len, write: false }]
+                } else if mm.vma_index(start).is_some() && mm.vma_index(start) == mm.vma_index(start + len - 1) {
+                    vec![Action::MadvPageout { pid, start, len }, Action::MadvFree { pid, start, len }]
+                } else {
+                    continue;
+                };
+                for a in extra {
+                    if !acts.contains(&a) {
+                        acts.push(a);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Whether some live process maps a lazyfree (MADV_FREE'd, not yet

@@ -9,9 +9,14 @@ use rmapcheck_model::Action;
 /// `pages` is the window, `nonce` the run's content nonce, `ksm` whether
 /// the kernel has KSM. `ksmd merge` happens in the ksmd wait that follows
 /// (see `ksmd`), and `ksmd drop` is not visible, so both are no-ops here.
-pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Result<i32, String> {
+pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, mthp: bool, a: Action) -> Result<i32, String> {
     if let Action::KsmMerge { .. } | Action::KsmDrop { .. } = a {
         return if ksm { Ok(0) } else { Err(format!("'{a}': this kernel has no KSM")) };
+    }
+    if let Action::SplitDeferred = a {
+        // The deferred split shrinker: drop_caches' drop_slab() runs every
+        // shrinker, deferred_split_scan() among them (README, "Large folios").
+        return crate::sys::write_file("/proc/sys/vm/drop_caches", "2").map(|()| 0);
     }
     let i = a.pid() as usize;
     procs.check_alive(i)?;
@@ -35,7 +40,9 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Re
     match a {
         Action::Mmap { start, len, write, .. } => {
             page_ok(start.saturating_add(len - 1))?;
-            Ok(procs.call(i, encode(OP_MMAP, start, len, write as u8, 0))?.0)
+            // With large folios every VMA gets MADV_HUGEPAGE (all alike, so
+            // VM_HUGEPAGE changes no merge the model makes).
+            Ok(procs.call(i, encode(OP_MMAP, start, len, write as u8, mthp as u64))?.0)
         }
         Action::Munmap { start, len, .. } => {
             page_ok(start.saturating_add(len - 1))?;
@@ -67,6 +74,6 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, a: Action) -> Re
         )),
         Action::MadvMergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_MERGEABLE),
         Action::MadvUnmergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_UNMERGEABLE),
-        Action::KsmMerge { .. } | Action::KsmDrop { .. } => unreachable!("handled above"),
+        Action::KsmMerge { .. } | Action::KsmDrop { .. } | Action::SplitDeferred => unreachable!("handled above"),
     }
 }

@@ -75,6 +75,8 @@ struct Plan {
     page_cluster_old: Vec<u8>,
     /// KSM knob paths and their old values, in restore order.
     ksm: Vec<(CString, Vec<u8>)>,
+    /// THP knob paths and their old values (`crate::thp`).
+    thp: Vec<(CString, Vec<u8>)>,
     state_file: CString,
     lock_file: CString,
 }
@@ -85,6 +87,10 @@ pub struct Isolation {
     pub zram: u32,
     /// The KSM knobs before the run (empty without KSM).
     pub ksm_old: Vec<(String, String)>,
+    /// The THP knobs before the run (`crate::thp::knobs()`); they change
+    /// only when a scenario asks for large folios ([`Isolation::enable_mthp`]).
+    pub thp_old: Vec<(String, String)>,
+    thp_on: std::cell::Cell<bool>,
     lock_fd: i32,
 }
 
@@ -155,6 +161,12 @@ fn restore_raw(plan: &Plan) -> Result<(), (&'static str, i32)> {
             return Err(("ksm knob", e));
         }
     }
+    for (path, old) in &plan.thp {
+        let e = raw_write(path, old);
+        if e != 0 {
+            return Err(("thp knob", e));
+        }
+    }
     // SAFETY: valid paths. The lock file goes while we still hold the
     // lock; a waiter notices that its file was unlinked (see `lock()`).
     unsafe {
@@ -210,9 +222,13 @@ fn install_handlers() {
     }));
 }
 
-fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str, ksm_old: &[(String, String)]) -> Plan {
+fn plan_for(zram: u32, hot_added: bool, page_cluster_old: &str, ksm_old: &[(String, String)], thp_old: &Knobs) -> Plan {
     Plan {
         ksm: ksm_old.iter().rev().map(|(k, v)| (cstr(&format!("{KSM_DIR}/{k}")), v.as_bytes().to_vec())).collect(),
+        thp: thp_old
+            .iter()
+            .map(|(k, v)| (cstr(&format!("{}/{k}", crate::thp::THP_DIR)), v.as_bytes().to_vec()))
+            .collect(),
         dev: cstr(&format!("/dev/zram{zram}")),
         reset: cstr(&format!("/sys/block/zram{zram}/reset")),
         hot_remove: hot_added.then(|| (cstr("/sys/class/zram-control/hot_remove"), zram.to_string().into_bytes())),
@@ -265,8 +281,8 @@ fn lock() -> Result<i32, String> {
 type Knobs = Vec<(String, String)>;
 
 /// What [`STATE_FILE`] records: zram device, hot_added, page-cluster,
-/// and the old KSM knobs.
-type Saved = (u32, bool, String, Knobs);
+/// the old KSM knobs and the old THP knobs.
+type Saved = (u32, bool, String, Knobs, Knobs);
 
 /// Parses [`STATE_FILE`]: `zram=N hot_added=0|1 page_cluster=V` and
 /// `ksm.KNOB=V` for each saved KSM knob (a file without them, from an
@@ -276,6 +292,7 @@ fn parse_state(text: &str) -> Option<Saved> {
     let mut hot = None;
     let mut pc = None;
     let mut ksm = Vec::new();
+    let mut thp = Vec::new();
     for w in text.split_whitespace() {
         match w.split_once('=') {
             Some(("zram", v)) => zram = v.parse().ok(),
@@ -287,10 +304,13 @@ fn parse_state(text: &str) -> Option<Saved> {
                     ksm.push((knob.to_string(), v.to_string()));
                 }
             }
+            Some((k, v)) if k.starts_with("thp.") && crate::thp::valid(&k[4..]) => {
+                thp.push((k[4..].to_string(), v.to_string()));
+            }
             _ => {}
         }
     }
-    Some((zram?, hot?, pc?, ksm))
+    Some((zram?, hot?, pc?, ksm, thp))
 }
 
 /// The current value of a KSM knob; `advisor_mode` shows all choices with
@@ -322,11 +342,11 @@ fn save_ksm() -> Result<Vec<(String, String)>, String> {
 /// description of what was restored.
 pub fn recover_stale() -> Result<Option<String>, String> {
     let Ok(text) = std::fs::read_to_string(STATE_FILE) else { return Ok(None) };
-    let Some((zram, hot, pc, ksm)) = parse_state(&text) else {
+    let Some((zram, hot, pc, ksm, thp)) = parse_state(&text) else {
         let _ = std::fs::remove_file(STATE_FILE);
         return Ok(Some(format!("ignored an unreadable {STATE_FILE}")));
     };
-    let plan = plan_for(zram, hot, &pc, &ksm);
+    let plan = plan_for(zram, hot, &pc, &ksm, &thp);
     let e = raw_swapoff(&plan.dev);
     if e != 0 && e != libc::EINVAL && e != libc::ENOENT {
         return Err(format!("stale zram{zram}: swapoff: {}", std::io::Error::from_raw_os_error(e)));
@@ -347,10 +367,13 @@ pub fn recover_stale() -> Result<Option<String>, String> {
     for (k, v) in ksm.iter().rev() {
         write_file(&format!("{KSM_DIR}/{k}"), v)?;
     }
+    for (k, v) in &thp {
+        write_file(&format!("{}/{k}", crate::thp::THP_DIR), v)?;
+    }
     let _ = std::fs::remove_file(STATE_FILE);
-    let knobs: Vec<String> = ksm.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let knobs: Vec<String> = ksm.iter().chain(&thp).map(|(k, v)| format!("{k}={v}")).collect();
     Ok(Some(format!(
-        "zram{zram} (hot_added={hot}) swapped off and reset, page-cluster back to {pc}, ksm back to [{}]",
+        "zram{zram} (hot_added={hot}) swapped off and reset, page-cluster back to {pc}, ksm and thp back to [{}]",
         knobs.join(" ")
     )))
 }
@@ -409,22 +432,29 @@ impl Isolation {
     /// restored before returning the error.
     pub fn setup() -> Result<Isolation, String> {
         let lock_fd = lock()?;
-        let early = || -> Result<(String, Knobs, u32, bool), String> {
+        let early = || -> Result<(String, Knobs, Knobs, u32, bool), String> {
             if let Some(what) = recover_stale()? {
                 eprintln!("rmapcheck-exec: restored what a killed run left behind: {what}");
             }
             let page_cluster_old = read_file(PAGE_CLUSTER)?;
             let ksm_old = save_ksm()?;
+            let thp_old = crate::thp::knobs()
+                .into_iter()
+                .map(|k| crate::thp::read(&k).map(|v| (k, v)))
+                .collect::<Result<_, _>>()?;
             let (zram, hot_added) = pick_device()?;
-            Ok((page_cluster_old, ksm_old, zram, hot_added))
+            Ok((page_cluster_old, ksm_old, thp_old, zram, hot_added))
         };
-        let (page_cluster_old, ksm_old, zram, hot_added) = early().inspect_err(|_| {
+        let (page_cluster_old, ksm_old, thp_old, zram, hot_added) = early().inspect_err(|_| {
             let _ = std::fs::remove_file(LOCK_FILE);
             close(lock_fd);
         })?;
         let mut state = format!("zram={zram} hot_added={} page_cluster={page_cluster_old}", hot_added as u8);
         for (k, v) in &ksm_old {
             state.push_str(&format!(" ksm.{k}={v}"));
+        }
+        for (k, v) in &thp_old {
+            state.push_str(&format!(" thp.{k}={v}"));
         }
         state.push('\n');
         if let Err(e) = std::fs::write(STATE_FILE, state) {
@@ -435,9 +465,9 @@ impl Isolation {
             close(lock_fd);
             return Err(format!("cannot write {STATE_FILE}: {e}"));
         }
-        let _ = PLAN.set(plan_for(zram, hot_added, &page_cluster_old, &ksm_old));
+        let _ = PLAN.set(plan_for(zram, hot_added, &page_cluster_old, &ksm_old, &thp_old));
         install_handlers();
-        let iso = Isolation { zram, ksm_old, lock_fd };
+        let iso = Isolation { zram, ksm_old, thp_old, thp_on: std::cell::Cell::new(false), lock_fd };
         iso.apply()?; // on error, `iso` is dropped and restores
         Ok(iso)
     }
@@ -459,6 +489,16 @@ impl Isolation {
             if self.ksm_old.iter().any(|(n, _)| n == k) {
                 write_file(&format!("{KSM_DIR}/{k}"), v)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Sets the THP knobs for large-folio scenarios (once per run; the
+    /// old values are in the plan and the state file already).
+    pub fn enable_mthp(&self) -> Result<(), String> {
+        if !self.thp_on.get() {
+            crate::thp::enable(&self.thp_old)?;
+            self.thp_on.set(true);
         }
         Ok(())
     }
@@ -497,7 +537,12 @@ mod tests {
 
     #[test]
     fn state_file_round_trips() {
-        assert_eq!(parse_state("zram=3 hot_added=1 page_cluster=3\n"), Some((3, true, "3".into(), vec![])));
+        assert_eq!(parse_state("zram=3 hot_added=1 page_cluster=3\n"), Some((3, true, "3".into(), vec![], vec![])));
+        let s = parse_state(
+            "zram=1 hot_added=1 page_cluster=3 thp.enabled=madvise thp.hugepages-16kB/enabled=never thp.../x=1",
+        )
+        .unwrap();
+        assert_eq!(s.4, vec![("enabled".into(), "madvise".into()), ("hugepages-16kB/enabled".into(), "never".into())]);
         assert_eq!(parse_state("zram=0 hot_added=0"), None);
         let s = parse_state("zram=1 hot_added=1 page_cluster=3 ksm.run=1 ksm.smart_scan=1 ksm.bogus=7\n").unwrap();
         assert_eq!(s.3, vec![("run".into(), "1".into()), ("smart_scan".into(), "1".into())]);

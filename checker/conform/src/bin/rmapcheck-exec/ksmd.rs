@@ -101,12 +101,28 @@ impl Ksmd {
 /// Whether, for some alternative of `want`, every group maps one frame
 /// with KPF_KSM set.
 fn visible(files: &ProcFiles, procs: &Procs, want: &KsmWait) -> Result<bool, String> {
-    for alt in &want.alternatives {
-        if groups_visible(files, procs, alt)? {
+    for (i, alt) in want.alternatives.iter().enumerate() {
+        let split = want.split.get(i).map_or(&[][..], |v| &v[..]);
+        if groups_visible(files, procs, alt)? && split_visible(files, procs, split)? {
             return Ok(true);
         }
     }
     Ok(want.alternatives.is_empty())
+}
+
+/// Whether none of `pages` maps a frame of a large folio any more.
+fn split_visible(files: &ProcFiles, procs: &Procs, pages: &[(u8, u8)]) -> Result<bool, String> {
+    for &(p, page) in pages {
+        let Some(pid) = procs.live_pid(p as usize) else { continue };
+        let e = Pagemap::open(p as usize, pid)?.entry(page)?;
+        if let Some(f) = present_pfn(e) {
+            let flags = files.flags(f)?;
+            if flags >> kpf::COMPOUND_HEAD & 1 == 1 || flags >> kpf::COMPOUND_TAIL & 1 == 1 {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Whether every group maps one frame with KPF_KSM set.

@@ -18,7 +18,9 @@
 //! Per process (`docs/conformance.md`, "Isolation"): this process pins
 //! itself to one CPU before forking anything (workers inherit the mask),
 //! the snapshot drains that CPU's per-CPU folio batches first, and `P0`
-//! sets `PR_SET_THP_DISABLE` (inherited by forks).
+//! sets `PR_SET_THP_DISABLE` (inherited by forks), except in a scenario
+//! with large folios: then [`thp`] knobs give 16 kB folios to VMAs with
+//! MADV_HUGEPAGE, which every mmap of the scenario gets.
 
 mod dispatch;
 mod isolate;
@@ -26,6 +28,7 @@ mod ksmd;
 mod procs;
 mod snapshot;
 mod sys;
+mod thp;
 mod worker;
 
 use isolate::Isolation;
@@ -42,6 +45,8 @@ struct Exec {
     pages: u8,
     /// This run's content nonce.
     nonce: u64,
+    /// The scenario has large folios (16 kB mTHP).
+    mthp: bool,
     procs: Procs,
     files: ProcFiles,
     ksmd: Ksmd,
@@ -49,25 +54,42 @@ struct Exec {
 
 impl Exec {
     fn new() -> Result<Exec, String> {
-        Ok(Exec { pages: 0, nonce: 0, procs: Procs::default(), files: ProcFiles::open()?, ksmd: Ksmd::new() })
+        Ok(Exec {
+            pages: 0,
+            nonce: 0,
+            mthp: false,
+            procs: Procs::default(),
+            files: ProcFiles::open()?,
+            ksmd: Ksmd::new(),
+        })
     }
 
     fn snapshot(&mut self) -> Result<rmapcheck_conform::proto::KernelSnap, String> {
         self.files.snapshot(&mut self.procs, self.pages, self.nonce)
     }
 
-    fn handle(&mut self, req: Request) -> Reply {
+    fn handle(&mut self, req: Request, iso: &Isolation) -> Reply {
         let mut reply = Reply { error: None, errno: 0, snap: None, unsettled: None, ksm_wait: None };
         let r: Result<(), String> = (|| {
             match req {
-                Request::Start { pages, procs, nonce } => {
+                Request::Start { pages, procs, nonce, mthp } => {
                     self.pages = pages;
                     self.nonce = nonce;
-                    self.procs.start(procs)?
+                    match mthp {
+                        0 => self.mthp = false,
+                        // rmapcheck_model::Mthp: bit 2 is order 2 (16 kB).
+                        0b100 => {
+                            iso.enable_mthp()?;
+                            self.mthp = true;
+                        }
+                        m => return Err(format!("mTHP orders {m:#b}: only 16 kB (order 2) is an anonymous size here")),
+                    }
+                    self.procs.start(procs, self.mthp)?
                 }
                 Request::Act { action, ksm } => {
                     let a = Action::parse(&action)?;
-                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, self.ksmd.available, a)?;
+                    let have_ksm = self.ksmd.available;
+                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, have_ksm, self.mthp, a)?;
                     if let (Action::KsmMerge { .. }, Some(want)) = (a, &ksm) {
                         let (missing, ms, scans) = self.ksmd.wait(&self.files, &self.procs, want)?;
                         reply.unsettled = missing;
@@ -136,7 +158,7 @@ fn main() {
             continue;
         }
         let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => ex.handle(req),
+            Ok(req) => ex.handle(req, &iso),
             Err(e) => Reply {
                 error: Some(format!("bad request: {e}")),
                 errno: 0,

@@ -91,7 +91,7 @@ impl Procs {
 
     /// Ends the previous scenario's workers, prepares pipes for `procs`
     /// processes and forks `P0`.
-    pub fn start(&mut self, procs: u8) -> Result<(), String> {
+    pub fn start(&mut self, procs: u8, mthp: bool) -> Result<(), String> {
         self.stop();
         let (mut cmd_r, mut reply_w) = (Vec::new(), Vec::new());
         for _ in 0..procs.max(1) {
@@ -121,7 +121,9 @@ impl Procs {
             }
             // SAFETY: process-local settings of this worker.
             unsafe {
-                libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+                if !mthp {
+                    libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+                }
                 libc::signal(libc::SIGCHLD, libc::SIG_IGN);
             }
             worker_loop(0, &cmd_r, &reply_w);

@@ -9,7 +9,7 @@
 use crate::procs::Procs;
 use crate::sys::{close, open_ro, pread_u64};
 use crate::worker::{encode, OP_MINCORE, OP_PEEK};
-use rmapcheck_conform::proto::{page_addr, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
+use rmapcheck_conform::proto::{kpf, page_addr, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
 
 /// pagemap: the PFN (or swap type and offset) bits.
 const PM_PFN_MASK: u64 = (1 << 55) - 1;
@@ -115,6 +115,27 @@ impl ProcFiles {
         pread_u64(self.kpageflags, pfn).map_err(|e| format!("kpageflags: errno {e}"))
     }
 
+    /// The head frame and the page count of the folio frame `pfn` belongs
+    /// to: back over KPF_COMPOUND_TAIL frames to the KPF_COMPOUND_HEAD one,
+    /// then forward over its tails (at most a PMD's 512 pages).
+    fn folio_of(&self, pfn: u64, flags: u64) -> Result<(u64, u32), String> {
+        let bit = |f: u64, b: u32| f >> b & 1 == 1;
+        let mut head = pfn;
+        let mut f = flags;
+        while bit(f, kpf::COMPOUND_TAIL) && pfn - head < 512 && head > 0 {
+            head -= 1;
+            f = self.flags(head)?;
+        }
+        if !bit(f, kpf::COMPOUND_HEAD) {
+            return Ok((pfn, 1));
+        }
+        let mut nr = 1;
+        while nr < 512 && bit(self.flags(head + nr as u64)?, kpf::COMPOUND_TAIL) {
+            nr += 1;
+        }
+        Ok((head, nr))
+    }
+
     /// `/proc/kpagecount` of frame `pfn`.
     fn count(&self, pfn: u64) -> Result<u64, String> {
         pread_u64(self.kpagecount, pfn).map_err(|e| format!("kpagecount: errno {e}"))
@@ -162,6 +183,7 @@ impl ProcFiles {
             k.pfn = pfn;
             k.count = self.count(pfn)?;
             k.flags = self.flags(pfn)?;
+            (k.head, k.nr) = self.folio_of(pfn, k.flags)?;
         } else if e >> PM_SWAP & 1 == 1 {
             k.pte = KPte::Swap;
             k.pfn = e & PM_PFN_MASK;

@@ -87,6 +87,12 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                     // SAFETY: `p` is the mapping just created.
                     unsafe { libc::munmap(p, b as usize * PAGE_SIZE as usize) };
                     reply_msg(libc::EEXIST, 0, 0)
+                } else if word != 0
+                    // SAFETY: the mapping just created; large folios (mTHP)
+                    // for it in a scenario that has them.
+                    && unsafe { libc::madvise(p, b as usize * PAGE_SIZE as usize, libc::MADV_HUGEPAGE) } != 0
+                {
+                    reply_msg(errno(), 0, 0)
                 } else {
                     reply_msg(0, 0, 0)
                 }
