@@ -16,7 +16,6 @@ pub mod check;
 pub mod contract;
 pub mod explore;
 pub mod features;
-pub mod mthp;
 pub mod output;
 pub mod progress;
 pub mod report;
