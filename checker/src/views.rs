@@ -31,7 +31,7 @@ impl Outputs {
     /// Fails early, before a long search, when a path cannot be written
     /// or the page cannot be drawn.
     pub fn check(&self) -> Result<(), String> {
-        for (flag, path) in self.files() {
+        for (flag, path) in [("--html", &self.html), ("--itf", &self.itf), ("--dot", &self.dot)] {
             if let Some(p) = path {
                 check_output_path(flag, p)?;
             }
@@ -40,10 +40,6 @@ impl Outputs {
             svg::render("digraph { }")?;
         }
         Ok(())
-    }
-
-    fn files(&self) -> [(&'static str, &Option<String>); 3] {
-        [("--html", &self.html), ("--itf", &self.itf), ("--dot", &self.dot)]
     }
 
     /// Writes the requested files for `trace`.

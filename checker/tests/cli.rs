@@ -178,6 +178,8 @@ fn hostile_input_gets_exit_2_and_one_printable_line() {
     let window = tmp("window.rmap", "pages: 2\nexpect: holds\nP0 mmap 0 1 rw\nP0 read 5\n");
     let empty_inv = tmp("empty.toml", "invariants = []\n");
     let huge_time = tmp("time.toml", "time_limit = 9223372036854775807\n");
+    let mthp = tmp("mthp.rmap", "mthp: 16k\nexpect: holds\nmthp: none\nP0 mmap 0 4 rw\n");
+    let sc = format!("{}/../scenarios/fork-cow-child-writes.rmap", env!("CARGO_MANIFEST_DIR"));
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", &nul], "nul.rmap:3: "),
         (vec!["run", &long], "long.rmap:3: "),
@@ -195,6 +197,15 @@ fn hostile_input_gets_exit_2_and_one_printable_line() {
         (vec!["check", "--strategy", "dfs", "--max-depth", "18446744073709551615"], "max depth must be between 1 and"),
         (vec!["check", "--trace-out", "/nonexistent/x.rmap"], "--trace-out /nonexistent/x.rmap: cannot write there"),
         (vec!["check", "--json", "/nonexistent/x.json"], "--json /nonexistent/x.json: cannot write there"),
+        (vec!["check", "--html", "/nonexistent/x.html"], "--html /nonexistent/x.html: cannot write there"),
+        (vec!["check", "--itf", "/nonexistent/x.json"], "--itf /nonexistent/x.json: cannot write there"),
+        (vec!["check", "--dot", "/tmp"], "--dot /tmp: cannot write there: is a directory"),
+        (vec!["check", "--actions", ""], "no action kind is enabled"),
+        (vec!["run", "--itf", "/nonexistent/x.json", &sc], "--itf /nonexistent/x.json: cannot write there"),
+        (vec!["run", &mthp], "mthp.rmap:3: header 'mthp:' given twice"),
+        (vec!["repro", &sc, "-o", "/nonexistent/x.c"], "--output /nonexistent/x.c: cannot write there"),
+        (vec!["repro", "/dev/zero"], "/dev/zero: larger than the limit"),
+        (vec!["explore", "--scenario", "/dev/zero"], "/dev/zero: larger than the limit"),
     ];
     for (args, want) in cases {
         let start = std::time::Instant::now();
