@@ -20,7 +20,7 @@
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
-//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` (named only when not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
+//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` and `deferred` (PG_partially_mapped, on the deferred split queue; both named only when the order is not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
 //! | `Sn` | `count`, `cache` (`Fn`/`none`), `data` (`n`/`none`) |
 //! | `stable_noden` | `kpfn` (`Fn`/`stale`), `rmap_items` (`[P0@0:AV0,P1@0:AV1]`), `freed` |
 //! | `oops` | `kind`: `none`, or the [`crate::OopsKind`] the step fired (`Bug`, `Warn`, `UseAfterFree`, `UnlinkBeforeZap`, `MergeIncompatible`) |
@@ -78,6 +78,7 @@ impl Object {
                 "isolated",
                 "freed",
                 "order",
+                "deferred",
             ],
             Object::Slot(_) => &["count", "cache", "data"],
             Object::StableNode(_) => &["kpfn", "rmap_items", "freed"],
@@ -230,6 +231,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 yes(f.isolated),
                 yes(f.freed),
                 f.order().to_string(),
+                yes(f.large.as_ref().is_some_and(|l| l.deferred)),
             ]
         }
         Object::Slot(n) => {
