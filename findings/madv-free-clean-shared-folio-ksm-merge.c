@@ -52,13 +52,14 @@
 * SIGHUP, SIGQUIT, SIGPIPE) restores: a zram swap device of its own at
 * priority 200 (hot_add, removed again), vm.page-cluster 0, and the KSM knobs
 * run=0 (ksmd runs only inside a `ksmd merge` step), advisor_mode=none,
-* sleep_millisecs=10, pages_to_scan=1000, smart_scan=0, use_zero_pages=0. It
-* pins itself and its workers to one CPU and turns THP off for them. It takes
-* the lock /run/rmapcheck-exec.lock of `rmapcheck conform` and writes what it
+* sleep_millisecs=10, pages_to_scan=1000, smart_scan=0, use_zero_pages=0.
+ * It pins itself and its workers to one CPU and turns THP off for them. It takes
+ * the lock /run/rmapcheck-exec.lock of `rmapcheck conform` and writes what it
 * changes to /run/rmapcheck-exec.state first, so a SIGKILLed run is undone by
 * the next run of either tool.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -89,6 +90,9 @@
 #endif
 #ifndef MADV_UNMERGEABLE
 #define MADV_UNMERGEABLE 13
+#endif
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
 #endif
 #ifndef MADV_COLD
 #define MADV_COLD 20
@@ -131,6 +135,8 @@
 #define STATE_FILE "/run/rmapcheck-exec.state"
 #define PAGE_CLUSTER "/proc/sys/vm/page-cluster"
 #define KSM_DIR "/sys/kernel/mm/ksm"
+#define THP_DIR "/sys/kernel/mm/transparent_hugepage"
+#define DROP_CACHES "/proc/sys/vm/drop_caches"
 #define DISKSIZE (16UL << 20)
 #define SWAP_PRIORITY 200
 #define LOCK_WAIT_SECS 120
@@ -142,6 +148,8 @@
 #define KPF_LRU 5
 #define KPF_ANON 12
 #define KPF_SWAPCACHE 13
+#define KPF_COMPOUND_HEAD 15
+#define KPF_COMPOUND_TAIL 16
 #define KPF_SWAPBACKED 14
 #define KPF_KSM 21
 #define KPF_THP 22
@@ -152,6 +160,8 @@ static const char *const ksm_knobs[][2] = {
 	{ "pages_to_scan", "1000" }, { "smart_scan", "0" }, { "use_zero_pages", "0" },
 };
 #define NKNOBS (sizeof(ksm_knobs) / sizeof(ksm_knobs[0]))
+/* THP knobs: enabled, defrag and every hugepages-<size>kB/enabled. */
+#define MAX_THP_KNOBS 24
 
 /* What the restore needs, prepared before anything is changed, so that
  * the signal handler only makes raw system calls. */
@@ -161,6 +171,8 @@ static struct {
 	char page_cluster_old[32];
 	int nknobs;
 	char knob_path[NKNOBS][128], knob_old[NKNOBS][128];
+	int nthp;
+	char thp_path[MAX_THP_KNOBS][160], thp_old[MAX_THP_KNOBS][32];
 } plan = { .lock_fd = -1 };
 
 static volatile sig_atomic_t restored;
@@ -173,7 +185,7 @@ static int alive[MAX_PROCS], nworkers;
 static uint64_t nonce;
 static void *dummy;
 static int kpagecount = -1, kpageflags = -1;
-static int ksm_used, bugs, step_no;
+static int ksm_used, bugs, step_no, mthp;
 
 static int raw_write(const char *path, const char *data)
 {
@@ -201,7 +213,8 @@ static int retry_busy_write(const char *path, const char *data)
 }
 
 /* Undoes everything, once: swapoff, zram reset and hot_remove,
- * page-cluster, the KSM knobs (run last), the state and lock files. */
+ * page-cluster, the KSM knobs (run last), the THP knobs, the state and
+ * lock files. */
 static int restore_raw(void)
 {
 	int e, ret = 0;
@@ -225,6 +238,9 @@ static int restore_raw(void)
 		ret = e;
 	for (int i = plan.nknobs - 1; i >= 0; i--)
 		if ((e = raw_write(plan.knob_path[i], plan.knob_old[i])))
+			ret = e;
+	for (int i = 0; i < plan.nthp; i++)
+		if ((e = raw_write(plan.thp_path[i], plan.thp_old[i])))
 			ret = e;
 	if (!ret)
 		unlink(STATE_FILE);
@@ -327,12 +343,13 @@ static void write_or_fail(const char *path, const char *data)
 		fail_setup("cannot write '%s' to %s: %s", data, path, strerror(e));
 }
 
-/* advisor_mode shows every choice with the current one in brackets. */
-static void read_knob(const char *name, char *out, size_t n)
+/* advisor_mode and the THP knobs show every choice with the current one
+ * in brackets. */
+static void read_knob(const char *dir, const char *name, char *out, size_t n)
 {
-	char path[96], buf[128], *a, *b;
+	char path[160], buf[128], *a, *b;
 
-	snprintf(path, sizeof(path), "%s/%s", KSM_DIR, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (read_str(path, buf, sizeof(buf)))
 		fail_setup("cannot read %s", path);
 	a = strchr(buf, '[');
@@ -345,13 +362,27 @@ static void read_knob(const char *name, char *out, size_t n)
 	}
 }
 
+/* Whether `knob` is a THP knob the executor records (thp.rs's valid()). */
+static int thp_knob_valid(const char *knob)
+{
+	const char *p = knob + 10;
+
+	if (!strcmp(knob, "enabled") || !strcmp(knob, "defrag"))
+		return 1;
+	if (strncmp(knob, "hugepages-", 10) || !(*p >= '0' && *p <= '9'))
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return !strcmp(p, "kB/enabled");
+}
+
 /* Restores what a killed executor or reproducer left behind
- * ("zram=N hot_added=0|1 page_cluster=V ksm.KNOB=V ..."). */
+ * ("zram=N hot_added=0|1 page_cluster=V ksm.KNOB=V thp.KNOB=V ..."). */
 static void recover_stale(void)
 {
-	char text[1024], *w, *save;
+	char text[2048], *w, *save;
 	int zram = -1, hot = 0;
-	char pc[32] = "", path[128];
+	char pc[32] = "", path[160];
 
 	if (read_str(STATE_FILE, text, sizeof(text)))
 		return;
@@ -368,6 +399,14 @@ static void recover_stale(void)
 			*eq = 0;
 			snprintf(path, sizeof(path), "%s/%s", KSM_DIR, w + 4);
 			raw_write(path, eq + 1);
+		} else if (!strncmp(w, "thp.", 4) && strchr(w, '=')) {
+			char *eq = strchr(w, '=');
+
+			*eq = 0;
+			if (thp_knob_valid(w + 4)) {
+				snprintf(path, sizeof(path), "%s/%s", THP_DIR, w + 4);
+				raw_write(path, eq + 1);
+			}
 		}
 	}
 	if (zram >= 0) {
@@ -432,9 +471,53 @@ static int swap_active(const char *dev)
 	return 0;
 }
 
+/* Saves every THP knob this kernel has (as thp.rs's knobs()). */
+static void save_thp_knobs(void)
+{
+	static const char *const top[] = { "enabled", "defrag" };
+	char path[160], name[96];
+	struct dirent *d;
+	DIR *dir;
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", THP_DIR, top[i]);
+		if (access(path, F_OK))
+			continue;
+		snprintf(plan.thp_path[plan.nthp], sizeof(plan.thp_path[0]), "%s", path);
+		read_knob(THP_DIR, top[i], plan.thp_old[plan.nthp], sizeof(plan.thp_old[0]));
+		plan.nthp++;
+	}
+	dir = opendir(THP_DIR);
+	if (!dir)
+		fail_setup("cannot open %s: %s", THP_DIR, strerror(errno));
+	while ((d = readdir(dir)) && plan.nthp < MAX_THP_KNOBS) {
+		if (strncmp(d->d_name, "hugepages-", 10) || strlen(d->d_name) > 64)
+			continue;
+		snprintf(name, sizeof(name), "%s/enabled", d->d_name);
+		snprintf(path, sizeof(path), "%s/%s", THP_DIR, name);
+		if (!thp_knob_valid(name) || access(path, F_OK))
+			continue; /* hugepages-8kB has no anonymous `enabled` */
+		snprintf(plan.thp_path[plan.nthp], sizeof(plan.thp_path[0]), "%s", path);
+		read_knob(THP_DIR, name, plan.thp_old[plan.nthp], sizeof(plan.thp_old[0]));
+		plan.nthp++;
+	}
+	closedir(dir);
+}
+
+/* What a run with large folios sets (thp.rs's wanted()): 16 kB folios for
+ * MADV_HUGEPAGE VMAs, every other size never, direct compaction for them. */
+static const char *thp_wanted(const char *path)
+{
+	const char *knob = path + strlen(THP_DIR) + 1;
+
+	return !strcmp(knob, "enabled") || !strcmp(knob, "defrag") || !strcmp(knob, "hugepages-16kB/enabled") ?
+		       "madvise" :
+		       "never";
+}
+
 static void setup_machine(int needs_ksm)
 {
-	char buf[64], path[128], state[1024];
+	char buf[64], path[128], state[2048];
 	int fd, n;
 	cpu_set_t set, one;
 
@@ -473,9 +556,15 @@ static void setup_machine(int needs_ksm)
 			if (access(path, F_OK))
 				continue; /* advisor_mode and smart_scan are 6.7+ */
 			snprintf(plan.knob_path[plan.nknobs], sizeof(plan.knob_path[0]), "%s", path);
-			read_knob(ksm_knobs[i][0], plan.knob_old[plan.nknobs], sizeof(plan.knob_old[0]));
+			read_knob(KSM_DIR, ksm_knobs[i][0], plan.knob_old[plan.nknobs], sizeof(plan.knob_old[0]));
 			plan.nknobs++;
 		}
+	}
+	if (mthp) {
+		save_thp_knobs();
+		snprintf(path, sizeof(path), "%s/hugepages-16kB/enabled", THP_DIR);
+		if (access(path, F_OK))
+			fail_setup("this kernel has no %s: no anonymous 16 kB mTHP", path);
 	}
 	if (!read_str("/sys/class/zram-control/hot_add", buf, sizeof(buf))) {
 		plan.zram = atoi(buf);
@@ -496,6 +585,9 @@ static void setup_machine(int needs_ksm)
 	for (int i = 0; i < plan.nknobs; i++)
 		n += snprintf(state + n, sizeof(state) - n, " ksm.%s=%s", strrchr(plan.knob_path[i], '/') + 1,
 			      plan.knob_old[i]);
+	for (int i = 0; i < plan.nthp; i++)
+		n += snprintf(state + n, sizeof(state) - n, " thp.%s=%s", plan.thp_path[i] + strlen(THP_DIR) + 1,
+			      plan.thp_old[i]);
 	snprintf(state + n, sizeof(state) - n, "\n");
 	fd = open(STATE_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, state, strlen(state)) < 0) {
@@ -544,8 +636,11 @@ static void setup_machine(int needs_ksm)
 		for (size_t k = 0; k < NKNOBS; k++)
 			if (!strcmp(strrchr(plan.knob_path[i], '/') + 1, ksm_knobs[k][0]))
 				write_or_fail(plan.knob_path[i], ksm_knobs[k][1]);
-	fprintf(stderr, "repro: set up: swap on %s (zram, %lu MiB, priority %d), page-cluster 0%s; restored at exit\n",
-		plan.dev, DISKSIZE >> 20, SWAP_PRIORITY, plan.nknobs ? ", ksmd paused (run=0) between steps" : "");
+	for (int i = 0; i < plan.nthp; i++)
+		write_or_fail(plan.thp_path[i], thp_wanted(plan.thp_path[i]));
+	fprintf(stderr, "repro: set up: swap on %s (zram, %lu MiB, priority %d), page-cluster 0%s%s; restored at exit\n",
+		plan.dev, DISKSIZE >> 20, SWAP_PRIORITY, plan.nknobs ? ", ksmd paused (run=0) between steps" : "",
+		mthp ? ", 16 kB mTHP for MADV_HUGEPAGE VMAs" : "");
 }
 
 /* ---- worker processes ---- */
@@ -592,6 +687,10 @@ static void worker(int me)
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
 			r.op = p == MAP_FAILED ? errno : (unsigned long)p != addr_of(m.a) ? EEXIST : 0;
+			/* Large folios: every VMA alike gets MADV_HUGEPAGE (so no
+			 * merge changes), as in `rmapcheck conform`. */
+			if (!r.op && m.w && madvise(p, m.b * PAGE, MADV_HUGEPAGE))
+				r.op = errno;
 			break;
 		}
 		case OP_MUNMAP:
@@ -663,8 +762,10 @@ static void start_workers(int nprocs)
 		fail_setup("fork: %s", strerror(errno));
 	if (pid == 0) {
 		/* P0: THP off for it and every fork (the model's folios are
-		 * order-0); forked workers are reaped automatically. */
-		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+		 * order-0) unless the scenario has large folios; forked workers
+		 * are reaped automatically. */
+		if (!mthp)
+			prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 		signal(SIGCHLD, SIG_IGN);
 		/* Workers hold only their pipe ends: not the lock (a flock
 		 * lives as long as any copy of its descriptor), not the command
@@ -800,11 +901,13 @@ static void show_state(int npages)
 					fprintf(stderr, " [%d: zero page]", p);
 					continue;
 				}
-				fprintf(stderr, " [%d: pfn %#llx cnt %llu%s%s%s%s%s%s%s]", p, (unsigned long long)pfn,
+				fprintf(stderr, " [%d: pfn %#llx cnt %llu%s%s%s%s%s%s%s%s]", p, (unsigned long long)pfn,
 					(unsigned long long)pread64_at(kpagecount, pfn), f >> KPF_ANON & 1 ? " anon" : "",
 					f >> KPF_KSM & 1 ? " ksm" : "", f >> KPF_SWAPBACKED & 1 ? " swapbacked" : " !swapbacked",
 					f >> KPF_SWAPCACHE & 1 ? " swapcache" : "", f >> KPF_DIRTY & 1 ? " PG_dirty" : " !PG_dirty",
-					f >> KPF_THP & 1 ? " thp" : "", e >> 56 & 1 ? " excl" : "");
+					f >> KPF_THP & 1 ? " thp" : "",
+					f >> KPF_COMPOUND_HEAD & 1 ? " head" : f >> KPF_COMPOUND_TAIL & 1 ? " tail" : "",
+					e >> 56 & 1 ? " excl" : "");
 			} else if (e >> 62 & 1) {
 				fprintf(stderr, " [%d: swap]", p);
 			} else {
@@ -826,7 +929,7 @@ static void begin(int n, const char *text)
 
 static MAYBE_UNUSED void do_mmap(int pid, int start, int len, int write)
 {
-	expect_ok("mmap", call(pid, (struct msg){ .op = OP_MMAP, .a = start, .b = len, .c = write }).op);
+	expect_ok("mmap", call(pid, (struct msg){ .op = OP_MMAP, .a = start, .b = len, .c = write, .w = mthp }).op);
 }
 
 static MAYBE_UNUSED void do_munmap(int pid, int start, int len)
@@ -853,7 +956,9 @@ static MAYBE_UNUSED void do_madvise(int pid, int start, int len, int advice, con
  * mapped once (kpagecount 1) when the call starts is reclaimed by it
  * (madvise_cold_or_pageout_pte_range() isolates it, reclaim_pages() swaps
  * it out to the zram device), so the correct kernel leaves no page there.
- * A lazyfree (!swap-backed) folio may legitimately stay: redirtied. */
+ * A lazyfree (!swap-backed) folio may legitimately stay: redirtied. A page
+ * of a large folio (KPF_THP) is not checked: the folio is left when
+ * another process maps any of its pages, or split when partly in range. */
 static MAYBE_UNUSED void do_pageout(int pid, int start, int len)
 {
 	int must_go[64] = { 0 };
@@ -865,7 +970,8 @@ static MAYBE_UNUSED void do_pageout(int pid, int start, int len)
 		if (!(e >> 63 & 1))
 			continue;
 		f = pread64_at(kpageflags, pfn);
-		must_go[p] = pread64_at(kpagecount, pfn) == 1 && (f >> KPF_ANON & 1) && (f >> KPF_SWAPBACKED & 1);
+		must_go[p] = pread64_at(kpagecount, pfn) == 1 && (f >> KPF_ANON & 1) && (f >> KPF_SWAPBACKED & 1) &&
+			     !(f >> KPF_THP & 1);
 	}
 	do_madvise(pid, start, len, MADV_PAGEOUT, "MADV_PAGEOUT");
 	drain();
@@ -1010,18 +1116,29 @@ static void ksm_cleanup(void)
 	raw_write(KSM_DIR "/run", "0");
 }
 
+/* `kswapd split_deferred`: drop_caches' drop_slab() runs every shrinker,
+ * the deferred split one (deferred_split_scan()) among them. */
+static MAYBE_UNUSED void split_deferred(void)
+{
+	int e = raw_write(DROP_CACHES, "2");
+
+	if (e)
+		fail_setup("step %d: cannot write 2 to %s: %s", step_no, DROP_CACHES, strerror(e));
+}
+
 static void end_step(int npages)
 {
 	show_state(npages);
 }
 
-static void prepare(int npages, int nprocs, int needs_ksm)
+static void prepare(int npages, int nprocs, int needs_ksm, int large_folios)
 {
 	struct utsname u;
 
+	mthp = large_folios;
 	uname(&u);
-	fprintf(stderr, "repro: kernel %s %s, %d pages at %#lx, up to %d processes\n", u.release, u.machine, npages,
-		WINDOW_BASE, nprocs);
+	fprintf(stderr, "repro: kernel %s %s, %d pages at %#lx, up to %d processes%s\n", u.release, u.machine, npages,
+		WINDOW_BASE, nprocs, mthp ? ", 16 kB large folios" : "");
 	setup_machine(needs_ksm);
 	nonce = ((uint64_t)now_ms() << 20) ^ ((uint64_t)getpid() << 1) ^ 0x5a5a5a5a5a5a5a5aULL;
 	nonce |= 1; /* never 0: a zero-filled page is not ours */
@@ -1044,7 +1161,7 @@ static void conclude(void)
 
 int main(void)
 {
-	prepare(2, 2, 1);
+	prepare(2, 2, 1, 0);
 
 	begin(1, "P0 mmap 0 2 rw"); /* line 20 */
 	do_mmap(0, 0, 2, 1);

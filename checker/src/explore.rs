@@ -77,7 +77,7 @@ impl Explorer {
 
     /// The initial state: P0 with an empty address space.
     pub fn init(&self) -> State {
-        State::new(self.cfg.pages, self.cfg.symmetry)
+        State::initial(&self.cfg)
     }
 
     /// The actions enabled in `s`, in the model's fixed order.
@@ -88,7 +88,7 @@ impl Explorer {
     /// One transition of the search: the successor of `s` by `a` (`None`
     /// when the model refuses it) and the kernel branches it took. Every
     /// transition taken is counted in the coverage.
-    pub fn step(&self, s: &State, a: Action) -> Option<(State, u64)> {
+    pub fn step(&self, s: &State, a: Action) -> Option<(State, u128)> {
         let mut ctx = Ctx::new(&self.cfg, false);
         let next = step(s, a, &mut ctx).ok()?;
         self.coverage.actions[a.kind() as usize].fetch_add(1, Relaxed);

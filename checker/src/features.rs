@@ -75,7 +75,7 @@ fn depth(s: &State, av: AvId) -> usize {
 
 /// The atoms of `s`, reached by `action` that took the kernel branches
 /// `branches` (a [`rmapcheck_model::Ctx`] bit set): sorted, no repeats.
-pub fn atoms(s: &State, action: Option<Action>, branches: u64) -> Vec<u64> {
+pub fn atoms(s: &State, action: Option<Action>, branches: u128) -> Vec<u64> {
     let mut out = Vec::new();
     let mut vmas = [0u8; 256];
     let mut folios = [0u8; 256];

@@ -146,6 +146,9 @@ struct CheckArgs {
     /// Swap slots in use at once, 0-32 (reclaim keeps a folio it cannot give a slot).
     #[arg(long)]
     swap_slots: Option<u8>,
+    /// Named files for the file actions, 0-3 (reg, memfd, tmpfs).
+    #[arg(long)]
+    files: Option<u8>,
     /// Anonymous mTHP sizes a write fault may allocate: 16k, 8k,16k or none (default).
     #[arg(long)]
     mthp: Option<String>,
@@ -263,6 +266,7 @@ fn check(a: CheckArgs) -> Result<u8, String> {
         symmetry: a.no_symmetry.then_some(false),
         mutant: a.mutant,
         swap_slots: a.swap_slots,
+        files: a.files,
         mthp: a.mthp,
         ..Settings::default()
     };

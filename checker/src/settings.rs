@@ -47,6 +47,8 @@ pub struct Settings {
     pub mutant: Option<String>,
     /// Swap slots in use at once.
     pub swap_slots: Option<u8>,
+    /// Named files (0-3: reg, memfd, tmpfs) for the file actions.
+    pub files: Option<u8>,
     /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
     pub mthp: Option<String>,
 }
@@ -80,7 +82,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 8] = [
+pub const BUILTINS: [Builtin; 9] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -193,19 +195,41 @@ pub const BUILTINS: [Builtin; 8] = [
             ..Settings::default()
         },
     ),
+    (
+        "file",
+        "v6.18, 2 processes, 1 page, 1 value, 1 swap slot, a regular file and a memfd: mmap of private anonymous memory, of shared anonymous memory and of both files (private, shared), read, write, fork, munmap, exit, mprotect, MADV_PAGEOUT, MADV_DONTNEED, ftruncate, fsync, kswapd reclaim and writeback, exhaustive BFS (about a minute)",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(1),
+            values: Some(1),
+            swap_slots: Some(1),
+            files: Some(2),
+            actions: Some(
+                [
+                    "mmap", "mmap_shared", "mmap_file", "read", "write", "fork", "munmap", "exit", "mprotect",
+                    "madv_pageout", "madv_dontneed", "ftruncate", "fsync", "reclaim", "writeback",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            strategy: Some("bfs".into()),
+            ..Settings::default()
+        },
+    ),
     // Large anonymous folios (16 kB mTHP) checked exhaustively up to a
     // depth. Two processes and a 4-page window (the smallest that holds a
     // 16 kB folio) are already too many states for a complete search in
-    // minutes: the fault/fork/munmap/exit/split vocabulary alone reaches
-    // 5.4 million states, and swap and madvise multiply them. So the bound
-    // is the depth: every sequence of up to 8 actions, which holds a fault,
-    // a fork, a COW, a partial unmap and the deferred split, or a whole
+    // minutes: the fault/fork/munmap/exit/split vocabulary alone reaches 5.4
+    // million states, and swap and madvise multiply them. So the bound is
+    // the depth: every sequence of up to 8 actions, which holds a fault, a
+    // fork, a COW, a partial unmap and the deferred split, or a whole
     // swap-out and swap-in, with room to spare.
     (
         "mthp",
-        "v6.18-swapin-bypass-dirty (the partial MADV_FREE fix), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 minutes)",
+        "v6.18-madvfree-skips-shared (the root-cause fix of the MADV_FREE data loss), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 to 3 minutes)",
         || Settings {
-            kernel: Some("v6.18-swapin-bypass-dirty".into()),
+            kernel: Some("v6.18-madvfree-skips-shared".into()),
             mthp: Some("16k".into()),
             procs: Some(2),
             pages: Some(4),
@@ -268,6 +292,7 @@ impl Settings {
             symmetry: other.symmetry.or(self.symmetry),
             mutant: other.mutant.or(self.mutant),
             swap_slots: other.swap_slots.or(self.swap_slots),
+            files: other.files.or(self.files),
             mthp: other.mthp.or(self.mthp),
         }
     }
@@ -302,6 +327,7 @@ impl Settings {
             symmetry: self.symmetry.unwrap_or(true),
             mutant: self.mutant.as_deref().map(str::parse::<Mutant>).transpose()?,
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
+            files: self.files.unwrap_or(d.files),
             mthp: self.mthp.as_deref().map(str::parse).transpose()?.unwrap_or(d.mthp),
         };
         model.validate()?;

@@ -2,7 +2,7 @@
 //! executor depend on each other without a cycle: a module names (in code or
 //! in a doc link) only modules below it. The checker reads bottom up as
 //! explore, strategy, the strategies, search, settings, check; the executor
-//! as sys, worker, procs, snapshot, dispatch, ksmd, isolate.
+//! as sys, worker, procs, snapshot, dispatch, ksmd, thp, isolate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -26,6 +26,8 @@ pub fn mapping_tag(s: &State, _: Kernel) -> Result<(), String> {
             Mapping::Anon(a) => bad.push(format!("F{i}: mapping points at AV{a}, which does not exist")),
             Mapping::Ksm(n) if (n as usize) < s.stable_nodes.len() => {}
             Mapping::Ksm(n) => bad.push(format!("F{i}: mapping points at stable_node{n}, which does not exist")),
+            Mapping::File(x) if (x as usize) < s.files.len() => {}
+            Mapping::File(x) => bad.push(format!("F{i}: mapping points at file {x}, which does not exist")),
             m => bad.push(format!("F{i}: mapped anon folio with mapping tag {:#x}", m.tag_bits())),
         }
     }
@@ -102,13 +104,14 @@ pub fn index_linear(s: &State, _: Kernel) -> Result<(), String> {
 }
 
 /// I23: an unfaulted VMA (no anon_vma) maps no anon folio and holds no
-/// swap entry: its pages can only be the zero page or not present.
+/// swap entry: its pages can only be the zero page, page-cache folios (a
+/// file VMA) or not present.
 pub fn unfaulted_vma_empty(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, page, folio, _) in present(s) {
         let Some(vi) = s.mms[pid].vma_index(page) else { continue };
         let v = &s.mms[pid].vmas[vi];
-        if v.anon_vma.is_none() {
+        if v.anon_vma.is_none() && s.folios[folio as usize].mapping.is_anon() {
             bad.push(format!("P{pid} page {page}: unfaulted VMA {}..{} maps anon folio F{folio}", v.start, v.end));
         }
     }
@@ -130,8 +133,8 @@ pub fn unfaulted_vma_empty(s: &State, _: Kernel) -> Result<(), String> {
 }
 
 /// I13: mapcount equals the PTEs mapping the folio, refcount covers them
-/// plus the swap cache's and reclaim's isolation reference, and no PTE
-/// maps a freed folio.
+/// plus the swap cache's, the page cache's and reclaim's isolation
+/// reference, and no PTE maps a freed folio.
 pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     let mut count = vec![0usize; s.folios.len()];
@@ -145,9 +148,12 @@ pub fn folio_counts(s: &State, _: Kernel) -> Result<(), String> {
         if f.mapcount as usize != count[i as usize] {
             bad.push(format!("F{i}: mapcount {} but {} PTEs map it", f.mapcount, count[i as usize]));
         }
-        // The swap cache holds one reference per page of the folio.
+        // The swap cache holds one reference per page of the folio, the
+        // page cache one for its folio.
         let swap_refs = if f.swap.is_some() { f.nr_pages() } else { 0 };
-        if f.refcount < f.mapcount + swap_refs + u8::from(f.isolated) || f.refcount == 0 {
+        let cached = f.mapping.file().is_some_and(|x| s.files[x as usize].folio_at(f.index) == Some(i));
+        let held = f.mapcount + swap_refs + u8::from(f.isolated) + u8::from(cached);
+        if f.refcount < held || f.refcount == 0 {
             bad.push(format!("F{i}: refcount {} below mapcount {} (or zero while live)", f.refcount, f.mapcount));
         }
     }
@@ -166,11 +172,13 @@ pub fn exclusive_single_mapping(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-/// I15: a writable PTE maps a PageAnonExclusive folio.
+/// I15: a writable PTE maps a PageAnonExclusive folio, unless it is a
+/// page-cache folio of a shared mapping (which is written in place).
 pub fn writable_exclusive(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, page, folio, writable) in present(s) {
-        if writable && s.folios[folio as usize].large.is_none() && !s.folios[folio as usize].anon_exclusive {
+        let f = &s.folios[folio as usize];
+        if writable && f.large.is_none() && !f.anon_exclusive && f.mapping.is_anon() {
             bad.push(format!("P{pid} page {page}: writable PTE to F{folio}, which is not PageAnonExclusive"));
         }
     }

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod anon_vma;
+mod file;
 mod folio;
 mod ksm;
 mod semantics;
@@ -50,6 +51,12 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("mapping_tag", "-", folio::mapping_tag,
         "a mapped anon folio's mapping carries the ANON tag and points at an anon_vma object, or the KSM tag and points at a stable node",
         "folio_anon_vma() / folio_test_ksm() decoding of PAGE_MAPPING_FLAGS; __folio_set_anon()"),
+    inv!("page_anon_swapbacked", "I39", file::page_anon_swapbacked,
+        "every live folio is private anon (PageAnon, PageSwapBacked), shmem (!PageAnon, PageSwapBacked), lazyfree (PageAnon, !PageSwapBacked) or a regular file's page cache (neither); no other combination",
+        "PageAnon(): folio->mapping & PAGE_MAPPING_ANON; page-flags.h on PG_swapbacked (anon or shmem, cleared by MADV_FREE); __folio_set_swapbacked() in folio_add_new_anon_rmap() and shmem_alloc_and_add_folio(); folio_test_lazyfree()"),
+    inv!("file_mapping", "I40", file::file_mapping,
+        "a page-cache folio's mapping is its own file's address_space, which holds it at its index below i_size; a mapped non-anon folio is such a folio; an anon folio in a file VMA points at an anon_vma on that VMA's chain",
+        "__filemap_add_folio() / shmem_add_to_page_cache() set mapping and index, page_cache_delete() clears mapping; truncate_pagecache() unmaps first; __folio_set_anon() for a COW copy"),
     inv!("single_root", "I1", anon_vma::single_root,
         "every live anon_vma has a live root that is its own root and parent, shared with its parent",
         "anon_vma_fork(): anon_vma->root = pvma->anon_vma->root; lock_anon_vma_root()"),
@@ -81,8 +88,11 @@ pub static INVARIANTS: &[Invariant] = &[
         "an anon_vma whose tree is not empty has a live parent",
         "unlink_anon_vmas(): anon_vma->parent->num_children-- when a tree empties"),
     inv!("unfaulted_vma_empty", "I23", folio::unfaulted_vma_empty,
-        "a VMA without anon_vma maps no anon folio and holds no swap entry (only the zero page)",
+        "a VMA without anon_vma maps no anon folio and holds no swap entry (only the zero page and page-cache folios)",
         "vma_needs_copy() / copy_vma(): an unfaulted anon VMA has no pages, so its pgoff may be reset"),
+    inv!("shared_maps_no_anon", "I42", file::shared_maps_no_anon,
+        "a VM_SHARED VMA has no anon_vma, maps no anon folio and holds no swap entry",
+        "set_pte_range(): folio_add_new_anon_rmap() only if write && !(vm_flags & VM_SHARED); do_wp_page(): \"We should not cow pages in a shared writeable mapping\"; folio_add_file_rmap_ptes() VM_WARN_ON_FOLIO(folio_test_anon)"),
     inv!("unlink_after_zap", "I24", semantics::unlink_after_zap,
         "a VMA leaves the anon_vma trees only after every PTE in its range is zapped; no PTE lies outside every VMA",
         "unmap_vmas() before free_pgtables() in do_vmi_align_munmap() and exit_mmap()"),
@@ -95,6 +105,9 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("index_linear", "I28", folio::index_linear,
         "every present anon folio's index is linear_page_index() of where it is mapped, across splits, merges and moves",
         "vma_address(); pgoff contiguity in can_vma_merge_before/after(); copy_vma() keeps a faulted VMA's pgoff"),
+    inv!("file_rmap_complete", "I41", file::file_rmap_complete,
+        "every present PTE mapping a page-cache folio is found by rmap_walk_file(): its VMA is in that file's i_mmap and vma_address() of the folio's index is that page",
+        "__rmap_walk_file(): vma_interval_tree_foreach() over the index, VM_BUG_ON_VMA(address == -EFAULT); page_vma_mapped_walk(); copy_vma() keeps a file VMA's pgoff"),
     inv!("ksm_stable_node_live", "I31", ksm::ksm_stable_node_live,
         "a mapped KSM folio's stable node is live and its kpfn is that folio; every anon_vma a KSM rmap_item pins is live, even with an empty tree",
         "ksm_get_folio()'s keyhole check (folio->mapping == stable_node|KSM); rmap_item->anon_vma pinned by get_anon_vma()"),
@@ -114,7 +127,7 @@ pub static INVARIANTS: &[Invariant] = &[
         "a PageAnonExclusive folio is mapped at most once and is not KSM",
         "__folio_add_anon_rmap(): WARN on AnonExclusive with mapcount > 0; replace_page() VM_BUG_ON"),
     inv!("writable_exclusive", "I15", folio::writable_exclusive,
-        "a writable PTE maps a PageAnonExclusive folio",
+        "a writable PTE mapping an anon folio maps a PageAnonExclusive one (a shared mapping writes to the page cache)",
         "wp_page_reuse(): VM_BUG_ON(anon && !PageAnonExclusive); do_swap_page() VM_BUG_ON"),
     inv!("large_mapcount", "I35", thp::large_mapcount,
         "a large folio's per-page mapcounts count the PTEs mapping each page, its large mapcount their sum, _nr_pages_mapped the mapped pages",
@@ -155,6 +168,9 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("memory_semantics", "-", semantics::memory_semantics,
         "every process reads what sequential semantics says: its own last write, the parent's value at fork, or zero; after MADV_FREE that or zero until the next write; swap-out and swap-in keep the data",
         "the COW contract of fork(): no lost write, no write seen through another process's private mapping"),
+    inv!("file_content", "I43", file::file_content,
+        "no write to a file is lost: below i_size the page cache, shmem's swap entry or the disk holds what was last stored through a shared mapping",
+        "shrink_folio_list(): a dirty file folio is activated, never dropped; shmem_writeout() before __remove_mapping(); vfs_fsync() writeback; truncate only beyond EOF"),
     inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,
         "once every process has exited (and kswapd's writeback is done, and ksmd has dropped every rmap_item) no folio, anon_vma, swap slot or stable node is left",
         "exit_mmap() + unlink_anon_vmas() + __put_anon_vma() free everything"),

@@ -2,7 +2,7 @@
 //! oracle, and leaks.
 
 use crate::report;
-use rmapcheck_model::{ghost_allows, GHOST_OR_ZERO};
+use rmapcheck_model::{ghost_allows, CacheEntry, GHOST_FILE, GHOST_OR_ZERO};
 use rmapcheck_model::{Kernel, OopsKind, Pte, State};
 
 /// No kernel assertion fired and no freed object was touched. The
@@ -52,13 +52,33 @@ pub fn merge_compatible(s: &State, _: Kernel) -> Result<(), String> {
 /// oracle: its own last write, what its parent had at fork, or zero; after
 /// MADV_FREE and until the next write, that value or zero. A swapped-out
 /// page reads what a swap-in would map. Pages the oracle says are
-/// unmapped have no VMA.
+/// unmapped have no VMA. A page of a file mapping (shared, or private and
+/// not yet written by this process) reads the file's contents, which every
+/// store through a shared mapping changes; beyond EOF it must fault
+/// (SIGBUS), so no PTE may map it there.
 pub fn memory_semantics(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, mm) in s.mms.iter().enumerate().filter(|(_, m)| m.alive) {
         for (page, ghost) in mm.ghost.iter().enumerate() {
             let mapped = mm.vma_index(page as u8).is_some();
             let reads = s.reads(pid, page as u8);
+            if *ghost == Some(GHOST_FILE) && mapped {
+                let v = &mm.vmas[mm.vma_index(page as u8).unwrap_or(0)];
+                let Some(file) = v.file else {
+                    bad.push(format!("P{pid} page {page}: reads a file but its VMA maps none"));
+                    continue;
+                };
+                let (f, index) = (&s.files[file as usize], v.linear_page_index(page as u8));
+                if index >= f.size {
+                    if !matches!(mm.ptes[page], Pte::None) {
+                        bad.push(format!("P{pid} page {page}: file offset {index} is beyond EOF but still mapped"));
+                    }
+                } else if reads != f.content[index as usize] {
+                    let want = f.content[index as usize];
+                    bad.push(format!("P{pid} page {page} reads {reads}, the file holds {want} at offset {index}"));
+                }
+                continue;
+            }
             match (*ghost, mapped) {
                 (Some(want), true) if !ghost_allows(want, reads) => {
                     let want = if want & GHOST_OR_ZERO != 0 {
@@ -95,15 +115,24 @@ pub fn no_leak_at_exit(s: &State, _: Kernel) -> Result<(), String> {
     let orphan = |f: &rmapcheck_model::Folio| {
         f.mapcount == 0 && f.refcount == 1 && !f.dirty && f.swap.is_some_and(|sl| s.swap[sl as usize].count == 0)
     };
+    // The named files stay open in the executor: their page cache (and
+    // shmem's swap entries) outlive every process, unmapped.
+    let named = |e: CacheEntry| s.files.iter().any(|f| !f.anon && !f.freed && f.cache.contains(&e));
+    let cached = |i: u8, f: &rmapcheck_model::Folio| f.mapcount == 0 && named(CacheEntry::Folio(i));
     let mut bad: Vec<String> = s
         .live_folios()
-        .filter(|(_, f)| !orphan(f))
+        .filter(|(i, f)| !orphan(f) && !cached(*i, f))
         .map(|(i, f)| format!("F{i} leaked (refcount {})", f.refcount))
         .collect();
     let orphan_slot =
         |sl: &rmapcheck_model::SwapSlot| sl.count == 0 && sl.cache.is_some_and(|f| orphan(&s.folios[f as usize]));
     for (i, sl) in s.swap.iter().enumerate().filter(|(_, sl)| !sl.free() && !orphan_slot(sl)) {
-        bad.push(format!("S{i} leaked (count {})", sl.count));
+        if !(sl.count == 1 && sl.cache.is_none() && named(CacheEntry::Swap(i as u8))) {
+            bad.push(format!("S{i} leaked (count {})", sl.count));
+        }
+    }
+    for (i, f) in s.files.iter().enumerate().filter(|(_, f)| f.anon && !f.freed) {
+        bad.push(format!("shm{i} leaked ({} pages)", f.size));
     }
     for (i, a) in s.anon_vmas.iter().enumerate().filter(|(_, a)| !a.freed) {
         bad.push(format!("AV{i} leaked (refcount {})", a.refcount));

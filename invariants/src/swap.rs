@@ -2,7 +2,7 @@
 //! (I16–I21; docs/kernel/swap-reclaim.md, docs/kernel/madv-free.md).
 
 use crate::report;
-use rmapcheck_model::{Kernel, Mapping, Pte, SlotId, State};
+use rmapcheck_model::{CacheEntry, Kernel, Mapping, Pte, SlotId, State};
 
 /// Every swap PTE of a live process: (pid, page, slot, exclusive).
 fn swap_ptes(s: &State) -> impl Iterator<Item = (usize, u8, SlotId, bool)> + '_ {
@@ -49,9 +49,20 @@ pub fn swap_count(s: &State, _: Kernel) -> Result<(), String> {
             None => bad.push(format!("P{pid} page {page}: swap entry S{slot} names no slot")),
         }
     }
+    // shmem keeps its swap entries in the page cache, one reference each.
+    for (file, f) in s.files.iter().enumerate().filter(|(_, f)| !f.freed) {
+        for (index, e) in f.cache.iter().enumerate() {
+            if let CacheEntry::Swap(slot) = *e {
+                match count.get_mut(slot as usize) {
+                    Some(c) => *c += 1,
+                    None => bad.push(format!("file {file} offset {index}: swap entry S{slot} names no slot")),
+                }
+            }
+        }
+    }
     for (i, sl) in s.swap.iter().enumerate() {
         if sl.count as usize != count[i] {
-            bad.push(format!("S{i}: swap count {} but {} swap PTEs name it", sl.count, count[i]));
+            bad.push(format!("S{i}: swap count {} but {} swap PTEs and shmem entries name it", sl.count, count[i]));
         }
     }
     report(bad)
@@ -93,13 +104,16 @@ pub fn swapcache_flags(s: &State, _: Kernel) -> Result<(), String> {
 pub fn unmap_precondition(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (i, f) in s.live_folios().filter(|(_, f)| f.isolated) {
-        if f.swapbacked != f.swap.is_some() {
+        // The WARN is on the anon path: a shmem folio waits for pageout in
+        // the page cache, not yet in the swap cache.
+        if f.mapping.is_anon() && f.swapbacked != f.swap.is_some() {
             bad.push(format!("F{i}: isolated by reclaim with PG_swapbacked {} != PG_swapcache", f.swapbacked));
         }
         if !f.dirty {
             bad.push(format!("F{i}: isolated for pageout but clean"));
         }
-        if f.refcount < 1 + if f.swap.is_some() { f.nr_pages() } else { 0 } + f.mapcount {
+        let cached = u8::from(f.mapping.file().is_some());
+        if f.refcount < 1 + if f.swap.is_some() { f.nr_pages() } else { 0 } + f.mapcount + cached {
             bad.push(format!("F{i}: isolated with refcount {} below isolation + swap cache", f.refcount));
         }
     }
@@ -143,11 +157,22 @@ pub fn lazyfree_clean(s: &State, _: Kernel) -> Result<(), String> {
     report(bad.collect())
 }
 
-/// I21: no swapped-out data is lost: every slot a swap PTE names holds its
-/// data in a swap-cache folio or in what pageout() wrote; a folio freed by
-/// reclaim was written first.
+/// I21: no swapped-out data is lost: every slot a swap PTE (or a shmem
+/// page-cache entry) names holds its data in a swap-cache folio or in
+/// what pageout() wrote; a folio freed by reclaim was written first.
 pub fn no_lost_swap_data(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
+    for (file, f) in s.files.iter().enumerate().filter(|(_, f)| !f.freed) {
+        for (index, e) in f.cache.iter().enumerate() {
+            let CacheEntry::Swap(slot) = *e else { continue };
+            let Some(sl) = s.swap.get(slot as usize) else { continue };
+            if sl.cache.is_none() && sl.data.is_none() {
+                bad.push(format!(
+                    "file {file} offset {index}: S{slot} has neither a swap-cache folio nor written data"
+                ));
+            }
+        }
+    }
     for (pid, page, slot, _) in swap_ptes(s) {
         let Some(sl) = s.swap.get(slot as usize) else { continue };
         if sl.cache.is_none() && sl.data.is_none() {

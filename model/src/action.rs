@@ -1,6 +1,7 @@
 //! The action vocabulary: one action per system call or memory access, in
 //! the same words the scenario files and the live-kernel executor use.
 
+use crate::address_space::{parse_file_name, FileId, NAMED_FILES};
 use crate::state::{Page, Pid, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -150,6 +151,50 @@ pub enum Action {
         /// Page of the rmap_item.
         page: Page,
     },
+    /// `P mmap START LEN rw|r shared` (`MAP_SHARED|MAP_ANONYMOUS`, `file`
+    /// is `None`) or `P mmap START LEN rw|r private|shared FILE PGOFF` (a
+    /// named file from file page PGOFF).
+    MmapFile {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+        /// `PROT_WRITE` (always `PROT_READ`).
+        write: bool,
+        /// `MAP_SHARED` (else `MAP_PRIVATE`).
+        shared: bool,
+        /// The named file, `None` for shared anonymous memory.
+        file: Option<FileId>,
+        /// The file offset in pages (`vm_pgoff`); 0 for anonymous memory.
+        pgoff: u8,
+    },
+    /// `P madv_dontneed START LEN`: `madvise(MADV_DONTNEED)`.
+    MadvDontneed {
+        /// Process.
+        pid: Pid,
+        /// First page.
+        start: Page,
+        /// Length in pages.
+        len: u8,
+    },
+    /// `P ftruncate FILE PAGES`: `ftruncate()` of a named file to PAGES pages.
+    Ftruncate {
+        /// Process (every process holds the executor's file descriptors).
+        pid: Pid,
+        /// The named file.
+        file: FileId,
+        /// The new size in pages.
+        size: u8,
+    },
+    /// `P fsync FILE`: `fsync()` of a named file.
+    Fsync {
+        /// Process.
+        pid: Pid,
+        /// The named file.
+        file: FileId,
+    },
     /// `kswapd split_deferred`: the deferred split shrinker runs over the
     /// whole queue. No process is involved.
     SplitDeferred,
@@ -202,6 +247,16 @@ pub enum ActionKind {
     KsmMerge,
     /// ksmd notices a stale rmap_item and removes it.
     KsmDrop,
+    /// `mmap(MAP_SHARED|MAP_ANONYMOUS)`: a new shmem object.
+    MmapShared,
+    /// `mmap()` of a named file, `MAP_PRIVATE` or `MAP_SHARED`.
+    MmapFile,
+    /// `madvise(MADV_DONTNEED)` of a range.
+    MadvDontneed,
+    /// `ftruncate()` of a named file.
+    Ftruncate,
+    /// `fsync()` of a named file.
+    Fsync,
     /// The deferred split shrinker splits the partially mapped large folios.
     SplitDeferred,
 }
@@ -242,6 +297,16 @@ impl ActionKind {
             "ksmd: cmp_and_merge_page(): try_to_merge_two_pages() or try_to_merge_with_ksm_page() (write_protect_page, replace_page), stable_tree_append() with get_anon_vma()"),
         kind!(KsmDrop, "drop",
             "ksmd: remove_rmap_item_from_tree() of a stale rmap_item (put_anon_vma), or remove_node_from_stable_tree() of a stale stable node"),
+        kind!(MmapShared, "mmap_shared",
+            "mmap(MAP_SHARED|MAP_ANONYMOUS): shmem_zero_setup() gives the VMA a new shmem object, vm_pgoff 0; fork shares it without an anon_vma"),
+        kind!(MmapFile, "mmap_file",
+            "mmap() of a named file MAP_PRIVATE or MAP_SHARED: vm_file, vm_pgoff = file offset, merges need the same file and contiguous pgoff"),
+        kind!(MadvDontneed, "madv_dontneed",
+            "madvise(MADV_DONTNEED): zap_vma_range(): anon folios freed, file folios unmapped (dirty PTEs dirty the folio), page cache kept"),
+        kind!(Ftruncate, "ftruncate",
+            "ftruncate() of a named file: truncate_setsize(), truncate_pagecache() unmaps even private COW copies beyond EOF (even_cows), drops the page cache and shmem swap"),
+        kind!(Fsync, "fsync",
+            "fsync() of a named file: writeback of every dirty page-cache folio, folio_mkclean() write-protects its PTEs through rmap_walk_file(); a no-op for shmem"),
         kind!(SplitDeferred, "split_deferred",
             "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
     ];
@@ -249,6 +314,16 @@ impl ActionKind {
     /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
     pub const KSM: [ActionKind; 4] =
         [ActionKind::MadvMergeable, ActionKind::MadvUnmergeable, ActionKind::KsmMerge, ActionKind::KsmDrop];
+
+    /// The file kinds: opt-in, never part of [`crate::ActionSet::all`], so
+    /// anonymous-only configurations keep their state spaces.
+    pub const FILE: [ActionKind; 5] = [
+        ActionKind::MmapShared,
+        ActionKind::MmapFile,
+        ActionKind::MadvDontneed,
+        ActionKind::Ftruncate,
+        ActionKind::Fsync,
+    ];
 
     /// The name used on the command line and in scenarios.
     pub fn name(self) -> &'static str {
@@ -309,7 +384,11 @@ impl Action {
             | Action::Mprotect { pid, .. }
             | Action::Mremap { pid, .. }
             | Action::MadvMergeable { pid, .. }
-            | Action::MadvUnmergeable { pid, .. } => Some(pid),
+            | Action::MadvUnmergeable { pid, .. }
+            | Action::MmapFile { pid, .. }
+            | Action::MadvDontneed { pid, .. }
+            | Action::Ftruncate { pid, .. }
+            | Action::Fsync { pid, .. } => Some(pid),
             Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
@@ -333,6 +412,11 @@ impl Action {
             Action::MadvUnmergeable { .. } => ActionKind::MadvUnmergeable,
             Action::KsmMerge { .. } => ActionKind::KsmMerge,
             Action::KsmDrop { .. } => ActionKind::KsmDrop,
+            Action::MmapFile { file: None, .. } => ActionKind::MmapShared,
+            Action::MmapFile { file: Some(_), .. } => ActionKind::MmapFile,
+            Action::MadvDontneed { .. } => ActionKind::MadvDontneed,
+            Action::Ftruncate { .. } => ActionKind::Ftruncate,
+            Action::Fsync { .. } => ActionKind::Fsync,
             Action::SplitDeferred => ActionKind::SplitDeferred,
         }
     }
@@ -355,7 +439,11 @@ impl Action {
             | Action::MadvMergeable { pid, .. }
             | Action::MadvUnmergeable { pid, .. }
             | Action::KsmMerge { pid, .. }
-            | Action::KsmDrop { pid, .. } => *pid = new,
+            | Action::KsmDrop { pid, .. }
+            | Action::MmapFile { pid, .. }
+            | Action::MadvDontneed { pid, .. }
+            | Action::Ftruncate { pid, .. }
+            | Action::Fsync { pid, .. } => *pid = new,
             Action::Writeback | Action::SplitDeferred => {}
         }
         a
@@ -401,9 +489,22 @@ impl Action {
             p => Err(format!("'{p}' is not a protection: expected rw or r")),
         };
         let action = match verb {
+            "mmap" if args.len() > 3 => parse_mmap_file(pid, args)?,
             "mmap" => {
                 arity(3)?;
                 Action::Mmap { pid, start: num(0, "start page")?, len: num(1, "length")?, write: prot(args[2])? }
+            }
+            "madv_dontneed" => {
+                arity(2)?;
+                Action::MadvDontneed { pid, start: num(0, "start page")?, len: num(1, "length")? }
+            }
+            "ftruncate" => {
+                arity(2)?;
+                Action::Ftruncate { pid, file: parse_file_name(args[0])?, size: num(1, "size in pages")? }
+            }
+            "fsync" => {
+                arity(1)?;
+                Action::Fsync { pid, file: parse_file_name(args[0])? }
             }
             "mprotect" => {
                 arity(3)?;
@@ -481,6 +582,34 @@ impl Action {
     }
 }
 
+/// Parses the file forms of `mmap`: `START LEN rw|r shared` (shared
+/// anonymous) and `START LEN rw|r private|shared FILE PGOFF`.
+fn parse_mmap_file(pid: Pid, args: &[&str]) -> Result<Action, String> {
+    let num = |w: &str, what: &str| w.parse::<u8>().map_err(|_| format!("'{w}' is not a valid {what}"));
+    let (start, len) = (num(args[0], "start page")?, num(args[1], "length")?);
+    let write = match args[2] {
+        "rw" => true,
+        "r" => false,
+        p => return Err(format!("'{p}' is not a protection: expected rw or r")),
+    };
+    let shared = match args[3] {
+        "shared" => true,
+        "private" => false,
+        w => return Err(format!("'{w}' is not a mapping type: expected shared or private")),
+    };
+    match args {
+        [_, _, _, "shared"] => Ok(Action::MmapFile { pid, start, len, write, shared, file: None, pgoff: 0 }),
+        [_, _, _, "private"] => Err("a private anonymous mapping is 'mmap START LEN rw|r' (no 'private')".into()),
+        [_, _, _, _, f, off] => {
+            Ok(Action::MmapFile { pid, start, len, write, shared, file: Some(parse_file_name(f)?), pgoff: num(off, "file page offset")? })
+        }
+        _ => Err(format!(
+            "'mmap' takes START LEN rw|r, START LEN rw|r shared, or START LEN rw|r private|shared FILE PGOFF; got {} arguments",
+            args.len()
+        )),
+    }
+}
+
 /// Parses what follows `ksmd`: `merge P A Q B` or `drop P A`.
 fn parse_ksmd(args: &[&str]) -> Result<Action, String> {
     let proc_ = |w: &str| -> Result<Pid, String> {
@@ -529,6 +658,24 @@ impl fmt::Display for Action {
                 write!(f, "{KSMD} merge P{pid} {page} P{with} {with_page}")
             }
             Action::KsmDrop { pid, page } => write!(f, "{KSMD} drop P{pid} {page}"),
+            Action::MmapFile { pid, start, len, write, shared, file, pgoff } => {
+                let prot = if write { "rw" } else { "r" };
+                match file {
+                    None => write!(f, "P{pid} mmap {start} {len} {prot} shared"),
+                    Some(id) => {
+                        let kind = if shared { "shared" } else { "private" };
+                        let name = NAMED_FILES.get(id as usize).map_or("?", |n| n.0);
+                        write!(f, "P{pid} mmap {start} {len} {prot} {kind} {name} {pgoff}")
+                    }
+                }
+            }
+            Action::MadvDontneed { pid, start, len } => write!(f, "P{pid} madv_dontneed {start} {len}"),
+            Action::Ftruncate { pid, file, size } => {
+                write!(f, "P{pid} ftruncate {} {size}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
+            }
+            Action::Fsync { pid, file } => {
+                write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
+            }
         }
     }
 }

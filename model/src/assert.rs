@@ -17,12 +17,13 @@
 //! | object | fields |
 //! |---|---|
 //! | `Pn` | `alive`, `vmas` (how many) |
-//! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first) |
+//! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first), `file` (`vm_file`: `reg`, `memfd`, `tmpfs`, `shmn`, `none`) and `shared` (`VM_SHARED`; both named only for a file or shared VMA) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
-//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` and `deferred` (PG_partially_mapped, on the deferred split queue; both named only when the order is not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
+//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, a file's name for a page-cache folio, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` and `deferred` (PG_partially_mapped, on the deferred split queue; both named only when the order is not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
 //! | `Sn` | `count`, `cache` (`Fn`/`none`), `data` (`n`/`none`) |
 //! | `stable_noden` | `kpfn` (`Fn`/`stale`), `rmap_items` (`[P0@0:AV0,P1@0:AV1]`), `freed` |
+//! | `file NAME` (`reg`, `memfd`, `tmpfs`, or `shmn` for shared anonymous memory) | `kind` (`regular`/`shmem`), `size` (i_size in pages), `cache` (`mapping->i_pages` by offset: `Fn`, `Sn` for a shmem swap entry, `-` for a hole), `disk` (a regular file's blocks; `[]` for shmem), `freed`; the ghost contents the memory oracle keeps are not kernel state and are not asserted |
 //! | `oops` | `kind`: `none`, or the [`crate::OopsKind`] the step fired (`Bug`, `Warn`, `UseAfterFree`, `UnlinkBeforeZap`, `MergeIncompatible`) |
 //!
 //! [`fields`] gives every field of an object; [`Assert::check`] compares
@@ -50,6 +51,13 @@ pub enum Object {
     Slot(u8),
     /// A KSM stable node.
     StableNode(u8),
+    /// A file (`anon`: a shared anonymous shmem object, named `shmN`).
+    File {
+        /// Its row in `State::files`.
+        id: u8,
+        /// `shmem_zero_setup()`'s object rather than a named file.
+        anon: bool,
+    },
     /// What went wrong inside the kernel during the step, if anything.
     Oops,
 }
@@ -60,7 +68,7 @@ impl Object {
     pub fn keys(self) -> &'static [&'static str] {
         match self {
             Object::Proc(_) => &["alive", "vmas"],
-            Object::Vma(..) => &["prot", "pgoff", "account", "mergeable", "anon_vma", "chain"],
+            Object::Vma(..) => &["prot", "pgoff", "account", "mergeable", "anon_vma", "chain", "file", "shared"],
             Object::Page(..) => &["pte", "writable", "dirty", "exclusive", "reads"],
             Object::AnonVma(_) => {
                 &["root", "parent", "refcount", "num_children", "num_active_vmas", "degree", "freed", "tree"]
@@ -82,6 +90,7 @@ impl Object {
             ],
             Object::Slot(_) => &["count", "cache", "data"],
             Object::StableNode(_) => &["kpfn", "rmap_items", "freed"],
+            Object::File { .. } => &["kind", "size", "cache", "disk", "freed"],
             Object::Oops => &["kind"],
         }
     }
@@ -91,11 +100,19 @@ impl Object {
     /// words; returns it with the number of words it took.
     fn parse(words: &[&str]) -> Result<(Object, usize), String> {
         let num = |w: &str, prefix: &str| w.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
-        let first = *words
-            .first()
-            .ok_or("'assert' needs an object: Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden or oops")?;
+        let first = *words.first().ok_or(
+            "'assert' needs an object: Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden, file NAME or oops",
+        )?;
         if first == "oops" {
             return Ok((Object::Oops, 1));
+        }
+        if first == "file" {
+            let name = words.get(1).ok_or("'assert file' needs a file name: reg, memfd, tmpfs or shmN")?;
+            if let Some(id) = num(name, "shm") {
+                return Ok((Object::File { id, anon: true }, 2));
+            }
+            let id = crate::address_space::parse_file_name(name)?;
+            return Ok((Object::File { id, anon: false }, 2));
         }
         if let Some(n) = num(first, "stable_node") {
             return Ok((Object::StableNode(n), 1));
@@ -111,7 +128,7 @@ impl Object {
         }
         let Some(pid) = num(first, "P") else {
             return Err(format!(
-                "'{first}' is not an object: expected Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden or oops"
+                "'{first}' is not an object: expected Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden, file NAME or oops"
             ));
         };
         match words.get(1..3) {
@@ -142,6 +159,10 @@ impl fmt::Display for Object {
             Object::Folio(n) => write!(f, "F{n}"),
             Object::Slot(n) => write!(f, "S{n}"),
             Object::StableNode(n) => write!(f, "stable_node{n}"),
+            Object::File { id, anon: true } => write!(f, "file shm{id}"),
+            Object::File { id, anon: false } => {
+                write!(f, "file {}", crate::address_space::NAMED_FILES.get(id as usize).map_or("?", |n| n.0))
+            }
             Object::Oops => f.write_str("oops"),
         }
     }
@@ -185,6 +206,8 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 yes(v.mergeable),
                 opt(v.anon_vma, "AV", "NULL"),
                 format!("[{}]", chain.join(",")),
+                v.file.map_or("none".to_string(), |f| crate::address_space::file_name(s, f)),
+                yes(v.shared),
             ]
         }
         Object::Page(p, n) => {
@@ -217,6 +240,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 Mapping::None => "NULL".to_string(),
                 Mapping::Anon(a) => format!("AV{a}|ANON"),
                 Mapping::Ksm(k) => format!("stable_node{k}|KSM"),
+                Mapping::File(x) => crate::address_space::file_name(s, x),
             };
             vec![
                 mapping,
@@ -243,6 +267,27 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
             let items: Vec<String> =
                 k.items.iter().map(|r| format!("P{}@{}:AV{}", r.mm, r.address, r.anon_vma)).collect();
             vec![opt(k.kpfn, "F", "stale"), format!("[{}]", items.join(",")), yes(k.freed)]
+        }
+        Object::File { id, anon } => {
+            use crate::address_space::CacheEntry;
+            let f = s.files.get(id as usize).filter(|f| f.anon == anon).ok_or_else(missing)?;
+            let cache: Vec<String> = f
+                .cache
+                .iter()
+                .map(|e| match e {
+                    CacheEntry::Hole => "-".to_string(),
+                    CacheEntry::Folio(x) => format!("F{x}"),
+                    CacheEntry::Swap(x) => format!("S{x}"),
+                })
+                .collect();
+            let disk: Vec<String> = if f.shmem() { Vec::new() } else { f.disk.iter().map(|x| x.to_string()).collect() };
+            vec![
+                if f.shmem() { "shmem" } else { "regular" }.to_string(),
+                f.size.to_string(),
+                format!("[{}]", cache.join(",")),
+                format!("[{}]", disk.join(",")),
+                yes(f.freed),
+            ]
         }
         Object::Oops => vec![s.oops.as_ref().map_or("none".to_string(), |o| format!("{:?}", o.kind))],
     };
@@ -297,6 +342,12 @@ impl Assert {
         let get = |k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
         let keep: Option<&[&str]> = match obj {
             Object::AnonVma(_) | Object::StableNode(_) if get("freed") == Some("yes") => Some(&["refcount", "freed"]),
+            Object::File { .. } if get("freed") == Some("yes") => Some(&["freed"]),
+            // Private anonymous memory goes without `file` and `shared`
+            // (and keeps the anonymous lines as they were).
+            Object::Vma(..) if get("file") == Some("none") && get("shared") == Some("no") => {
+                Some(&Object::Vma(0, 0, 1).keys()[..6])
+            }
             Object::Folio(_) if get("freed") == Some("yes") => Some(&["mapping", "freed"]),
             // Order 0 goes without saying (and keeps the order-0 lines as they were).
             Object::Folio(_) if get("order") == Some("0") => Some(&Object::Folio(0).keys()[..11]),
@@ -348,6 +399,7 @@ pub fn objects(s: &State) -> Vec<Object> {
     objs.extend((0..s.folios.len() as u8).map(Object::Folio));
     objs.extend((0..s.swap.len() as u8).map(Object::Slot));
     objs.extend((0..s.stable_nodes.len() as u8).map(Object::StableNode));
+    objs.extend(s.files.iter().enumerate().map(|(i, f)| Object::File { id: i as u8, anon: f.anon }));
     objs.push(Object::Oops);
     objs.retain(|&o| fields(s, o).is_ok());
     objs
@@ -378,6 +430,12 @@ mod tests {
         assert!(Assert::parse("P0 VMA 2..1 prot=rw", 1).unwrap_err().contains("not a VMA range"));
         assert!(Assert::parse("Q0 alive=yes", 1).unwrap_err().contains("not an object"));
         assert_eq!(Assert::parse("P0 page 1 pte=zero", 1).unwrap().object, Object::Page(0, 1));
+        let f = Assert::parse("file memfd size=1 cache=[F0]", 1).unwrap();
+        assert_eq!(f.object, Object::File { id: 1, anon: false });
+        assert_eq!(f.to_string(), "assert file memfd size=1 cache=[F0]");
+        assert_eq!(Assert::parse("file shm3 freed=no", 1).unwrap().to_string(), "assert file shm3 freed=no");
+        assert!(Assert::parse("file nfs size=1", 1).unwrap_err().contains("not a file"));
+        assert!(Assert::parse("file", 1).unwrap_err().contains("needs a file name"));
     }
 
     #[test]

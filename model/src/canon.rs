@@ -20,6 +20,7 @@
 //! id-free key, then canonical ids. The checker stores and prints the real
 //! state, so traces keep real pids; only deduplication is folded.
 
+use crate::address_space::{CacheEntry, FileId};
 use crate::config::Ids;
 use crate::state::{AvId, FolioId, Mapping, NodeId, Pte, SlotId, State};
 use std::hash::{Hash, Hasher};
@@ -64,13 +65,15 @@ pub fn largest_table(s: &State) -> usize {
 /// always kept, even unreachable ones: an unreachable live object is a leak
 /// the invariants must see.
 fn renumber(s: &mut State, reorder: bool) {
-    let (mut av_keep, mut folio_keep, mut node_keep) = reach_order(s);
-    let mut slot_keep = slot_order(s, &folio_keep);
+    let mut file_keep = file_order(s);
+    let (mut av_keep, mut folio_keep, mut node_keep) = reach_order(s, &file_keep);
+    let mut slot_keep = slot_order(s, &folio_keep, &file_keep);
     if !reorder {
         av_keep.sort_unstable();
         folio_keep.sort_unstable();
         slot_keep.sort_unstable();
         node_keep.sort_unstable();
+        file_keep.sort_unstable();
     }
     let identity =
         |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
@@ -78,8 +81,13 @@ fn renumber(s: &mut State, reorder: bool) {
         && identity(&folio_keep, s.folios.len())
         && identity(&slot_keep, s.swap.len())
         && identity(&node_keep, s.stable_nodes.len())
+        && identity(&file_keep, s.files.len())
     {
         return;
+    }
+    let mut file_map = vec![u8::MAX; s.files.len()];
+    for (new, &old) in file_keep.iter().enumerate() {
+        file_map[old as usize] = new as u8;
     }
     let mut node_map = vec![u8::MAX; s.stable_nodes.len()];
     for (new, &old) in node_keep.iter().enumerate() {
@@ -116,6 +124,7 @@ fn renumber(s: &mut State, reorder: bool) {
             match f.mapping {
                 Mapping::Anon(a) => f.mapping = Mapping::Anon(av(a)),
                 Mapping::Ksm(n) => f.mapping = Mapping::Ksm(node_map[n as usize]),
+                Mapping::File(x) => f.mapping = Mapping::File(file_map[x as usize]),
                 Mapping::None => {}
             }
             f.swap = f.swap.map(|sl| slot_map[sl as usize]);
@@ -139,10 +148,25 @@ fn renumber(s: &mut State, reorder: bool) {
             sl
         })
         .collect();
+    s.files = file_keep
+        .iter()
+        .map(|&old| {
+            let mut f = s.files[old as usize].clone();
+            for e in &mut f.cache {
+                match e {
+                    CacheEntry::Folio(x) => *x = folio_map[*x as usize],
+                    CacheEntry::Swap(x) => *x = slot_map[*x as usize],
+                    CacheEntry::Hole => {}
+                }
+            }
+            f
+        })
+        .collect();
     for mm in &mut s.mms {
         for v in &mut mm.vmas {
             v.anon_vma = v.anon_vma.map(av);
             v.chain.iter_mut().for_each(|a| *a = av(*a));
+            v.file = v.file.map(|x| file_map[x as usize]);
         }
         for pte in &mut mm.ptes {
             match pte {
@@ -154,12 +178,44 @@ fn renumber(s: &mut State, reorder: bool) {
     }
 }
 
+/// Files in the order they are reached: the named files first, where they
+/// are (their ids are their names), then shared anonymous objects in the
+/// order the processes' VMAs reach them, then live objects nothing maps
+/// (a leak the invariants must see). Freed objects nothing names are
+/// dropped.
+fn file_order(s: &State) -> Vec<FileId> {
+    let mut files: Vec<FileId> = (0..s.files.len() as FileId).filter(|&f| !s.files[f as usize].anon).collect();
+    for mm in &s.mms {
+        for v in &mm.vmas {
+            if let Some(f) = v.file.filter(|f| !files.contains(f)) {
+                files.push(f);
+            }
+        }
+    }
+    for (i, f) in s.files.iter().enumerate() {
+        if !f.freed && !files.contains(&(i as FileId)) {
+            files.push(i as FileId);
+        }
+    }
+    // A freed object is still named by a page-cache folio's mapping only
+    // in stable-id mode; keep whatever a kept folio names.
+    for f in &s.folios {
+        if let Mapping::File(x) = f.mapping {
+            if !f.freed && !files.contains(&x) {
+                files.push(x);
+            }
+        }
+    }
+    files
+}
+
 /// Swap slots in the order they are reached: from swap PTEs (pid order),
-/// then from swap-cache folios in `folios` order, then slots still in use
-/// that nothing reaches (leaks). Free slots nothing names are dropped. A
-/// run of slots a large folio took together is kept whole and in order
-/// while any of its slots is in use, so its slots stay consecutive.
-fn slot_order(s: &State, folios: &[FolioId]) -> Vec<SlotId> {
+/// then from shmem swap entries in the page caches of `files`, then from
+/// swap-cache folios in `folios` order, then slots still in use that
+/// nothing reaches (leaks). Free slots nothing names are dropped. A run of
+/// slots a large folio took together is kept whole and in order while any
+/// of its slots is in use, so its slots stay consecutive.
+fn slot_order(s: &State, folios: &[FolioId], files: &[FileId]) -> Vec<SlotId> {
     let mut slots: Vec<SlotId> = Vec::new();
     let mut push = |id: SlotId| {
         let sl = &s.swap[id as usize];
@@ -173,6 +229,13 @@ fn slot_order(s: &State, folios: &[FolioId]) -> Vec<SlotId> {
     for mm in &s.mms {
         for pte in &mm.ptes {
             if let Pte::Swap { slot, .. } = *pte {
+                push(slot);
+            }
+        }
+    }
+    for &file in files {
+        for e in &s.files[file as usize].cache {
+            if let CacheEntry::Swap(slot) = *e {
                 push(slot);
             }
         }
@@ -191,10 +254,10 @@ fn slot_order(s: &State, folios: &[FolioId]) -> Vec<SlotId> {
 }
 
 /// anon_vmas, folios and stable nodes in the order they are reached from
-/// the processes, followed by live objects nothing reaches (leaks, and
-/// stale stable nodes, ordered by their rmap_items), closed over every
-/// reference a kept object holds.
-fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>, Vec<NodeId>) {
+/// the processes (then from the page caches of `files`), followed by live
+/// objects nothing reaches (leaks, and stale stable nodes, ordered by
+/// their rmap_items), closed over every reference a kept object holds.
+fn reach_order(s: &State, files: &[FileId]) -> (Vec<AvId>, Vec<FolioId>, Vec<NodeId>) {
     let mut avs: Vec<AvId> = Vec::with_capacity(s.anon_vmas.len());
     let mut folios: Vec<FolioId> = Vec::with_capacity(s.folios.len());
     let push = |v: &mut Vec<u8>, id: u8| {
@@ -228,6 +291,13 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>, Vec<NodeId>) {
             push(&mut folios, folio);
         }
     }
+    for &file in files {
+        for e in &s.files[file as usize].cache {
+            if let CacheEntry::Folio(folio) = *e {
+                push(&mut folios, folio);
+            }
+        }
+    }
     for (i, f) in s.folios.iter().enumerate() {
         if !f.freed {
             push(&mut folios, i as FolioId);
@@ -238,7 +308,7 @@ fn reach_order(s: &State) -> (Vec<AvId>, Vec<FolioId>, Vec<NodeId>) {
         match s.folios[f as usize].mapping {
             Mapping::Anon(a) => push(&mut avs, a),
             Mapping::Ksm(n) => push(&mut nodes, n),
-            Mapping::None => {}
+            Mapping::None | Mapping::File(_) => {}
         }
     }
     let reached = nodes.len();
@@ -296,6 +366,7 @@ pub fn representative(s: &State) -> State {
         folios,
         swap: s.swap.clone(),
         stable_nodes,
+        files: s.files.clone(),
         oops: s.oops.clone(),
         symmetry: false,
     };
@@ -332,6 +403,12 @@ fn process_key(s: &State, pid: usize) -> u64 {
         ] {
             put(b);
         }
+        // Only file VMAs add bytes, so anonymous states keep their keys.
+        if v.file.is_some() || v.shared {
+            let named = v.file.filter(|&f| !s.files[f as usize].anon);
+            put(0xfe);
+            put(named.map_or(0x80, |f| f) | u8::from(v.shared) << 4);
+        }
     }
     put(0xff);
     for (pte, g) in mm.ptes.iter().zip(&mm.ghost) {
@@ -367,11 +444,19 @@ impl Hash for State {
         // Symmetry is only used with canonical ids (Config::validate), so a
         // state whose processes are already in key order is its own
         // representative.
+        // Files are hashed only when there are any: an anonymous
+        // configuration hashes what it hashed before files existed.
         if self.symmetry && sorted_keys(self).iter().enumerate().any(|(i, (_, pid))| i != *pid) {
             let r = representative(self);
             (&r.mms, &r.anon_vmas, &r.folios, &r.swap, &r.stable_nodes, &r.oops).hash(h);
+            if !r.files.is_empty() {
+                r.files.hash(h);
+            }
         } else {
             (&self.mms, &self.anon_vmas, &self.folios, &self.swap, &self.stable_nodes, &self.oops).hash(h);
+            if !self.files.is_empty() {
+                self.files.hash(h);
+            }
         }
     }
 }

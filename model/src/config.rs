@@ -138,6 +138,21 @@ pub enum Mutant {
     /// do_wp_page() reuses the last mapping of a KSM page in place: the
     /// page stays in the stable tree, now PageAnonExclusive and writable.
     KsmReuseInPlace,
+    /// shmem_alloc_and_add_folio() forgets __folio_set_swapbacked(): a
+    /// shmem folio looks like a regular file's page cache.
+    ShmemFolioNotSwapbacked,
+    /// truncate_pagecache() skips unmap_mapping_range(): the page cache
+    /// beyond EOF is removed while PTEs still map it.
+    TruncateSkipsUnmap,
+    /// copy_vma() resets vm_pgoff of every VMA without an anon_vma, not only
+    /// of an anonymous one: a moved file VMA no longer maps its file offsets.
+    MremapResetsFilePgoff,
+    /// do_wp_page() forgets the VM_SHARED branch (wp_page_shared()) and
+    /// copies on write in a shared mapping.
+    SharedWriteCows,
+    /// shrink_folio_list() frees a dirty regular-file folio instead of
+    /// leaving it to writeback.
+    ReclaimDropsDirtyFile,
     /// __folio_remove_rmap() forgets deferred_split_folio(): a partially
     /// mapped large folio never reaches the deferred split queue.
     RemoveRmapSkipsDeferredSplit,
@@ -173,6 +188,16 @@ impl Mutant {
             "try_to_merge_with_ksm_page() forgets get_anon_vma(): a KSM rmap_item does not pin its anon_vma"),
         mutant!(KsmReuseInPlace, "ksm-reuse-in-place",
             "do_wp_page() reuses the last mapping of a KSM page in place (no folio_test_ksm() check)"),
+        mutant!(ShmemFolioNotSwapbacked, "shmem-folio-not-swapbacked",
+            "shmem_alloc_and_add_folio() forgets __folio_set_swapbacked()"),
+        mutant!(TruncateSkipsUnmap, "truncate-skips-unmap",
+            "truncate_pagecache() skips unmap_mapping_range(): truncated page cache stays mapped"),
+        mutant!(MremapResetsFilePgoff, "mremap-resets-file-pgoff",
+            "copy_vma() resets vm_pgoff of an unfaulted file VMA as if it were anonymous"),
+        mutant!(SharedWriteCows, "shared-write-cows",
+            "do_wp_page() copies on write in a shared mapping (no wp_page_shared())"),
+        mutant!(ReclaimDropsDirtyFile, "reclaim-drops-dirty-file-folio",
+            "shrink_folio_list() frees a dirty regular-file folio without writeback"),
         mutant!(RemoveRmapSkipsDeferredSplit, "remove-rmap-skips-deferred-split",
             "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"),
         mutant!(LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit",
@@ -240,6 +265,10 @@ pub struct Config {
     /// (as on a full swap device) and reclaim keeps the folio.
     #[serde(default = "default_swap_slots")]
     pub swap_slots: u8,
+    /// How many of the named files ([`crate::NAMED_FILES`]: `reg`, `memfd`,
+    /// `tmpfs`) exist, 0–3. Shared anonymous memory needs none.
+    #[serde(default)]
+    pub files: u8,
     /// The anonymous mTHP sizes a fault may allocate (every
     /// `hugepages-<size>kB/enabled` that allows the VMA); none by default,
     /// so order-0-only configurations are unchanged.
@@ -340,6 +369,7 @@ impl Default for Config {
             symmetry: true,
             mutant: None,
             swap_slots: default_swap_slots(),
+            files: 0,
             mthp: Mthp::none(),
         }
     }
@@ -367,6 +397,12 @@ impl Config {
         if self.swap_slots > 32 {
             return Err(format!("swap slots must be at most 32, got {}", self.swap_slots));
         }
+        if self.files as usize > crate::NAMED_FILES.len() {
+            return Err(format!("files must be between 0 and {}, got {}", crate::NAMED_FILES.len(), self.files));
+        }
+        if self.actions.contains(ActionKind::MmapFile) && self.files == 0 {
+            return Err("the mmap_file action needs files: set files to 1 (reg), 2 (and memfd) or 3 (and tmpfs)".into());
+        }
         if self.symmetry && self.ids != Ids::Canonical {
             return Err("process symmetry works on canonical ids: drop the ids setting or turn symmetry off".into());
         }
@@ -378,8 +414,8 @@ impl Config {
                 "the reclaim action needs writeback: kswapd must be able to finish the folio it unmapped".into()
             );
         }
-        if !self.actions.contains(ActionKind::Mmap) {
-            return Err("the mmap action must be enabled: nothing else can happen without a mapping".into());
+        if ![ActionKind::Mmap, ActionKind::MmapShared, ActionKind::MmapFile].iter().any(|&k| self.actions.contains(k)) {
+            return Err("the mmap action (or mmap_shared, mmap_file) must be enabled: nothing else can happen without a mapping".into());
         }
         Ok(())
     }
@@ -390,13 +426,13 @@ impl Config {
 pub struct ActionSet(u32);
 
 impl ActionSet {
-    /// Every action kind but KSM's ([`ActionKind::KSM`]) and the deferred
-    /// split's (it only acts on large folios, see [`Mthp`]), which a
-    /// configuration must name: checks written before them keep their
-    /// state spaces and their reports.
+    /// Every action kind but KSM's ([`ActionKind::KSM`]), the file kinds
+    /// ([`ActionKind::FILE`]) and the deferred split's (it only acts on
+    /// large folios, see [`Mthp`]), which a configuration must name: checks
+    /// written before them keep their state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM.into_iter().chain([ActionKind::SplitDeferred]) {
+        for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE).chain([ActionKind::SplitDeferred]) {
             set.0 &= !(1 << k as u32);
         }
         set

@@ -110,6 +110,26 @@ pub enum Branch {
     WpCopyKsm,
     /// rmap_walk_ksm() found a PTE through an rmap_item of another mm (search_new_forks).
     RmapWalkKsmNewFork,
+    /// do_fault_around() -> filemap_map_pages() mapped a cached folio the fault did not ask for.
+    FaultAround,
+    /// filemap_fault() -> do_sync_mmap_readahead(): a cache miss read the file in.
+    FilemapReadahead,
+    /// shmem_get_folio_gfp() allocated a folio for a hole.
+    ShmemAllocFolio,
+    /// shmem_swapin_folio() read a swapped-out shmem page back.
+    ShmemSwapin,
+    /// do_cow_fault() / wp_page_copy() copied a page-cache folio into an anon folio.
+    CowFromPageCache,
+    /// do_shared_fault() / wp_page_shared(): a store through a shared mapping dirtied the page-cache folio.
+    SharedDirty,
+    /// shmem_writeout(): the folio went to swap, its swap entry stayed in the page cache.
+    ShmemWriteout,
+    /// __remove_mapping() dropped a clean page-cache folio (reclaim).
+    PageCacheDropped,
+    /// unmap_mapping_range(even_cows) zapped a private COW copy beyond EOF.
+    TruncateEvenCows,
+    /// folio_mkclean() write-protected and cleaned a PTE for writeback.
+    FolioMkclean,
     /// do_anonymous_page() -> alloc_anon_folio() allocated a large folio (mTHP).
     AnonymousLargeFolio,
     /// do_wp_page() reused a page of a large folio (__wp_can_reuse_large_anon_folio()).
@@ -196,6 +216,16 @@ impl Branch {
         branch!(KsmBreak, "break_ksm: unshare fault copies a KSM page"),
         branch!(WpCopyKsm, "do_wp_page: KSM page copied (COW_KSM)"),
         branch!(RmapWalkKsmNewFork, "rmap_walk_ksm: PTE found in a forked mm (search_new_forks)"),
+        branch!(FaultAround, "do_fault_around: filemap_map_pages mapped a neighbour"),
+        branch!(FilemapReadahead, "filemap_fault: do_sync_mmap_readahead read the file in"),
+        branch!(ShmemAllocFolio, "shmem_get_folio_gfp: new folio for a hole"),
+        branch!(ShmemSwapin, "shmem_swapin_folio: swap entry in the mapping read back"),
+        branch!(CowFromPageCache, "do_cow_fault/wp_page_copy: page-cache folio copied to anon"),
+        branch!(SharedDirty, "do_shared_fault/wp_page_shared: page-cache folio dirtied"),
+        branch!(ShmemWriteout, "shmem_writeout: swap entry left in the page cache"),
+        branch!(PageCacheDropped, "__remove_mapping: clean page-cache folio dropped"),
+        branch!(TruncateEvenCows, "unmap_mapping_range(even_cows): private COW copy zapped"),
+        branch!(FolioMkclean, "folio_mkclean: PTE write-protected for writeback"),
         branch!(AnonymousLargeFolio, "do_anonymous_page: alloc_anon_folio large folio"),
         branch!(WpReuseLargeFolio, "do_wp_page: __wp_can_reuse_large_anon_folio"),
         branch!(DeferredSplitQueue, "deferred_split_folio: partially mapped, queued"),
@@ -217,13 +247,17 @@ pub struct Ctx<'a> {
     /// Narration lines, collected only when `Some`.
     pub log: Option<Vec<String>>,
     /// Bit `b` is set when [`Branch`] `b` was taken.
-    pub branches: u64,
+    pub branches: u128,
+    /// The system call's result when it fails without changing anything
+    /// the model keeps (an errno value, e.g. `EINVAL` for MADV_FREE on a
+    /// file VMA); 0 otherwise. Calls the model refuses outright are `Err`.
+    pub errno: i32,
 }
 
 impl<'a> Ctx<'a> {
     /// A context that narrates when `narrate` is true.
     pub fn new(cfg: &'a Config, narrate: bool) -> Self {
-        Ctx { cfg, log: narrate.then(Vec::new), branches: 0 }
+        Ctx { cfg, log: narrate.then(Vec::new), branches: 0, errno: 0 }
     }
 
     /// Records a narration line (built only when narrating).
@@ -235,7 +269,7 @@ impl<'a> Ctx<'a> {
 
     /// Records that a branch was taken.
     pub fn took(&mut self, b: Branch) {
-        self.branches |= 1 << b as u64;
+        self.branches |= 1 << b as u32;
     }
 
     /// Whether the running kernel is the v5.19 `degree` variant.

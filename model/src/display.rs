@@ -2,7 +2,7 @@
 //! changed.
 
 use crate::config::Kernel;
-use crate::state::{AvId, Mapping, Pte, State, GHOST_OR_ZERO};
+use crate::state::{AvId, Mapping, Pte, State, GHOST_FILE, GHOST_OR_ZERO};
 
 /// One line per object, keyed by the object's name (`P0`, `P0 VMA 0..2`,
 /// `AV1`, `F0`): the form traces and `rmapcheck run` print.
@@ -30,6 +30,7 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                     Pte::Swap { slot, exclusive } => format!("swap S{slot}{}", if exclusive { " x" } else { "" }),
                 };
                 match g {
+                    Some(GHOST_FILE) => format!("{p} (reads file)"),
                     Some(v) if v & GHOST_OR_ZERO != 0 => format!("{p} (reads {} or 0)", v & !GHOST_OR_ZERO),
                     Some(v) => format!("{p} (reads {v})"),
                     None => p,
@@ -42,8 +43,10 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             out.push((
                 format!("P{pid} VMA {}..{}", v.start, v.end),
                 format!(
-                    "{}{}{} pgoff={} anon_vma={} chain=[{}]",
+                    "{}{}{}{}{} pgoff={} anon_vma={} chain=[{}]",
                     if v.write { "rw" } else { "r" },
+                    if v.shared { " shared" } else { "" },
+                    v.file.map_or(String::new(), |f| format!(" file={}", crate::address_space::file_name(s, f))),
                     if v.account { " account" } else { "" },
                     if v.mergeable { " mergeable" } else { "" },
                     v.pgoff,
@@ -81,6 +84,7 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             Mapping::None => "NULL".to_string(),
             Mapping::Anon(a) => format!("AV{a}|ANON"),
             Mapping::Ksm(n) => format!("stable_node{n}|KSM"),
+            Mapping::File(f) => crate::address_space::file_name(s, f),
         };
         let mut flags = Vec::new();
         if f.swapbacked {
@@ -98,6 +102,9 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         }
         if f.isolated {
             flags.push("isolated+locked");
+        }
+        if f.readahead {
+            flags.push("readahead");
         }
         let line = match &f.large {
             None => format!(
@@ -166,10 +173,38 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         };
         out.push((format!("stable_node{i}"), v));
     }
+    for (i, f) in s.files.iter().enumerate() {
+        let name = crate::address_space::file_name(s, i as u8);
+        out.push((format!("file {name}"), file_line(f)));
+    }
     if let Some(o) = &s.oops {
         out.push(("oops".to_string(), format!("{:?}: {}", o.kind, o.what)));
     }
     out
+}
+
+/// A file: size, page cache (`F2`, `S0` for a shmem swap entry, `-` for a
+/// hole), the disk of a regular file, and the contents the ghost expects.
+fn file_line(f: &crate::address_space::File) -> String {
+    use crate::address_space::CacheEntry;
+    if f.freed {
+        return "freed".to_string();
+    }
+    let list = |v: Vec<String>| v.join(", ");
+    let cache = f.cache.iter().take(f.size as usize).map(|e| match e {
+        CacheEntry::Hole => "-".to_string(),
+        CacheEntry::Folio(x) => format!("F{x}"),
+        CacheEntry::Swap(x) => format!("S{x}"),
+    });
+    let vals = |v: &[u8]| list(v.iter().take(f.size as usize).map(|x| x.to_string()).collect());
+    let disk = if f.shmem() { String::new() } else { format!(" disk=[{}]", vals(&f.disk)) };
+    format!(
+        "{} size={} i_pages=[{}]{disk} (contents {})",
+        if f.shmem() { "shmem" } else { "regular" },
+        f.size,
+        list(cache.collect()),
+        vals(&f.content)
+    )
 }
 
 /// The VMAs in `av`'s interval tree, as `P1:0..2`.

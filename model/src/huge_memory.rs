@@ -86,6 +86,7 @@ pub fn split_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId, pins: u8) -> Op
             freed: false,
             swap: old.swap.map(|b| b + i),
             isolated: i == 0 && old.isolated,
+            readahead: false,
             large: None,
             split_dirty: old.dirty && !old.swapbacked,
         };

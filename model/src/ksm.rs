@@ -54,6 +54,10 @@ fn madvise_vma_behavior(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, sta
     if s.mms[pid].vmas[vi].mergeable == merge {
         return;
     }
+    if merge && s.mms[pid].vmas[vi].shared {
+        // ksm_compatible(): a VM_SHARED VMA is left alone, and the call succeeds.
+        return;
+    }
     if !merge {
         unmerge_ksm_pages(s, ctx, pid, vi, start, end);
     }
@@ -124,7 +128,7 @@ fn mergeable_page(s: &State, pid: usize, page: Page) -> Result<FolioId, String> 
         return Err(format!("P{pid} page {page} maps no anon page (follow_page() finds none)"));
     };
     let f = &s.folios[folio as usize];
-    if f.mapping == Mapping::None || f.freed {
+    if !f.mapping.is_anon() || f.freed {
         return Err(format!("P{pid} page {page}: F{folio} is not anon"));
     }
     if f.isolated {

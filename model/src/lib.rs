@@ -19,11 +19,13 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod address_space;
 pub mod assert;
 pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod filemap;
 pub mod huge_memory;
 pub mod input;
 pub mod ksm;
@@ -35,6 +37,7 @@ pub mod mremap;
 pub mod rmap;
 pub mod rng;
 pub mod scenario;
+pub mod shmem;
 pub mod state;
 pub mod step;
 pub mod swapfile;
@@ -42,16 +45,18 @@ pub mod swapin;
 pub mod thp;
 pub mod thp_madvise;
 pub mod thp_swap;
+pub mod truncate;
 pub mod vma;
 pub mod vmscan;
 
 pub use action::{Action, ActionKind};
+pub use address_space::{CacheEntry, File, FileId, FileKind, NAMED_FILES};
 pub use config::{ActionSet, Config, Ids, Kernel, Mthp, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
     ghost_allows, AnonVma, AvId, Folio, FolioId, Large, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem,
-    SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
+    SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_FILE, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
 };
 pub use step::{enabled_actions, step};
 
@@ -85,6 +90,8 @@ mod registries {
             Branch::ALL.iter().map(|(b, _)| *b as usize).collect(),
             Branch::ALL.iter().map(|(_, n)| *n).collect(),
         );
+        // Ctx::branches and ActionSet are bit sets of these widths.
+        assert!(Branch::ALL.len() <= 128 && ActionKind::ALL.len() <= 32);
         assert_eq!(ActionKind::KsmDrop.name(), "drop");
         assert_eq!(Mutant::KsmReuseInPlace.name(), "ksm-reuse-in-place");
     }

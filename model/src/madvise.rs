@@ -1,5 +1,5 @@
-//! madvise(MADV_PAGEOUT) and madvise(MADV_FREE) on private anonymous
-//! memory (mm/madvise.c).
+//! madvise(MADV_PAGEOUT), madvise(MADV_FREE) and madvise(MADV_DONTNEED)
+//! (mm/madvise.c).
 
 use crate::config::Kernel;
 use crate::ctx::{Branch, Ctx};
@@ -84,6 +84,12 @@ pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, le
 /// folio_mark_lazyfree() clears PG_swapbacked of an anon folio outside the
 /// swap cache. The caller's ghost may now read zero on every advised page.
 ///
+/// madvise_walk_vmas() visits the VMAs in address order and stops at the
+/// first error: madvise_free_single_vma() refuses a VMA that is not
+/// vma_is_anonymous() ("MADV_FREE works for only anon vma at the moment"),
+/// a private file mapping or shared anonymous memory included, with
+/// EINVAL ([`Ctx::errno`]); the pages before it are already advised.
+///
 /// v6.18 checks sharing only inside the PG_dirty/swap-cache branch, so a
 /// clean shared folio under clean PTEs becomes lazyfree for every process
 /// that maps it, and reclaim discards it from all of them (the kernel bug of
@@ -94,6 +100,14 @@ pub fn madvise_pageout(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, le
 /// folio mapped whole in the range too ([`crate::thp_madvise::madvise_free_large`]).
 pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
     let range = advised_range(s, pid, start, len)?;
+    // madvise_walk_vmas() stops at the first VMA that is not
+    // vma_is_anonymous(): the pages before it are advised, then EINVAL.
+    let stop = range
+        .clone()
+        .find(|&p| s.mms[pid].vma_index(p).is_some_and(|vi| !s.mms[pid].vmas[vi].is_anonymous()))
+        .unwrap_or(range.end);
+    let einval = stop < range.end;
+    let range = range.start..stop;
     for page in range.clone() {
         if let Some(v) = s.mms[pid].ghost[page as usize].as_mut().filter(|v| **v & !GHOST_OR_ZERO != 0) {
             *v |= GHOST_OR_ZERO;
@@ -148,6 +162,29 @@ pub fn madvise_free(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: 
                 folio_mark_lazyfree(s, ctx, folio, page);
             }
         }
+    }
+    if einval {
+        ctx.errno = EINVAL;
+        ctx.say(|| format!("madvise_free_single_vma: page {stop} is not in an anonymous VMA: EINVAL"));
+    }
+    Ok(())
+}
+
+/// `EINVAL` of the kernel's errno.h.
+pub const EINVAL: i32 = 22;
+
+/// Mirrors madvise_dontneed_single_vma() -> zap_vma_range() for every VMA
+/// of the range: private anonymous pages and swap entries are freed, a
+/// private file mapping loses its COW copies (the file shows through
+/// again), page-cache folios are only unmapped (a dirty PTE dirties the
+/// folio first) and stay cached.
+pub fn madvise_dontneed(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8) -> Result<(), String> {
+    let range = advised_range(s, pid, start, len)?;
+    crate::memory::zap_pte_range(s, ctx, pid, range.start, range.end);
+    for page in range {
+        let vi = s.mms[pid].vma_index(page).unwrap_or(0);
+        let g = if s.mms[pid].vmas[vi].file.is_some() { crate::state::GHOST_FILE } else { 0 };
+        s.mms[pid].ghost[page as usize] = Some(g);
     }
     Ok(())
 }

@@ -19,6 +19,14 @@ pub fn read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) -> Resul
         let vi = s.mms[pid].vma_index(page).unwrap_or(0);
         return crate::swapin::do_swap_page(s, ctx, pid, vi, page, false);
     }
+    let vi = s.mms[pid].vma_index(page).unwrap_or(0);
+    if s.mms[pid].vmas[vi].file.is_some() {
+        // do_pte_missing() -> do_fault() -> do_read_fault() for a VMA with vm_ops.
+        if s.mms[pid].ptes[page as usize] == Pte::None {
+            crate::filemap::do_read_fault(s, ctx, pid, vi, page)?;
+        }
+        return Ok(());
+    }
     let pte = &mut s.mms[pid].ptes[page as usize];
     if *pte == Pte::None {
         *pte = Pte::Zero;
@@ -39,9 +47,16 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
     if !s.mms[pid].vmas[vi].write {
         return Err(format!("the VMA at page {page} is read-only: the store would SIGSEGV"));
     }
+    let (file, shared) = (s.mms[pid].vmas[vi].file, s.mms[pid].vmas[vi].shared);
     match s.mms[pid].ptes[page as usize] {
+        Pte::None if file.is_some() => crate::filemap::do_fault_write(s, ctx, pid, vi, page)?,
         Pte::None => do_anonymous_page_write(s, ctx, pid, vi, page),
         Pte::Present { writable: true, .. } => ctx.took(Branch::WriteHit),
+        // do_wp_page(): "Shared mapping: ... We should not cow pages in a
+        // shared writeable mapping" -> wp_page_shared().
+        Pte::Present { writable: false, .. } if shared && ctx.cfg.mutant != Some(Mutant::SharedWriteCows) => {
+            crate::filemap::wp_page_shared(s, ctx, pid, page)
+        }
         Pte::Zero | Pte::Present { writable: false, .. } => do_wp_page(s, ctx, pid, vi, page),
         Pte::Swap { .. } => crate::swapin::do_swap_page(s, ctx, pid, vi, page, true)?,
     }
@@ -59,7 +74,13 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
             oops(s, OopsKind::Bug, format!("store after the fault found {other:?}, not a writable PTE"));
         }
     }
-    s.mms[pid].ghost[page as usize] = Some(value);
+    if shared {
+        // The store reaches the file: every mapping of it reads it now.
+        let index = s.mms[pid].vmas[vi].linear_page_index(page);
+        s.files[file.unwrap_or(0) as usize].content[index as usize] = value;
+    } else {
+        s.mms[pid].ghost[page as usize] = Some(value);
+    }
     Ok(())
 }
 
@@ -136,7 +157,7 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
         // "if (!PageAnonExclusive(vmf->page)) SetPageAnonExclusive(vmf->page)"
         s.folios[folio as usize].set_page_exclusive(sub, true);
         ctx.say(|| format!("do_wp_page: __wp_can_reuse_large_anon_folio(F{folio}) -> page {sub} reused"));
-    } else if wp_can_reuse_anon_folio(s, ctx, folio) {
+    } else if f.mapping.is_anon() && wp_can_reuse_anon_folio(s, ctx, folio) {
         let vma = s.mms[pid].vmas[vi].clone();
         if ksm && ctx.cfg.mutant == Some(Mutant::KsmReuseInPlace) {
             ctx.say(|| format!("do_wp_page: (mutant) KSM page F{folio} reused in place"));
@@ -211,6 +232,9 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
     match old {
         Some((old, sub)) => {
             ctx.took(Branch::WpCopyFolio);
+            if s.folios[old as usize].mapping.file().is_some() {
+                ctx.took(Branch::CowFromPageCache);
+            }
             ctx.say(|| format!("do_wp_page: wp_page_copy F{old} -> new F{new}"));
             // folio_remove_rmap_pte(old_folio, vmf->page, vma): of a large
             // folio only this page (which may leave it partially mapped).
@@ -236,7 +260,12 @@ pub fn zap_pte_range(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end:
         let pte = std::mem::replace(&mut s.mms[pid].ptes[page as usize], Pte::None);
         let mut nr = 1;
         match pte {
-            Pte::Present { folio, sub, .. } => {
+            Pte::Present { folio, sub, dirty, .. } => {
+                // zap_present_folio_ptes(): "if (!folio_test_anon(folio))
+                // { ... if (pte_dirty(ptent)) folio_mark_dirty(folio);"
+                if dirty && s.folios[folio as usize].mapping.file().is_some() {
+                    s.folios[folio as usize].dirty = true;
+                }
                 if s.folios[folio as usize].large.is_some() {
                     let vi = s.mms[pid].vma_index(page);
                     while page + nr < end
@@ -301,7 +330,7 @@ fn copy_present_pte(s: &mut State, ctx: &mut Ctx, _parent: usize, child: usize, 
     if keep {
         f.set_page_exclusive(sub, true);
     }
-    if mutant == Some(Mutant::SharedFolioToChildAnonVma) {
+    if mutant == Some(Mutant::SharedFolioToChildAnonVma) && f.mapping.is_anon() {
         if let Some(av) = child_av {
             f.mapping = crate::state::Mapping::Anon(av);
         }

@@ -28,29 +28,42 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
         anon_vma: None,
         middle: None,
         copied_from: None,
+        file: None,
+        shared: false,
     };
-    if vma_merge_new_range(s, ctx, pid, &vmg).is_none() {
-        let mm = &mut s.mms[pid];
-        let at = mm.vmas.partition_point(|v| v.start < start);
-        mm.vmas.insert(
-            at,
-            Vma {
-                start,
-                end,
-                pgoff: start,
-                write,
-                mergeable: false,
-                account: write,
-                anon_vma: None,
-                chain: Default::default(),
-            },
-        );
+    if mmap_region(s, ctx, pid, &vmg, true) {
         ctx.say(|| format!("mmap_region: new VMA {start}..{end} pgoff={start}"));
     }
     for p in start..end {
         s.mms[pid].ghost[p as usize] = Some(0);
     }
     Ok(())
+}
+
+/// Mirrors __mmap_region() after the checks: vma_merge_new_range()
+/// extends a neighbour when `merge` allows it, else a new VMA with the
+/// range's flags (no anon_vma yet) is inserted in address order. `true`
+/// when a new VMA was inserted.
+pub(crate) fn mmap_region(s: &mut State, ctx: &mut Ctx, pid: usize, vmg: &Vmg, merge: bool) -> bool {
+    if merge && vma_merge_new_range(s, ctx, pid, vmg).is_some() {
+        return false;
+    }
+    let mm = &mut s.mms[pid];
+    let at = mm.vmas.partition_point(|v| v.start < vmg.start);
+    let vma = Vma {
+        start: vmg.start,
+        end: vmg.end,
+        pgoff: vmg.pgoff,
+        write: vmg.write,
+        mergeable: vmg.mergeable,
+        account: vmg.account,
+        anon_vma: None,
+        chain: Default::default(),
+        file: vmg.file,
+        shared: vmg.shared,
+    };
+    mm.vmas.insert(at, vma);
+    true
 }
 
 pub(crate) fn check_range(s: &State, start: Page, len: u8) -> Result<Page, String> {
@@ -88,13 +101,16 @@ pub fn do_munmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8)
         s.mms[pid].ghost[p as usize] = None;
     }
     crate::ksm::rmap_items_unmapped(s, pid, start, end);
-    Ok(())
+    crate::shmem::release_unmapped_objects(s, ctx)
 }
 
-/// Mirrors dup_mmap(): the child gets a copy of every VMA; a faulted one
-/// goes through anon_vma_fork() and copy_page_range() (vma_needs_copy() is
-/// false for an unfaulted anonymous VMA, so its zero-page PTEs are not
-/// copied and the child faults on its own). Returns the child's pid.
+/// Mirrors dup_mmap(): the child gets a copy of every VMA (with its
+/// `vm_file`, get_file()); a faulted one goes through anon_vma_fork() and
+/// copy_page_range(). vma_needs_copy() is true only with an anon_vma
+/// ("an anonymous VMA has page tables which naturally cannot be
+/// reconstituted on page fault"), so an unfaulted anonymous VMA, a
+/// private file VMA that never COWed and every shared VMA are not copied:
+/// the child faults their pages in again. Returns the child's pid.
 pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, String> {
     if s.mms.len() >= ctx.cfg.procs as usize {
         return Err(format!("fork would create P{}, beyond the bound of {} processes", s.mms.len(), ctx.cfg.procs));
@@ -118,7 +134,7 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
 /// Mirrors exit_mmap(): unmap_vmas() over the whole address space first,
 /// then free_pgtables() unlinks every VMA, then remove_vma() frees them.
 /// All PTEs are gone before any VMA leaves an anon_vma tree.
-pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
+pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) -> Result<(), String> {
     let pages = s.pages();
     zap_pte_range(s, ctx, pid, 0, pages);
     while !s.mms[pid].vmas.is_empty() {
@@ -129,4 +145,5 @@ pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) {
     mm.alive = false;
     mm.ghost.iter_mut().for_each(|g| *g = None);
     ctx.say(|| format!("exit_mmap: P{pid} gone"));
+    crate::shmem::release_unmapped_objects(s, ctx)
 }

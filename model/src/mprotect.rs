@@ -39,12 +39,13 @@ fn mprotect_fixup(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, start: Pa
     }
     let old = &s.mms[pid].vmas[vi];
     let account = if write {
-        true
+        // A shared mapping is never charged (VM_SHARED in the test).
+        old.account || !old.shared
     } else {
         // v6.x: "cannot reduce our commit if we make it unwritable again
         // except in the anonymous case where no anon_vma has yet to be
-        // assigned".
-        old.account && (old.anon_vma.is_some() || ctx.degree_era())
+        // assigned" (vma_is_anonymous(): a private file VMA keeps it).
+        old.account && (old.anon_vma.is_some() || ctx.degree_era() || !old.is_anonymous())
     };
     let mergeable = old.mergeable;
     let vi = vma_modify(s, ctx, pid, vi, start, end, write, account, mergeable);
@@ -63,11 +64,26 @@ fn mprotect_fixup(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, start: Pa
 /// zero page is never made writable. v5.19 predates "mm/mprotect: allow
 /// clean exclusive anon pages to be writable" (v6.0): there every anon PTE
 /// stays read-only and the next store takes a write fault.
+///
+/// A shared mapping: vma_set_page_prot() gives shmem (no write-notify) a
+/// writable vm_page_prot, and pte_modify() makes every PTE writable; a
+/// regular file write-notifies, so only PTEs can_change_shared_pte_writable()
+/// accepts, the dirty ones, are upgraded and a clean one faults into
+/// page_mkwrite first.
 fn change_protection(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page, write: bool) {
     let upgrade = write && !ctx.degree_era();
     for p in start..end {
         if let Pte::Present { folio, sub, writable, dirty } = s.mms[pid].ptes[p as usize] {
-            let w = if write { writable || (upgrade && s.folios[folio as usize].page_exclusive(sub)) } else { false };
+            let vma = s.mms[pid].vma_index(p).map(|vi| &s.mms[pid].vmas[vi]);
+            let shared_upgrade = vma.filter(|v| v.shared).map(|v| {
+                let shmem = v.file.is_some_and(|f| s.files[f as usize].shmem());
+                shmem || dirty
+            });
+            let w = match (write, shared_upgrade) {
+                (false, _) => false,
+                (true, Some(up)) => writable || up,
+                (true, None) => writable || (upgrade && s.folios[folio as usize].page_exclusive(sub)),
+            };
             if w && !writable {
                 ctx.took(Branch::MprotectMakeWritable);
             }

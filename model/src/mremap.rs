@@ -72,7 +72,11 @@ fn move_vma(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, to: 
 /// the kernel allows only for an unfaulted source (VM_BUG_ON_VMA).
 fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: u8, pgoff: u8) -> bool {
     let faulted = vma.anon_vma.is_some();
-    let pgoff = if faulted { pgoff } else { to };
+    // "If anonymous vma has not yet been faulted, update new pgoff to
+    // match new location": only vma_is_anonymous(); a file VMA's pgoff is
+    // a file offset and moves with it.
+    let reset_file = ctx.cfg.mutant == Some(crate::Mutant::MremapResetsFilePgoff);
+    let pgoff = if faulted || (!vma.is_anonymous() && !reset_file) { pgoff } else { to };
     let copied_from = (!ctx.degree_era()).then(|| vma.clone());
     let vmg = Vmg {
         start: to,
@@ -84,11 +88,13 @@ fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: 
         anon_vma: vma.anon_vma,
         middle: None,
         copied_from,
+        file: vma.file,
+        shared: vma.shared,
     };
     if let Some(t) = vma_merge_new_range(s, ctx, pid, &vmg) {
         let new = &s.mms[pid].vmas[s.mms[pid].vma_index(t).expect("merged VMA")];
         let self_merged = new.start <= vma.start && vma.start < new.end;
-        if self_merged && faulted {
+        if self_merged && (faulted || !vma.is_anonymous()) {
             oops(s, OopsKind::Bug, "VM_BUG_ON_VMA(faulted_in_anon_vma, new_vma) in copy_vma".into());
         }
         return self_merged;
@@ -102,6 +108,8 @@ fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: 
         mergeable: vma.mergeable,
         anon_vma: vma.anon_vma,
         chain: Default::default(),
+        file: vma.file,
+        shared: vma.shared,
     };
     anon_vma_clone(s, ctx, &mut new, vma);
     let mm = &mut s.mms[pid];
@@ -130,8 +138,9 @@ fn move_page_tables(s: &mut State, pid: usize, start: Page, to: Page, len: u8) {
 /// new one, its anon_vma links "are no longer needed after its page table
 /// has been moved" and unlink_anon_vmas() drops them, leaving it unfaulted.
 fn dontunmap_complete(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, self_merged: bool) {
+    let file_backed = s.mms[pid].vma_index(start).is_some_and(|vi| s.mms[pid].vmas[vi].file.is_some());
     for p in start..start + len {
-        s.mms[pid].ghost[p as usize] = Some(0);
+        s.mms[pid].ghost[p as usize] = Some(if file_backed { crate::state::GHOST_FILE } else { 0 });
     }
     let vi = s.mms[pid].vma_index(start).expect("DONTUNMAP keeps the source VMA");
     let old = &s.mms[pid].vmas[vi];

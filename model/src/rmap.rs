@@ -31,7 +31,12 @@ pub fn anon_vma_alloc(s: &mut State, ctx: &Ctx) -> AvId {
 /// boundary. (VM_MERGEABLE was missing here: live-kernel conformance found
 /// it, `scenarios/anon-vma-not-shared-across-mergeable-boundary.rmap`.)
 fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
-    a.end == b.start && a.account == b.account && a.mergeable == b.mergeable && b.pgoff == a.pgoff + (b.start - a.start)
+    a.end == b.start
+        && a.account == b.account
+        && a.mergeable == b.mergeable
+        && a.file == b.file
+        && a.shared == b.shared
+        && b.pgoff == a.pgoff + (b.start - a.start)
 }
 
 /// Mirrors find_mergeable_anon_vma() with reusable_anon_vma(): try the next

@@ -101,15 +101,25 @@ pub struct Scenario {
 
 impl Scenario {
     /// The model configuration the scenario runs under: its kernel, window,
-    /// process bound, mTHP sizes and mutant, any of the 15 values, 32 swap
-    /// slots, every action kind, replayed with stable ids
-    /// ([`Config::for_replay`]).
+    /// process bound, mTHP sizes and mutant, the named files if it names
+    /// one, any of the 15 values, 32 swap slots, every action kind,
+    /// replayed with stable ids ([`Config::for_replay`]).
     pub fn config(&self) -> Config {
+        // A scenario that names a file gets all three named files (the
+        // ones it does not name stay untouched).
+        let names_file = self.steps.iter().any(|st| {
+            matches!(
+                st.action,
+                Action::MmapFile { file: Some(_), .. } | Action::Ftruncate { .. } | Action::Fsync { .. }
+            )
+        });
+        let files = if names_file { crate::NAMED_FILES.len() as u8 } else { 0 };
         Config {
             kernel: self.kernel,
             procs: self.procs,
             pages: self.pages,
             values: 15,
+            files,
             mthp: self.mthp,
             mutant: self.mutant,
             // As many slots as the model allows: the live runs' zram device
@@ -283,7 +293,22 @@ fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
         | Action::MadvFree { start, len, .. }
         | Action::Mprotect { start, len, .. }
         | Action::MadvMergeable { start, len, .. }
-        | Action::MadvUnmergeable { start, len, .. } => range(start, len),
+        | Action::MadvUnmergeable { start, len, .. }
+        | Action::MadvDontneed { start, len, .. } => range(start, len),
+        // The modelled file is as long as the window.
+        Action::MmapFile { start, len, pgoff, .. } => range(start, len).and_then(|()| {
+            if u16::from(pgoff) + u16::from(len) > u16::from(pages) {
+                return Err(format!(
+                    "file pages {pgoff}..{} are beyond the {pages}-page file (pages: {pages})",
+                    u16::from(pgoff) + u16::from(len)
+                ));
+            }
+            Ok(())
+        }),
+        Action::Ftruncate { size, .. } if size > pages => {
+            Err(format!("size {size} is beyond the {pages}-page file (pages: {pages})"))
+        }
+        Action::Ftruncate { .. } | Action::Fsync { .. } => Ok(()),
         Action::Mremap { start, len, to, .. } => range(start, len).and_then(|()| range(to, len)),
         Action::Read { page, .. } | Action::Reclaim { page, .. } | Action::KsmDrop { page, .. } => range(page, 1),
         Action::Write { page, value, .. } if value <= 15 => range(page, 1),

@@ -6,6 +6,7 @@
 //! [`crate::canon`] renumbers them after every action so that two states that
 //! differ only in ids are one state.
 
+use crate::address_space::{CacheEntry, File, FileId};
 use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,11 @@ pub type NodeId = u8;
 /// zero (MADV_FREE promised the kernel it may drop `v`); a later write
 /// stores a plain value again.
 pub const GHOST_OR_ZERO: Value = 0x80;
+/// Ghost marker: the page reads the contents of the file it maps (at its
+/// `linear_page_index()`), whatever they are when it is read: a shared
+/// mapping always, a private file mapping until the process's own first
+/// store (or again after MADV_DONTNEED dropped its copy).
+pub const GHOST_FILE: Value = 0x40;
 /// What [`State::reads`] returns for a swap PTE whose slot holds no data
 /// and no swap-cache folio: the write was lost, and no sequential value
 /// equals it.
@@ -72,6 +78,10 @@ pub struct State {
     /// KSM stable nodes (`struct ksm_stable_node`), each with the
     /// rmap_items that map its page. Empty unless KSM actions run.
     pub stable_nodes: Vec<StableNode>,
+    /// Files and shmem objects with their page caches (see
+    /// [`crate::address_space`]). Empty unless file actions run.
+    #[serde(default)]
+    pub files: Vec<File>,
     /// A kernel assertion (`VM_BUG_ON`, `VM_WARN_ON`) that fired, or a use
     /// of freed memory, during the last action. Nothing runs after it.
     pub oops: Option<Oops>,
@@ -127,6 +137,13 @@ pub struct Vma {
     /// Each entry is one `anon_vma_chain` (AVC); the interval trees are
     /// derived from these lists (see [`State::tree_len`]).
     pub chain: ArrayVec<AvId, MAX_CHAIN>,
+    /// `vma->vm_file`: the file or shmem object mapped; `None` for private
+    /// anonymous memory. `vm_pgoff` is then an offset in that file.
+    #[serde(default)]
+    pub file: Option<FileId>,
+    /// `VM_SHARED`: stores reach the file; never COW, never an anon_vma.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 impl Vma {
@@ -142,6 +159,11 @@ impl Vma {
     /// must carry for rmap to find it here.
     pub fn linear_page_index(&self, page: Page) -> u8 {
         page - self.start + self.pgoff
+    }
+    /// `vma_is_anonymous()`: no `vm_ops`, i.e. private anonymous memory.
+    /// A shared anonymous mapping has shmem's `vm_ops`.
+    pub fn is_anonymous(&self) -> bool {
+        self.file.is_none()
     }
 }
 
@@ -176,6 +198,9 @@ pub enum Mapping {
     /// `stable_node | PAGE_MAPPING_KSM` (0x3): a KSM page, see
     /// [`State::stable_nodes`].
     Ksm(NodeId),
+    /// `&inode->i_mapping`, tag bits 0: a page-cache folio of a file or
+    /// shmem object (see [`State::files`]).
+    File(FileId),
 }
 
 impl Mapping {
@@ -186,7 +211,7 @@ impl Mapping {
     /// The low bits `folio->mapping & PAGE_MAPPING_FLAGS`.
     pub fn tag_bits(self) -> u8 {
         match self {
-            Mapping::None => 0,
+            Mapping::None | Mapping::File(_) => 0,
             Mapping::Anon(_) => Self::ANON,
             Mapping::Ksm(_) => Self::KSM,
         }
@@ -195,6 +220,17 @@ impl Mapping {
     pub fn stable_node(self) -> Option<NodeId> {
         match self {
             Mapping::Ksm(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// `folio_test_anon()`: bit 0 of the tag (anon and KSM folios).
+    pub fn is_anon(self) -> bool {
+        self.tag_bits() & Self::ANON != 0
+    }
+    /// `folio_mapping()` of a page-cache folio: its file.
+    pub fn file(self) -> Option<FileId> {
+        match self {
+            Mapping::File(f) => Some(f),
             _ => None,
         }
     }
@@ -235,6 +271,12 @@ pub struct Folio {
     /// Isolated from the LRU by reclaim and locked (`PG_locked`, one
     /// reference): try_to_unmap() is done and pageout() has not run yet.
     pub isolated: bool,
+    /// `PG_readahead`, which is `PG_reclaim`'s bit: a page-cache folio
+    /// reclaim kept dirty (folio_set_reclaim()) or the first page of an
+    /// async readahead window. fault-around skips it, and a fault on it
+    /// starts async readahead (see [`crate::filemap`]).
+    #[serde(default)]
+    pub readahead: bool,
     /// What a large folio (order 1 or 2, see [`Large`]) keeps beyond an
     /// order-0 folio; `None` for order 0. For a large folio `mapcount` is
     /// folio_mapcount() (`_large_mapcount + 1`), and `data` and
@@ -309,6 +351,7 @@ impl Folio {
             freed: false,
             swap: None,
             isolated: false,
+            readahead: false,
             large: None,
             split_dirty: false,
         }
@@ -316,7 +359,7 @@ impl Folio {
 
     /// `folio_test_lazyfree()`: anon and not `PG_swapbacked` (MADV_FREE).
     pub fn lazyfree(&self) -> bool {
-        !self.swapbacked && self.mapping != Mapping::None
+        !self.swapbacked && self.mapping.is_anon()
     }
     /// folio_order().
     pub fn order(&self) -> u8 {
@@ -522,9 +565,21 @@ impl State {
             folios: Vec::new(),
             swap: Vec::new(),
             stable_nodes: Vec::new(),
+            files: Vec::new(),
             oops: None,
             symmetry,
         }
+    }
+
+    /// The initial state of a configuration: [`State::new`] plus the named
+    /// files `cfg.files` asks for, each `cfg.pages` pages long, sparse
+    /// (all zeroes) and with nothing cached, as the executor creates them.
+    pub fn initial(cfg: &crate::Config) -> Self {
+        let mut s = State::new(cfg.pages, cfg.symmetry);
+        for (_, kind, _) in crate::address_space::NAMED_FILES.iter().take(cfg.files as usize) {
+            s.files.push(File::new(*kind, false, cfg.pages, cfg.pages));
+        }
+        s
     }
 
     /// Number of pages in the address window.
@@ -558,9 +613,30 @@ impl State {
     /// folio's data, else what pageout() wrote to the slot, else [`LOST`].
     pub fn reads(&self, pid: usize, page: Page) -> Value {
         match self.mms[pid].ptes[page as usize] {
-            Pte::None | Pte::Zero => 0,
+            Pte::None => {
+                // A fault on a file VMA maps the file's page.
+                let mm = &self.mms[pid];
+                match mm.vma_index(page).map(|vi| &mm.vmas[vi]) {
+                    Some(v) if v.file.is_some() => self.file_data(v.file.unwrap_or(0), v.linear_page_index(page)),
+                    _ => 0,
+                }
+            }
+            Pte::Zero => 0,
             Pte::Present { folio, sub, .. } => self.folios[folio as usize].page_data(sub),
             Pte::Swap { slot, .. } => self.slot_data(slot),
+        }
+    }
+
+    /// What the file holds at `index` now (kernel state, not the ghost): the
+    /// page-cache folio, else the swap slot shmem left there, else the disk
+    /// block (regular) or zeroes (a shmem hole).
+    pub fn file_data(&self, file: FileId, index: u8) -> Value {
+        let f = &self.files[file as usize];
+        match f.cache.get(index as usize) {
+            Some(CacheEntry::Folio(folio)) => self.folios[*folio as usize].data,
+            Some(CacheEntry::Swap(slot)) => self.slot_data(*slot),
+            Some(CacheEntry::Hole) if !f.shmem() => f.disk[index as usize],
+            _ => 0,
         }
     }
 

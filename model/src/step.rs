@@ -54,7 +54,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             dup_mmap(&mut n, ctx, pid)?;
         }
         Action::Munmap { start, len, .. } => do_munmap(&mut n, ctx, pid, start, len)?,
-        Action::Exit { .. } => exit_mmap(&mut n, ctx, pid),
+        Action::Exit { .. } => exit_mmap(&mut n, ctx, pid)?,
         Action::Mprotect { start, len, write, .. } => do_mprotect(&mut n, ctx, pid, start, len, write)?,
         Action::Mremap { start, len, to, dontunmap, .. } => do_mremap(&mut n, ctx, pid, start, len, to, dontunmap)?,
         Action::MadvPageout { start, len, .. } => madvise_pageout(&mut n, ctx, pid, start, len)?,
@@ -74,6 +74,12 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             }
             ksmd_drop(&mut n, ctx, pid, page)?
         }
+        Action::MmapFile { start, len, write, shared, file, pgoff, .. } => {
+            crate::filemap::do_mmap_file(&mut n, ctx, pid, start, len, write, shared, file, pgoff)?
+        }
+        Action::MadvDontneed { start, len, .. } => crate::madvise::madvise_dontneed(&mut n, ctx, pid, start, len)?,
+        Action::Ftruncate { file, size, .. } => crate::truncate::do_ftruncate(&mut n, ctx, file, size)?,
+        Action::Fsync { file, .. } => crate::filemap::vfs_fsync(&mut n, ctx, file)?,
     }
     if normalize(&mut n, ctx.cfg.ids) {
         ctx.say(|| {
@@ -94,7 +100,8 @@ fn check_page(s: &State, page: u8) -> Result<(), String> {
 /// The actions the checker explores from `s`, in a fixed order. Loads that
 /// hit a present PTE and stores of the value already there change nothing
 /// and are left out; so are calls that only fail (SIGSEGV, EEXIST, a
-/// munmap of nothing).
+/// munmap of nothing) and calls that would sleep on the lock kswapd holds
+/// until its writeback.
 pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     if s.oops.is_some() {
         return;
@@ -123,6 +130,10 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             let pte = mm.ptes[page as usize];
             if swapin_would_sleep(s, pte) {
                 continue;
+            }
+            let v = &mm.vmas[vi];
+            if v.file.is_some_and(|f| v.linear_page_index(page) >= s.files[f as usize].size) {
+                continue; // beyond EOF: the access would SIGBUS
             }
             if on(ActionKind::Read) && matches!(pte, Pte::None | Pte::Swap { .. }) {
                 out.push(Action::Read { pid, page });
@@ -210,6 +221,73 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         out.push(Action::SplitDeferred);
     }
     ksmd_actions(cfg, s, out);
+    file_actions(cfg, s, out);
+    // While kswapd holds a page-cache or shmem folio locked, a fault on it,
+    // fsync or truncation of its file, and the last fput() of a shmem
+    // object (munmap, exit) sleep until `kswapd writeback`. Which calls
+    // those are is the step's own answer (it refuses them); such states
+    // are few, so every action is tried there.
+    if s.folios.iter().any(|f| f.isolated && !f.freed && f.mapping.file().is_some()) {
+        out.retain(|&a| step(s, a, &mut Ctx::new(cfg, false)).is_ok());
+    }
+}
+
+/// The file vocabulary: mmap of shared anonymous memory and of each named
+/// file (MAP_PRIVATE and MAP_SHARED, every file offset that fits),
+/// MADV_DONTNEED of single pages, and ftruncate() to every other size and
+/// fsync() when something is dirty, named once (by the first live
+/// process: every process holds the same file descriptors).
+fn file_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    let on = |k| cfg.actions.contains(k);
+    let pages = s.pages();
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
+        let pid = pid as u8;
+        for start in 0..pages {
+            for len in 1..=pages - start {
+                if mm.overlaps(start, start + len) {
+                    break;
+                }
+                for write in [true, false] {
+                    if on(ActionKind::MmapShared) {
+                        out.push(Action::MmapFile { pid, start, len, write, shared: true, file: None, pgoff: 0 });
+                    }
+                    if !on(ActionKind::MmapFile) {
+                        continue;
+                    }
+                    for file in 0..cfg.files.min(s.files.len() as u8) {
+                        for pgoff in 0..=pages - len {
+                            for shared in [false, true] {
+                                out.push(Action::MmapFile { pid, start, len, write, shared, file: Some(file), pgoff });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if on(ActionKind::MadvDontneed) {
+            for page in 0..pages {
+                if mm.vma_index(page).is_some() && !matches!(mm.ptes[page as usize], Pte::None) {
+                    out.push(Action::MadvDontneed { pid, start: page, len: 1 });
+                }
+            }
+        }
+    }
+    let Some(first) = s.mms.iter().position(|m| m.alive) else { return };
+    let pid = first as u8;
+    for (file, f) in s.files.iter().enumerate().take(cfg.files as usize) {
+        let file = file as u8;
+        if on(ActionKind::Ftruncate) {
+            // Shrinking only: growing a file back adds holes and nothing
+            // the rmap has to find (scenarios may grow a file).
+            for size in 0..f.size {
+                out.push(Action::Ftruncate { pid, file, size });
+            }
+        }
+        let dirty = f.cache.iter().any(|e| matches!(e, crate::CacheEntry::Folio(x) if s.folios[*x as usize].dirty));
+        if on(ActionKind::Fsync) && !f.shmem() && dirty {
+            out.push(Action::Fsync { pid, file });
+        }
+    }
 }
 
 /// ksmd's merges (every scanned page with every partner page that
@@ -286,7 +364,8 @@ fn reclaim_actions(cfg: &Config, s: &State, pid: u8, out: &mut Vec<Action>) {
         if on(ActionKind::MadvPageout) && matches!(pte, Pte::Present { .. }) {
             out.push(Action::MadvPageout { pid, start: page, len: 1 });
         }
-        if on(ActionKind::MadvFree) && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
+        let anon_vma_ok = mm.vma_index(page).is_some_and(|vi| mm.vmas[vi].is_anonymous());
+        if on(ActionKind::MadvFree) && anon_vma_ok && matches!(pte, Pte::Present { .. } | Pte::Swap { .. }) {
             out.push(Action::MadvFree { pid, start: page, len: 1 });
         }
         if cfg.mthp.any() {

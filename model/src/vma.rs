@@ -62,6 +62,10 @@ pub struct Vmg {
     pub middle: Option<Vma>,
     /// `vmg->copied_from`: the VMA mremap() copies from.
     pub copied_from: Option<Vma>,
+    /// `vmg->file`: the `vm_file` of the range (`None` for anonymous memory).
+    pub file: Option<crate::address_space::FileId>,
+    /// VM_SHARED of the range, compared like VM_WRITE.
+    pub shared: bool,
 }
 
 /// Mirrors vma_is_fork_child() (formerly vma_had_uncowed_parents()): a
@@ -105,10 +109,15 @@ fn is_mergeable_anon_vma(ctx: &Ctx, vmg: &Vmg, tgt: &Vma) -> bool {
 }
 
 /// Mirrors is_mergeable_vma() for what the model has: the flags (VM_WRITE,
-/// VM_ACCOUNT, VM_MERGEABLE) must be equal; no file, mempolicy, uffd or
-/// anon name.
+/// VM_ACCOUNT, VM_MERGEABLE, VM_SHARED) must be equal and `vm_file` the
+/// same ("if (vma->vm_file != vmg->file) return false"); no mempolicy,
+/// uffd or anon name.
 fn is_mergeable_vma(vmg: &Vmg, v: &Vma) -> bool {
-    v.write == vmg.write && v.account == vmg.account && v.mergeable == vmg.mergeable
+    v.write == vmg.write
+        && v.account == vmg.account
+        && v.mergeable == vmg.mergeable
+        && v.shared == vmg.shared
+        && v.file == vmg.file
 }
 
 /// Mirrors can_vma_merge_after(): the range may extend `prev` upwards.
@@ -393,6 +402,8 @@ pub fn vma_modify(
         anon_vma: vma.anon_vma,
         middle: Some(vma.clone()),
         copied_from: None,
+        file: vma.file,
+        shared: vma.shared,
     };
     if let Some(merged) = vma_merge_existing_range(s, ctx, pid, &vmg) {
         return at(s, pid, merged);

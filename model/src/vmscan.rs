@@ -50,6 +50,9 @@ pub fn shrink_folio_list(s: &mut State, ctx: &mut Ctx, folio: FolioId) -> Shrunk
 /// large one was split into.
 fn shrink_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, split: &mut Vec<FolioId>) -> Shrunk {
     s.folios[folio as usize].refcount += 1; // folio_isolate_lru()
+    if s.folios[folio as usize].mapping.file().is_some() {
+        return crate::filemap::shrink_file_folio(s, ctx, folio);
+    }
     let f = &s.folios[folio as usize];
     if f.swapbacked && f.swap.is_none() {
         if f.large.is_some() {
@@ -146,7 +149,7 @@ fn shrink_split_off(s: &mut State, ctx: &mut Ctx, split: &[FolioId]) {
 }
 
 /// The folio goes back to the LRU: the isolation reference is dropped.
-fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
+pub(crate) fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
     ctx.say(|| format!("shrink_folio_list: F{folio}: {why}"));
     folio_put(s, ctx, folio);
     Shrunk::Kept
@@ -157,9 +160,15 @@ fn putback(s: &mut State, ctx: &mut Ctx, folio: FolioId, why: &str) -> Shrunk {
 /// model holds it (see [`rmap_walk_anon`]), so a VMA missing from the tree
 /// keeps its PTE.
 pub fn try_to_unmap(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
-    // rmap_walk(): "if (unlikely(folio_test_ksm(folio))) rmap_walk_ksm()".
+    // rmap_walk(): "if (unlikely(folio_test_ksm(folio))) rmap_walk_ksm();
+    // else if (folio_test_anon(folio)) rmap_walk_anon(); else rmap_walk_file()".
     let hits = if s.folios[folio as usize].mapping.stable_node().is_some() {
         crate::ksm::rmap_walk_ksm(s, ctx, folio)
+    } else if s.folios[folio as usize].mapping.file().is_some() {
+        for (pid, page) in crate::filemap::rmap_walk_file(s, folio) {
+            crate::filemap::try_to_unmap_one_file(s, ctx, folio, pid, page);
+        }
+        return;
     } else {
         rmap_walk_anon(s, folio)
     };
@@ -329,6 +338,10 @@ fn try_to_unmap_lazyfree_batch(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid
 /// data goes to the slot and the folio is clean, and __remove_mapping()
 /// frees it.
 pub fn pageout(s: &mut State, ctx: &mut Ctx, folio: FolioId) {
+    if s.folios[folio as usize].mapping.file().is_some() {
+        // pageout() -> writeout(): "if (shmem_mapping(mapping)) shmem_writeout()".
+        return crate::shmem::shmem_pageout(s, ctx, folio);
+    }
     s.folios[folio as usize].isolated = false;
     let nr = s.folios[folio as usize].nr_pages();
     // is_page_cache_freeable(): isolation + swap cache references only.

@@ -8,9 +8,11 @@
 //! same lock and state files in /run, its own zram swap device at priority
 //! 200, page-cluster 0, the KSM knobs with ksmd paused between steps, one
 //! CPU for every process with the per-CPU folio batches drained after each
-//! step, THP off
-//! (PR_SET_THP_DISABLE), and everything restored on every way out (normal
-//! end, error, SIGINT/TERM/HUP/QUIT/PIPE; a SIGKILLed run is restored by the
+//! step, THP off (PR_SET_THP_DISABLE) or, for a scenario with `mthp: 16k`,
+//! the executor's THP knobs (checker/conform/src/bin/rmapcheck-exec/thp.rs:
+//! 16 kB folios for MADV_HUGEPAGE VMAs only, every mmap given
+//! MADV_HUGEPAGE), and everything restored on every way out (normal end,
+//! error, SIGINT/TERM/HUP/QUIT/PIPE; a SIGKILLed run is restored by the
 //! next run of either tool). The generated part is one function call per
 //! scenario step. Exit 0: every stated read returned what the correct
 //! kernel returns; 1: the bug is shown; 2: it could not set up or run.
@@ -33,9 +35,18 @@ pub fn generate(sc: &Scenario, file: &str) -> Result<String, String> {
             sc.kernel
         ));
     }
-    if sc.mthp.any() {
-        return Err(format!("{file}:1: mthp: {}: large folios are not supported by `rmapcheck repro` yet", sc.mthp));
-    }
+    // Order 2 (16 kB) is the one anonymous mTHP size both the model and
+    // this kernel have (hugepages-8kB has no `enabled` file).
+    let mthp = match sc.mthp.0 {
+        0 => false,
+        0b100 => true,
+        _ => {
+            return Err(format!(
+                "{file}:1: mthp: {}: the live kernel has no anonymous 8 kB folios; a reproducer takes only 16k",
+                sc.mthp
+            ))
+        }
+    };
     let cfg = sc.config();
     let mut s = State::new(cfg.pages, cfg.symmetry);
     let mut body = String::new();
@@ -63,7 +74,9 @@ pub fn generate(sc: &Scenario, file: &str) -> Result<String, String> {
             }
             _ => call,
         };
-        checks += usize::from(matches!(st.action, Action::MadvPageout { .. }));
+        // MADV_PAGEOUT's check covers order-0 folios only (runtime.c's
+        // do_pageout()): with large folios the reads must carry the checks.
+        checks += usize::from(matches!(st.action, Action::MadvPageout { .. }) && !mthp);
         procs += u8::from(matches!(st.action, Action::Fork { .. }));
         ksm |= matches!(
             st.action,
@@ -78,14 +91,15 @@ pub fn generate(sc: &Scenario, file: &str) -> Result<String, String> {
             "{file}:1: no read states its value ('P0 read 0 = 7'): the reproducer would check nothing"
         ));
     }
-    let mut out = header(sc, file, checks);
+    let mut out = header(sc, file, checks, mthp);
     out.push_str(RUNTIME);
     let _ = write!(
         out,
-        "\n/* ---- the scenario: {} ---- */\n\nint main(void)\n{{\n\tprepare({}, {procs}, {});\n\n{body}\tconclude();\n}}\n",
+        "\n/* ---- the scenario: {} ---- */\n\nint main(void)\n{{\n\tprepare({}, {procs}, {}, {});\n\n{body}\tconclude();\n}}\n",
         c_comment(file),
         sc.pages,
-        u8::from(ksm)
+        u8::from(ksm),
+        u8::from(mthp)
     );
     Ok(out)
 }
@@ -113,15 +127,22 @@ fn c_call(a: Action) -> Result<String, String> {
             format!("do_madvise({pid}, {start}, {len}, MADV_UNMERGEABLE, \"MADV_UNMERGEABLE\");")
         }
         KsmMerge { pid, page, with, with_page } => format!("ksmd_merge({pid}, {page}, {with}, {with_page});"),
+        MadvDontneed { pid, start, len } => {
+            format!("do_madvise({pid}, {start}, {len}, MADV_DONTNEED, \"MADV_DONTNEED\");")
+        }
+        MmapFile { .. } | Ftruncate { .. } | Fsync { .. } => {
+            return Err(format!(
+                "the reproducer runtime maps private anonymous memory only: '{a}' needs a file or shmem; \
+                 run the scenario with 'rmapcheck conform' instead"
+            ))
+        }
+        SplitDeferred => "split_deferred();".into(),
         Reclaim { .. } | Writeback => {
             return Err(
                 "no system call makes kswapd reclaim one chosen folio; use madv_pageout (a folio mapped once), \
                  as scenarios/madv-free-loses-clean-shared-page-pageout-v6.18.rmap does"
                     .into(),
             )
-        }
-        SplitDeferred => {
-            return Err("split_deferred needs large folios, which `rmapcheck repro` does not support yet".into())
         }
         KsmDrop { .. } => {
             return Err(
@@ -132,7 +153,7 @@ fn c_call(a: Action) -> Result<String, String> {
 }
 
 /// The comment block that opens the program.
-fn header(sc: &Scenario, file: &str, checks: usize) -> String {
+fn header(sc: &Scenario, file: &str, checks: usize, mthp: bool) -> String {
     let mut h = String::from("/*\n");
     let _ = writeln!(
         h,
@@ -158,6 +179,17 @@ fn header(sc: &Scenario, file: &str, checks: usize) -> String {
          * anon, swap-backed folio mapped once when it starts (no present page is left).\n *\n",
         sc.kernel, sc.expect
     );
+    let thp = if mthp {
+        " * It pins itself and its workers to one CPU. For the 16 kB folios it sets the\n\
+         * THP knobs under /sys/kernel/mm/transparent_hugepage: enabled, defrag and\n\
+         * hugepages-16kB/enabled to madvise, every other hugepages-*kB/enabled to\n\
+         * never (so only VMAs with MADV_HUGEPAGE, which every mmap here gets, have\n\
+         * large folios), and restores them with the rest. MADV_PAGEOUT is checked\n\
+         * on order-0 folios only; `kswapd split_deferred` is drop_caches=2 (the\n\
+         * deferred split shrinker runs with every other). It takes\n"
+    } else {
+        " * It pins itself and its workers to one CPU and turns THP off for them. It takes\n"
+    };
     h.push_str(
         " * Build: cc -O2 -o repro repro.c     Run as root: ./repro\n\
          * Exit status: 0 the kernel behaved as the correct kernel does, 1 the bug is\n\
@@ -169,9 +201,11 @@ fn header(sc: &Scenario, file: &str, checks: usize) -> String {
          * SIGHUP, SIGQUIT, SIGPIPE) restores: a zram swap device of its own at\n\
          * priority 200 (hot_add, removed again), vm.page-cluster 0, and the KSM knobs\n\
          * run=0 (ksmd runs only inside a `ksmd merge` step), advisor_mode=none,\n\
-         * sleep_millisecs=10, pages_to_scan=1000, smart_scan=0, use_zero_pages=0. It\n\
-         * pins itself and its workers to one CPU and turns THP off for them. It takes\n\
-         * the lock /run/rmapcheck-exec.lock of `rmapcheck conform` and writes what it\n\
+         * sleep_millisecs=10, pages_to_scan=1000, smart_scan=0, use_zero_pages=0.\n",
+    );
+    h.push_str(thp);
+    h.push_str(
+        " * the lock /run/rmapcheck-exec.lock of `rmapcheck conform` and writes what it\n\
          * changes to /run/rmapcheck-exec.state first, so a SIGKILLed run is undone by\n\
          * the next run of either tool.\n */\n",
     );
@@ -204,7 +238,7 @@ mod tests {
         assert!(c.contains("\tdo_fork(0);\n"));
         assert!(c.contains("\tdo_read(1, 0, 7);\n"), "a stated read is checked");
         assert!(c.contains("\tdo_read(0, 0, -1);\n"), "an unstated one is only printed");
-        assert!(c.contains("prepare(4, 2, 0);"), "4 pages (the default), two processes, no KSM");
+        assert!(c.contains("prepare(4, 2, 0, 0);"), "4 pages (the default), two processes, no KSM, no mTHP");
         assert!(c.contains("int main(void)") && c.contains("static int restore_raw(void)"));
     }
 
@@ -241,6 +275,22 @@ mod tests {
         let c = gen("pages: 2\nexpect: holds\nP0 mmap 0 2 rw\nP0 write 0 1\nP0 write 1 1\nP0 madv_mergeable 0 2\n\
                      ksmd merge P0 1 P0 0\nP0 read 0 = 1\n")
         .unwrap();
-        assert!(c.contains("ksmd_merge(0, 1, 0, 0);") && c.contains("prepare(2, 1, 1);"));
+        assert!(c.contains("ksmd_merge(0, 1, 0, 0);") && c.contains("prepare(2, 1, 1, 0);"));
+    }
+
+    #[test]
+    fn large_folio_scenarios_ask_for_16k_and_split_deferred_drops_caches() {
+        let c = gen("pages: 4\nmthp: 16k\nexpect: holds\nP0 mmap 0 4 rw\nP0 write 0 7\nP0 munmap 2 2\n\
+                     kswapd split_deferred\nP0 read 0 = 7\n")
+        .unwrap();
+        assert!(c.contains("prepare(4, 1, 0, 1);"), "16 kB large folios");
+        assert!(c.contains("\tsplit_deferred();\n"));
+        assert!(c.contains("hugepages-16kB/enabled to madvise"), "the header says what it changes");
+        let e = gen("pages: 4\nmthp: 8k\nexpect: holds\nP0 mmap 0 4 rw\nP0 write 0 7\nP0 read 0 = 7\n").unwrap_err();
+        assert!(e.starts_with("t.rmap:1: mthp: 8k: the live kernel has no anonymous 8 kB folios"), "{e}");
+        // With large folios MADV_PAGEOUT is no check of its own.
+        let e =
+            gen("pages: 4\nmthp: 16k\nexpect: holds\nP0 mmap 0 4 rw\nP0 write 0 7\nP0 madv_pageout 0 4\n").unwrap_err();
+        assert!(e.contains("would check nothing"), "{e}");
     }
 }

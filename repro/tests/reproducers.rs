@@ -12,8 +12,10 @@ fn root() -> PathBuf {
 }
 
 /// (scenario, shipped reproducer, exit status on this kernel).
-const CASES: [(&str, Option<&str>, i32); 4] = [
+const CASES: [(&str, Option<&str>, i32); 6] = [
     ("madv-free-loses-clean-shared-page-pageout-v6.18.rmap", Some("madv-free-clean-shared-folio.c"), 1),
+    ("mthp-madv-free-loses-clean-shared-folio-v6.18.rmap", Some("madv-free-clean-shared-folio-mthp.c"), 1),
+    ("mthp-madv-free-half-shared-left.rmap", None, 0),
     ("madv-free-ksm-merge-into-lazyfree-page-v6.18.rmap", Some("madv-free-clean-shared-folio-ksm-merge.c"), 1),
     ("ksm-in-place-page-escapes-pageout-v6.18.rmap", Some("ksm-rmap-incomplete.c"), 1),
     ("madv-free-ksm-unshare-copy-keeps-data.rmap", None, 0),
@@ -127,6 +129,7 @@ fn the_runtime_shares_the_conformance_executors_lock_state_and_settings() {
             ["LOCK_FILE", "STATE_FILE", "PAGE_CLUSTER", "SWAP_PRIORITY", "DISKSIZE"].as_slice(),
         ),
         ("bin/rmapcheck-exec/ksmd.rs", &["KSM_DIR"]),
+        ("bin/rmapcheck-exec/thp.rs", &["THP_DIR"]),
         ("proto.rs", &["WINDOW_BASE", "NONCE_OFFSET"]),
     ];
     for (file, names) in cases {

@@ -86,6 +86,7 @@ enum ItfMapping {
     None,
     Anon(u8),
     Ksm(u8),
+    File(u8),
 }
 
 #[derive(Deserialize)]
@@ -131,6 +132,7 @@ fn the_itf_crate_reads_the_cve_trace() {
             let want = match m.mapping {
                 Mapping::Anon(a) => ItfMapping::Anon(a),
                 Mapping::Ksm(n) => ItfMapping::Ksm(n),
+                Mapping::File(f) => ItfMapping::File(f),
                 Mapping::None => ItfMapping::None,
             };
             assert_eq!((&f.mapping, f.mapcount, f.swap), (&want, m.mapcount, m.swap));

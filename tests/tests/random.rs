@@ -60,10 +60,15 @@ impl Arbitrary for Script {
 /// Every action kind, reclaim, swap and KSM included; under v6.18 without
 /// MADV_FREE, whose data loss (README, "Found in the kernel") a long
 /// enough random run hits, through a zram swap-in or a ksmd merge into a
-/// lazyfree KSM page.
+/// lazyfree KSM page. The file kinds have their own quickcheck
+/// (tests/tests/file.rs): their many mmap variants would crowd out the
+/// rarer kinds here.
 fn config(kernel: Kernel, mutant: Option<Mutant>) -> Config {
     let mut actions = ActionSet::empty();
     for &(k, _, _) in ActionKind::ALL {
+        if ActionKind::FILE.contains(&k) {
+            continue;
+        }
         if kernel != Kernel::V6_18 || k != ActionKind::MadvFree {
             actions.insert(k);
         }

@@ -149,3 +149,31 @@ fn explore_walks_three_actions_in_a_browser() {
     b.wait_for("document.body.dataset.depth === '0' && document.body.dataset.loading === '0'");
     assert!(b.text("#list").contains("P0 mmap 0 2 rw"));
 }
+
+#[test]
+fn the_picture_shows_a_large_folio_page_by_page() {
+    // A 16 kB folio shared by fork; the child unmaps half of it, the parent
+    // exits, and the child's write reuses page 0 (one mm maps the folio now):
+    // partially mapped, on the deferred split queue, page 0 exclusive.
+    let text = "kernel: v6.18\npages: 4\nmthp: 16k\nexpect: holds\n\nP0 mmap 0 4 rw\nP0 write 0 7\nP0 fork\n\
+                P1 munmap 2 2\nP0 exit\nP1 write 0 5\n";
+    let sc = Scenario::parse(text, "large.rmap").unwrap();
+    let all: Vec<_> = INVARIANTS.iter().collect();
+    let t = trace_of(&sc, "large.rmap", &all).unwrap();
+    let n = t.steps.len();
+    let g = dot(&Scene { state: t.state(n), prev: Some(t.state(n - 1)), kernel: t.kernel, marks: &Default::default() });
+    let f0 = g.lines().find(|l| l.starts_with("  F0 [label=")).unwrap();
+    assert!(f0.contains("F0 order 2 (16 kB)"), "{f0}");
+    assert!(f0.contains("large mapcount=2, nr_pages_mapped=2"), "{f0}");
+    assert!(f0.contains("partially mapped, on the deferred split queue"), "{f0}");
+    // One row per page, each a port; only page 0 is PageAnonExclusive.
+    assert!(
+        f0.contains("PORT=\"pg0\"><FONT COLOR=\"#000000\">page 0 (index 0): mapcount 1, data 5, PageAnonExclusive<")
+    );
+    assert!(f0.contains("PORT=\"pg1\"><FONT COLOR=\"#000000\">page 1 (index 1): mapcount 1, data 0<"));
+    assert!(f0.contains("page 2 (index 2): mapcount 0, data 0<") && f0.contains("PORT=\"pg3\""));
+    // Which PTE maps which page: P1's two PTEs end at pages 0 and 1.
+    assert!(g.contains("  P1:p0:s -> F0:pg0 [color=\"#2a7a2a\"];"), "{g}");
+    assert!(g.contains("  P1:p1:s -> F0:pg1 [color=\"#2a7a2a\"];"));
+    assert!(g.contains("F0.0 w d") && g.contains("F0.1 ro"), "the PTE cells name the page");
+}

@@ -81,6 +81,13 @@ impl Look {
 
 /// An HTML-like table label: a bold header and one row per line.
 fn table(header: &str, rows: &[String], look: Look) -> String {
+    let rows: Vec<(Option<String>, &str)> = rows.iter().map(|r| (None, r.as_str())).collect();
+    table_ports(header, &rows, look)
+}
+
+/// [`table`] with an optional port name per row (an edge can end at
+/// `NODE:PORT`: the page of a large folio a PTE maps).
+fn table_ports(header: &str, rows: &[(Option<String>, &str)], look: Look) -> String {
     let (pen, width) = look.border();
     let font = if look.freed { "#777777" } else { "#000000" };
     let style = if look.freed { " STYLE=\"DASHED\"" } else { "" };
@@ -90,8 +97,9 @@ fn table(header: &str, rows: &[String], look: Look) -> String {
         look.fill(),
         esc(header)
     );
-    for r in rows {
-        let _ = write!(t, "<TR><TD ALIGN=\"LEFT\"><FONT COLOR=\"{font}\">{}</FONT></TD></TR>", esc(r));
+    for (port, r) in rows {
+        let port = port.as_ref().map(|p| format!(" PORT=\"{p}\"")).unwrap_or_default();
+        let _ = write!(t, "<TR><TD ALIGN=\"LEFT\"{port}><FONT COLOR=\"{font}\">{}</FONT></TD></TR>", esc(r));
     }
     t.push_str("</TABLE>>");
     t
@@ -269,9 +277,13 @@ fn pte_row(sc: &Scene, pid: usize, g: &mut String) -> String {
         };
         let text = match *pte {
             Pte::None => "-".to_string(),
-            Pte::Present { folio, writable, dirty, .. } => {
-                let _ = writeln!(g, "  P{pid}:p{i}:s -> F{folio} [color=\"#2a7a2a\"];");
-                format!("F{folio} {}{}", if writable { "w" } else { "ro" }, if dirty { " d" } else { "" })
+            Pte::Present { folio, sub, writable, dirty } => {
+                // A page of a large folio is named as in traces (F3.2), and
+                // the edge ends at that page's row of the folio.
+                let large = sc.state.folios.get(folio as usize).is_some_and(|f| f.large.is_some());
+                let (page, port) = if large { (format!(".{sub}"), format!(":pg{sub}")) } else { Default::default() };
+                let _ = writeln!(g, "  P{pid}:p{i}:s -> F{folio}{port} [color=\"#2a7a2a\"];");
+                format!("F{folio}{page} {}{}", if writable { "w" } else { "ro" }, if dirty { " d" } else { "" })
             }
             Pte::Swap { slot, exclusive } => {
                 let _ = writeln!(g, "  P{pid}:p{i}:s -> S{slot} [color=\"#a05a00\"];");
@@ -363,8 +375,35 @@ fn folios(sc: &Scene, g: &mut String) {
             compact(&serde_json::to_value(f.mapping).unwrap_or_default())
         };
         let mut rows = vec![format!("mapping={mapping}")];
-        rows.extend(field_rows(f, &["mapping", "freed"]));
-        node(g, &format!("F{i}"), &format!("F{i}"), &rows, look);
+        let Some(l) = &f.large else {
+            rows.extend(field_rows(f, &["mapping", "freed"]));
+            node(g, &format!("F{i}"), &format!("F{i}"), &rows, look);
+            continue;
+        };
+        // A large folio: its per-page state replaces `data` and
+        // `anon_exclusive`, and `mapcount` is the large mapcount.
+        rows.extend(field_rows(f, &["mapping", "freed", "large", "data", "anon_exclusive", "mapcount"]));
+        rows.push(format!("large mapcount={}, nr_pages_mapped={}", f.mapcount, l.nr_pages_mapped));
+        if l.deferred {
+            rows.push("partially mapped, on the deferred split queue".into());
+        }
+        let ids: Vec<String> =
+            l.mm_id.iter().zip(l.mm_id_mapcount).filter_map(|(id, n)| Some(format!("P{}×{n}", (*id)?))).collect();
+        let shared = if l.maybe_shared { ", shared bit" } else { "" };
+        rows.push(format!("mm ids: {}{shared}", if ids.is_empty() { "-".into() } else { ids.join(" ") }));
+        let pages: Vec<String> = l
+            .pages
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let excl = if p.anon_exclusive { ", PageAnonExclusive" } else { "" };
+                format!("page {k} (index {}): mapcount {}, data {}{excl}", f.index as usize + k, p.mapcount, p.data)
+            })
+            .collect();
+        let mut ported: Vec<(Option<String>, &str)> = rows.iter().map(|r| (None, r.as_str())).collect();
+        ported.extend(pages.iter().enumerate().map(|(k, r)| (Some(format!("pg{k}")), r.as_str())));
+        let header = format!("F{i} order {} ({} kB)", l.order, 4 << l.order);
+        let _ = writeln!(g, "  F{i} [label={}];", table_ports(&header, &ported, look));
     }
 }
 

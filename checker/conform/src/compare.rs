@@ -9,7 +9,15 @@ use super::observe::{render_vmas, Frame, PageView, ProcView, View};
 pub fn differences(model: &View, kernel: &View) -> Vec<String> {
     let mut out = Vec::new();
     if model.errno != kernel.errno {
-        out.push(format!("system call result: model 0, kernel errno {}", kernel.errno));
+        let result = |e: i32| if e == 0 { "0".to_string() } else { format!("errno {e}") };
+        out.push(format!("system call result: model {}, kernel {}", result(model.errno), result(kernel.errno)));
+    }
+    for i in 0..model.files.len().max(kernel.files.len()) {
+        let (m, k) = (model.files.get(i), kernel.files.get(i));
+        if m != k {
+            let show = |f: Option<&super::observe::FileView>| f.map_or("(absent)".to_string(), |f| f.render());
+            out.push(format!("file {i}: model {}, kernel {}", show(m), show(k)));
+        }
     }
     if let Some(o) = &model.oops {
         out.push(format!("the model oopsed ({o}); the kernel carried on"));
@@ -76,6 +84,12 @@ pub fn side_by_side(model: &View, kernel: &View) -> String {
             let differ = !page_matches(mp.unwrap_or(&d), kp.unwrap_or(&d));
             rows.push((show(mp), show(kp), differ));
         }
+    }
+    for i in 0..model.files.len().max(kernel.files.len()) {
+        let (m, k) = (model.files.get(i), kernel.files.get(i));
+        let show =
+            |f: Option<&super::observe::FileView>| format!("file {i}: {}", f.map_or("(absent)".into(), |f| f.render()));
+        rows.push((show(m), show(k), m != k));
     }
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(5);
     let mut s = format!("  {:<w$} | kernel\n", "model");

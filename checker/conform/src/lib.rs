@@ -60,7 +60,7 @@ pub fn cannot_run() -> Option<String> {
 /// drop_caches). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
-pub const EXECUTOR_KINDS: [ActionKind; 15] = [
+pub const EXECUTOR_KINDS: [ActionKind; 20] = [
     ActionKind::Mmap,
     ActionKind::Read,
     ActionKind::Write,
@@ -75,6 +75,11 @@ pub const EXECUTOR_KINDS: [ActionKind; 15] = [
     ActionKind::MadvUnmergeable,
     ActionKind::KsmMerge,
     ActionKind::KsmDrop,
+    ActionKind::MmapShared,
+    ActionKind::MmapFile,
+    ActionKind::MadvDontneed,
+    ActionKind::Ftruncate,
+    ActionKind::Fsync,
     ActionKind::SplitDeferred,
 ];
 
@@ -141,6 +146,13 @@ pub struct Outcome {
 fn model_step(s: &State, a: Action, cfg: &Config, i: usize) -> Result<State, String> {
     let mut ctx = Ctx::new(cfg, false);
     step(s, a, &mut ctx).map_err(|e| format!("step {} ({a}): the model refuses it: {e}", i + 1))
+}
+
+/// The system call result the model gives `a` in `s`: an errno for a call
+/// it takes without effect (MADV_FREE of a file VMA is EINVAL), else 0.
+pub fn model_errno(cfg: &Config, s: &State, a: Action) -> i32 {
+    let mut ctx = Ctx::new(cfg, false);
+    step(s, a, &mut ctx).map_or(0, |_| ctx.errno)
 }
 
 /// States a ksmd settle may branch into before conformance gives up
@@ -272,17 +284,20 @@ pub fn config(sc: &Scenario, mutant: Option<Mutant>) -> Config {
 
 /// Runs `actions` on both sides under `cfg` (its window and process bound).
 /// `Err` is a harness failure or a step the model refuses. A divergence
-/// seen while background reclaim took anon pages somewhere on the machine
-/// (`pgsteal_anon` moved) is not trusted: the run is repeated, up to
-/// [`NOISY_RUNS`] times in all, and the note goes to stderr.
+/// seen while background reclaim took anon or page-cache pages somewhere
+/// on the machine (`pgsteal_anon` or `pgsteal_file` moved) is not
+/// trusted: the run is repeated, up to [`NOISY_RUNS`] times in all, and
+/// the note goes to stderr. (Page cache: a clean, unmapped page of the
+/// executor's regular file is the first thing reclaim takes when another
+/// process needs memory; seen once in 6,000 random scenarios.)
 pub fn run_actions(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> Result<Outcome, String> {
     let mut attempt = 1;
     loop {
         let (out, noisy) = run_once(ex, cfg, actions, nonce ^ (attempt << 1))?;
         match (&out.divergence, noisy) {
-            (Some(d), Some(n)) if attempt < NOISY_RUNS => {
+            (Some(d), Some((anon, file))) if attempt < NOISY_RUNS => {
                 eprintln!(
-                    "conform: divergence at step {} while background reclaim took {n} anon pages on the machine: rerun",
+                    "conform: divergence at step {} while background reclaim took {anon} anon and {file} file pages on the machine: rerun",
                     d.step
                 );
                 attempt += 1;
@@ -295,19 +310,25 @@ pub fn run_actions(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u
 /// Runs in all for a divergence under background reclaim.
 pub const NOISY_RUNS: u64 = 3;
 
-/// One run; also how many anon pages background reclaim took meanwhile
-/// (`None` when none).
-fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> Result<(Outcome, Option<u64>), String> {
+/// One run; also how many anon and file pages background reclaim took
+/// meanwhile (`None` when none).
+fn run_once(
+    ex: &mut Executor,
+    cfg: &Config,
+    actions: &[Action],
+    nonce: u64,
+) -> Result<(Outcome, Option<(u64, u64)>), String> {
     let t0 = Instant::now();
-    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce, mthp: cfg.mthp.0 })?;
-    let base = ex.request(&Request::Snap)?.snap.map_or(0, |s| s.pgsteal_anon);
+    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce, files: cfg.files, mthp: cfg.mthp.0 })?;
+    let base = ex.request(&Request::Snap)?.snap.map_or((0, 0), |s| (s.pgsteal_anon, s.pgsteal_file));
     let mut last = base;
-    let mut s = State::new(cfg.pages, false);
+    let mut s = State::initial(cfg);
     let mut prev_k: Option<KernelSnap> = None;
     let mut out = Outcome::default();
     let mut settled = false;
     for (i, &a) in actions.iter().enumerate() {
         let cands = conform_step(cfg, &s, a, i, settled)?;
+        let errno = model_errno(cfg, &s, a);
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
             settled = true;
             let mut alternatives: Vec<(Groups, Vec<(u8, u8)>)> =
@@ -319,7 +340,7 @@ fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> 
         });
         let reply = ex.request(&Request::Act { action: a.to_string(), ksm })?;
         let snap = reply.snap.ok_or("executor sent no snapshot")?;
-        last = snap.pgsteal_anon;
+        last = (snap.pgsteal_anon, snap.pgsteal_file);
         if let Some((ms, scans)) = reply.ksm_wait {
             out.ksm_waits.0 += 1;
             out.ksm_waits.1 += ms;
@@ -329,7 +350,7 @@ fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> 
         // The candidate that matches, else the first one.
         let mut pick = None;
         for n in &cands {
-            let model = View::of_model(Some(&s), n);
+            let model = View { errno, ..View::of_model(Some(&s), n) };
             let diffs = differences(&model, &kernel);
             if diffs.is_empty() {
                 pick = Some((n.clone(), model, diffs));
@@ -355,7 +376,7 @@ fn run_once(ex: &mut Executor, cfg: &Config, actions: &[Action], nonce: u64) -> 
     }
     ex.request(&Request::Stop)?;
     out.secs = t0.elapsed().as_secs_f64();
-    Ok((out, (last != base).then(|| last.wrapping_sub(base))))
+    Ok((out, (last != base).then(|| (last.0.wrapping_sub(base.0), last.1.wrapping_sub(base.1)))))
 }
 
 /// Runs a parsed scenario on both sides (`mutant`: see [`config`]).

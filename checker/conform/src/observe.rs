@@ -4,7 +4,7 @@
 //! equivalence-class labels in first-occurrence order, never raw PFNs.
 
 use super::proto::{kpf, KPte, KernelSnap};
-use rmapcheck_model::{Mapping, Pte, State};
+use rmapcheck_model::{CacheEntry, Mapping, Pte, State, NAMED_FILES};
 use std::collections::HashMap;
 
 /// One snapshot of one side.
@@ -18,6 +18,42 @@ pub struct View {
     pub oops: Option<String>,
     /// Indexed by process number.
     pub procs: Vec<ProcView>,
+    /// The named files, in file order.
+    pub files: Vec<FileView>,
+}
+
+/// One named file: its size in pages and, per offset of the window, what
+/// its page cache holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileView {
+    /// `i_size` in pages.
+    pub size: u64,
+    /// Per offset: (cached, dirty, swapped). Dirty only for a regular file
+    /// (shmem folios carry no dirty tag in the page cache); swapped only for
+    /// shmem (a swap entry in the page cache).
+    pub pages: Vec<(bool, bool, bool)>,
+}
+
+/// One VMA: range, write permission and what backs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmaView {
+    /// First page.
+    pub start: u8,
+    /// End page (exclusive).
+    pub end: u8,
+    /// VM_WRITE.
+    pub write: bool,
+    /// VM_SHARED (`s` in /proc/PID/maps).
+    pub shared: bool,
+    /// `reg`, `memfd`, `tmpfs`, `shm` (shared anonymous memory), or empty
+    /// for private anonymous memory.
+    pub kind: String,
+    /// Object class label over the whole view, 1-based in first-occurrence
+    /// order (0 for anonymous memory): VMAs of one file or shmem object
+    /// share it.
+    pub object: u8,
+    /// The file offset in pages (0 for anonymous memory).
+    pub pgoff: u8,
 }
 
 /// One process.
@@ -25,8 +61,8 @@ pub struct View {
 pub struct ProcView {
     /// Not exited.
     pub alive: bool,
-    /// VMAs inside the window: (first page, end page, writable).
-    pub vmas: Vec<(u8, u8, bool)>,
+    /// VMAs inside the window.
+    pub vmas: Vec<VmaView>,
     /// One entry per page (empty for an exited process).
     pub pages: Vec<PageView>,
 }
@@ -71,6 +107,8 @@ pub struct PageView {
     pub cnt: u64,
     /// KPF_ANON.
     pub anon: bool,
+    /// pagemap PM_FILE: a page-cache (or shmem) page.
+    pub file: bool,
     /// KPF_KSM.
     pub ksm: bool,
     /// KPF_SWAPBACKED (cleared = lazyfree).
@@ -120,13 +158,27 @@ impl View {
         let mut labels = Labels::default();
         let mut folios = Labels::default();
         let mut slots = Labels::default();
+        let mut objects = Labels::default();
         let mut procs = Vec::new();
         for (pid, mm) in cur.mms.iter().enumerate() {
             if !mm.alive {
                 procs.push(ProcView::default());
                 continue;
             }
-            let vmas = mm.vmas.iter().map(|v| (v.start, v.end, v.write)).collect();
+            let vmas = mm
+                .vmas
+                .iter()
+                .map(|v| {
+                    let kind = match v.file {
+                        None => String::new(),
+                        Some(f) if cur.files[f as usize].anon => "shm".into(),
+                        Some(f) => NAMED_FILES[f as usize].0.into(),
+                    };
+                    let object = v.file.map_or(0, |f| objects.get(f as u64));
+                    let pgoff = if v.file.is_some() { v.pgoff } else { 0 };
+                    VmaView { start: v.start, end: v.end, write: v.write, shared: v.shared, kind, object, pgoff }
+                })
+                .collect();
             let mut pages = Vec::new();
             for (p, pte) in mm.ptes.iter().enumerate() {
                 let mut pv = PageView::default();
@@ -155,7 +207,8 @@ impl View {
                         pv.thp = f.large.is_some();
                         // kpagecount: the page's own mapcount (CONFIG_PAGE_MAPCOUNT).
                         pv.cnt = f.page_mapcount(sub) as u64;
-                        pv.anon = !matches!(f.mapping, Mapping::None);
+                        pv.anon = f.mapping.is_anon();
+                        pv.file = f.mapping.file().is_some();
                         pv.ksm = matches!(f.mapping, Mapping::Ksm(_));
                         pv.swapbacked = f.swapbacked;
                         pv.swapcache = f.swap.is_some();
@@ -191,7 +244,24 @@ impl View {
             }
             procs.push(ProcView { alive: true, vmas, pages });
         }
-        View { errno: 0, oops: cur.oops.as_ref().map(|o| o.what.clone()), procs }
+        let files = cur
+            .files
+            .iter()
+            .filter(|f| !f.anon)
+            .map(|f| FileView {
+                size: f.size as u64,
+                pages: f
+                    .cache
+                    .iter()
+                    .map(|e| match *e {
+                        CacheEntry::Hole => (false, false, false),
+                        CacheEntry::Folio(x) => (true, !f.shmem() && cur.folios[x as usize].dirty, false),
+                        CacheEntry::Swap(_) => (false, false, true),
+                    })
+                    .collect(),
+            })
+            .collect();
+        View { errno: 0, oops: cur.oops.as_ref().map(|o| o.what.clone()), procs, files }
     }
 
     /// The kernel's view of `cur`; `prev` is the snapshot before the step.
@@ -199,6 +269,7 @@ impl View {
         let mut frames = Labels::default();
         let mut folios = Labels::default();
         let mut slots = Labels::default();
+        let mut objects = Labels::default();
         let bit = |flags: u64, b: u32| flags >> b & 1 == 1;
         let is_zero = |k: &super::proto::KPage| k.pte == KPte::Present && bit(k.flags, kpf::ZERO_PAGE);
         let mut procs = Vec::new();
@@ -207,7 +278,16 @@ impl View {
                 procs.push(ProcView::default());
                 continue;
             }
-            let vmas = kp.vmas.iter().map(|&(s, e, _, w)| (s, e, w)).collect();
+            let vmas = kp
+                .vmas
+                .iter()
+                .enumerate()
+                .map(|(j, &(start, end, _, write))| {
+                    let b = kp.backing.get(j).cloned().unwrap_or_default();
+                    let object = if b.kind.is_empty() { 0 } else { objects.get(b.inode) };
+                    VmaView { start, end, write, shared: b.shared, kind: b.kind, object, pgoff: b.pgoff as u8 }
+                })
+                .collect();
             let mut pages = Vec::new();
             for (p, k) in kp.pages.iter().enumerate() {
                 let mut pv = PageView { foreign: k.pte == KPte::Present && !k.nonce_ok, ..PageView::default() };
@@ -231,6 +311,7 @@ impl View {
                         (pv.sub, pv.nr) = ((k.pfn - k.head) as u8, k.nr);
                         pv.cnt = k.count;
                         pv.anon = bit(k.flags, kpf::ANON);
+                        pv.file = k.file;
                         pv.ksm = bit(k.flags, kpf::KSM);
                         pv.swapbacked = bit(k.flags, kpf::SWAPBACKED);
                         pv.swapcache = bit(k.flags, kpf::SWAPCACHE);
@@ -247,7 +328,8 @@ impl View {
             }
             procs.push(ProcView { alive: true, vmas, pages });
         }
-        View { errno, oops: None, procs }
+        let files = cur.files.iter().map(|f| FileView { size: f.size, pages: f.pages.clone() }).collect();
+        View { errno, oops: None, procs, files }
     }
 }
 
@@ -264,6 +346,7 @@ impl PageView {
         };
         let flags: Vec<&str> = [
             (self.anon, "anon"),
+            (self.file, "file"),
             (self.ksm, "ksm"),
             (self.swapbacked, "swapbacked"),
             (self.swapcache, "swapcache"),
@@ -296,10 +379,43 @@ impl PageView {
     }
 }
 
-/// Renders a VMA list as `0-2 rw, 3-4 r` (end exclusive).
-pub fn render_vmas(vmas: &[(u8, u8, bool)]) -> String {
+/// Renders a VMA list as `0-2 rw, 3-4 r shared reg#1@0` (end exclusive;
+/// a file VMA adds its kind, object class and file offset).
+pub fn render_vmas(vmas: &[VmaView]) -> String {
     if vmas.is_empty() {
         return "(none)".into();
     }
-    vmas.iter().map(|&(s, e, w)| format!("{s}-{e} {}", if w { "rw" } else { "r" })).collect::<Vec<_>>().join(", ")
+    vmas.iter()
+        .map(|v| {
+            let mut s = format!("{}-{} {}", v.start, v.end, if v.write { "rw" } else { "r" });
+            if v.shared {
+                s.push_str(" shared");
+            }
+            if !v.kind.is_empty() {
+                s.push_str(&format!(" {}#{}@{}", v.kind, v.object, v.pgoff));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl FileView {
+    /// One-line rendering: `size 2 [c d, -]` (`c` cached, `d` dirty, `s`
+    /// a shmem swap entry, `-` nothing), offsets below the window only.
+    pub fn render(&self) -> String {
+        let pages: Vec<String> = self
+            .pages
+            .iter()
+            .map(|&(c, d, s)| {
+                let v: Vec<&str> = [(c, "c"), (d, "d"), (s, "s")].iter().filter(|x| x.0).map(|x| x.1).collect();
+                if v.is_empty() {
+                    "-".into()
+                } else {
+                    v.join(" ")
+                }
+            })
+            .collect();
+        format!("size {} [{}]", self.size, pages.join(", "))
+    }
 }

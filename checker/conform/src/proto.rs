@@ -30,6 +30,10 @@ pub enum Request {
         procs: u8,
         /// Per-run content nonce written next to every value.
         nonce: u64,
+        /// How many of the named files (`reg`, `memfd`, `tmpfs`) to create
+        /// for the scenario, fresh and empty (see [`KFile`]).
+        #[serde(default)]
+        files: u8,
         /// The model's [`rmapcheck_model::Mthp`] orders (0: order 0 only,
         /// `PR_SET_THP_DISABLE`; 16 kB: MADV_HUGEPAGE on every mmap).
         #[serde(default)]
@@ -117,6 +121,41 @@ pub struct KernelSnap {
     /// test pages (docs/conformance.md §5).
     #[serde(default)]
     pub pgsteal_anon: u64,
+    /// `pgsteal_file` of `/proc/vmstat`, likewise for page-cache folios:
+    /// background reclaim may take a clean, unmapped page of the
+    /// executor's own files at any moment (MADV_PAGEOUT, truncation and
+    /// POSIX_FADV_DONTNEED do not count there).
+    #[serde(default)]
+    pub pgsteal_file: u64,
+    /// The named files the executor created, in file order.
+    #[serde(default)]
+    pub files: Vec<KFile>,
+}
+
+/// One named file: its size and, per page of the window, what cachestat()
+/// says about that offset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KFile {
+    /// `i_size` in pages (fstat()).
+    pub size: u64,
+    /// Per offset: (cached, dirty, evicted). For shmem "evicted" is a swap
+    /// entry in the page cache; for a regular file it is a shadow entry
+    /// and is not compared, and shmem folios carry no dirty tag.
+    pub pages: Vec<(bool, bool, bool)>,
+}
+
+/// What backs one VMA, from `/proc/PID/maps`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KBacking {
+    /// `s` (VM_MAYSHARE) in the permissions.
+    pub shared: bool,
+    /// `reg`, `memfd`, `tmpfs`, `shm` (shared anonymous memory), or empty
+    /// for private anonymous memory.
+    pub kind: String,
+    /// The inode number: the same object in two VMAs has the same one.
+    pub inode: u64,
+    /// The file offset in pages.
+    pub pgoff: u64,
 }
 
 /// One worker process.
@@ -127,6 +166,9 @@ pub struct KProc {
     /// VMAs inside the window from `/proc/PID/maps`: (first page, end page,
     /// readable, writable).
     pub vmas: Vec<(u8, u8, bool, bool)>,
+    /// What backs each of [`KProc::vmas`].
+    #[serde(default)]
+    pub backing: Vec<KBacking>,
     /// One entry per page of the window.
     pub pages: Vec<KPage>,
 }
@@ -169,6 +211,9 @@ pub struct KPage {
     /// uptodate folio in the swap cache.
     #[serde(default)]
     pub swapcache: bool,
+    /// pagemap bit 61 (PM_FILE): a present page that is not anon.
+    #[serde(default)]
+    pub file: bool,
     /// Present pages: the PFN of the folio's head page (KPF_COMPOUND_HEAD
     /// found by walking back over KPF_COMPOUND_TAIL frames; the frame
     /// itself for a small folio).

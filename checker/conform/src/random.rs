@@ -6,18 +6,29 @@ use super::exec::Executor;
 use super::{run_actions, Divergence};
 use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{
-    enabled_actions, Action, ActionKind, Config, Expect, Kernel, Mapping, Mthp, Mutant, Pte, Scenario, State, Step,
+    enabled_actions, Action, ActionKind, ActionSet, Config, Expect, Kernel, Mthp, Mutant, Pte, Scenario, State, Step,
 };
 
 fn below(x: &mut SplitMix64, n: usize) -> usize {
     x.below(n as u64) as usize
 }
 
+/// One random scenario in this many draws from the file vocabulary.
+pub const FILE_SHARE: usize = 3;
+
+/// The file vocabulary's kinds, by name.
+const FILE_KINDS: [&str; 5] = ["mmap_shared", "mmap_file", "madv_dontneed", "ftruncate", "fsync"];
+
 /// Random scenario number `index` of seed `seed`: a window of 2 to 5
 /// pages, up to 4 processes, 1 to 30 steps. Each step first picks an
 /// action kind among the enabled ones (exit and munmap less often, so that
 /// runs get long), then an action of that kind uniformly (picking among all
-/// actions would let the 15 write values drown everything else).
+/// actions would let the 15 write values drown everything else). Every
+/// [`FILE_SHARE`]th scenario (by number) without large folios draws from
+/// the file vocabulary too (mmap of the named files and of shared
+/// anonymous memory, MADV_DONTNEED, ftruncate, fsync); the others keep the
+/// anonymous and KSM vocabulary and are the scenarios the same seed and
+/// number gave before the file vocabulary existed.
 ///
 /// With large folios (`mthp`) the window is 4-8 pages, every mmap range
 /// is drawn (the model's own exploration maps only whole folio ranges),
@@ -25,6 +36,7 @@ fn below(x: &mut SplitMix64, n: usize) -> usize {
 pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
     let mut x = SplitMix64(seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
     x.next();
+    let files = !mthp.any() && index % FILE_SHARE as u64 == FILE_SHARE as u64 - 1;
     let pages = if mthp.any() { 4 + below(&mut x, 5) as u8 } else { 2 + below(&mut x, 4) as u8 };
     let len = 1 + below(&mut x, 30);
     let mut sc = Scenario {
@@ -37,8 +49,17 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
         expect: Expect::Holds,
         steps: Vec::new(),
     };
-    let cfg = Config { actions: super::executor_actions(), ..sc.config() };
-    let mut s = State::new(pages, false);
+    // Every named file exists while drawing (a scenario that names none
+    // runs without them: nothing it does can tell).
+    let mut actions = super::executor_actions();
+    if !files {
+        actions = ActionSet::parse_list(
+            &actions.names().into_iter().filter(|n| !FILE_KINDS.contains(n)).collect::<Vec<_>>().join(","),
+        )
+        .expect("kind names");
+    }
+    let cfg = Config { actions, files: 3, ..sc.config() };
+    let mut s = State::initial(&cfg);
     let mut acts = Vec::new();
     for _ in 0..len {
         acts.clear();
@@ -82,6 +103,12 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
             ActionKind::KsmMerge => 16,
             ActionKind::MadvMergeable => 8,
             ActionKind::Write if ksm => 12,
+            // The file vocabulary: file mappings twice as often as
+            // anonymous ones, so that file VMAs are common.
+            ActionKind::MmapFile => 8,
+            ActionKind::Ftruncate => 2,
+            // Enabled only while a regular file has a dirty page.
+            ActionKind::Fsync => 16,
             _ => 4,
         };
         let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
@@ -125,6 +152,28 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
                 .collect();
             if !equal.is_empty() {
                 of_kind = equal;
+            }
+        }
+        // In a file scenario half the file mappings are shared and
+        // writable, and half the writes go through a shared mapping when
+        // there is one, so that dirty page cache (and fsync) is common.
+        if kind == ActionKind::MmapFile && below(&mut x, 2) == 0 {
+            of_kind.retain(|a| matches!(a, Action::MmapFile { shared: true, write: true, .. }));
+        }
+        if files && kind == ActionKind::Write && below(&mut x, 2) == 0 {
+            let shared: Vec<Action> = of_kind
+                .iter()
+                .copied()
+                .filter(|a| match *a {
+                    Action::Write { pid, page, .. } => {
+                        let m = &s.mms[pid as usize];
+                        m.vma_index(page).is_some_and(|vi| m.vmas[vi].shared)
+                    }
+                    _ => false,
+                })
+                .collect();
+            if !shared.is_empty() {
+                of_kind = shared;
             }
         }
         let a = of_kind[below(&mut x, of_kind.len())];
@@ -172,9 +221,7 @@ pub fn lazyfree_mergeable(s: &State) -> bool {
         m.ptes.iter().enumerate().any(|(p, pte)| match *pte {
             Pte::Present { folio, .. } => {
                 let f = &s.folios[folio as usize];
-                !f.swapbacked
-                    && f.mapping != Mapping::None
-                    && m.vma_index(p as u8).is_some_and(|vi| m.vmas[vi].mergeable)
+                !f.swapbacked && f.mapping.is_anon() && m.vma_index(p as u8).is_some_and(|vi| m.vmas[vi].mergeable)
             }
             _ => false,
         })
@@ -184,7 +231,7 @@ pub fn lazyfree_mergeable(s: &State) -> bool {
 /// Whether the model accepts every action in order, as conformance runs
 /// them (a ksmd merge settles, see [`super::ksm_settle`]).
 pub fn model_accepts(cfg: &Config, actions: &[Action]) -> bool {
-    let mut s = State::new(cfg.pages, false);
+    let mut s = State::initial(cfg);
     let mut settled = false;
     for (i, &a) in actions.iter().enumerate() {
         match super::conform_step(cfg, &s, a, i, settled) {

@@ -38,6 +38,7 @@ fn present(pfn: u64, count: u64, flags: u64, value: u8) -> KPage {
         value: Some(value),
         nonce_ok: true,
         swapcache: false,
+        file: false,
         head: pfn,
         nr: 1,
     }
@@ -48,7 +49,7 @@ fn snap(procs: Vec<KProc>) -> KernelSnap {
 }
 
 fn proc_with(vmas: Vec<(u8, u8, bool, bool)>, pages: Vec<KPage>) -> KProc {
-    KProc { alive: true, vmas, pages }
+    KProc { alive: true, vmas, pages, ..KProc::default() }
 }
 
 const FORK: &str = "expect: holds\npages: 2\nP0 mmap 0 2 rw\nP0 write 0 1\nP0 read 1\nP0 fork\nP1 write 0 2\n";
@@ -217,6 +218,19 @@ fn random_vocabulary_includes_pageout_and_free_but_not_kswapd() {
 }
 
 #[test]
+fn random_vocabulary_includes_the_file_actions() {
+    let mut kinds = std::collections::BTreeMap::new();
+    for i in 0..LIVE_RANDOM {
+        for st in random::random_scenario(LIVE_SEED, i, Mthp::none()).steps {
+            *kinds.entry(st.action.kind().name()).or_insert(0) += 1;
+        }
+    }
+    for (k, min) in [("mmap_file", 150), ("mmap_shared", 50), ("madv_dontneed", 50), ("ftruncate", 20), ("fsync", 5)] {
+        assert!(kinds.get(k).copied().unwrap_or(0) >= min, "{k}: {kinds:?}");
+    }
+}
+
+#[test]
 fn ksm_pages_are_compared_as_structure_not_frame_identity() {
     // After a merge the model keeps the scanned page's folio; the kernel
     // may keep the other frame (docs/conformance.md §3.m): both are KSM, same
@@ -300,9 +314,9 @@ fn corpus() -> Vec<(String, Scenario)> {
 fn corpus_covers_every_action_and_has_25_scenarios() {
     let c = corpus();
     assert!(c.len() >= 25, "only {} scenarios", c.len());
-    for (_, name, _) in rmapcheck_model::ActionKind::ALL {
+    for &(_, name, _) in rmapcheck_model::ActionKind::ALL {
         assert!(
-            c.iter().any(|(_, sc)| sc.steps.iter().any(|s| s.action.to_string().split(' ').nth(1) == Some(name))),
+            c.iter().any(|(_, sc)| sc.steps.iter().any(|s| s.action.kind().name() == name)),
             "no scenario uses '{name}'"
         );
     }
@@ -447,7 +461,7 @@ fn random_mthp_scenarios_exercise_large_folios() {
     for i in 0..LIVE_RANDOM_MTHP {
         let sc = random::random_scenario(LIVE_SEED, i, sixteen());
         let cfg = conform::config(&sc, None);
-        let (mut s, mut seen) = (State::new(cfg.pages, false), 0u64);
+        let (mut s, mut seen) = (State::new(cfg.pages, false), 0u128);
         for (k, st) in sc.steps.iter().enumerate() {
             let mut ctx = Ctx::new(&cfg, false);
             if step(&s, st.action, &mut ctx).is_ok() {
@@ -456,7 +470,7 @@ fn random_mthp_scenarios_exercise_large_folios() {
             s = conform::conform_step(&cfg, &s, st.action, k, true).unwrap().remove(0);
         }
         for (j, (b, _)) in want.iter().enumerate() {
-            hits[j] += u32::from(seen & (1 << *b as u64) != 0);
+            hits[j] += u32::from(seen & (1 << *b as u32) != 0);
         }
     }
     let report: Vec<String> = want.iter().zip(hits).map(|((b, _), n)| format!("{b:?}={n}")).collect();
@@ -475,11 +489,11 @@ fn random_mthp_scenarios_exercise_large_folios() {
 #[test]
 fn live_scenarios_cover_every_reachable_model_branch() {
     use rmapcheck_model::Branch;
-    let mut seen = 0u64;
+    let mut seen = 0u128;
     let mut run = |sc: &Scenario| {
         // As conformance runs it: a ksmd merge settles (conform_step).
         let cfg = conform::config(sc, None);
-        let mut s = State::new(cfg.pages, false);
+        let mut s = State::initial(&cfg);
         let mut settled = false;
         for (i, st) in sc.steps.iter().enumerate() {
             let mut ctx = Ctx::new(&cfg, false);
@@ -499,9 +513,9 @@ fn live_scenarios_cover_every_reachable_model_branch() {
     (0..LIVE_RANDOM).for_each(|i| run(&random::random_scenario(LIVE_SEED, i, Mthp::none())));
     (0..LIVE_RANDOM_MTHP).for_each(|i| run(&random::random_scenario(LIVE_SEED, i, sixteen())));
     let unreachable = UNREACHABLE_LIVE;
-    let missed: Vec<&str> = Branch::ALL.iter().filter(|(b, _)| seen & (1 << *b as u64) == 0).map(|(_, n)| *n).collect();
+    let missed: Vec<&str> = Branch::ALL.iter().filter(|(b, _)| seen & (1 << *b as u32) == 0).map(|(_, n)| *n).collect();
     for &(b, name) in Branch::ALL {
-        let hit = seen & (1 << b as u64) != 0;
+        let hit = seen & (1 << b as u32) != 0;
         assert_eq!(hit, !unreachable.contains(&b), "branch '{name}': covered = {hit}; not covered: {missed:?}");
     }
 }

@@ -22,12 +22,13 @@ fn prop<const I: usize>(m: &Adapter, s: &State) -> bool {
 }
 
 type PropFn = fn(&Adapter, &State) -> bool;
-const PROPS: [PropFn; 40] = [
+const PROPS: [PropFn; 48] = [
     prop::<0>, prop::<1>, prop::<2>, prop::<3>, prop::<4>, prop::<5>, prop::<6>, prop::<7>, prop::<8>, prop::<9>,
     prop::<10>, prop::<11>, prop::<12>, prop::<13>, prop::<14>, prop::<15>, prop::<16>, prop::<17>, prop::<18>,
     prop::<19>, prop::<20>, prop::<21>, prop::<22>, prop::<23>, prop::<24>, prop::<25>, prop::<26>, prop::<27>,
     prop::<28>, prop::<29>, prop::<30>, prop::<31>, prop::<32>, prop::<33>, prop::<34>, prop::<35>, prop::<36>,
-    prop::<37>, prop::<38>, prop::<39>,
+    prop::<37>, prop::<38>, prop::<39>, prop::<40>, prop::<41>, prop::<42>, prop::<43>, prop::<44>, prop::<45>,
+    prop::<46>, prop::<47>,
 ];
 
 impl Model for Adapter {

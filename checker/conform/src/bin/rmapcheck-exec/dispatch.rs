@@ -2,14 +2,32 @@
 //! the lifecycle step) that performs it on the kernel.
 
 use crate::procs::Procs;
-use crate::worker::{encode, OP_MADVISE, OP_MMAP, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_READ, OP_WRITE};
+use crate::worker::{
+    encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_READ,
+    OP_WRITE,
+};
 use rmapcheck_model::Action;
+
+/// The descriptor of named file `f`.
+fn fd_of(fds: &[i32], f: u8) -> Result<i32, String> {
+    fds.get(f as usize).copied().ok_or_else(|| format!("named file {f} was not created for this scenario"))
+}
 
 /// Performs `a` in its worker; returns 0 or the errno of the system call.
 /// `pages` is the window, `nonce` the run's content nonce, `ksm` whether
-/// the kernel has KSM. `ksmd merge` happens in the ksmd wait that follows
-/// (see `ksmd`), and `ksmd drop` is not visible, so both are no-ops here.
-pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, mthp: bool, a: Action) -> Result<i32, String> {
+/// the kernel has KSM, `mthp` that mmap asks for large folios
+/// (MADV_HUGEPAGE), `fds` the named files' descriptors (see `files`).
+/// `ksmd merge` happens in the ksmd wait that follows (see `ksmd`), and
+/// `ksmd drop` is not visible, so both are no-ops here.
+pub fn act(
+    procs: &mut Procs,
+    pages: u8,
+    nonce: u64,
+    ksm: bool,
+    mthp: bool,
+    fds: &[i32],
+    a: Action,
+) -> Result<i32, String> {
     if let Action::KsmMerge { .. } | Action::KsmDrop { .. } = a {
         return if ksm { Ok(0) } else { Err(format!("'{a}': this kernel has no KSM")) };
     }
@@ -75,5 +93,25 @@ pub fn act(procs: &mut Procs, pages: u8, nonce: u64, ksm: bool, mthp: bool, a: A
         Action::MadvMergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_MERGEABLE),
         Action::MadvUnmergeable { start, len, .. } => madvise(procs, start, len, libc::MADV_UNMERGEABLE),
         Action::KsmMerge { .. } | Action::KsmDrop { .. } | Action::SplitDeferred => unreachable!("handled above"),
+        Action::MmapFile { start, len, write, shared, file, pgoff, .. } => {
+            page_ok(start.saturating_add(len.max(1) - 1))?;
+            let fd = match file {
+                None => -1,
+                Some(f) => fd_of(fds, f)?,
+            };
+            let word = (fd as u32 as u64) | (pgoff as u64) << 32;
+            Ok(procs.call(i, encode(OP_MMAP_FILE, start, len, write as u8 | (shared as u8) << 1, word))?.0)
+        }
+        Action::MadvDontneed { start, len, .. } => madvise(procs, start, len, libc::MADV_DONTNEED),
+        Action::Ftruncate { file, size, .. } => {
+            Ok(procs.call(i, encode(OP_FTRUNCATE, size, 0, 0, fd_of(fds, file)? as u64))?.0)
+        }
+        Action::Fsync { file, .. } => {
+            let r = procs.call(i, encode(OP_FSYNC, 0, 0, 0, fd_of(fds, file)? as u64))?.0;
+            // The writeback may have ended on another CPU and left a
+            // folio in that CPU's batch (see drain_all_cpus()).
+            crate::sys::drain_all_cpus();
+            Ok(r)
+        }
     }
 }

@@ -23,6 +23,7 @@
 //! MADV_HUGEPAGE, which every mmap of the scenario gets.
 
 mod dispatch;
+mod files;
 mod isolate;
 mod ksmd;
 mod procs;
@@ -49,6 +50,8 @@ struct Exec {
     mthp: bool,
     procs: Procs,
     files: ProcFiles,
+    /// The scenario's named files.
+    named: files::Files,
     ksmd: Ksmd,
 }
 
@@ -60,19 +63,22 @@ impl Exec {
             mthp: false,
             procs: Procs::default(),
             files: ProcFiles::open()?,
+            named: files::Files::default(),
             ksmd: Ksmd::new(),
         })
     }
 
     fn snapshot(&mut self) -> Result<rmapcheck_conform::proto::KernelSnap, String> {
-        self.files.snapshot(&mut self.procs, self.pages, self.nonce)
+        let mut snap = self.files.snapshot(&mut self.procs, self.pages, self.nonce)?;
+        snap.files = self.named.snapshot(self.pages)?;
+        Ok(snap)
     }
 
     fn handle(&mut self, req: Request, iso: &Isolation) -> Reply {
         let mut reply = Reply { error: None, errno: 0, snap: None, unsettled: None, ksm_wait: None };
         let r: Result<(), String> = (|| {
             match req {
-                Request::Start { pages, procs, nonce, mthp } => {
+                Request::Start { pages, procs, nonce, files, mthp } => {
                     self.pages = pages;
                     self.nonce = nonce;
                     match mthp {
@@ -84,12 +90,15 @@ impl Exec {
                         }
                         m => return Err(format!("mTHP orders {m:#b}: only 16 kB (order 2) is an anonymous size here")),
                     }
+                    self.procs.stop();
+                    // Before P0 is forked: every worker inherits the descriptors.
+                    self.named.create(files, pages)?;
                     self.procs.start(procs, self.mthp)?
                 }
                 Request::Act { action, ksm } => {
                     let a = Action::parse(&action)?;
-                    let have_ksm = self.ksmd.available;
-                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, have_ksm, self.mthp, a)?;
+                    let (have_ksm, fds) = (self.ksmd.available, &self.named.fds);
+                    reply.errno = dispatch::act(&mut self.procs, self.pages, self.nonce, have_ksm, self.mthp, fds, a)?;
                     if let (Action::KsmMerge { .. }, Some(want)) = (a, &ksm) {
                         let (missing, ms, scans) = self.ksmd.wait(&self.files, &self.procs, want)?;
                         reply.unsettled = missing;
@@ -98,7 +107,10 @@ impl Exec {
                     reply.snap = Some(self.snapshot()?);
                 }
                 Request::Snap => reply.snap = Some(self.snapshot()?),
-                Request::Stop => self.procs.stop(),
+                Request::Stop => {
+                    self.procs.stop();
+                    self.named.close_all();
+                }
             }
             Ok(())
         })();
@@ -174,6 +186,7 @@ fn main() {
     }
     // End of input (the checker finished or died): leave nothing behind.
     ex.procs.stop();
+    ex.named.close_all();
     ex.ksmd.cleanup();
     if let Err(e) = iso.restore() {
         eprintln!("rmapcheck-exec: could not restore the machine: {e}");

@@ -4,17 +4,20 @@
 //! `/proc/kpagecount` and `/proc/kpageflags` of the frame; last, the
 //! worker's own load of each present page and `mincore()` of each swap
 //! PTE. Before it, the CPU's per-CPU folio batches are drained, and
-//! `pgsteal_anon` of `/proc/vmstat` says whether background reclaim ran.
+//! `pgsteal_anon` and `pgsteal_file` of `/proc/vmstat` say whether
+//! background reclaim ran.
 
 use crate::procs::Procs;
 use crate::sys::{close, open_ro, pread_u64};
 use crate::worker::{encode, OP_MINCORE, OP_PEEK};
-use rmapcheck_conform::proto::{kpf, page_addr, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
+use rmapcheck_conform::proto::{kpf, page_addr, KBacking, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
 
 /// pagemap: the PFN (or swap type and offset) bits.
 const PM_PFN_MASK: u64 = (1 << 55) - 1;
 /// pagemap: the page is mapped exactly once.
 const PM_MMAP_EXCLUSIVE: u32 = 56;
+/// pagemap: a present page that is not anon (page cache, shmem).
+const PM_FILE: u32 = 61;
 /// pagemap: a swap entry.
 const PM_SWAP: u32 = 62;
 /// pagemap: a present page.
@@ -57,32 +60,59 @@ pub fn present_pfn(e: u64) -> Option<u64> {
     (e >> PM_PRESENT & 1 == 1).then_some(e & PM_PFN_MASK)
 }
 
-/// `pgsteal_anon` from `/proc/vmstat`.
-fn pgsteal_anon() -> Result<u64, String> {
+/// `pgsteal_anon` and `pgsteal_file` from `/proc/vmstat`.
+fn pgsteal() -> Result<(u64, u64), String> {
     let text = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
-    Ok(text.lines().find_map(|l| l.strip_prefix("pgsteal_anon ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+    let get =
+        |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    Ok((get("pgsteal_anon "), get("pgsteal_file ")))
 }
 
-/// VMAs of `pid` that overlap a window of `pages` pages, clipped to it:
-/// (first page, end page, readable, writable).
-fn maps(pid: i32, pages: u8) -> Result<Vec<(u8, u8, bool, bool)>, String> {
+/// A VMA of the window: (first page, end page, readable, writable) and
+/// what backs it.
+type MapsVma = ((u8, u8, bool, bool), KBacking);
+
+/// VMAs of `pid` that overlap a window of `pages` pages, clipped to it
+/// (the file offset follows the clipping), with their backing: shared
+/// (`s`), the object's kind from its path (see `files::kind_of_path`),
+/// its inode and the offset in pages.
+fn maps(pid: i32, pages: u8) -> Result<Vec<MapsVma>, String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("/proc/{pid}/maps: {e}"))?;
     let (lo, hi) = (WINDOW_BASE, page_addr(pages));
     let mut out = Vec::new();
     for line in text.lines() {
-        let mut w = line.split_whitespace();
-        let (Some(range), Some(perms)) = (w.next(), w.next()) else { continue };
+        // start-end perms offset dev inode, then the path (with spaces).
+        let mut rest = line;
+        let mut f = [""; 5];
+        for x in &mut f {
+            rest = rest.trim_start();
+            let end = rest.find(' ').unwrap_or(rest.len());
+            *x = &rest[..end];
+            rest = &rest[end..];
+        }
+        let [range, perms, off, _dev, inode] = f;
+        let path = rest.trim();
         let Some((s, e)) = range.split_once('-') else { continue };
         let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16)) else { continue };
         if e <= lo || s >= hi {
             continue;
         }
+        let off = u64::from_str_radix(off, 16).unwrap_or(0) / PAGE_SIZE;
+        let backing = KBacking {
+            shared: perms.as_bytes().get(3) == Some(&b's'),
+            kind: crate::files::kind_of_path(path),
+            inode: inode.parse().unwrap_or(0),
+            pgoff: off + (s.max(lo) - s) / PAGE_SIZE,
+        };
         let (s, e) = (s.max(lo), e.min(hi));
         out.push((
-            ((s - lo) / PAGE_SIZE) as u8,
-            ((e - lo) / PAGE_SIZE) as u8,
-            perms.starts_with('r'),
-            perms.as_bytes().get(1) == Some(&b'w'),
+            (
+                ((s - lo) / PAGE_SIZE) as u8,
+                ((e - lo) / PAGE_SIZE) as u8,
+                perms.starts_with('r'),
+                perms.as_bytes().get(1) == Some(&b'w'),
+            ),
+            backing,
         ));
     }
     Ok(out)
@@ -151,13 +181,14 @@ impl ProcFiles {
     /// workers' own loads ([`peek`]).
     pub fn snapshot(&self, procs: &mut Procs, pages: u8, nonce: u64) -> Result<KernelSnap, String> {
         self.drain();
-        let mut snap = KernelSnap { pgsteal_anon: pgsteal_anon()?, ..KernelSnap::default() };
+        let (pgsteal_anon, pgsteal_file) = pgsteal()?;
+        let mut snap = KernelSnap { pgsteal_anon, pgsteal_file, ..KernelSnap::default() };
         for i in 0..procs.workers.len() {
             let Some(pid) = procs.live_pid(i) else {
                 snap.procs.push(KProc { alive: false, ..KProc::default() });
                 continue;
             };
-            let vmas = maps(pid, pages)?;
+            let (vmas, backing): (Vec<_>, Vec<_>) = maps(pid, pages)?.into_iter().unzip();
             let pm = Pagemap::open(i, pid)?;
             let mut out = Vec::new();
             for p in 0..pages {
@@ -165,7 +196,7 @@ impl ProcFiles {
                 out.push(self.page(inside, pm.entry(p)?)?);
             }
             drop(pm);
-            snap.procs.push(KProc { alive: true, vmas, pages: out });
+            snap.procs.push(KProc { alive: true, vmas, backing, pages: out });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)
@@ -180,6 +211,7 @@ impl ProcFiles {
         k.excl = e >> PM_MMAP_EXCLUSIVE & 1 == 1;
         if let Some(pfn) = present_pfn(e) {
             k.pte = KPte::Present;
+            k.file = e >> PM_FILE & 1 == 1;
             k.pfn = pfn;
             k.count = self.count(pfn)?;
             k.flags = self.flags(pfn)?;

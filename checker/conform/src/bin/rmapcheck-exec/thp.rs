@@ -2,10 +2,10 @@
 //! anonymous 16 kB folios for VMAs with MADV_HUGEPAGE only, every other
 //! size off, so that other processes on the machine are unaffected (they
 //! would have to ask with MADV_HUGEPAGE too) and a fault in a test VMA has
-//! one large size to try. The isolation (`isolate.rs`, which depends on
-//! this module) saves the knobs before the run, records them in its state
-//! file and restores them on every exit path; [`enable`] sets them at the
-//! first scenario that asks.
+//! one large size to try. The isolate module (isolate.rs, which uses this
+//! one) saves the knobs before the run, records them in its state file and
+//! restores them on every exit path; [`enable`] sets them at the first
+//! scenario that asks.
 
 use crate::sys::{read_file, write_file};
 

@@ -32,6 +32,14 @@ pub const OP_MREMAP: u8 = 9;
 pub const OP_MADVISE: u8 = 10;
 /// `mincore()` of page `a`: the value is bit 0 of the result.
 pub const OP_MINCORE: u8 = 11;
+/// `mmap(page a, b pages)` of a file, MAP_FIXED_NOREPLACE: bit 0 of `c`
+/// PROT_WRITE, bit 1 MAP_SHARED; `word` is the descriptor (low 32 bits,
+/// -1 for MAP_SHARED|MAP_ANONYMOUS) and the file page offset (high 32).
+pub const OP_MMAP_FILE: u8 = 12;
+/// `ftruncate(fd word, a pages)`.
+pub const OP_FTRUNCATE: u8 = 13;
+/// `fsync(fd word)`.
+pub const OP_FSYNC: u8 = 14;
 
 /// One command to a worker.
 pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
@@ -96,6 +104,39 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 } else {
                     reply_msg(0, 0, 0)
                 }
+            }
+            OP_MMAP_FILE => {
+                let addr = page_addr(a);
+                let len = b as usize * PAGE_SIZE as usize;
+                let prot = libc::PROT_READ | if c & 1 != 0 { libc::PROT_WRITE } else { 0 };
+                let fd = word as u32 as i32;
+                let off = (word >> 32) as i64 * PAGE_SIZE as i64;
+                let mut flags =
+                    libc::MAP_FIXED_NOREPLACE | if c & 2 != 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+                if fd < 0 {
+                    flags |= libc::MAP_ANONYMOUS;
+                }
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+                let p = unsafe { libc::mmap(addr as *mut _, len, prot, flags, fd, off) };
+                if p == libc::MAP_FAILED {
+                    reply_msg(errno(), 0, 0)
+                } else if p as u64 != addr {
+                    // SAFETY: `p` is the mapping just created.
+                    unsafe { libc::munmap(p, len) };
+                    reply_msg(libc::EEXIST, 0, 0)
+                } else {
+                    reply_msg(0, 0, 0)
+                }
+            }
+            OP_FTRUNCATE => {
+                // SAFETY: one of the executor's own files.
+                let r = unsafe { libc::ftruncate(word as i32, a as i64 * PAGE_SIZE as i64) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
+            OP_FSYNC => {
+                // SAFETY: one of the executor's own files.
+                let r = unsafe { libc::fsync(word as i32) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
             }
             OP_MUNMAP => {
                 // SAFETY: only the test window is ever unmapped.
