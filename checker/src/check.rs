@@ -129,9 +129,13 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         steps: actions.iter().enumerate().map(|(i, a)| Step::new(i + 1, *a)).collect(),
     };
     // The state after the last step, every object, as it must be when the
-    // trace replays (`rmapcheck run` checks it): a final condition.
+    // trace replays (`rmapcheck run` checks it): a final condition. It is
+    // computed under the scenario's own configuration, the one `run` uses:
+    // its files (a scenario names all three or none) number a shared
+    // anonymous object `shmN` after them whatever the search had.
     let mut scenario = scenario;
-    let _ = shown.replay(actions, false, false, |r| {
+    let replayed = Explorer::new(scenario.config(), &[]);
+    let _ = replayed.replay(actions, false, false, |r| {
         if r.index + 1 == actions.len() {
             let asserts = objects(r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
             scenario.steps[r.index].asserts = asserts.collect();

@@ -180,7 +180,23 @@ fn hostile_input_gets_exit_2_and_one_printable_line() {
     let huge_time = tmp("time.toml", "time_limit = 9223372036854775807\n");
     let mthp = tmp("mthp.rmap", "mthp: 16k\nexpect: holds\nmthp: none\nP0 mmap 0 4 rw\n");
     let sc = format!("{}/../scenarios/fork-cow-child-writes.rmap", env!("CARGO_MANIFEST_DIR"));
+    // The file actions' inputs (issue 20): names, offsets and sizes are
+    // checked against the named files and the window.
+    let nfs = tmp("nfs.rmap", "pages: 2\nexpect: holds\nP0 mmap 0 1 rw private nfs 0\n");
+    let pgoff = tmp("pgoff.rmap", "pages: 2\nexpect: holds\nP0 mmap 0 2 rw shared memfd 1\n");
+    let size = tmp("size.rmap", "pages: 2\nexpect: holds\nP0 ftruncate reg 9\n");
+    let files_header = tmp("files.rmap", "files: 2\nexpect: holds\nP0 mmap 0 1 rw\n");
+    let many_files = tmp("files.toml", "files = 9\n");
+    let twice_files = tmp("twice.toml", "files = 1\nfiles = 2\n");
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", &nfs], "nfs.rmap:3: 'nfs' is not a file (known: reg, memfd, tmpfs)"),
+        (vec!["run", &pgoff], "pgoff.rmap:3: file pages 1..3 are beyond the 2-page file"),
+        (vec!["run", &size], "size.rmap:3: size 9 is beyond the 2-page file"),
+        (vec!["run", &files_header], "files.rmap:1: unknown header 'files'"),
+        (vec!["check", "--files", "4"], "files must be between 0 and 3, got 4"),
+        (vec!["check", "--config", &many_files], "files must be between 0 and 3, got 9"),
+        (vec!["check", "--config", &twice_files], "twice.toml:2: duplicate key `files`"),
+        (vec!["check", "--actions", "mmap,ftruncate"], "the ftruncate action needs files"),
         (vec!["run", &nul], "nul.rmap:3: "),
         (vec!["run", &long], "long.rmap:3: "),
         (vec!["run", &utf8], "utf8.rmap:3: not UTF-8 text"),
