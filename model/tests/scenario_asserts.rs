@@ -26,7 +26,7 @@ fn every_shipped_scenario_reaches_the_objects_it_asserts() {
             _ => sc.steps.len(),
         };
         let cfg = sc.config();
-        let mut s = State::new(cfg.pages, cfg.symmetry);
+        let mut s = State::initial(&cfg);
         for st in &sc.steps[..last] {
             s = step(&s, st.action, &mut Ctx::new(&cfg, false))
                 .unwrap_or_else(|e| panic!("{name}:{}: {}: {e}", st.line, st.action));
