@@ -1159,39 +1159,39 @@ int main(void)
 	do_mmap(0, 0, 2, 1);
 	end_step(2);
 
-	begin(2, "P0 write 0 1"); /* line 17 */
+	begin(2, "P0 write 0 1"); /* line 19 */
 	do_write(0, 0, 1);
 	end_step(2);
 
-	begin(3, "P0 write 1 1"); /* line 18 */
+	begin(3, "P0 write 1 1"); /* line 24 */
 	do_write(0, 1, 1);
 	end_step(2);
 
-	begin(4, "P0 fork"); /* line 19 */
+	begin(4, "P0 fork"); /* line 27 */
 	do_fork(0);
 	end_step(2);
 
-	begin(5, "P1 madv_mergeable 0 2"); /* line 20 */
+	begin(5, "P1 madv_mergeable 0 2"); /* line 38 */
 	do_madvise(1, 0, 2, MADV_MERGEABLE, "MADV_MERGEABLE");
 	end_step(2);
 
-	begin(6, "ksmd merge P1 0 P1 1"); /* line 21 */
+	begin(6, "ksmd merge P1 0 P1 1"); /* line 40 */
 	ksmd_merge(1, 0, 1, 1);
 	end_step(2);
 
-	begin(7, "P1 exit"); /* line 22 */
+	begin(7, "P1 exit"); /* line 55 */
 	do_exit(1);
 	end_step(2);
 
-	begin(8, "P0 madv_pageout 0 2"); /* line 23 */
+	begin(8, "P0 madv_pageout 0 2"); /* line 56 */
 	do_pageout(0, 0, 2);
 	end_step(2);
 
-	begin(9, "P0 read 0"); /* line 24 */
+	begin(9, "P0 read 0"); /* line 57 */
 	do_read(0, 0, 1);
 	end_step(2);
 
-	begin(10, "P0 read 1"); /* line 25 */
+	begin(10, "P0 read 1"); /* line 58 */
 	do_read(0, 1, 1);
 	end_step(2);
 

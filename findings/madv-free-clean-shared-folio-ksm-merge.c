@@ -1167,55 +1167,55 @@ int main(void)
 	do_mmap(0, 0, 2, 1);
 	end_step(2);
 
-	begin(2, "P0 write 0 1"); /* line 21 */
+	begin(2, "P0 write 0 1"); /* line 23 */
 	do_write(0, 0, 1);
 	end_step(2);
 
-	begin(3, "P0 fork"); /* line 22 */
+	begin(3, "P0 fork"); /* line 28 */
 	do_fork(0);
 	end_step(2);
 
-	begin(4, "P1 write 0 1"); /* line 23 */
+	begin(4, "P1 write 0 1"); /* line 37 */
 	do_write(1, 0, 1);
 	end_step(2);
 
-	begin(5, "P0 write 1 1"); /* line 24 */
+	begin(5, "P0 write 1 1"); /* line 41 */
 	do_write(0, 1, 1);
 	end_step(2);
 
-	begin(6, "P0 madv_mergeable 0 2"); /* line 25 */
+	begin(6, "P0 madv_mergeable 0 2"); /* line 44 */
 	do_madvise(0, 0, 2, MADV_MERGEABLE, "MADV_MERGEABLE");
 	end_step(2);
 
-	begin(7, "ksmd merge P0 1 P0 0"); /* line 26 */
+	begin(7, "ksmd merge P0 1 P0 0"); /* line 46 */
 	ksmd_merge(0, 1, 0, 0);
 	end_step(2);
 
-	begin(8, "P0 write 0 1"); /* line 27 */
+	begin(8, "P0 write 0 1"); /* line 53 */
 	do_write(0, 0, 1);
 	end_step(2);
 
-	begin(9, "P0 madv_free 1 1"); /* line 28 */
+	begin(9, "P0 madv_free 1 1"); /* line 57 */
 	do_madvise(0, 1, 1, MADV_FREE, "MADV_FREE");
 	end_step(2);
 
-	begin(10, "P1 madv_mergeable 0 1"); /* line 29 */
+	begin(10, "P1 madv_mergeable 0 1"); /* line 59 */
 	do_madvise(1, 0, 1, MADV_MERGEABLE, "MADV_MERGEABLE");
 	end_step(2);
 
-	begin(11, "ksmd merge P1 0 P0 1"); /* line 30 */
+	begin(11, "ksmd merge P1 0 P0 1"); /* line 65 */
 	ksmd_merge(1, 0, 0, 1);
 	end_step(2);
 
-	begin(12, "P0 exit"); /* line 31 */
+	begin(12, "P0 exit"); /* line 71 */
 	do_exit(0);
 	end_step(2);
 
-	begin(13, "P1 madv_pageout 0 1"); /* line 32 */
+	begin(13, "P1 madv_pageout 0 1"); /* line 76 */
 	do_pageout(1, 0, 1);
 	end_step(2);
 
-	begin(14, "P1 read 0"); /* line 33 */
+	begin(14, "P1 read 0"); /* line 91 */
 	do_read(1, 0, 1);
 	end_step(2);
 

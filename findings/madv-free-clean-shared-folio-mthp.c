@@ -1164,35 +1164,35 @@ int main(void)
 	do_mmap(0, 0, 4, 1);
 	end_step(4);
 
-	begin(2, "P0 write 0 7"); /* line 18 */
+	begin(2, "P0 write 0 7"); /* line 20 */
 	do_write(0, 0, 7);
 	end_step(4);
 
-	begin(3, "P0 madv_pageout 0 4"); /* line 19 */
+	begin(3, "P0 madv_pageout 0 4"); /* line 28 */
 	do_pageout(0, 0, 4);
 	end_step(4);
 
-	begin(4, "P0 read 0"); /* line 20 */
+	begin(4, "P0 read 0"); /* line 38 */
 	do_read(0, 0, 7);
 	end_step(4);
 
-	begin(5, "P0 fork"); /* line 21 */
+	begin(5, "P0 fork"); /* line 48 */
 	do_fork(0);
 	end_step(4);
 
-	begin(6, "P0 madv_free 0 4"); /* line 22 */
+	begin(6, "P0 madv_free 0 4"); /* line 62 */
 	do_madvise(0, 0, 4, MADV_FREE, "MADV_FREE");
 	end_step(4);
 
-	begin(7, "P0 exit"); /* line 23 */
+	begin(7, "P0 exit"); /* line 64 */
 	do_exit(0);
 	end_step(4);
 
-	begin(8, "P1 madv_pageout 0 4"); /* line 24 */
+	begin(8, "P1 madv_pageout 0 4"); /* line 68 */
 	do_pageout(1, 0, 4);
 	end_step(4);
 
-	begin(9, "P1 read 0"); /* line 25 */
+	begin(9, "P1 read 0"); /* line 85 */
 	do_read(1, 0, 7);
 	end_step(4);
 

@@ -1160,35 +1160,35 @@ int main(void)
 	do_mmap(0, 0, 1, 1);
 	end_step(1);
 
-	begin(2, "P0 write 0 7"); /* line 19 */
+	begin(2, "P0 write 0 7"); /* line 21 */
 	do_write(0, 0, 7);
 	end_step(1);
 
-	begin(3, "P0 madv_pageout 0 1"); /* line 20 */
+	begin(3, "P0 madv_pageout 0 1"); /* line 26 */
 	do_pageout(0, 0, 1);
 	end_step(1);
 
-	begin(4, "P0 read 0"); /* line 21 */
+	begin(4, "P0 read 0"); /* line 30 */
 	do_read(0, 0, 7);
 	end_step(1);
 
-	begin(5, "P0 fork"); /* line 22 */
+	begin(5, "P0 fork"); /* line 34 */
 	do_fork(0);
 	end_step(1);
 
-	begin(6, "P0 madv_free 0 1"); /* line 23 */
+	begin(6, "P0 madv_free 0 1"); /* line 42 */
 	do_madvise(0, 0, 1, MADV_FREE, "MADV_FREE");
 	end_step(1);
 
-	begin(7, "P0 exit"); /* line 24 */
+	begin(7, "P0 exit"); /* line 44 */
 	do_exit(0);
 	end_step(1);
 
-	begin(8, "P1 madv_pageout 0 1"); /* line 25 */
+	begin(8, "P1 madv_pageout 0 1"); /* line 48 */
 	do_pageout(1, 0, 1);
 	end_step(1);
 
-	begin(9, "P1 read 0"); /* line 26 */
+	begin(9, "P1 read 0"); /* line 59 */
 	do_read(1, 0, 7);
 	end_step(1);
 

@@ -8,7 +8,9 @@ use crate::settings::Plan;
 use crate::strategy::{Found, Limits, Progress, Stop};
 use crate::trace::replay;
 use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::assert::{objects, Assert};
 use rmapcheck_model::{Expect, Ids, Scenario, Step};
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// The `--continue` refusal of a strategy that cannot keep searching
@@ -124,10 +126,25 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         kernel: plan.model.kernel,
         pages: plan.model.pages,
         procs: plan.model.procs,
+        mutant: plan.model.mutant,
         mthp: plan.model.mthp,
         expect: Expect::Violates { invariant: inv.name.to_string(), at: Some(actions.len()) },
-        steps: actions.iter().enumerate().map(|(i, a)| Step { line: i + 1, action: *a, reads: None }).collect(),
+        steps: actions.iter().enumerate().map(|(i, a)| Step::new(i + 1, *a)).collect(),
     };
+    // The state after the last step, every object, as it must be when the
+    // trace replays (`rmapcheck run` checks it): a final condition. It is
+    // computed under the scenario's own configuration, the one `run` uses:
+    // its files (a scenario names all three or none) number a shared
+    // anonymous object `shmN` after them whatever the search had.
+    let mut scenario = scenario;
+    let replayed = Explorer::new(scenario.config(), &[]);
+    let _ = replayed.replay(actions, false, false, |r| {
+        if r.index + 1 == actions.len() {
+            let asserts = objects(r.after).into_iter().filter_map(|o| Assert::all(r.after, o));
+            scenario.steps[r.index].asserts = asserts.collect();
+        }
+        ControlFlow::Continue(())
+    });
     Counterexample { invariant: inv.name, violation, steps, scenario: scenario.to_text(), unshrunk_len: f.unshrunk }
 }
 
@@ -138,6 +155,8 @@ fn echo(plan: &Plan) -> ConfigEcho {
         procs: m.procs,
         pages: m.pages,
         values: m.values,
+        swap_slots: m.swap_slots,
+        max_memory_mib: plan.max_rss_kib.map(|k| k / 1024),
         actions: m.actions.names(),
         strategy: plan.strategy.name().to_string(),
         threads: plan.threads,

@@ -6,16 +6,19 @@
 //! configurations ([`settings`]); running a plan into a report ([`check`],
 //! [`report`], [`summary`]); counterexample traces ([`trace`]) and scenario
 //! runs ([`run`]); the pictures of a trace and the live progress line
-//! ([`views`], [`progress`]). Live-kernel conformance is the
-//! `rmapcheck-conform` crate.
+//! ([`views`], [`progress`]); output files and standard output
+//! ([`output`]); the input contract a fuzzer checks ([`contract`]).
+//! Live-kernel conformance is the `rmapcheck-conform` crate.
 
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod check;
+pub mod contract;
 pub mod explore;
 pub mod features;
 pub mod merge;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use rmapcheck::check::{refuse_continue, run_check};
+use rmapcheck::output::{check_output_path, print, write_file};
 use rmapcheck::progress::ProgressSink;
 use rmapcheck::run::run_text;
 use rmapcheck::search::STRATEGIES;
@@ -10,7 +11,9 @@ use rmapcheck::summary::render;
 use rmapcheck::views::{self, Outputs};
 use rmapcheck_conform::command::Options;
 use rmapcheck_invariants::INVARIANTS;
+use rmapcheck_model::input::{printable, read_text, MAX_SCENARIO_BYTES};
 use rmapcheck_model::{ActionKind, Kernel, Mutant, Scenario};
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -41,6 +44,9 @@ enum Cmd {
         /// Print only the per-file results.
         #[arg(long, short)]
         quiet: bool,
+        /// Print each file with an 'assert' line after every step for every object the step changed, as the model computes them (check them by hand before keeping them).
+        #[arg(long, conflicts_with_all = ["full", "quiet", "html", "itf", "dot"])]
+        annotate: bool,
         #[command(flatten)]
         views: ViewArgs,
     },
@@ -247,11 +253,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Check(a) => check(*a),
-        Cmd::List => {
-            list();
-            Ok(0)
-        }
-        Cmd::Run { files, full, quiet, views } => run(&files, full, quiet, &views.into()),
+        Cmd::List => print(&list()).map(|()| 0),
+        Cmd::Run { files, annotate: true, .. } => annotate(&files),
+        Cmd::Run { files, full, quiet, views, .. } => run(&files, full, quiet, &views.into()),
         Cmd::Explore(a) => explore(a),
         Cmd::Bench { rounds, args } => rmapcheck::bench::bench(&args, rounds),
         Cmd::Merge { reports, json } => rmapcheck::merge::merge(&reports, json.as_deref()),
@@ -263,7 +267,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("rmapcheck: error: {e}");
+            eprintln!("rmapcheck: error: {}", printable(&e));
             ExitCode::from(2)
         }
     }
@@ -298,24 +302,31 @@ fn check(a: CheckArgs) -> Result<u8, String> {
     };
     let plan = a.base.plan(flags)?;
     refuse_continue(&plan, a.keep_going)?;
+    // Output paths are checked before the search, so that a bad one is
+    // exit 2 at once rather than after the search's verdict.
+    for (flag, path) in [("--json", &a.json), ("--trace-out", &a.trace_out)] {
+        if let Some(p) = path {
+            check_output_path(flag, p)?;
+        }
+    }
     let outputs = Outputs::from(a.views);
-    outputs.check_tools()?;
+    outputs.check()?;
     let mut sink = ProgressSink::stderr(plan.time_limit);
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut sink) });
     sink.finish();
-    print!("{}", render(&report, a.coverage));
+    print(&render(&report, a.coverage))?;
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+        write_file("--json", path, &text)?;
     }
     if let (Some(path), Some(cx)) = (&a.trace_out, report.counterexamples.first()) {
-        std::fs::write(path, &cx.scenario).map_err(|e| format!("cannot write {path}: {e}"))?;
-        println!("counterexample written to {path} (replay: rmapcheck run {path})");
+        write_file("--trace-out", path, &cx.scenario)?;
+        print(&format!("counterexample written to {path} (replay: rmapcheck run {path})\n"))?;
     }
     if outputs.any() {
         match views::counterexample_trace(&report, &a.base.config) {
             Some(trace) => outputs.write(&trace?)?,
-            None => println!("no counterexample, so no --html/--itf/--dot file written"),
+            None => print("no counterexample, so no --html/--itf/--dot file written\n")?,
         }
     }
     Ok(if report.counterexamples.is_empty() { 0 } else { 1 })
@@ -328,7 +339,7 @@ fn explore(a: ExploreArgs) -> Result<u8, String> {
     let mut start = Vec::new();
     let mut title = format!("configuration {}", a.base.config);
     if let Some(f) = &a.scenario {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let text = read_text(f, MAX_SCENARIO_BYTES)?;
         let sc = Scenario::parse(&text, f)?;
         (cfg.kernel, cfg.procs, cfg.pages) = (sc.kernel, sc.procs, sc.pages);
         // Writes of the scenario's values must be moves the page offers.
@@ -354,46 +365,49 @@ fn explore(a: ExploreArgs) -> Result<u8, String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", a.port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("rmapcheck explore: serving http://{addr}/ (Ctrl-C stops it)");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    print(&format!("rmapcheck explore: serving http://{addr}/ (Ctrl-C stops it)\n"))?;
     rmapcheck_view::explore::serve(&listener, &walker, &start).map_err(|e| format!("explore: {e}"))?;
     Ok(0)
 }
 
-fn list() {
-    println!("Invariants:");
+fn list() -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "Invariants:");
     for i in INVARIANTS {
-        println!("  {:<4} {:<26} {}\n  {:<31} mirrors: {}", i.id, i.name, i.description, "", i.mirrors);
+        let _ = writeln!(o, "  {:<4} {:<26} {}\n  {:<31} mirrors: {}", i.id, i.name, i.description, "", i.mirrors);
     }
-    println!("\nActions:");
+    let _ = writeln!(o, "\nActions:");
     for (_, name, what) in ActionKind::ALL {
-        println!("  {name:<12} {what}");
+        let _ = writeln!(o, "  {name:<12} {what}");
     }
-    println!("\nKernel variants:");
+    let _ = writeln!(o, "\nKernel variants:");
     for k in Kernel::ALL {
-        println!("  {:<8} {}", k.to_string(), k.description());
+        let _ = writeln!(o, "  {:<8} {}", k.to_string(), k.description());
     }
-    println!("\nMutants (deliberate model mistakes, for testing invariants):");
+    let _ = writeln!(o, "\nMutants (deliberate model mistakes, for testing invariants):");
     for (_, name, what) in Mutant::ALL {
-        println!("  {name:<32} {what}");
+        let _ = writeln!(o, "  {name:<32} {what}");
     }
-    println!("\nSearch strategies:");
+    let _ = writeln!(o, "\nSearch strategies:");
     for s in STRATEGIES {
-        println!("  {:<12} {}", s.name(), s.about());
+        let _ = writeln!(o, "  {:<12} {}", s.name(), s.about());
     }
-    println!("\nBuilt-in configurations:");
+    let _ = writeln!(o, "\nBuilt-in configurations:");
     for (name, what, _) in BUILTINS {
-        println!("  {name:<12} {what}");
+        let _ = writeln!(o, "  {name:<12} {what}");
     }
+    o
 }
 
 fn repro(file: &str, output: Option<&str>) -> Result<u8, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-    let c = rmapcheck_repro::generate(&rmapcheck_model::Scenario::parse(&text, file)?, file)?;
+    if let Some(path) = output {
+        check_output_path("--output", path)?;
+    }
+    let text = read_text(file, MAX_SCENARIO_BYTES)?;
+    let c = rmapcheck_repro::generate(&Scenario::parse(&text, file)?, file)?;
     match output {
-        Some(path) => std::fs::write(path, c).map_err(|e| format!("cannot write {path}: {e}"))?,
-        None => print!("{c}"),
+        Some(path) => write_file("--output", path, &c)?,
+        None => print(&c)?,
     }
     Ok(0)
 }
@@ -402,15 +416,15 @@ fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u
     if outputs.any() && files.len() != 1 {
         return Err("--html, --itf and --dot take exactly one scenario file".into());
     }
-    outputs.check_tools()?;
+    outputs.check()?;
     let mut failed = 0;
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let text = read_text(f, MAX_SCENARIO_BYTES)?;
         let r = run_text(&text, f, full)?;
         if quiet {
-            println!("{} {f}: {}", if r.passed { "ok  " } else { "FAIL" }, r.verdict);
+            print(&format!("{} {}: {}\n", if r.passed { "ok  " } else { "FAIL" }, printable(f), r.verdict))?;
         } else {
-            print!("{}", r.output);
+            print(&r.output)?;
         }
         if !r.passed {
             failed += 1;
@@ -421,6 +435,13 @@ fn run(files: &[String], full: bool, quiet: bool, outputs: &Outputs) -> Result<u
             outputs.write(&views::trace_of(&sc, f, &all)?)?;
         }
     }
-    println!("{} passed, {} failed", files.len() - failed, failed);
+    print(&format!("{} passed, {} failed\n", files.len() - failed, failed))?;
     Ok(u8::from(failed > 0))
+}
+
+fn annotate(files: &[String]) -> Result<u8, String> {
+    for f in files {
+        print(&rmapcheck::run::annotate(&read_text(f, MAX_SCENARIO_BYTES)?, f)?)?;
+    }
+    Ok(0)
 }

@@ -57,6 +57,10 @@ pub struct ConfigEcho {
     pub pages: u8,
     /// Values.
     pub values: u8,
+    /// Swap slots in use at once.
+    pub swap_slots: u8,
+    /// Memory budget of the BFS in MiB (given, or 3/4 of RAM).
+    pub max_memory_mib: Option<u64>,
     /// Action kinds.
     pub actions: Vec<&'static str>,
     /// Strategy.

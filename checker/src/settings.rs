@@ -3,6 +3,7 @@
 //! order.
 
 use crate::strategy::Strategy;
+use rmapcheck_model::input::{printable, read_text, MAX_CONFIG_BYTES};
 use rmapcheck_model::{ActionSet, Config, Ids, Kernel, Mutant};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -256,11 +257,23 @@ impl Settings {
         if let Some(s) = builtin(name_or_path) {
             return Ok(s);
         }
-        let text = std::fs::read_to_string(name_or_path).map_err(|e| {
+        if !std::path::Path::new(name_or_path).exists() {
             let names: Vec<_> = BUILTINS.iter().map(|(n, _, _)| *n).collect();
-            format!("config '{name_or_path}' is neither a built-in ({}) nor a readable file: {e}", names.join(", "))
-        })?;
-        toml::from_str(&text).map_err(|e| format!("{name_or_path}: {}", e.message()))
+            return Err(format!(
+                "config '{}' is neither a built-in ({}) nor a readable file",
+                printable(name_or_path),
+                names.join(", ")
+            ));
+        }
+        Settings::from_toml(&read_text(name_or_path, MAX_CONFIG_BYTES)?, name_or_path)
+    }
+
+    /// Parses a TOML configuration; errors read `file:line: what is wrong`.
+    pub fn from_toml(text: &str, file: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |r| 1 + text[..r.start.min(text.len())].matches('\n').count());
+            format!("{}:{line}: {}", printable(file), printable(e.message()))
+        })
     }
 
     /// `self` with every field `other` sets replaced.
@@ -325,19 +338,28 @@ impl Settings {
         };
         model.validate()?;
         let invariants = match &self.invariants {
-            Some(list) => rmapcheck_invariants::parse_list(&list.join(","))?,
+            Some(list) => {
+                let named = rmapcheck_invariants::parse_list(&list.join(","))?;
+                if named.is_empty() {
+                    // An empty list would check nothing and say "holds".
+                    return Err(
+                        "the invariant list is empty: name at least one invariant, or leave it out to check all".into(),
+                    );
+                }
+                named
+            }
             None => Vec::new(),
         };
         let strategy = crate::search::find(self.strategy.as_deref().unwrap_or("bfs"))?;
         let time_limit = self.time_limit.map(Duration::from_secs);
-        if time_limit == Some(Duration::ZERO) {
-            return Err("time limit must be at least 1 second".into());
+        if let Some(t) = self.time_limit.filter(|t| !(1..=MAX_TIME_LIMIT_SECS).contains(t)) {
+            return Err(format!("time limit must be between 1 and {MAX_TIME_LIMIT_SECS} seconds (a year), got {t}"));
         }
-        if self.max_memory == Some(0) {
-            return Err("max memory must be at least 1 MiB".into());
+        if let Some(m) = self.max_memory.filter(|m| !(1..=MAX_MEMORY_MIB).contains(m)) {
+            return Err(format!("max memory must be between 1 and {MAX_MEMORY_MIB} MiB, got {m}"));
         }
-        if self.max_depth == Some(0) {
-            return Err("max depth must be at least 1".into());
+        if let Some(d) = self.max_depth.filter(|d| !(1..=MAX_DEPTH).contains(d)) {
+            return Err(format!("max depth must be between 1 and {MAX_DEPTH}, got {d}"));
         }
         if strategy.needs_time_limit() && time_limit.is_none() {
             return Err(format!("the {} strategy never finishes on its own: give --time-limit", strategy.name()));
@@ -364,6 +386,16 @@ impl Settings {
         })
     }
 }
+
+/// Longest time limit accepted, in seconds (365 days): every deadline is
+/// then an `Instant` the clock can represent.
+pub const MAX_TIME_LIMIT_SECS: u64 = 365 * 24 * 3600;
+/// Deepest depth bound accepted. A walk of this many steps still ends;
+/// no search of this model gets near it (the deepest known bug is 11
+/// steps deep).
+pub const MAX_DEPTH: usize = 1_000_000;
+/// Largest memory budget accepted, in MiB (1 PiB).
+pub const MAX_MEMORY_MIB: u64 = 1 << 30;
 
 /// A resolved, validated run.
 #[derive(Clone)]

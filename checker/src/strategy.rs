@@ -130,7 +130,7 @@ pub struct Shard {
 impl Limits {
     /// The instant the time limit ends, if there is one.
     pub fn deadline(&self) -> Option<Instant> {
-        self.time_limit.map(|t| self.start + t)
+        self.time_limit.and_then(|t| self.start.checked_add(t))
     }
 
     /// Whether the time limit has passed.

@@ -3,6 +3,7 @@
 //! draws; and the model side of `rmapcheck explore`.
 
 use crate::explore::Explorer;
+use crate::output::{check_output_path, print, write_file};
 use crate::report::Report;
 use crate::trace::replay_until;
 use rmapcheck_invariants::{Invariant, INVARIANTS};
@@ -27,8 +28,14 @@ impl Outputs {
         self.html.is_some() || self.itf.is_some() || self.dot.is_some()
     }
 
-    /// Fails early, before a long search, when the page cannot be drawn.
-    pub fn check_tools(&self) -> Result<(), String> {
+    /// Fails early, before a long search, when a path cannot be written
+    /// or the page cannot be drawn.
+    pub fn check(&self) -> Result<(), String> {
+        for (flag, path) in [("--html", &self.html), ("--itf", &self.itf), ("--dot", &self.dot)] {
+            if let Some(p) = path {
+                check_output_path(flag, p)?;
+            }
+        }
         if self.html.is_some() {
             svg::render("digraph { }")?;
         }
@@ -38,20 +45,17 @@ impl Outputs {
     /// Writes the requested files for `trace`.
     pub fn write(&self, trace: &Trace) -> Result<(), String> {
         if let Some(path) = &self.html {
-            let page = html::page(trace)?;
-            std::fs::write(path, page).map_err(|e| format!("cannot write {path}: {e}"))?;
-            println!("trace viewer written to {path} (open it in a browser; keys: Left/Right, Home/End)");
+            write_file("--html", path, &html::page(trace)?)?;
+            print(&format!("trace viewer written to {path} (open it in a browser; keys: Left/Right, Home/End)\n"))?;
         }
         if let Some(path) = &self.dot {
-            let text = html::picture_dot(trace, trace.steps.len());
-            std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
-            println!("picture of the last state written to {path} (SVG: dot -Tsvg {path} > picture.svg)");
+            write_file("--dot", path, &html::picture_dot(trace, trace.steps.len()))?;
+            print(&format!("picture of the last state written to {path} (SVG: dot -Tsvg {path} > picture.svg)\n"))?;
         }
         if let Some(path) = &self.itf {
             let doc = itf::to_itf(trace)?;
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-            std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
-            println!("ITF trace written to {path}");
+            write_file("--itf", path, &serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?)?;
+            print(&format!("ITF trace written to {path}\n"))?;
         }
         Ok(())
     }

@@ -25,13 +25,39 @@ use crate::config::Ids;
 use crate::state::{AvId, FolioId, Mapping, NodeId, Pte, SlotId, State};
 use std::hash::{Hash, Hasher};
 
-/// Applies the id policy after an action.
-pub fn normalize(s: &mut State, ids: Ids) {
+/// Applies the id policy after an action. Stable ids keep allocation
+/// order and tombstones, but ids are 8 bits: once a table holds more than
+/// [`STABLE_COMPACT_AT`] objects, the tombstones nothing points at are
+/// dropped and the rest renumbered in allocation order (as `Compact`
+/// does), every reference with them, so a long trace never wraps an id
+/// onto another object. Returns whether that happened.
+pub fn normalize(s: &mut State, ids: Ids) -> bool {
     match ids {
         Ids::Canonical => renumber(s, true),
         Ids::Compact => renumber(s, false),
+        Ids::Stable if largest_table(s) > STABLE_COMPACT_AT => {
+            renumber(s, false);
+            return true;
+        }
         Ids::Stable => {}
     }
+    false
+}
+
+/// Most objects an action may allocate in one table (a fork of eight
+/// VMAs allocates eight anon_vmas; MADV_PAGEOUT of eight pages, eight
+/// slots), with room to spare.
+pub const MAX_NEW_PER_ACTION: usize = 16;
+/// Ids are `u8`: a table may hold this many objects before an action, so
+/// that the ids it allocates still fit ([`crate::step`] refuses an action
+/// beyond it).
+pub const MAX_OBJECTS: usize = u8::MAX as usize + 1 - MAX_NEW_PER_ACTION;
+/// Stable ids compact a table that grew past this.
+pub const STABLE_COMPACT_AT: usize = MAX_OBJECTS;
+
+/// The length of the largest object table.
+pub fn largest_table(s: &State) -> usize {
+    s.anon_vmas.len().max(s.folios.len()).max(s.swap.len()).max(s.stable_nodes.len())
 }
 
 /// Renumbers (in reach order when `reorder`, else keeping allocation

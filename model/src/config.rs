@@ -400,8 +400,13 @@ impl Config {
         if self.files as usize > crate::NAMED_FILES.len() {
             return Err(format!("files must be between 0 and {}, got {}", crate::NAMED_FILES.len(), self.files));
         }
-        if self.actions.contains(ActionKind::MmapFile) && self.files == 0 {
-            return Err("the mmap_file action needs files: set files to 1 (reg), 2 (and memfd) or 3 (and tmpfs)".into());
+        // ftruncate and fsync name a file too: without one they would never act.
+        let named = [ActionKind::MmapFile, ActionKind::Ftruncate, ActionKind::Fsync];
+        if let Some(k) = named.into_iter().find(|&k| self.actions.contains(k)).filter(|_| self.files == 0) {
+            return Err(format!(
+                "the {} action needs files: set files to 1 (reg), 2 (and memfd) or 3 (and tmpfs)",
+                k.name()
+            ));
         }
         if self.symmetry && self.ids != Ids::Canonical {
             return Err("process symmetry works on canonical ids: drop the ids setting or turn symmetry off".into());

@@ -8,9 +8,10 @@
 //! [`mprotect`], [`mremap`], [`swapin`], [`swapfile`], [`vmscan`],
 //! [`madvise`] and [`ksm`]; large folios (mTHP) in [`thp`], [`thp_swap`],
 //! [`thp_madvise`] and [`huge_memory`]. [`canon`] renumbers objects
-//! canonically, [`scenario`] is the scenario-file format, [`rng`] the one
-//! seeded generator. What each kernel function does, in the project's
-//! words: `docs/kernel/`.
+//! canonically, [`scenario`] is the scenario-file format with its
+//! [`assert`] lines, [`input`] reads untrusted files and makes messages
+//! printable, [`rng`] the one seeded generator. What each kernel function
+//! does, in the project's words: `docs/kernel/`.
 //!
 //! The crate knows nothing about invariants or search: those live in
 //! `rmapcheck-invariants` and `rmapcheck`.
@@ -19,12 +20,14 @@
 
 pub mod action;
 pub mod address_space;
+pub mod assert;
 pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
 pub mod filemap;
 pub mod huge_memory;
+pub mod input;
 pub mod ksm;
 pub mod madvise;
 pub mod memory;

@@ -13,16 +13,24 @@
 //! P0 read 0 = 1      # a load may state the value it must return
 //! ```
 //!
-//! Header lines (`key: value`) come before the first action: `kernel`
-//! (default v6.18), `pages` (the address window, default 4), `procs` (the
-//! process bound, default 8), `mthp` (the anonymous mTHP sizes a fault
-//! may allocate, e.g. `16k`; default none) and `expect` (required):
-//! `holds`, or `violates INVARIANT` optionally followed by `at STEP`
-//! (1-based).
-//! `#` starts a comment anywhere.
+//! Header lines (`key: value`, each at most once) come before the first
+//! action: `kernel` (default v6.18), `pages` (the address window, default
+//! 4), `procs` (the process bound, default 8), `mthp` (the anonymous mTHP
+//! sizes a fault may allocate, e.g. `16k`; default none), `mutant` (a
+//! deliberate model mistake, so that a `--mutant` run's trace replays) and
+//! `expect` (required): `holds`, or `violates INVARIANT` optionally
+//! followed by `at STEP` (1-based). An `assert OBJECT field=value ...`
+//! line after an action states what a kernel object must look like after
+//! it ([`crate::assert`]). `#` starts a comment anywhere.
+//!
+//! Every line is parsed, and every action checked against the header's
+//! bounds (pages, process numbers, values), before any step runs: a
+//! malformed line after the expected violation is an error too.
 
 use crate::action::Action;
-use crate::config::{Config, Kernel, Mthp};
+use crate::assert::{Assert, Object};
+use crate::config::{Config, Kernel, Mthp, Mutant};
+use crate::input::printable;
 use crate::state::Value;
 use std::fmt::Write as _;
 
@@ -59,6 +67,15 @@ pub struct Step {
     pub action: Action,
     /// For a load, the value the line says it must return.
     pub reads: Option<Value>,
+    /// The `assert` lines that follow it.
+    pub asserts: Vec<Assert>,
+}
+
+impl Step {
+    /// The step of `action` at `line`, stating nothing about its result.
+    pub fn new(line: usize, action: Action) -> Step {
+        Step { line, action, reads: None, asserts: Vec::new() }
+    }
 }
 
 /// A parsed scenario file.
@@ -72,6 +89,8 @@ pub struct Scenario {
     pub pages: u8,
     /// Process bound.
     pub procs: u8,
+    /// A deliberate model mistake the scenario runs under.
+    pub mutant: Option<Mutant>,
     /// Anonymous mTHP sizes.
     pub mthp: Mthp,
     /// Expected verdict.
@@ -82,8 +101,8 @@ pub struct Scenario {
 
 impl Scenario {
     /// The model configuration the scenario runs under: its kernel, window,
-    /// process bound and mTHP sizes, the named files if it names one, any of
-    /// the 15 values, 32 swap slots, every action kind,
+    /// process bound, mTHP sizes and mutant, the named files if it names
+    /// one, any of the 15 values, 32 swap slots, every action kind,
     /// replayed with stable ids ([`Config::for_replay`]).
     pub fn config(&self) -> Config {
         // A scenario that names a file gets all three named files (the
@@ -102,6 +121,7 @@ impl Scenario {
             values: 15,
             files,
             mthp: self.mthp,
+            mutant: self.mutant,
             // As many slots as the model allows: the live runs' zram device
             // has thousands, and a few large folios take four each.
             swap_slots: 32,
@@ -110,21 +130,25 @@ impl Scenario {
         .for_replay()
     }
 
-    /// Parses a scenario; errors read `file:line: what is wrong`.
+    /// Parses a scenario; errors read `file:line: what is wrong`, with the
+    /// input they repeat made printable ([`printable`]).
     pub fn parse(text: &str, file: &str) -> Result<Scenario, String> {
+        let file = printable(file);
         let mut sc = Scenario {
             title: Vec::new(),
             kernel: Kernel::V6_18,
             pages: 4,
             procs: 8,
+            mutant: None,
             mthp: Mthp::none(),
             expect: Expect::Holds,
             steps: Vec::new(),
         };
         let mut expect = None;
+        let mut seen: Vec<&str> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
-            let err = |m: String| format!("{file}:{line}: {m}");
+            let err = |m: String| format!("{file}:{line}: {}", printable(&m));
             let (body, comment) = match raw.find('#') {
                 Some(p) => (&raw[..p], Some(raw[p + 1..].trim())),
                 None => (raw, None),
@@ -136,18 +160,53 @@ impl Scenario {
                 }
                 continue;
             }
+            if let Some(rest) =
+                body.strip_prefix("assert").filter(|r| r.is_empty() || r.starts_with(char::is_whitespace))
+            {
+                let a = Assert::parse(rest, line).map_err(err)?;
+                let (pid, end) = match a.object {
+                    Object::Proc(p) => (Some(p), 0),
+                    Object::Vma(p, _, b) => (Some(p), b),
+                    Object::Page(p, n) => (Some(p), n.saturating_add(1)),
+                    _ => (None, 0),
+                };
+                if let Some(p) = pid.filter(|&p| p >= sc.procs) {
+                    return Err(err(format!(
+                        "P{p} is beyond the bound of {} processes (procs: {})",
+                        sc.procs, sc.procs
+                    )));
+                }
+                if end > sc.pages {
+                    return Err(err(format!(
+                        "{} is outside the {}-page window (pages: {})",
+                        a.object, sc.pages, sc.pages
+                    )));
+                }
+                let step = sc.steps.last_mut().ok_or_else(|| err("an assert line before the first action".into()))?;
+                step.asserts.push(a);
+                continue;
+            }
             if let Some((key, value)) = body.split_once(':') {
+                let key = key.trim();
                 if !sc.steps.is_empty() {
                     return Err(err(format!("header line '{key}:' after the first action")));
                 }
                 let value = value.trim();
-                match key.trim() {
+                let known = ["kernel", "pages", "procs", "mthp", "mutant", "expect"];
+                let Some(&key) = known.iter().find(|k| **k == key) else {
+                    return Err(err(format!("unknown header '{key}' (known: {})", known.join(", "))));
+                };
+                if seen.contains(&key) {
+                    return Err(err(format!("header '{key}:' given twice")));
+                }
+                seen.push(key);
+                match key {
                     "kernel" => sc.kernel = value.parse().map_err(err)?,
                     "pages" => sc.pages = parse_bound(value, 1, 8).map_err(|m| err(format!("pages: {m}")))?,
                     "procs" => sc.procs = parse_bound(value, 1, 8).map_err(|m| err(format!("procs: {m}")))?,
                     "mthp" => sc.mthp = value.parse().map_err(|m| err(format!("mthp: {m}")))?,
-                    "expect" => expect = Some(parse_expect(value).map_err(err)?),
-                    k => return Err(err(format!("unknown header '{k}' (known: kernel, pages, procs, mthp, expect)"))),
+                    "mutant" => sc.mutant = Some(value.parse().map_err(err)?),
+                    _ => expect = Some(parse_expect(value).map_err(err)?),
                 }
                 continue;
             }
@@ -163,7 +222,8 @@ impl Scenario {
             if reads.is_some() && !matches!(action, Action::Read { .. }) {
                 return Err(err("only a read can state the value it returns ('= N')".into()));
             }
-            sc.steps.push(Step { line, action, reads });
+            within_bounds(action, sc.pages, sc.procs).map_err(err)?;
+            sc.steps.push(Step { line, action, reads, asserts: Vec::new() });
         }
         sc.expect = expect.ok_or_else(|| format!("{file}:1: missing 'expect:' header (holds | violates INVARIANT)"))?;
         if sc.steps.is_empty() {
@@ -182,6 +242,9 @@ impl Scenario {
         if self.mthp.any() {
             let _ = writeln!(t, "mthp: {}", self.mthp);
         }
+        if let Some(m) = self.mutant {
+            let _ = writeln!(t, "mutant: {}", m.name());
+        }
         let _ = writeln!(t, "expect: {}\n", self.expect);
         for s in &self.steps {
             match s.reads {
@@ -192,8 +255,66 @@ impl Scenario {
                     let _ = writeln!(t, "{}", s.action);
                 }
             }
+            for a in &s.asserts {
+                let _ = writeln!(t, "{a}");
+            }
         }
         t
+    }
+}
+
+/// Checks an action against the scenario's bounds before anything runs:
+/// processes below the process bound, pages and ranges inside the window,
+/// lengths of at least one page, values 1 to 15.
+fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
+    let pids = match a {
+        Action::KsmMerge { pid, with, .. } => vec![pid, with],
+        a => a.process().into_iter().chain(matches!(a, Action::KsmDrop { .. }).then(|| a.pid())).collect(),
+    };
+    if let Some(p) = pids.into_iter().find(|&p| p >= procs) {
+        return Err(format!("P{p} is beyond the bound of {procs} processes (procs: {procs})"));
+    }
+    let range = |start: u8, len: u8| -> Result<(), String> {
+        if len == 0 {
+            return Err("a range must be at least one page long".into());
+        }
+        if u16::from(start) + u16::from(len) > u16::from(pages) {
+            return Err(format!(
+                "pages {start}..{} are outside the {pages}-page window (pages: {pages})",
+                u16::from(start) + u16::from(len)
+            ));
+        }
+        Ok(())
+    };
+    match a {
+        Action::Mmap { start, len, .. }
+        | Action::Munmap { start, len, .. }
+        | Action::MadvPageout { start, len, .. }
+        | Action::MadvFree { start, len, .. }
+        | Action::Mprotect { start, len, .. }
+        | Action::MadvMergeable { start, len, .. }
+        | Action::MadvUnmergeable { start, len, .. }
+        | Action::MadvDontneed { start, len, .. } => range(start, len),
+        // The modelled file is as long as the window.
+        Action::MmapFile { start, len, pgoff, .. } => range(start, len).and_then(|()| {
+            if u16::from(pgoff) + u16::from(len) > u16::from(pages) {
+                return Err(format!(
+                    "file pages {pgoff}..{} are beyond the {pages}-page file (pages: {pages})",
+                    u16::from(pgoff) + u16::from(len)
+                ));
+            }
+            Ok(())
+        }),
+        Action::Ftruncate { size, .. } if size > pages => {
+            Err(format!("size {size} is beyond the {pages}-page file (pages: {pages})"))
+        }
+        Action::Ftruncate { .. } | Action::Fsync { .. } => Ok(()),
+        Action::Mremap { start, len, to, .. } => range(start, len).and_then(|()| range(to, len)),
+        Action::Read { page, .. } | Action::Reclaim { page, .. } | Action::KsmDrop { page, .. } => range(page, 1),
+        Action::Write { page, value, .. } if value <= 15 => range(page, 1),
+        Action::Write { value, .. } => Err(format!("value {value} is outside 1..=15")),
+        Action::KsmMerge { page, with_page, .. } => range(page, 1).and_then(|()| range(with_page, 1)),
+        Action::Fork { .. } | Action::Exit { .. } | Action::Writeback | Action::SplitDeferred => Ok(()),
     }
 }
 

@@ -23,6 +23,12 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
     if let Some(o) = &s.oops {
         return Err(format!("the kernel already oopsed: {}", o.what));
     }
+    if crate::canon::largest_table(s) > crate::canon::MAX_OBJECTS {
+        return Err(format!(
+            "model limit: more than {} anon_vmas, folios, swap slots or stable nodes live at once (ids are 8 bits)",
+            crate::canon::MAX_OBJECTS
+        ));
+    }
     let pid = action.pid() as usize;
     match s.mms.get(pid) {
         _ if action.process().is_none() => {}
@@ -75,7 +81,12 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         Action::Ftruncate { file, size, .. } => crate::truncate::do_ftruncate(&mut n, ctx, file, size)?,
         Action::Fsync { file, .. } => crate::filemap::vfs_fsync(&mut n, ctx, file)?,
     }
-    normalize(&mut n, ctx.cfg.ids);
+    if normalize(&mut n, ctx.cfg.ids) {
+        ctx.say(|| {
+            "stable ids compacted: freed objects nothing points at dropped, the rest renumbered in allocation order"
+                .into()
+        });
+    }
     Ok(n)
 }
 

@@ -30,8 +30,9 @@ pub fn apply(cfg: &Config, s: &State, action: &str) -> Result<State, String> {
 }
 
 /// Checks the built-in configuration `config`, overlaid with `over` and
-/// `mutant`: the first counterexample violates `inv` in `len` steps, and
-/// its scenario file, replayed on the correct model, does not.
+/// `mutant`: the first counterexample violates `inv` in `len` steps; its
+/// scenario file names the mutant, so it replays to the same violation,
+/// and without that header (on the correct model) it does not.
 pub fn mutant_caught(config: &str, over: Settings, mutant: &str, inv: &str, len: usize) {
     let over = Settings { mutant: Some(mutant.into()), ..over };
     let r = run_check(&Settings::load(config).unwrap().overlay(over).resolve().unwrap(), false, None);
@@ -39,6 +40,9 @@ pub fn mutant_caught(config: &str, over: Settings, mutant: &str, inv: &str, len:
     let cx = &r.counterexamples[0];
     assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
     let replay = run_text(&cx.scenario, "cx", false).unwrap();
+    assert!(replay.passed, "{mutant}: {}", replay.output);
+    let correct: String = cx.scenario.lines().filter(|l| !l.starts_with("mutant:")).map(|l| format!("{l}\n")).collect();
+    let replay = run_text(&correct, "cx", false).unwrap();
     assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
 }
 

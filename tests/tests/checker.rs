@@ -128,8 +128,8 @@ fn each_mutant_is_caught_with_a_short_counterexample_that_replays() {
         ("swapin-shared-exclusive", "exclusive_swap_entry", 5),
     ];
     for (mutant, inv, len) in cases {
-        // The scenario file replays without the mutant: in the correct
-        // model the same steps hold.
+        // The scenario file names the mutant and replays; without it, in
+        // the correct model, the same steps hold.
         let small = Settings { procs: Some(3), pages: Some(1), ..Settings::default() };
         rmapcheck_tests::mutant_caught("default", small, mutant, inv, len);
     }
@@ -215,8 +215,12 @@ fn bad_settings_are_refused_with_a_reason() {
         (Settings { strategy: Some("simulate".into()), ..Settings::default() }, "give --time-limit"),
         (Settings { mutant: Some("nope".into()), ..Settings::default() }, "unknown mutant 'nope'"),
         (Settings { ids: Some("compact".into()), ..Settings::default() }, "process symmetry works on canonical ids"),
-        (Settings { max_depth: Some(0), ..Settings::default() }, "max depth must be at least 1"),
-        (Settings { max_memory: Some(0), ..Settings::default() }, "max memory must be at least 1 MiB"),
+        (Settings { max_depth: Some(0), ..Settings::default() }, "max depth must be between 1 and 1000000, got 0"),
+        (Settings { max_memory: Some(0), ..Settings::default() }, "max memory must be between 1 and"),
+        (Settings { max_depth: Some(usize::MAX), ..Settings::default() }, "max depth must be between 1 and 1000000"),
+        (Settings { time_limit: Some(u64::MAX), ..Settings::default() }, "time limit must be between 1 and"),
+        (Settings { max_memory: Some(u64::MAX), ..Settings::default() }, "max memory must be between 1 and"),
+        (Settings { invariants: Some(Vec::new()), ..Settings::default() }, "the invariant list is empty"),
     ];
     for (s, want) in bad {
         let err = Settings::load("default").unwrap().overlay(s).resolve().err().expect(want);

@@ -5,6 +5,7 @@
 use rmapcheck::check::run_check;
 use rmapcheck::run::run_text;
 use rmapcheck::settings::{Plan, Settings};
+use rmapcheck_model::scenario::Expect;
 use rmapcheck_model::{CacheEntry, Config, Kernel, Mapping, Pte, State, GHOST_FILE};
 use rmapcheck_tests::apply;
 
@@ -75,8 +76,24 @@ fn each_file_mutant_is_caught_by_its_invariant_and_replays_clean() {
         assert_eq!(r.outcome, "violated", "{mutant}");
         let cx = &r.counterexamples[0];
         assert_eq!((cx.invariant, cx.steps.len()), (inv, len), "{mutant}: {:?}", cx.steps);
+        // The trace names its mutant and asserts the last state (the file
+        // objects included): under the mutant every assert line holds (the
+        // verdict may name another invariant first: the search checked one).
         let replay = run_text(&cx.scenario, "cx", false).unwrap();
+        assert!(replay.assert_mismatch.is_none(), "{mutant}: {}", replay.output);
+        assert!(matches!(replay.verdict, Expect::Violates { .. }), "{mutant}: {}", replay.output);
+        // Without the mutant (and without the mutant's objects asserted)
+        // the correct model must not violate the invariant.
+        let correct: String = cx
+            .scenario
+            .lines()
+            .filter(|l| !l.starts_with("mutant:") && !l.starts_with("assert "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(correct, cx.scenario, "{mutant}: the trace names its mutant");
+        let replay = run_text(&correct, "cx", false).unwrap();
         assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
+        assert!(replay.assert_mismatch.is_none(), "{mutant}: {:?}", replay.assert_mismatch);
     }
 }
 

@@ -9,6 +9,12 @@ fn scenario_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
+/// A scenario without its `assert` lines: they state one kernel
+/// variant's objects, and a test that switches the variant drops them.
+fn without_asserts(text: &str) -> String {
+    text.lines().filter(|l| !l.starts_with("assert ")).map(|l| format!("{l}\n")).collect()
+}
+
 #[test]
 fn every_shipped_scenario_meets_its_expectation() {
     let mut files: Vec<_> = std::fs::read_dir(scenario_dir())
@@ -31,11 +37,13 @@ fn the_cve_scenario_fails_at_the_double_reuse_under_v5_19_only() {
     let v5 = std::fs::read_to_string(scenario_dir().join("cve-2022-42703-double-reuse-v5.19.rmap")).unwrap();
     let r = run_text(&v5, "v5", false).unwrap();
     assert_eq!(r.verdict, Expect::Violates { invariant: "same_anon_vma_same_chain".into(), at: Some(11) });
-    let v6 = v5
+    assert!(r.passed, "{}", r.output);
+    let v6 = without_asserts(&v5)
         .replace("kernel: v5.19", "kernel: v6.18")
         .replace("expect: violates same_anon_vma_same_chain at 11", "expect: holds");
     let r = run_text(&v6, "v6", false).unwrap();
     assert_eq!(r.verdict, Expect::Holds, "{}", r.output);
+    assert!(r.passed, "{}", r.output);
 }
 
 #[test]
@@ -63,7 +71,7 @@ fn each_madv_free_trigger_loses_data_under_v6_18_and_holds_only_under_its_fix() 
         assert_eq!(r.verdict, Expect::Violates { invariant: "memory_semantics".into(), at: Some(at) }, "{file}");
         assert!(r.output.contains(loss), "{}", r.output);
         for (kernel, holds) in ["v6.18-swapin-bypass-dirty", "v6.18-madvfree-skips-shared"].into_iter().zip(holds) {
-            let text = v6.replace("kernel: v6.18\n", &format!("kernel: {kernel}\n"));
+            let text = without_asserts(&v6).replace("kernel: v6.18\n", &format!("kernel: {kernel}\n"));
             let r = run_text(&text, file, false).unwrap();
             assert_eq!(r.verdict == Expect::Holds, holds, "{file} under {kernel}: {}", r.output);
             if holds {
@@ -106,7 +114,7 @@ fn every_shipped_scenario_holds_under_the_root_cause_fix() {
             continue;
         }
         n += 1;
-        let fixed = text
+        let fixed = without_asserts(&text)
             .replace("kernel: v6.18\n", "kernel: v6.18-madvfree-skips-shared\n")
             .replace("kernel: v6.18-swapin-bypass-dirty\n", "kernel: v6.18-madvfree-skips-shared\n");
         let r = run_text(&fixed, &name, false).unwrap();
@@ -182,4 +190,62 @@ fn a_scenario_round_trips_through_its_text_form() {
         again.steps.iter().map(|s| (s.action, s.reads)).collect::<Vec<_>>()
     );
     assert_eq!((sc.kernel, sc.pages, &sc.expect), (again.kernel, again.pages, &again.expect));
+}
+
+#[test]
+fn assert_lines_are_checked_after_their_step() {
+    let ok = "expect: holds\nP0 mmap 0 1 rw\nP0 write 0 1\nassert AV0 refcount=1 num_children=1\nassert F0 mapcount=1 anon_exclusive=yes\n";
+    let r = run_text(ok, "t", false).unwrap();
+    assert!(r.passed, "{}", r.output);
+    let bad = ok.replace("num_children=1", "num_children=2");
+    let r = run_text(&bad, "t", false).unwrap();
+    assert!(!r.passed);
+    assert_eq!(r.assert_mismatch.as_deref(), Some("t:4: after step 2: AV0 num_children is 1, the scenario says 2"));
+    let gone = "expect: holds\nP0 mmap 0 1 rw\nassert F0 mapcount=1\n";
+    let r = run_text(gone, "t", false).unwrap();
+    assert_eq!(r.assert_mismatch.as_deref(), Some("t:3: after step 1: F0 does not exist"));
+}
+
+#[test]
+fn a_scenario_header_names_a_mutant() {
+    // keep-exclusive-on-fork: the shared page stays PageAnonExclusive.
+    let text = "mutant: keep-exclusive-on-fork\nexpect: violates exclusive_single_mapping at 3\nP0 mmap 0 1 rw\nP0 write 0 1\nP0 fork\nassert F0 anon_exclusive=yes mapcount=2\n";
+    let r = run_text(text, "m", false).unwrap();
+    assert!(r.passed, "{}", r.output);
+    let sc = rmapcheck_model::Scenario::parse(text, "m").unwrap();
+    let again = rmapcheck_model::Scenario::parse(&sc.to_text(), "m").unwrap();
+    let shape = |sc: &rmapcheck_model::Scenario| {
+        sc.steps
+            .iter()
+            .map(|st| (st.action, st.reads, st.asserts.iter().map(|a| a.to_string()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!((again.mutant, shape(&again)), (sc.mutant, shape(&sc)));
+}
+
+#[test]
+fn every_line_is_parsed_and_bounded_before_any_step_runs() {
+    let cases = [
+        // After the expected violation: never executed, still checked.
+        ("expect: violates exclusive_single_mapping at 1\nP0 mmap 0 1 rw\nP0 fly\n", "f:3: unknown action 'fly'"),
+        ("pages: 2\nexpect: holds\nP0 mmap 0 1 rw\nP0 read 2\n", "f:4: pages 2..3 are outside the 2-page window"),
+        ("pages: 2\nexpect: holds\nP0 mmap 1 2 rw\n", "f:3: pages 1..3 are outside the 2-page window"),
+        ("expect: holds\nP0 mmap 0 0 rw\n", "f:2: a range must be at least one page long"),
+        ("procs: 2\nexpect: holds\nP0 mmap 0 1 rw\nP2 exit\n", "f:4: P2 is beyond the bound of 2 processes"),
+        ("expect: holds\nP0 mmap 0 1 rw\nP0 write 0 16\n", "f:3: value 16 is outside 1..=15"),
+        ("expect: holds\nexpect: holds\nP0 fork\n", "f:2: header 'expect:' given twice"),
+        ("expect: holds\nmutant: nope\nP0 fork\n", "f:2: unknown mutant 'nope'"),
+        ("expect: holds\nassert P0 alive=yes\nP0 fork\n", "f:2: an assert line before the first action"),
+        ("expect: holds\nP0 fork\nassert P1 colour=red\n", "f:3: P1 has no field 'colour'"),
+        (
+            "pages: 2\nexpect: holds\nP0 fork\nassert P1 page 2 pte=none\n",
+            "f:4: P1 page 2 is outside the 2-page window",
+        ),
+        ("procs: 2\nexpect: holds\nP0 fork\nassert P2 alive=yes\n", "f:4: P2 is beyond the bound of 2 processes"),
+        ("expect: holds\nP0 \0fork\n", "f:2: unknown action '\\u{0}fork'"),
+    ];
+    for (text, want) in cases {
+        let err = run_text(text, "f", false).expect_err(want);
+        assert!(err.starts_with(want), "for {text:?}: got {err:?}, want {want:?}");
+    }
 }

@@ -274,7 +274,10 @@ pub fn conform_step(cfg: &Config, s: &State, a: Action, i: usize, settled: bool)
 
 /// The model configuration a scenario runs under in conformance mode: the
 /// scenario's own (stable ids), optionally with a deliberately broken model
-/// ([`Mutant`]) to show that conformance catches model mistakes.
+/// ([`Mutant`]) to show that conformance catches model mistakes. A
+/// scenario's own `mutant:` header is not used: the command skips such
+/// scenarios, and `assert` lines are `rmapcheck run`'s (conformance
+/// compares the model with the kernel after every step instead).
 pub fn config(sc: &Scenario, mutant: Option<Mutant>) -> Config {
     Config { mutant, actions: executor_actions(), ..sc.config() }
 }

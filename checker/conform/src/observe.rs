@@ -214,7 +214,13 @@ impl View {
                         pv.swapcache = f.swap.is_some();
                         pv.dirty = f.dirty;
                         pv.value = Some(f.page_data(sub));
-                        let before = prev.and_then(|s| s.mms.get(pid)).filter(|m| m.alive).map(|m| m.ptes[p]);
+                        // A step that compacted stable ids (canon::normalize) renamed folios.
+                        let renamed = prev.is_some_and(|s| s.folios.len() > cur.folios.len());
+                        let before = prev
+                            .filter(|_| !renamed)
+                            .and_then(|s| s.mms.get(pid))
+                            .filter(|m| m.alive)
+                            .map(|m| m.ptes[p]);
                         // A split keeps every page's frame, under new folio
                         // ids: not decided here.
                         let split = |old: u8| {

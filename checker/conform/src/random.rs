@@ -44,6 +44,7 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
         kernel: Kernel::V6_18,
         pages,
         procs: 4,
+        mutant: None,
         mthp,
         expect: Expect::Holds,
         steps: Vec::new(),
@@ -181,7 +182,7 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
             Ok(mut n) => s = n.swap_remove(0),
             Err(_) => break,
         }
-        sc.steps.push(Step { line: sc.steps.len() + 1, action: a, reads: None });
+        sc.steps.push(Step::new(sc.steps.len() + 1, a));
     }
     sc
 }
@@ -284,6 +285,6 @@ pub fn shrink(
     for d in &best.diffs {
         out.title.push(format!("  {d}"));
     }
-    out.steps = acts.iter().enumerate().map(|(i, &a)| Step { line: i + 1, action: a, reads: None }).collect();
+    out.steps = acts.iter().enumerate().map(|(i, &a)| Step::new(i + 1, a)).collect();
     Ok((out, best))
 }

@@ -358,7 +358,9 @@ fn live_kernel_conforms_on_corpus_and_random_scenarios() {
     }
     let mut ex = Executor::spawn(Path::new(env!("CARGO_BIN_EXE_rmapcheck-exec"))).unwrap();
     let t0 = Instant::now();
-    let live = |sc: &Scenario| conform::unsupported(sc).is_none() && sc.kernel == rmapcheck_model::Kernel::V6_18;
+    let live = |sc: &Scenario| {
+        conform::unsupported(sc).is_none() && sc.kernel == rmapcheck_model::Kernel::V6_18 && sc.mutant.is_none()
+    };
     let mut n = 0;
     let (mut flaky, mut ksm_runs) = (0, 0);
     for (i, (name, sc)) in corpus().iter().enumerate().filter(|(_, (_, sc))| live(sc)) {
@@ -504,7 +506,9 @@ fn live_scenarios_cover_every_reachable_model_branch() {
     };
     corpus()
         .iter()
-        .filter(|(_, sc)| conform::unsupported(sc).is_none() && sc.kernel == rmapcheck_model::Kernel::V6_18)
+        .filter(|(_, sc)| {
+            conform::unsupported(sc).is_none() && sc.kernel == rmapcheck_model::Kernel::V6_18 && sc.mutant.is_none()
+        })
         .for_each(|(_, sc)| run(sc));
     (0..LIVE_RANDOM).for_each(|i| run(&random::random_scenario(LIVE_SEED, i, Mthp::none())));
     (0..LIVE_RANDOM_MTHP).for_each(|i| run(&random::random_scenario(LIVE_SEED, i, sixteen())));

@@ -65,7 +65,7 @@ impl Adapter {
         if let Some(d) = limits.max_depth {
             // stateright's depth counts the initial state as 1 and does not
             // check states at the target depth.
-            b = b.target_max_depth(d + 2);
+            b = b.target_max_depth(d.saturating_add(2));
         }
         if let Some(t) = limits.time_limit {
             b = b.timeout(t);

@@ -8,15 +8,18 @@
 //!
 //! The search is sound for bugs (every state it reaches is reachable by
 //! the trace it keeps) and incomplete: it proves nothing when it finds
-//! nothing. Violations are shrunk like the swarm's.
+//! nothing. Violations are shrunk like the swarm's. It runs in rounds of
+//! extension walks from the corpus as it stood when the round began, each
+//! walk determined by the seed and its number, committed in walk order:
+//! the same seed gives the same run whatever the thread count.
 
+use super::walks::{in_order, walk_rng};
 use crate::explore::Explorer;
 use crate::features::{atoms, AtomSet};
 use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy, Traits};
 use rmapcheck_model::rng::SplitMix64;
 use rmapcheck_model::{Action, State};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 /// Coverage-guided search.
 pub struct Guided;
@@ -38,110 +41,110 @@ struct Entry {
 
 /// Longest extension walk from a corpus state.
 const WALK: u64 = 8;
+/// Extension walks per round: each round's walks start from the corpus as
+/// it was when the round began, and their results join it in walk order,
+/// so that the run does not depend on the thread count.
+const ROUND: usize = 64;
 
-/// Shared between the workers.
-struct Shared {
-    corpus: RwLock<Vec<Arc<Entry>>>,
-    seen: Mutex<AtomSet>,
-    states: AtomicUsize,
-    walks: AtomicUsize,
-    depth: AtomicUsize,
-    findings: Findings,
+/// One step of an extension walk, kept until the round commits it.
+struct Stepped {
+    state: State,
+    trace: Vec<Action>,
+    atoms: Vec<u64>,
+    violated: Option<usize>,
 }
 
-impl Shared {
-    /// Records `fs`; true when one of them is new. `local` caches what this
-    /// worker already knows is old, to keep the lock cold.
-    fn novel(&self, fs: &[u64], local: &mut AtomSet) -> bool {
-        if fs.iter().all(|f| local.contains(f)) {
-            return false;
-        }
-        let mut seen = self.seen.lock().unwrap();
-        let mut new = false;
-        for &f in fs {
-            new |= seen.insert(f);
-            local.insert(f);
-        }
-        new
-    }
-}
-
-/// Runs the guided search on every thread until the time limit, the first
-/// violation, or with `--continue` a violation of every invariant. With
-/// one thread the run is determined by the seed.
+/// Runs the guided search in rounds of [`ROUND`] extension walks, each
+/// determined by the seed and its number, until the time limit, the first
+/// violation, or with `--continue` a violation of every invariant.
 fn search(ex: &Explorer, limits: &Limits) -> Outcome {
     let init = ex.init();
-    let fs = atoms(&init, None, 0);
-    let shared = Shared {
-        corpus: RwLock::new(vec![Arc::new(Entry { state: init, trace: Vec::new() })]),
-        seen: Mutex::new(fs.into_iter().collect()),
-        states: AtomicUsize::new(0),
-        walks: AtomicUsize::new(0),
-        depth: AtomicUsize::new(0),
-        findings: Findings::new(ex, limits),
-    };
-    std::thread::scope(|sc| {
-        for t in 0..limits.threads.max(1) {
-            let shared = &shared;
-            sc.spawn(move || worker(ex, limits, shared, SplitMix64(limits.seed ^ ((t as u64 + 1) << 40))));
+    let mut seen: AtomSet = atoms(&init, None, 0).into_iter().collect();
+    let mut corpus = vec![Arc::new(Entry { state: init, trace: Vec::new() })];
+    let findings = Findings::new(ex, limits);
+    let (mut states, mut walks, mut depth) = (0usize, 0usize, 0usize);
+    let max_depth = limits.walk_depth();
+    let mut round = 0u64;
+    'rounds: while !findings.done() && !limits.past_deadline() {
+        let base = round * ROUND as u64;
+        let snapshot = &corpus;
+        let results = in_order(ROUND, limits.threads, |k| {
+            extend(ex, snapshot, walk_rng(limits.seed, base + k as u64), max_depth, limits.keep_going)
+        });
+        round += 1;
+        for steps in results {
+            walks += 1;
+            for st in steps {
+                states += 1;
+                if let Some(inv) = st.violated {
+                    findings.record(ex, &st.trace, &st.state, inv, true);
+                    if findings.done() {
+                        break 'rounds;
+                    }
+                }
+                // A state at the depth bound cannot be extended: it counts
+                // for coverage but is not worth a place in the corpus.
+                let mut new = false;
+                for f in st.atoms {
+                    new |= seen.insert(f);
+                }
+                if new && st.trace.len() < max_depth {
+                    depth = depth.max(st.trace.len());
+                    corpus.push(Arc::new(Entry { state: st.state, trace: st.trace }));
+                }
+            }
         }
-    });
-    let stop = shared.findings.stop().unwrap_or(Stop::TimeLimit(limits.time_limit.unwrap_or_default()));
+    }
+    let stop = findings.stop().unwrap_or(Stop::TimeLimit(limits.time_limit.unwrap_or_default()));
     Outcome {
-        states: shared.states.into_inner(),
+        states,
         unique: 0,
-        max_depth: shared.depth.into_inner(),
+        max_depth: depth,
         stop,
-        found: shared.findings.into_found(ex),
-        walks: Some(shared.walks.into_inner()),
-        corpus: Some((shared.corpus.into_inner().unwrap().len(), shared.seen.into_inner().unwrap().len())),
+        found: findings.into_found(ex),
+        walks: Some(walks),
+        corpus: Some((corpus.len(), seen.len())),
         storage: None,
     }
 }
 
-fn worker(ex: &Explorer, limits: &Limits, shared: &Shared, mut rng: SplitMix64) {
-    let max_depth = limits.walk_depth();
-    let mut local = AtomSet::default();
+/// One extension walk: a corpus entry picked by `rng`, extended by up to
+/// [`WALK`] uniform random steps (not past `max_depth`); each step with
+/// its atoms and the first invariant it violates. Without `--continue`
+/// the walk ends at a violation.
+fn extend(
+    ex: &Explorer,
+    corpus: &[Arc<Entry>],
+    mut rng: SplitMix64,
+    max_depth: usize,
+    keep_going: bool,
+) -> Vec<Stepped> {
+    let start = pick(corpus, &mut rng);
+    let mut s = start.state.clone();
+    let mut trace = start.trace.clone();
+    let mut out = Vec::new();
     let mut actions = Vec::new();
-    let mut steps = 0usize;
-    while !shared.findings.done() && !limits.past_deadline() {
-        let start = pick(&shared.corpus.read().unwrap(), &mut rng);
-        let mut s = start.state.clone();
-        let mut trace = start.trace.clone();
-        let len = 1 + rng.below(WALK) as usize;
-        for _ in 0..len {
-            if trace.len() >= max_depth {
-                break;
-            }
-            actions.clear();
-            ex.actions(&s, &mut actions);
-            if actions.is_empty() {
-                break;
-            }
-            let a = actions[rng.below(actions.len() as u64) as usize];
-            let Some((next, branches)) = ex.step(&s, a) else { break };
-            steps += 1;
-            s = next;
-            trace.push(a);
-            if let Some(inv) = ex.violated(&s) {
-                shared.findings.record(ex, &trace, &s, inv, true);
-                if shared.findings.done() || !limits.keep_going {
-                    break;
-                }
-            }
-            // A state at the depth bound cannot be extended: it counts for
-            // coverage but is not worth a place in the corpus.
-            if shared.novel(&atoms(&s, Some(a), branches), &mut local) && trace.len() < max_depth {
-                shared.depth.fetch_max(trace.len(), Relaxed);
-                shared.corpus.write().unwrap().push(Arc::new(Entry { state: s.clone(), trace: trace.clone() }));
-            }
+    let len = 1 + rng.below(WALK) as usize;
+    for _ in 0..len {
+        if trace.len() >= max_depth {
+            break;
         }
-        shared.walks.fetch_add(1, Relaxed);
-        if steps >= 4096 {
-            shared.states.fetch_add(std::mem::take(&mut steps), Relaxed);
+        actions.clear();
+        ex.actions(&s, &mut actions);
+        if actions.is_empty() {
+            break;
+        }
+        let a = actions[rng.below(actions.len() as u64) as usize];
+        let Some((next, branches)) = ex.step(&s, a) else { break };
+        s = next;
+        trace.push(a);
+        let violated = ex.violated(&s);
+        out.push(Stepped { state: s.clone(), trace: trace.clone(), atoms: atoms(&s, Some(a), branches), violated });
+        if violated.is_some() && !keep_going {
+            break;
         }
     }
-    shared.states.fetch_add(steps, Relaxed);
+    out
 }
 
 /// Half the time a uniform pick over the whole corpus, half the time one

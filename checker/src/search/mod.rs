@@ -10,6 +10,7 @@ pub mod guided;
 pub mod novelty;
 pub mod simulate;
 pub mod swarm;
+pub mod walks;
 
 use crate::strategy::Strategy;
 

@@ -6,11 +6,10 @@
 //! never mmaps again gets much further along one such history. A violation
 //! is then shrunk by dropping actions while the same invariant still fails.
 
+use super::walks::{search, walk, walk_rng};
 use crate::explore::Explorer;
-use crate::strategy::{Findings, Limits, Outcome, Progress, Stop, Strategy, Traits};
-use rmapcheck_model::rng::SplitMix64;
+use crate::strategy::{Limits, Outcome, Progress, Strategy, Traits};
 use rmapcheck_model::ActionKind;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Swarm testing.
 pub struct Swarm;
@@ -22,91 +21,35 @@ impl Strategy for Swarm {
             "swarm testing: seeded random walks, each with its own random mix of action kinds; violations shrunk",
         )
     }
+    /// Walk `i` is determined by the seed and `i` (`walks.rs`).
     fn run(&self, ex: &Explorer, limits: &Limits, _: Progress) -> Outcome {
-        search(ex, limits)
-    }
-}
-
-/// Runs walks on every thread until the time limit, the first violation,
-/// or with `--continue` a violation of every invariant. Walk `i` of thread
-/// `t` is fully determined by (seed, t, i).
-fn search(ex: &Explorer, limits: &Limits) -> Outcome {
-    let states = AtomicUsize::new(0);
-    let walks = AtomicUsize::new(0);
-    let depth = AtomicUsize::new(0);
-    let findings = Findings::new(ex, limits);
-    std::thread::scope(|sc| {
-        for t in 0..limits.threads.max(1) {
-            let (states, walks, depth, findings) = (&states, &walks, &depth, &findings);
-            sc.spawn(move || {
-                let mut i = 0u64;
-                while !findings.done() && !limits.past_deadline() {
-                    let mut rng = SplitMix64(limits.seed ^ (t as u64) << 48 ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d));
-                    i += 1;
-                    let n = walk(ex, &mut rng, limits, findings);
-                    states.fetch_add(n, Relaxed);
-                    walks.fetch_add(1, Relaxed);
-                    depth.fetch_max(n, Relaxed);
+        search(ex, limits, |i, stop| {
+            let mut rng = walk_rng(limits.seed, i);
+            // Each enabled kind is kept with probability 3/4 and weighted
+            // 1..=8; mmap is always kept so that something can happen.
+            let mut weight = [0u64; ActionKind::ALL.len()];
+            for &(k, _, _) in ActionKind::ALL {
+                if ex.cfg.actions.contains(k) && (k == ActionKind::Mmap || rng.below(4) != 0) {
+                    weight[k as usize] = 1 + rng.below(8);
                 }
-            });
-        }
-    });
-    Outcome {
-        states: states.into_inner(),
-        unique: 0,
-        max_depth: depth.into_inner(),
-        stop: findings.stop().unwrap_or(Stop::TimeLimit(limits.time_limit.unwrap_or_default())),
-        found: findings.into_found(ex),
-        walks: Some(walks.into_inner()),
-        corpus: None,
-        storage: None,
-    }
-}
-
-/// One walk with its own action-kind weights. A violation is recorded in
-/// `findings` and ends the walk (with `--continue`, only once the findings
-/// are complete). Returns the number of steps.
-fn walk(ex: &Explorer, rng: &mut SplitMix64, limits: &Limits, findings: &Findings) -> usize {
-    // Each enabled kind is kept with probability 3/4 and weighted 1..=8;
-    // mmap is always kept so that something can happen.
-    let mut weight = [0u64; ActionKind::ALL.len()];
-    for &(k, _, _) in ActionKind::ALL {
-        if ex.cfg.actions.contains(k) && (k == ActionKind::Mmap || rng.below(4) != 0) {
-            weight[k as usize] = 1 + rng.below(8);
-        }
-    }
-    let mut s = ex.init();
-    let mut trace = Vec::new();
-    let mut actions = Vec::new();
-    for _ in 0..limits.walk_depth() {
-        actions.clear();
-        ex.actions(&s, &mut actions);
-        let total: u64 = actions.iter().map(|a| weight[a.kind() as usize]).sum();
-        if total == 0 {
-            break;
-        }
-        let mut pick = rng.below(total);
-        let a = *actions
-            .iter()
-            .find(|a| {
-                let w = weight[a.kind() as usize];
-                if pick < w {
-                    true
-                } else {
-                    pick -= w;
-                    false
-                }
-            })
-            .expect("a pick below the total weight lands on an action");
-        let Some((next, _)) = ex.step(&s, a) else { break };
-        s = next;
-        trace.push(a);
-        if let Some(inv) = ex.violated(&s) {
-            findings.record(ex, &trace, &s, inv, true);
-            if findings.done() || !limits.keep_going {
-                break;
             }
-        }
+            let pick = |actions: &[rmapcheck_model::Action]| {
+                let total: u64 = actions.iter().map(|a| weight[a.kind() as usize]).sum();
+                if total == 0 {
+                    return None;
+                }
+                let mut pick = rng.below(total);
+                actions.iter().copied().find(|a| {
+                    let w = weight[a.kind() as usize];
+                    if pick < w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+            };
+            walk(ex, limits, pick, stop)
+        })
     }
-    trace.len()
 }
