@@ -201,7 +201,7 @@ pub const BUILTINS: [Builtin; 9] = [
     ),
     (
         "file",
-        "v6.18, 2 processes, 1 page, 1 value, 1 swap slot, a regular file and a memfd: mmap of private anonymous memory, of shared anonymous memory and of both files (private, shared), read, write, fork, munmap, exit, mprotect, MADV_PAGEOUT, MADV_DONTNEED, ftruncate, fsync, kswapd reclaim and writeback, exhaustive BFS (about a minute)",
+        "v6.18, 2 processes, 1 page, 1 value, 1 swap slot, a regular file and a memfd: mmap of private anonymous memory, of shared anonymous memory and of both files (private, shared), read, write, fork, munmap, exit, mprotect, MADV_PAGEOUT, MADV_DONTNEED, ftruncate, fsync, kswapd reclaim and writeback, exhaustive BFS (about 15 seconds on 2 idle cores)",
         || Settings {
             kernel: Some("v6.18".into()),
             procs: Some(2),
@@ -231,7 +231,7 @@ pub const BUILTINS: [Builtin; 9] = [
     // swap-out and swap-in, with room to spare.
     (
         "mthp",
-        "v6.18-madvfree-skips-shared (the root-cause fix of the MADV_FREE data loss), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 2 to 3 minutes)",
+        "v6.18-madvfree-skips-shared (the root-cause fix of the MADV_FREE data loss), 16 kB mTHP, 2 processes, 4 pages, 1 value, 4 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, madv_free, split_deferred; every sequence of up to 8 actions (BFS, about 20 seconds on 2 idle cores)",
         || Settings {
             kernel: Some("v6.18-madvfree-skips-shared".into()),
             mthp: Some("16k".into()),
