@@ -86,7 +86,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 9] = [
+pub const BUILTINS: [Builtin; 10] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -246,6 +246,30 @@ pub const BUILTINS: [Builtin; 9] = [
             ),
             strategy: Some("bfs".into()),
             max_depth: Some(8),
+            ..Settings::default()
+        },
+    ),
+    // Longterm GUP pins (docs/kernel/gup-pins.md): R/W and R/O pins and
+    // their release beside fork, COW, munmap, MADV_DONTNEED, exit and
+    // kswapd's reclaim, exhaustively.
+    (
+        "pins",
+        "v6.18, 2 processes, 1 page, 2 values, 1 swap slot: mmap, read, write, fork, munmap, exit, mprotect, MADV_DONTNEED, MADV_PAGEOUT and longterm GUP pins (R/W and R/O) and their release, exhaustive BFS (about 35 seconds on 2 shared cores)",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(1),
+            values: Some(2),
+            swap_slots: Some(1),
+            actions: Some(
+                [
+                    "mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "madv_dontneed", "madv_pageout", "pin",
+                    "unpin",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            strategy: Some("bfs".into()),
             ..Settings::default()
         },
     ),

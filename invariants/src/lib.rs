@@ -16,6 +16,7 @@ mod anon_vma;
 mod file;
 mod folio;
 mod ksm;
+mod pins;
 mod semantics;
 mod swap;
 mod thp;
@@ -174,6 +175,18 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,
         "once every process has exited (and kswapd's writeback is done, and ksmd has dropped every rmap_item) no folio, anon_vma, swap slot or stable node is left",
         "exit_mmap() + unlink_anon_vmas() + __put_anon_vma() free everything"),
+    inv!("pin_coherent", "I44", pins::pin_coherent,
+        "while a process's pinned mapping is the one it pinned, its PTE there maps the pinned page: its loads and stores reach what the pin sees",
+        "gup_must_unshare() + FAULT_FLAG_UNSHARE; folio_try_share_anon_rmap_pte() -EBUSY on folio_maybe_dma_pinned() (reclaim, KSM); wp_can_reuse_anon_folio() keeps a PageAnonExclusive page"),
+    inv!("pin_sees_pinner_data", "I45", pins::pin_sees_pinner_data,
+        "a pinned page holds what the pinner last stored through the pinned mapping (or held when pinned), also once that mapping is gone: no other process's write reaches it (CVE-2020-29374)",
+        "CVE-2020-29374 fix (17839856fd58, then 09854ba94c6a); PageAnonExclusive (6c287605fd56) and R/O pin unsharing (a7f226604170, FAULT_FLAG_UNSHARE c89357e27f20)"),
+    inv!("pin_count", "I46", pins::pin_count,
+        "a folio's pin count is the number of pins naming it, a pinned folio is never freed, and its refcount covers mappings, swap cache and pins",
+        "try_grab_folio(FOLL_PIN): GUP_PIN_COUNTING_BIAS (order 0) or _pincount; gup_put_folio() in unpin_user_page(); folio_maybe_dma_pinned()"),
+    inv!("pinned_exclusive", "I47", pins::pinned_exclusive,
+        "a pinned anon page its pinner still maps is PageAnonExclusive and mapped once",
+        "gup_must_unshare(): PageAnonExclusive before an R/O pin; copy_present_ptes(): folio_needs_cow_for_dma() -> copy_present_page() at fork"),
 ];
 
 /// Looks an invariant up by name (or by its I-number).

@@ -198,6 +198,24 @@ pub enum Action {
     /// `kswapd split_deferred`: the deferred split shrinker runs over the
     /// whole queue. No process is involved.
     SplitDeferred,
+    /// `P pin PAGE rw|r`: a longterm pin on the page P maps at PAGE
+    /// (pin_user_pages(FOLL_LONGTERM), R/W with FOLL_WRITE); live, an
+    /// io_uring fixed buffer (R/W only).
+    Pin {
+        /// Process.
+        pid: Pid,
+        /// Page.
+        page: Page,
+        /// `FOLL_WRITE`.
+        write: bool,
+    },
+    /// `P unpin PAGE`: unpin_user_page() of the pin P took at PAGE.
+    Unpin {
+        /// Process.
+        pid: Pid,
+        /// Page.
+        page: Page,
+    },
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -259,6 +277,10 @@ pub enum ActionKind {
     Fsync,
     /// The deferred split shrinker splits the partially mapped large folios.
     SplitDeferred,
+    /// A longterm GUP pin on a page.
+    Pin,
+    /// The release of a longterm pin.
+    Unpin,
 }
 
 impl ActionKind {
@@ -309,7 +331,14 @@ impl ActionKind {
             "fsync() of a named file: writeback of every dirty page-cache folio, folio_mkclean() write-protects its PTEs through rmap_walk_file(); a no-op for shmem"),
         kind!(SplitDeferred, "split_deferred",
             "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
+        kind!(Pin, "pin",
+            "pin_user_pages(FOLL_PIN|FOLL_LONGTERM[|FOLL_WRITE]) of one page: faultin_page() breaks COW (R/W) or unshares (R/O, gup_must_unshare(), FAULT_FLAG_UNSHARE), try_grab_folio(), MMF_HAS_PINNED"),
+        kind!(Unpin, "unpin",
+            "unpin_user_page() of a pin the process holds: the pin's reference dropped, the page freed if nothing else holds it"),
     ];
+
+    /// The pin kinds: opt-in, never part of [`crate::ActionSet::all`].
+    pub const PIN: [ActionKind; 2] = [ActionKind::Pin, ActionKind::Unpin];
 
     /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
     pub const KSM: [ActionKind; 4] =
@@ -388,7 +417,9 @@ impl Action {
             | Action::MmapFile { pid, .. }
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
-            | Action::Fsync { pid, .. } => Some(pid),
+            | Action::Fsync { pid, .. }
+            | Action::Pin { pid, .. }
+            | Action::Unpin { pid, .. } => Some(pid),
             Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
@@ -418,6 +449,8 @@ impl Action {
             Action::Ftruncate { .. } => ActionKind::Ftruncate,
             Action::Fsync { .. } => ActionKind::Fsync,
             Action::SplitDeferred => ActionKind::SplitDeferred,
+            Action::Pin { .. } => ActionKind::Pin,
+            Action::Unpin { .. } => ActionKind::Unpin,
         }
     }
 
@@ -443,7 +476,9 @@ impl Action {
             | Action::MmapFile { pid, .. }
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
-            | Action::Fsync { pid, .. } => *pid = new,
+            | Action::Fsync { pid, .. }
+            | Action::Pin { pid, .. }
+            | Action::Unpin { pid, .. } => *pid = new,
             Action::Writeback | Action::SplitDeferred => {}
         }
         a
@@ -573,6 +608,14 @@ impl Action {
                 arity(1)?;
                 Action::Reclaim { pid, page: num(0, "page")? }
             }
+            "pin" => {
+                arity(2)?;
+                Action::Pin { pid, page: num(0, "page")?, write: prot(args[1])? }
+            }
+            "unpin" => {
+                arity(1)?;
+                Action::Unpin { pid, page: num(0, "page")? }
+            }
             v => {
                 let names: Vec<_> = ActionKind::ALL.iter().map(|(_, n, _)| *n).collect();
                 return Err(format!("unknown action '{v}' (known: {})", names.join(", ")));
@@ -676,6 +719,8 @@ impl fmt::Display for Action {
             Action::Fsync { pid, file } => {
                 write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
             }
+            Action::Pin { pid, page, write } => write!(f, "P{pid} pin {page} {}", if write { "rw" } else { "r" }),
+            Action::Unpin { pid, page } => write!(f, "P{pid} unpin {page}"),
         }
     }
 }

@@ -16,11 +16,11 @@
 //!
 //! | object | fields |
 //! |---|---|
-//! | `Pn` | `alive`, `vmas` (how many) |
+//! | `Pn` | `alive`, `vmas` (how many), `has_pinned` (MMF_HAS_PINNED) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first), `file` (`vm_file`: `reg`, `memfd`, `tmpfs`, `shmn`, `none`) and `shared` (`VM_SHARED`; both named only for a file or shared VMA) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
-//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, a file's name for a page-cache folio, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` and `deferred` (PG_partially_mapped, on the deferred split queue; both named only when the order is not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
+//! | `Fn` | `mapping` (`AVn\|ANON`, `stable_noden\|KSM`, a file's name for a page-cache folio, `NULL`), `index`, `mapcount`, `refcount`, `swapbacked`, `anon_exclusive`, `dirty`, `data`, `swapcache` (`Sn`/`none`), `isolated`, `freed`, `order` and `deferred` (PG_partially_mapped, on the deferred split queue; both named only when the order is not 0), `pincount` (FOLL_PIN pins, folio_maybe_dma_pinned(); named only when not 0); of a large folio `mapcount` is folio_mapcount(), and `anon_exclusive` and `data` list its pages (`[yes,no]`, `[7,0]`) |
 //! | `Sn` | `count`, `cache` (`Fn`/`none`), `data` (`n`/`none`) |
 //! | `stable_noden` | `kpfn` (`Fn`/`stale`), `rmap_items` (`[P0@0:AV0,P1@0:AV1]`), `freed` |
 //! | `file NAME` (`reg`, `memfd`, `tmpfs`, or `shmn` for shared anonymous memory) | `kind` (`regular`/`shmem`), `size` (i_size in pages), `cache` (`mapping->i_pages` by offset: `Fn`, `Sn` for a shmem swap entry, `-` for a hole), `disk` (a regular file's blocks; `[]` for shmem), `freed`; the ghost contents the memory oracle keeps are not kernel state and are not asserted |
@@ -67,7 +67,7 @@ impl Object {
     /// order [`fields`] gives them.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Object::Proc(_) => &["alive", "vmas"],
+            Object::Proc(_) => &["alive", "vmas", "has_pinned", "pins"],
             Object::Vma(..) => &["prot", "pgoff", "account", "mergeable", "anon_vma", "chain", "file", "shared"],
             Object::Page(..) => &["pte", "writable", "dirty", "exclusive", "reads"],
             Object::AnonVma(_) => {
@@ -87,6 +87,7 @@ impl Object {
                 "freed",
                 "order",
                 "deferred",
+                "pincount",
             ],
             Object::Slot(_) => &["count", "cache", "data"],
             Object::StableNode(_) => &["kpfn", "rmap_items", "freed"],
@@ -193,7 +194,15 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
     let v = match obj {
         Object::Proc(p) => {
             let m = mm(p)?;
-            vec![yes(m.alive), m.vmas.len().to_string()]
+            let pins: Vec<String> = m
+                .pins
+                .iter()
+                .map(|x| {
+                    let (gone, prot) = (if x.attached { "" } else { "~" }, if x.write { "rw" } else { "r" });
+                    format!("{}:{}{gone}:{prot}", x.page, page_desc(s, x.folio, x.sub))
+                })
+                .collect();
+            vec![yes(m.alive), m.vmas.len().to_string(), yes(m.has_pinned), format!("[{}]", pins.join(","))]
         }
         Object::Vma(p, a, b) => {
             let m = mm(p)?;
@@ -256,6 +265,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 yes(f.freed),
                 f.order().to_string(),
                 yes(f.large.as_ref().is_some_and(|l| l.deferred)),
+                f.pincount.to_string(),
             ]
         }
         Object::Slot(n) => {
@@ -352,9 +362,13 @@ impl Assert {
             // Order 0 goes without saying (and keeps the order-0 lines as they were).
             Object::Folio(_) if get("order") == Some("0") => Some(&Object::Folio(0).keys()[..11]),
             Object::Slot(_) if get("count") == Some("0") && get("cache") == Some("none") => Some(&["count", "cache"]),
+            // A process that never pinned keeps its lines as they were.
+            Object::Proc(_) if get("has_pinned") == Some("no") => Some(&Object::Proc(0).keys()[..2]),
             _ => None,
         };
-        let fields = f.iter().filter(|(k, _)| keep.is_none_or(|keep| keep.contains(k)));
+        // Likewise a folio that is not pinned.
+        let unpinned = |k: &str| k == "pincount" && get("pincount") == Some("0");
+        let fields = f.iter().filter(|(k, _)| keep.is_none_or(|keep| keep.contains(k)) && !unpinned(k));
         Some(Assert { line: 0, object: obj, fields: fields.map(|(k, v)| (k.to_string(), v.clone())).collect() })
     }
 

@@ -175,6 +175,9 @@ fn renumber(s: &mut State, reorder: bool) {
                 Pte::None | Pte::Zero => {}
             }
         }
+        for p in &mut mm.pins {
+            p.folio = folio_map[p.folio as usize];
+        }
     }
 }
 
@@ -284,6 +287,10 @@ fn reach_order(s: &State, files: &[FileId]) -> (Vec<AvId>, Vec<FolioId>, Vec<Nod
                 }
                 Pte::None | Pte::Zero => {}
             }
+        }
+        // A pinned page whose mapping is gone is reached from its pin.
+        for p in &mm.pins {
+            push(&mut folios, p.folio);
         }
     }
     for sl in &s.swap {
@@ -430,6 +437,18 @@ fn process_key(s: &State, pid: usize) -> u64 {
             }
         }
         put(g.map_or(0xff, |v| v));
+    }
+    // Only pins add bytes, so pin-free states keep their keys.
+    if mm.has_pinned {
+        put(0xfd);
+        for p in &mm.pins {
+            let f = &s.folios[p.folio as usize];
+            for b in
+                [p.page, p.sub, u8::from(p.write) | u8::from(p.attached) << 1, p.ghost, f.page_data(p.sub), f.mapcount]
+            {
+                put(b);
+            }
+        }
     }
     // Dead processes first, so live ones keep their relative order.
     if mm.alive {

@@ -159,6 +159,18 @@ pub enum Mutant {
     /// __wp_can_reuse_large_anon_folio() forgets the MM-id shared bit: a
     /// write reuses a page of a large folio another process still maps.
     LargeReuseIgnoresSharedBit,
+    /// copy_present_ptes() ignores folio_needs_cow_for_dma(): fork shares a
+    /// pinned page with the child instead of copying it.
+    ForkSharesPinnedPage,
+    /// An R/O pin skips gup_must_unshare(): a page that is not
+    /// PageAnonExclusive is pinned as it is (before v5.19's unshare).
+    RoPinWithoutUnshare,
+    /// try_to_unmap_one() ignores folio_maybe_dma_pinned(): reclaim unmaps
+    /// and swaps out a pinned page.
+    ReclaimIgnoresPin,
+    /// try_grab_folio(FOLL_PIN) counts the pin but takes no reference: the
+    /// page is freed under the pin when its last mapping goes.
+    PinTakesNoReference,
 }
 
 /// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
@@ -202,6 +214,14 @@ impl Mutant {
             "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"),
         mutant!(LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit",
             "__wp_can_reuse_large_anon_folio() ignores the MM-id shared bit (folio_maybe_mapped_shared())"),
+        mutant!(ForkSharesPinnedPage, "fork-shares-pinned-page",
+            "copy_present_ptes() ignores folio_needs_cow_for_dma(): fork shares a pinned page instead of copying it"),
+        mutant!(RoPinWithoutUnshare, "ro-pin-without-unshare",
+            "an R/O pin skips gup_must_unshare(): a page not PageAnonExclusive is pinned as it is (CVE-2020-29374)"),
+        mutant!(ReclaimIgnoresPin, "reclaim-ignores-pin",
+            "try_to_unmap_one() ignores folio_maybe_dma_pinned(): reclaim swaps out a pinned page"),
+        mutant!(PinTakesNoReference, "pin-takes-no-reference",
+            "try_grab_folio(FOLL_PIN) takes no reference: a pinned page is freed when its last mapping goes"),
     ];
 
     /// Its command-line name.
@@ -432,12 +452,17 @@ pub struct ActionSet(u32);
 
 impl ActionSet {
     /// Every action kind but KSM's ([`ActionKind::KSM`]), the file kinds
-    /// ([`ActionKind::FILE`]) and the deferred split's (it only acts on
+    /// ([`ActionKind::FILE`]), the pins' ([`ActionKind::PIN`]) and the deferred split's (it only acts on
     /// large folios, see [`Mthp`]), which a configuration must name: checks
     /// written before them keep their state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE).chain([ActionKind::SplitDeferred]) {
+        for k in ActionKind::KSM
+            .into_iter()
+            .chain(ActionKind::FILE)
+            .chain([ActionKind::SplitDeferred])
+            .chain(ActionKind::PIN)
+        {
             set.0 &= !(1 << k as u32);
         }
         set

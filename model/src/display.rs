@@ -37,7 +37,20 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 }
             })
             .collect();
-        out.push((format!("P{pid}"), format!("ptes [{}]", ptes.join(", "))));
+        let mut line = format!("ptes [{}]", ptes.join(", "));
+        if mm.has_pinned {
+            let pins: Vec<String> = mm
+                .pins
+                .iter()
+                .map(|x| {
+                    let gone = if x.attached { "" } else { " unmapped" };
+                    let prot = if x.write { "rw" } else { "r" };
+                    format!("{}: {} {prot}{gone} (sees {})", x.page, crate::thp::page_desc(s, x.folio, x.sub), x.ghost)
+                })
+                .collect();
+            line.push_str(&format!(" MMF_HAS_PINNED pins [{}]", pins.join(", ")));
+        }
+        out.push((format!("P{pid}"), line));
         for v in &mm.vmas {
             let chain: Vec<String> = v.chain.iter().map(|a| format!("AV{a}")).collect();
             out.push((
@@ -105,6 +118,10 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
         }
         if f.readahead {
             flags.push("readahead");
+        }
+        let pins = format!("pincount={}", f.pincount);
+        if f.pincount > 0 {
+            flags.push(&pins);
         }
         let line = match &f.large {
             None => format!(

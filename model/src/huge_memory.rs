@@ -89,6 +89,7 @@ pub fn split_folio(s: &mut State, ctx: &mut Ctx, folio: FolioId, pins: u8) -> Op
             readahead: false,
             large: None,
             split_dirty: old.dirty && !old.swapbacked,
+            pincount: 0,
         };
         let id = if i == 0 {
             s.folios[folio as usize] = new;

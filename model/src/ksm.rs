@@ -161,6 +161,7 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
         return Err(format!("P{with} page {with_page} maps no page"));
     };
     let (f, k) = (&s.folios[folio as usize], &s.folios[kfolio as usize]);
+    pinned_refuses(s, folio)?;
     // The contents of the two pages (of a large folio: the page itself).
     let data = |pid: Pid, page: Page| s.reads(pid as usize, page);
     let (fdata, kdata) = (data(pid, page), data(with, with_page));
@@ -183,6 +184,7 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
     }
     // The unstable tree: the partner page was scanned too.
     let kf = mergeable_page(s, with as usize, with_page)?;
+    pinned_refuses(s, kf)?;
     // One page (of a large folio: the same page of it), reached twice.
     if kf == folio && s.mms[pid as usize].ptes[page as usize] == s.mms[with as usize].ptes[with_page as usize] {
         return Err(format!("P{pid} page {page} and P{with} page {with_page} are one page (forked, not merged)"));
@@ -197,6 +199,18 @@ pub fn merge_allowed(s: &State, pid: Pid, page: Page, with: Pid, with_page: Page
         (0..s.folios.len() as FolioId).find(|&g| live_node(s, g).is_some() && s.folios[g as usize].data == fdata)
     {
         return Err(format!("stable_tree_search() finds KSM page F{other} with the same content first"));
+    }
+    Ok(())
+}
+
+/// write_protect_page()'s "Check that no O_DIRECT or similar I/O is in
+/// progress on the page": `folio_mapcount() + 1 + swapped !=
+/// folio_ref_count()` leaves the page unmerged, as does
+/// folio_try_share_anon_rmap_pte() on a maybe-pinned exclusive page. A
+/// longterm pin is such a reference (GUP_PIN_COUNTING_BIAS).
+fn pinned_refuses(s: &State, folio: FolioId) -> Result<(), String> {
+    if s.folios[folio as usize].maybe_dma_pinned() {
+        return Err(format!("F{folio} is pinned: write_protect_page() finds an extra reference and gives up"));
     }
     Ok(())
 }

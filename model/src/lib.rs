@@ -26,6 +26,7 @@ pub mod config;
 pub mod ctx;
 pub mod display;
 pub mod filemap;
+pub mod gup;
 pub mod huge_memory;
 pub mod input;
 pub mod ksm;
@@ -55,8 +56,9 @@ pub use config::{ActionSet, Config, Ids, Kernel, Mthp, Mutant};
 pub use ctx::{Branch, Ctx};
 pub use scenario::{Expect, Scenario, Step};
 pub use state::{
-    ghost_allows, AnonVma, AvId, Folio, FolioId, Large, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pte, RmapItem,
-    SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_FILE, GHOST_OR_ZERO, LOST, MAX_FOLIO_PAGES,
+    ghost_allows, AnonVma, AvId, Folio, FolioId, Large, Mapping, Mm, NodeId, Oops, OopsKind, Page, Pid, Pin, Pte,
+    RmapItem, SlotId, StableNode, State, SubPage, SwapSlot, Value, Vma, GHOST_FILE, GHOST_OR_ZERO, LOST,
+    MAX_FOLIO_PAGES,
 };
 pub use step::{enabled_actions, step};
 

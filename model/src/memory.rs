@@ -48,18 +48,7 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
         return Err(format!("the VMA at page {page} is read-only: the store would SIGSEGV"));
     }
     let (file, shared) = (s.mms[pid].vmas[vi].file, s.mms[pid].vmas[vi].shared);
-    match s.mms[pid].ptes[page as usize] {
-        Pte::None if file.is_some() => crate::filemap::do_fault_write(s, ctx, pid, vi, page)?,
-        Pte::None => do_anonymous_page_write(s, ctx, pid, vi, page),
-        Pte::Present { writable: true, .. } => ctx.took(Branch::WriteHit),
-        // do_wp_page(): "Shared mapping: ... We should not cow pages in a
-        // shared writeable mapping" -> wp_page_shared().
-        Pte::Present { writable: false, .. } if shared && ctx.cfg.mutant != Some(Mutant::SharedWriteCows) => {
-            crate::filemap::wp_page_shared(s, ctx, pid, page)
-        }
-        Pte::Zero | Pte::Present { writable: false, .. } => do_wp_page(s, ctx, pid, vi, page),
-        Pte::Swap { .. } => crate::swapin::do_swap_page(s, ctx, pid, vi, page, true)?,
-    }
+    handle_mm_fault_write(s, ctx, pid, vi, page)?;
     if s.oops.is_some() {
         return Ok(());
     }
@@ -80,6 +69,38 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
         s.files[file.unwrap_or(0) as usize].content[index as usize] = value;
     } else {
         s.mms[pid].ghost[page as usize] = Some(value);
+        // What an attached pin at this address must see now (I45).
+        if let Some(p) = s.mms[pid].pins.iter_mut().find(|p| p.page == page && p.attached) {
+            p.ghost = value;
+        }
+    }
+    Ok(())
+}
+
+/// handle_mm_fault(FAULT_FLAG_WRITE) at `page` of VMA `vi` when the PTE
+/// is not writable: do_anonymous_page() for `pte_none()`, do_wp_page() for
+/// a read-only present PTE or the zero page, do_swap_page() for a swap
+/// entry; nothing for a writable PTE. A store ([`write_access`]) and a
+/// FOLL_WRITE GUP ([`crate::gup`]) both fault this way.
+pub(crate) fn handle_mm_fault_write(
+    s: &mut State,
+    ctx: &mut Ctx,
+    pid: usize,
+    vi: usize,
+    page: Page,
+) -> Result<(), String> {
+    let (file, shared) = (s.mms[pid].vmas[vi].file, s.mms[pid].vmas[vi].shared);
+    match s.mms[pid].ptes[page as usize] {
+        Pte::None if file.is_some() => crate::filemap::do_fault_write(s, ctx, pid, vi, page)?,
+        Pte::None => do_anonymous_page_write(s, ctx, pid, vi, page),
+        Pte::Present { writable: true, .. } => ctx.took(Branch::WriteHit),
+        // do_wp_page(): "Shared mapping: ... We should not cow pages in a
+        // shared writeable mapping" -> wp_page_shared().
+        Pte::Present { writable: false, .. } if shared && ctx.cfg.mutant != Some(Mutant::SharedWriteCows) => {
+            crate::filemap::wp_page_shared(s, ctx, pid, page)
+        }
+        Pte::Zero | Pte::Present { writable: false, .. } => do_wp_page(s, ctx, pid, vi, page),
+        Pte::Swap { .. } => crate::swapin::do_swap_page(s, ctx, pid, vi, page, true)?,
     }
     Ok(())
 }
@@ -190,7 +211,7 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
 /// our reference and the swap cache's (`refcount > 1 + swapcache` gives
 /// up), folio_trylock(), folio_free_swap() when in the swap cache, and then
 /// the only reference must be ours (`refcount == 1`).
-fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
+pub(crate) fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -> bool {
     let f = &s.folios[folio as usize];
     let ksm = f.mapping.tag_bits() == crate::state::Mapping::KSM && ctx.cfg.mutant != Some(Mutant::KsmReuseInPlace);
     if ksm || f.refcount > 1 + u8::from(f.swap.is_some()) {
@@ -255,6 +276,7 @@ pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, 
 /// (folio_pte_batch()) into one folio_remove_rmap_ptes(), which decides
 /// whether the folio is left partially mapped.
 pub fn zap_pte_range(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end: Page) {
+    crate::gup::pins_detach(s, pid, start, end);
     let mut page = start;
     while page < end {
         let pte = std::mem::replace(&mut s.mms[pid].ptes[page as usize], Pte::None);
@@ -300,6 +322,15 @@ pub fn copy_pte_range(s: &mut State, ctx: &mut Ctx, parent: usize, child: usize,
             Pte::Zero => {
                 ctx.took(Branch::CopyZeroPte);
                 Pte::Zero
+            }
+            Pte::Present { folio, sub, .. }
+                if s.folios[folio as usize].mapping.tag_bits() == crate::state::Mapping::ANON
+                    && s.folios[folio as usize].page_exclusive(sub)
+                    && crate::gup::folio_needs_cow_for_dma(s, ctx, parent, folio) =>
+            {
+                // folio_try_dup_anon_rmap_pte() -> -EBUSY: "Page may be
+                // pinned, we have to copy." (copy_present_ptes())
+                crate::gup::copy_present_page(s, ctx, child, page, folio, sub)
             }
             Pte::Present { folio, sub, writable, dirty } => {
                 copy_present_pte(s, ctx, parent, child, page, folio, sub);

@@ -141,6 +141,8 @@ pub fn exit_mmap(s: &mut State, ctx: &mut Ctx, pid: usize) -> Result<(), String>
         let mut vma = s.mms[pid].vmas.remove(0);
         unlink_anon_vmas(s, ctx, pid, &mut vma);
     }
+    // exit_files() after exit_mm(): the io_uring ring drops its pins.
+    crate::gup::exit_pins(s, ctx, pid);
     let mm = &mut s.mms[pid];
     mm.alive = false;
     mm.ghost.iter_mut().for_each(|g| *g = None);

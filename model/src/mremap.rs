@@ -131,6 +131,7 @@ fn move_page_tables(s: &mut State, pid: usize, start: Page, to: Page, len: u8) {
         mm.ptes[dst] = std::mem::replace(&mut mm.ptes[from], Pte::None);
         mm.ghost[dst] = mm.ghost[from];
     }
+    crate::gup::pins_move(s, pid, start, to, len);
 }
 
 /// Mirrors dontunmap_complete(): the source VMA stays mapped (a load now

@@ -310,7 +310,11 @@ fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
         }
         Action::Ftruncate { .. } | Action::Fsync { .. } => Ok(()),
         Action::Mremap { start, len, to, .. } => range(start, len).and_then(|()| range(to, len)),
-        Action::Read { page, .. } | Action::Reclaim { page, .. } | Action::KsmDrop { page, .. } => range(page, 1),
+        Action::Read { page, .. }
+        | Action::Reclaim { page, .. }
+        | Action::KsmDrop { page, .. }
+        | Action::Pin { page, .. }
+        | Action::Unpin { page, .. } => range(page, 1),
         Action::Write { page, value, .. } if value <= 15 => range(page, 1),
         Action::Write { value, .. } => Err(format!("value {value} is outside 1..=15")),
         Action::KsmMerge { page, with_page, .. } => range(page, 1).and_then(|()| range(with_page, 1)),

@@ -106,6 +106,38 @@ pub struct Mm {
     /// each page under sequential semantics, `None` where nothing is mapped.
     /// `fork` copies it, a write sets it, `munmap` forgets it.
     pub ghost: PerPage<Option<Value>>,
+    /// The longterm GUP pins this process holds (FOLL_PIN|FOLL_LONGTERM,
+    /// through an io_uring fixed buffer), sorted by address, at most one
+    /// per page (see [`crate::gup`]). Empty unless the pin actions run.
+    #[serde(default, skip_serializing_if = "omit")]
+    pub pins: Vec<Pin>,
+    /// `MMF_HAS_PINNED`: set by the first pin (mm_set_has_pinned_flag()),
+    /// never cleared, not inherited by fork; folio_needs_cow_for_dma()
+    /// looks at it before folio_maybe_dma_pinned().
+    #[serde(default, skip_serializing_if = "omit")]
+    pub has_pinned: bool,
+}
+
+/// One longterm pin held by a process: pin_user_pages(FOLL_LONGTERM) took
+/// it on the page the process mapped at `page`, unpin_user_page() drops it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Pin {
+    /// The user address pinned (the buffer's page).
+    pub page: Page,
+    /// The pinned folio.
+    pub folio: FolioId,
+    /// The pinned page of it (folio_page_idx()).
+    pub sub: u8,
+    /// `FOLL_WRITE`: an R/W pin (io_uring fixed buffers are always R/W).
+    pub write: bool,
+    /// Ghost: the pinner's mapping at `page` is still the one pinned (no
+    /// munmap, MADV_DONTNEED or exit since; mremap moves the pin with the
+    /// page). While it is, the pinner's PTE must map the pinned page (I44).
+    pub attached: bool,
+    /// Ghost: what the pin must read (I45): the page's contents when it was
+    /// pinned, then each store the pinner made through the attached
+    /// mapping; frozen once the mapping is gone.
+    pub ghost: Value,
 }
 
 /// `struct vm_area_struct` of a private anonymous mapping.
@@ -252,7 +284,8 @@ pub struct Folio {
     pub index: u8,
     /// Number of PTEs mapping it (`_mapcount + 1`).
     pub mapcount: u8,
-    /// `_refcount`: one per PTE here (no GUP, no swap cache yet).
+    /// `_refcount`: one per PTE, the swap cache's, reclaim's isolation,
+    /// and one per longterm pin (see [`Folio::pincount`]).
     pub refcount: u8,
     /// `PG_swapbacked`.
     pub swapbacked: bool,
@@ -291,6 +324,15 @@ pub struct Folio {
     /// makes (I20).
     #[serde(default, skip_serializing_if = "omit")]
     pub split_dirty: bool,
+    /// FOLL_PIN pins on the folio. The kernel keeps them in `_pincount`
+    /// for a large folio (plus one `_refcount` each) and as
+    /// GUP_PIN_COUNTING_BIAS (1024) added to `_refcount` for an order-0
+    /// one; the model counts one reference per pin in [`Folio::refcount`]
+    /// for both (so every "unexpected references" test of reclaim, COW
+    /// reuse and KSM sees the pin, as the bias makes the kernel's see it)
+    /// and the pins here: folio_maybe_dma_pinned() is `pincount > 0`.
+    #[serde(default, skip_serializing_if = "omit")]
+    pub pincount: u8,
 }
 
 /// The most pages a modelled large folio has (order 2, 16 kB).
@@ -354,7 +396,14 @@ impl Folio {
             readahead: false,
             large: None,
             split_dirty: false,
+            pincount: 0,
         }
+    }
+
+    /// folio_maybe_dma_pinned(): `_pincount` of a large folio, the
+    /// GUP_PIN_COUNTING_BIAS in `_refcount` of a small one.
+    pub fn maybe_dma_pinned(&self) -> bool {
+        self.pincount > 0
     }
 
     /// `folio_test_lazyfree()`: anon and not `PG_swapbacked` (MADV_FREE).
@@ -694,7 +743,14 @@ impl Mm {
             vmas: ArrayVec::new(),
             ptes: (0..pages).map(|_| Pte::None).collect(),
             ghost: (0..pages).map(|_| None).collect(),
+            pins: Vec::new(),
+            has_pinned: false,
         }
+    }
+
+    /// The pin this process holds at `page`, if any.
+    pub fn pin_at(&self, page: Page) -> Option<&Pin> {
+        self.pins.iter().find(|p| p.page == page)
     }
 
     /// Whether any VMA intersects pages `start..end`.

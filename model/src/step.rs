@@ -80,6 +80,11 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         Action::MadvDontneed { start, len, .. } => crate::madvise::madvise_dontneed(&mut n, ctx, pid, start, len)?,
         Action::Ftruncate { file, size, .. } => crate::truncate::do_ftruncate(&mut n, ctx, file, size)?,
         Action::Fsync { file, .. } => crate::filemap::vfs_fsync(&mut n, ctx, file)?,
+        Action::Pin { page, write, .. } => {
+            check_page(&n, page)?;
+            crate::gup::pin_user_pages(&mut n, ctx, pid, page, write)?
+        }
+        Action::Unpin { page, .. } => crate::gup::unpin_user_page(&mut n, ctx, pid, page)?,
     }
     if normalize(&mut n, ctx.cfg.ids) {
         ctx.say(|| {
@@ -222,6 +227,7 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     }
     ksmd_actions(cfg, s, out);
     file_actions(cfg, s, out);
+    pin_actions(cfg, s, out);
     // While kswapd holds a page-cache or shmem folio locked, a fault on it,
     // fsync or truncation of its file, and the last fput() of a shmem
     // object (munmap, exit) sleep until `kswapd writeback`. Which calls
@@ -229,6 +235,41 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     // are few, so every action is tried there.
     if s.folios.iter().any(|f| f.isolated && !f.freed && f.mapping.file().is_some()) {
         out.retain(|&a| step(s, a, &mut Ctx::new(cfg, false)).is_ok());
+    }
+}
+
+/// Pins of every page of a private anonymous VMA the process holds no pin
+/// at (R/W where the VMA is writable, R/O everywhere), on order-0 pages
+/// (the model's limit), and the release of every pin it holds.
+fn pin_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    let on = |k| cfg.actions.contains(k);
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
+        let pid = pid as u8;
+        if on(ActionKind::Pin) {
+            for page in 0..s.pages() {
+                let Some(vi) = mm.vma_index(page) else { continue };
+                let v = &mm.vmas[vi];
+                let large = matches!(mm.ptes[page as usize], Pte::Present { folio, .. } if s.folios[folio as usize].large.is_some());
+                if !v.is_anonymous()
+                    || v.shared
+                    || large
+                    || mm.pin_at(page).is_some()
+                    || swapin_would_sleep(s, mm.ptes[page as usize])
+                {
+                    continue;
+                }
+                for write in [true, false] {
+                    if !write || v.write {
+                        out.push(Action::Pin { pid, page, write });
+                    }
+                }
+            }
+        }
+        if on(ActionKind::Unpin) {
+            for p in &mm.pins {
+                out.push(Action::Unpin { pid, page: p.page });
+            }
+        }
     }
 }
 

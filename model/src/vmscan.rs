@@ -54,6 +54,12 @@ fn shrink_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, split: &mut Vec<Foli
         return crate::filemap::shrink_file_folio(s, ctx, folio);
     }
     let f = &s.folios[folio as usize];
+    let ignore_pins = ctx.cfg.mutant == Some(crate::Mutant::ReclaimIgnoresPin);
+    if f.swapbacked && f.swap.is_none() && f.maybe_dma_pinned() && !ignore_pins {
+        // "if (folio_maybe_dma_pinned(folio)) goto keep_locked;" before
+        // add_to_swap() (v6.18 shrink_folio_list()).
+        return putback(s, ctx, folio, "maybe DMA-pinned: keep, no swap slot");
+    }
     if f.swapbacked && f.swap.is_none() {
         if f.large.is_some() {
             if let Some(kept) = shrink_large_folio(s, ctx, folio, split) {
@@ -74,6 +80,11 @@ fn shrink_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, split: &mut Vec<Foli
             ctx.took(Branch::ReclaimKeep);
             return putback(s, ctx, folio, "still mapped after try_to_unmap: activate");
         }
+    }
+    // "Folio is unmapped now so it cannot be newly pinned anymore. No point
+    // in trying to reclaim folio if it is pinned." -> activate_locked.
+    if s.folios[folio as usize].maybe_dma_pinned() && !ignore_pins {
+        return putback(s, ctx, folio, "maybe DMA-pinned after unmap: activate");
     }
     let f = &s.folios[folio as usize];
     if f.lazyfree() {
@@ -266,6 +277,15 @@ fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page
         ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again"));
         return false;
     };
+    // folio_try_share_anon_rmap_pte(): "if (unlikely(folio_maybe_dma_pinned(folio)))
+    // return -EBUSY" for an exclusive page: the PTE is restored and the
+    // walk aborts, so reclaim keeps a pinned page mapped.
+    let f = &s.folios[folio as usize];
+    if f.page_exclusive(sub) && f.maybe_dma_pinned() && ctx.cfg.mutant != Some(crate::Mutant::ReclaimIgnoresPin) {
+        s.mms[pid as usize].ptes[page as usize] = saved;
+        ctx.say(|| format!("try_to_unmap_one: F{folio} may be DMA-pinned: folio_try_share_anon_rmap_pte() fails"));
+        return false;
+    }
     // page_swap_entry(subpage): `folio->swap` + the page's index.
     let slot = slot + sub;
     swap_duplicate(s, slot);

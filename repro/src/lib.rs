@@ -149,6 +149,12 @@ fn c_call(a: Action) -> Result<String, String> {
                 "no system call makes ksmd drop one rmap_item, and user space cannot see it; leave the step out".into(),
             )
         }
+        Pin { .. } | Unpin { .. } => {
+            return Err(
+                "the reproducer runtime has no io_uring: run a scenario with pins with 'rmapcheck conform' instead"
+                    .into(),
+            )
+        }
     })
 }
 

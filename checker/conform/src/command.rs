@@ -2,7 +2,7 @@
 //! (shrinking the first divergence), and the summary line.
 
 use crate::exec::{default_exec_path, Executor};
-use crate::{cannot_run, nonce, random, run_scenario, unsupported, Outcome};
+use crate::{cannot_run, nonce, random, run_scenario, unsupported, unsupported_reason, Outcome};
 use rmapcheck_model::input::{read_text, MAX_SCENARIO_BYTES};
 use rmapcheck_model::{Kernel, Mutant, Scenario};
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ pub fn conform(o: &Options) -> Result<u8, String> {
     let mut t = Tally::default();
     for (i, (f, sc)) in scenarios.iter().enumerate() {
         if let Some(a) = unsupported(sc) {
-            println!("skip {f}: the executor does not run '{a}': no system call reclaims one chosen folio (README, \"What the model leaves out\")");
+            println!("skip {f}: the executor does not run '{a}': {}", unsupported_reason(a));
             continue;
         }
         if let Some(m) = sc.mutant {

@@ -1,7 +1,7 @@
 //! Comparing the model's and the kernel's [`View`] of one step, and
 //! printing both side by side.
 
-use super::observe::{render_vmas, Frame, PageView, ProcView, View};
+use super::observe::{render_pins, render_vmas, Frame, PageView, ProcView, View};
 
 /// Differences between the two views, one line each, empty when they
 /// agree. Frame classes are compared as labels (which encode the
@@ -35,6 +35,9 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
         }
         if m.vmas != k.vmas {
             out.push(format!("P{i}: VMAs: model [{}], kernel [{}]", render_vmas(&m.vmas), render_vmas(&k.vmas)));
+        }
+        if m.pins != k.pins {
+            out.push(format!("P{i}: pins see: model {}, kernel {}", render_pins(&m.pins), render_pins(&k.pins)));
         }
         for p in 0..m.pages.len().max(k.pages.len()) {
             let d = PageView::default();
@@ -83,6 +86,10 @@ pub fn side_by_side(model: &View, kernel: &View) -> String {
             let show = |x: Option<&PageView>| x.map(|v| format!("  {p}: {}", v.render())).unwrap_or_default();
             let differ = !page_matches(mp.unwrap_or(&d), kp.unwrap_or(&d));
             rows.push((show(mp), show(kp), differ));
+        }
+        if !m.pins.is_empty() || !k.pins.is_empty() {
+            let show = |p: &ProcView| format!("  pins see {}", render_pins(&p.pins));
+            rows.push((show(m), show(k), m.pins != k.pins));
         }
     }
     for i in 0..model.files.len().max(kernel.files.len()) {

@@ -92,7 +92,24 @@ pub fn executor_actions() -> ActionSet {
 
 /// The first action of `sc` the executor cannot perform, if any.
 pub fn unsupported(sc: &Scenario) -> Option<Action> {
-    sc.steps.iter().map(|s| s.action).find(|a| !EXECUTOR_KINDS.contains(&a.kind()))
+    sc.steps.iter().map(|s| s.action).find(|a| !EXECUTOR_KINDS.contains(&a.kind()) && !live_pin(*a))
+}
+
+/// A pin action the executor performs: an R/W pin (an io_uring fixed
+/// buffer) or a release. An R/O longterm pin has no user-space route on
+/// this kernel (docs/kernel/gup-pins.md): scenarios with one are model-only.
+pub fn live_pin(a: Action) -> bool {
+    matches!(a, Action::Pin { write: true, .. } | Action::Unpin { .. })
+}
+
+/// Why the executor cannot run `a` (see [`unsupported`]).
+pub fn unsupported_reason(a: Action) -> &'static str {
+    match a {
+        Action::Pin { write: false, .. } => {
+            "no user-space route to an R/O longterm pin on this kernel (io_uring pins with FOLL_WRITE, CONFIG_GUP_TEST is unset): R/O pins are model-only (docs/kernel/gup-pins.md)"
+        }
+        _ => "no system call reclaims one chosen folio (README, \"What the model leaves out\")",
+    }
 }
 
 /// The first step at which the two sides disagree.

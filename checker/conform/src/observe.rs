@@ -65,6 +65,17 @@ pub struct ProcView {
     pub vmas: Vec<VmaView>,
     /// One entry per page (empty for an exited process).
     pub pages: Vec<PageView>,
+    /// What each longterm pin the process holds sees, by pinned address:
+    /// byte 0 of the pinned page (`None` on the kernel side for content
+    /// without this run's nonce).
+    pub pins: Vec<(u8, Option<u8>)>,
+}
+
+/// `P0 pins [0=3, 1=~]`: what each pin sees.
+pub fn render_pins(pins: &[(u8, Option<u8>)]) -> String {
+    let p: Vec<String> =
+        pins.iter().map(|(page, v)| format!("{page}={}", v.map_or("foreign".to_string(), |v| v.to_string()))).collect();
+    format!("[{}]", p.join(", "))
 }
 
 /// What a PTE is.
@@ -242,7 +253,8 @@ impl View {
                 }
                 pages.push(pv);
             }
-            procs.push(ProcView { alive: true, vmas, pages });
+            let pins = mm.pins.iter().map(|x| (x.page, Some(cur.folios[x.folio as usize].page_data(x.sub)))).collect();
+            procs.push(ProcView { alive: true, vmas, pages, pins });
         }
         let files = cur
             .files
@@ -326,7 +338,10 @@ impl View {
                 }
                 pages.push(pv);
             }
-            procs.push(ProcView { alive: true, vmas, pages });
+            let mut pins: Vec<(u8, Option<u8>)> =
+                kp.pins.iter().map(|x| (x.page, x.nonce_ok.then_some(x.value))).collect();
+            pins.sort_unstable();
+            procs.push(ProcView { alive: true, vmas, pages, pins });
         }
         let files = cur.files.iter().map(|f| FileView { size: f.size, pages: f.pages.clone() }).collect();
         View { errno, oops: None, procs, files }

@@ -171,6 +171,21 @@ pub struct KProc {
     pub backing: Vec<KBacking>,
     /// One entry per page of the window.
     pub pages: Vec<KPage>,
+    /// The longterm pins the worker holds, by pinned address.
+    #[serde(default)]
+    pub pins: Vec<KPin>,
+}
+
+/// What one longterm pin (an io_uring fixed buffer) sees, read through
+/// IORING_OP_WRITE_FIXED.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KPin {
+    /// The pinned page of the window.
+    pub page: u8,
+    /// Byte 0 of the pinned page.
+    pub value: u8,
+    /// The nonce bytes hold this run's nonce (or zero with value 0).
+    pub nonce_ok: bool,
 }
 
 /// Kind of page-table entry (from pagemap bits 63/62 and the VMA list).

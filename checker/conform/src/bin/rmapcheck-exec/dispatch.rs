@@ -3,8 +3,8 @@
 
 use crate::procs::Procs;
 use crate::worker::{
-    encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_READ,
-    OP_WRITE,
+    encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_PIN,
+    OP_READ, OP_UNPIN, OP_WRITE,
 };
 use rmapcheck_model::Action;
 
@@ -105,6 +105,22 @@ pub fn act(
         Action::MadvDontneed { start, len, .. } => madvise(procs, start, len, libc::MADV_DONTNEED),
         Action::Ftruncate { file, size, .. } => {
             Ok(procs.call(i, encode(OP_FTRUNCATE, size, 0, 0, fd_of(fds, file)? as u64))?.0)
+        }
+        Action::Pin { page, write: true, .. } => {
+            page_ok(page)?;
+            let r = procs.call(i, encode(OP_PIN, page, 0, 0, 0))?.0;
+            if r == 0 {
+                procs.workers[i].pins.push(page);
+            }
+            Ok(r)
+        }
+        Action::Pin { write: false, .. } => Err(format!(
+            "'{a}': no user-space route to an R/O longterm pin on this kernel (io_uring pins with FOLL_WRITE, CONFIG_GUP_TEST is unset): R/O pins are model-only"
+        )),
+        Action::Unpin { page, .. } => {
+            let r = procs.call(i, encode(OP_UNPIN, page, 0, 0, 0))?.0;
+            procs.workers[i].pins.retain(|&p| p != page);
+            Ok(r)
         }
         Action::Fsync { file, .. } => {
             let r = procs.call(i, encode(OP_FSYNC, 0, 0, 0, fd_of(fds, file)? as u64))?.0;

@@ -26,6 +26,7 @@ mod dispatch;
 mod files;
 mod isolate;
 mod ksmd;
+mod pin;
 mod procs;
 mod snapshot;
 mod sys;

@@ -34,6 +34,8 @@ pub struct Worker {
     pidfd: i32,
     /// It has not exited.
     pub alive: bool,
+    /// The pages it holds a longterm pin on (an io_uring fixed buffer each).
+    pub pins: Vec<u8>,
 }
 
 /// The workers of the current scenario, indexed by the model's process
@@ -133,7 +135,7 @@ impl Procs {
         }
         register_worker(0, pid);
         let pidfd = pidfd_open(pid)?;
-        self.workers.push(Worker { pid, pidfd, alive: true });
+        self.workers.push(Worker { pid, pidfd, alive: true, pins: Vec::new() });
         Ok(())
     }
 
@@ -196,7 +198,7 @@ impl Procs {
         }
         register_worker(child, pid);
         let pidfd = pidfd_open(pid)?;
-        self.workers.push(Worker { pid, pidfd, alive: true });
+        self.workers.push(Worker { pid, pidfd, alive: true, pins: Vec::new() });
         Ok(0)
     }
 

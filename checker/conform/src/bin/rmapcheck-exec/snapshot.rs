@@ -9,8 +9,10 @@
 
 use crate::procs::Procs;
 use crate::sys::{close, open_ro, pread_u64};
-use crate::worker::{encode, OP_MINCORE, OP_PEEK};
-use rmapcheck_conform::proto::{kpf, page_addr, KBacking, KPage, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE};
+use crate::worker::{encode, OP_MINCORE, OP_PEEK, OP_PIN_PEEK};
+use rmapcheck_conform::proto::{
+    kpf, page_addr, KBacking, KPage, KPin, KProc, KPte, KernelSnap, PAGE_SIZE, WINDOW_BASE,
+};
 
 /// pagemap: the PFN (or swap type and offset) bits.
 const PM_PFN_MASK: u64 = (1 << 55) - 1;
@@ -196,7 +198,8 @@ impl ProcFiles {
                 out.push(self.page(inside, pm.entry(p)?)?);
             }
             drop(pm);
-            snap.procs.push(KProc { alive: true, vmas, backing, pages: out });
+            let pins = procs.workers[i].pins.iter().map(|&page| KPin { page, ..KPin::default() }).collect();
+            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, pins });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)
@@ -231,6 +234,15 @@ impl ProcFiles {
 /// `mincore()` about every swap PTE.
 fn peek(procs: &mut Procs, nonce: u64, snap: &mut KernelSnap) -> Result<(), String> {
     for (i, proc) in snap.procs.iter_mut().enumerate() {
+        // What each pin sees, through its fixed buffer.
+        for k in &mut proc.pins {
+            let (e, v, w) = procs.call(i, encode(OP_PIN_PEEK, k.page, 0, 0, 0))?;
+            if e != 0 {
+                return Err(format!("P{i}: reading pin at page {} through io_uring: errno {e}", k.page));
+            }
+            k.value = v as u8;
+            k.nonce_ok = w == nonce || (w == 0 && v == 0);
+        }
         for (p, k) in proc.pages.iter_mut().enumerate() {
             if k.pte == KPte::Present {
                 let (_, v, w) = procs.call(i, encode(OP_PEEK, p as u8, 0, 0, 0))?;

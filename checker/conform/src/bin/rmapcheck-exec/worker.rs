@@ -40,6 +40,12 @@ pub const OP_MMAP_FILE: u8 = 12;
 pub const OP_FTRUNCATE: u8 = 13;
 /// `fsync(fd word)`.
 pub const OP_FSYNC: u8 = 14;
+/// A longterm R/W pin of page `a` (an io_uring fixed buffer, see `pin`).
+pub const OP_PIN: u8 = 15;
+/// The release of the pin on page `a`.
+pub const OP_UNPIN: u8 = 16;
+/// What the pin on page `a` sees (value: byte 0, word: the nonce).
+pub const OP_PIN_PEEK: u8 = 17;
 
 /// One command to a worker.
 pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
@@ -164,6 +170,7 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 // SAFETY: workers are single-threaded.
                 let pid = unsafe { libc::fork() };
                 if pid == 0 {
+                    crate::pin::forget_inherited();
                     worker_loop(a as usize, cmd_r, reply_w);
                 }
                 reply_msg(if pid < 0 { errno() } else { 0 }, pid, 0)
@@ -198,8 +205,17 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 let r = unsafe { libc::mincore(page_addr(a) as *mut _, PAGE_SIZE as usize, &mut v) };
                 reply_msg(if r == 0 { 0 } else { errno() }, (v & 1) as i32, 0)
             }
-            // SAFETY: ends only this worker.
-            OP_EXIT => unsafe { libc::_exit(0) },
+            OP_EXIT => {
+                crate::pin::release_all();
+                // SAFETY: ends only this worker.
+                unsafe { libc::_exit(0) }
+            }
+            OP_PIN => reply_msg(crate::pin::pin(a), 0, 0),
+            OP_UNPIN => reply_msg(crate::pin::unpin(a), 0, 0),
+            OP_PIN_PEEK => match crate::pin::peek(a) {
+                Ok((v, w)) => reply_msg(0, v as i32, w),
+                Err(e) => reply_msg(e, 0, 0),
+            },
             _ => reply_msg(libc::EINVAL, 0, 0),
         };
         if write_all(reply, &out).is_err() {
