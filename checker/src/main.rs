@@ -95,6 +95,9 @@ enum Cmd {
         /// Random scenarios with large folios: 16k (16 kB mTHP), or none (default).
         #[arg(long)]
         mthp: Option<String>,
+        /// Random scenarios also take and drop longterm R/W pins (io_uring fixed buffers).
+        #[arg(long)]
+        pins: bool,
     },
     /// Write a standalone C reproducer of a scenario for the live kernel (see findings/).
     Repro {
@@ -259,8 +262,8 @@ fn main() -> ExitCode {
         Cmd::Explore(a) => explore(a),
         Cmd::Bench { rounds, args } => rmapcheck::bench::bench(&args, rounds),
         Cmd::Merge { reports, json } => rmapcheck::merge::merge(&reports, json.as_deref()),
-        Cmd::Conform { files, random, seed, exec, out, mutant, quiet, mthp } => {
-            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet, mthp })
+        Cmd::Conform { files, random, seed, exec, out, mutant, quiet, mthp, pins } => {
+            rmapcheck_conform::command::conform(&Options { files, random, seed, exec, out, mutant, quiet, mthp, pins })
         }
         Cmd::Repro { file, output } => repro(&file, output.as_deref()),
     };

@@ -17,11 +17,11 @@ fn pins(s: &State) -> impl Iterator<Item = (usize, &Pin)> + '_ {
 pub fn pin_coherent(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, p) in pins(s).filter(|(_, p)| p.attached) {
-        match s.mms[pid].ptes[p.page as usize] {
+        match s.mms[pid].ptes[p.at as usize] {
             Pte::Present { folio, sub, .. } if folio == p.folio && sub == p.sub => {}
             other => bad.push(format!(
                 "P{pid} page {page}: pinned F{f} but the PTE is {other:?}: the process no longer reads what the pin sees",
-                page = p.page,
+                page = p.at,
                 f = p.folio
             )),
         }
@@ -90,11 +90,11 @@ pub fn pinned_exclusive(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
     for (pid, p) in pins(s).filter(|(_, p)| p.attached) {
         let f = &s.folios[p.folio as usize];
-        let mapped = matches!(s.mms[pid].ptes[p.page as usize], Pte::Present { folio, .. } if folio == p.folio);
+        let mapped = matches!(s.mms[pid].ptes[p.at as usize], Pte::Present { folio, .. } if folio == p.folio);
         if mapped && (!f.mapping.is_anon() || !f.page_exclusive(p.sub) || f.page_mapcount(p.sub) != 1) {
             bad.push(format!(
                 "P{pid} page {}: pinned F{} is {}PageAnonExclusive and mapped {} times",
-                p.page,
+                p.at,
                 p.folio,
                 if f.page_exclusive(p.sub) { "" } else { "not " },
                 f.page_mapcount(p.sub)

@@ -16,7 +16,7 @@
 //!
 //! | object | fields |
 //! |---|---|
-//! | `Pn` | `alive`, `vmas` (how many), `has_pinned` (MMF_HAS_PINNED) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
+//! | `Pn` | `alive`, `vmas` (how many), `has_pinned` (MMF_HAS_PINNED) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `@p` after the address when mremap moved the pinned page to page p, `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first), `file` (`vm_file`: `reg`, `memfd`, `tmpfs`, `shmn`, `none`) and `shared` (`VM_SHARED`; both named only for a file or shared VMA) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
@@ -199,7 +199,8 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 .iter()
                 .map(|x| {
                     let (gone, prot) = (if x.attached { "" } else { "~" }, if x.write { "rw" } else { "r" });
-                    format!("{}:{}{gone}:{prot}", x.page, page_desc(s, x.folio, x.sub))
+                    let moved = if x.attached && x.at != x.page { format!("@{}", x.at) } else { String::new() };
+                    format!("{}{moved}:{}{gone}:{prot}", x.page, page_desc(s, x.folio, x.sub))
                 })
                 .collect();
             vec![yes(m.alive), m.vmas.len().to_string(), yes(m.has_pinned), format!("[{}]", pins.join(","))]

@@ -443,9 +443,15 @@ fn process_key(s: &State, pid: usize) -> u64 {
         put(0xfd);
         for p in &mm.pins {
             let f = &s.folios[p.folio as usize];
-            for b in
-                [p.page, p.sub, u8::from(p.write) | u8::from(p.attached) << 1, p.ghost, f.page_data(p.sub), f.mapcount]
-            {
+            for b in [
+                p.page,
+                p.at,
+                p.sub,
+                u8::from(p.write) | u8::from(p.attached) << 1,
+                p.ghost,
+                f.page_data(p.sub),
+                f.mapcount,
+            ] {
                 put(b);
             }
         }

@@ -43,7 +43,11 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 .pins
                 .iter()
                 .map(|x| {
-                    let gone = if x.attached { "" } else { " unmapped" };
+                    let gone = match (x.attached, x.at) {
+                        (false, _) => " unmapped".to_string(),
+                        (true, at) if at != x.page => format!(" moved to {at}"),
+                        _ => String::new(),
+                    };
                     let prot = if x.write { "rw" } else { "r" };
                     format!("{}: {} {prot}{gone} (sees {})", x.page, crate::thp::page_desc(s, x.folio, x.sub), x.ghost)
                 })

@@ -123,7 +123,7 @@ fn try_grab_folio(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, folio: F
     let mm = &mut s.mms[pid];
     mm.has_pinned = true;
     let at = mm.pins.partition_point(|p| p.page < page);
-    mm.pins.insert(at, Pin { page, folio, sub, write, attached: true, ghost });
+    mm.pins.insert(at, Pin { page, at: page, folio, sub, write, attached: true, ghost });
     let kind = if write { "R/W" } else { "R/O" };
     ctx.say(|| format!("pin_user_pages: P{pid} page {page}: {kind} longterm pin on F{folio}"));
 }
@@ -154,19 +154,19 @@ pub fn unpin_user_page(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) -> 
 /// munmap, MADV_DONTNEED, exit): the pinned page outlives it, held by the
 /// pin alone, and what the pin sees is frozen.
 pub fn pins_detach(s: &mut State, pid: usize, start: Page, end: Page) {
-    for p in s.mms[pid].pins.iter_mut().filter(|p| start <= p.page && p.page < end) {
+    for p in s.mms[pid].pins.iter_mut().filter(|p| start <= p.at && p.at < end) {
         p.attached = false;
     }
 }
 
 /// The pins move with the PTEs mremap() moves (move_ptes()): the pinned
-/// page is still the process's, at its new address.
+/// page is still the process's, at its new address (the registered
+/// buffer keeps its old one: the pin is to the page, not the address).
 pub fn pins_move(s: &mut State, pid: usize, start: Page, to: Page, len: u8) {
     let mm = &mut s.mms[pid];
-    for p in mm.pins.iter_mut().filter(|p| p.attached && start <= p.page && p.page < start + len) {
-        p.page = p.page - start + to;
+    for p in mm.pins.iter_mut().filter(|p| p.attached && start <= p.at && p.at < start + len) {
+        p.at = p.at - start + to;
     }
-    mm.pins.sort_unstable_by_key(|p| p.page);
 }
 
 /// The io_uring ring goes with the exiting process's files (exit_files()

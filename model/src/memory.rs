@@ -70,7 +70,7 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
     } else {
         s.mms[pid].ghost[page as usize] = Some(value);
         // What an attached pin at this address must see now (I45).
-        if let Some(p) = s.mms[pid].pins.iter_mut().find(|p| p.page == page && p.attached) {
+        if let Some(p) = s.mms[pid].pins.iter_mut().find(|p| p.at == page && p.attached) {
             p.ghost = value;
         }
     }

@@ -122,8 +122,13 @@ pub struct Mm {
 /// it on the page the process mapped at `page`, unpin_user_page() drops it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct Pin {
-    /// The user address pinned (the buffer's page).
+    /// The user address pinned (the registered buffer's page, which
+    /// `unpin` names; it stays the same when mremap moves the page).
     pub page: Page,
+    /// Ghost: where the pinned mapping is now: `page`, or where mremap()
+    /// moved the page since (move_ptes() moves the pinned page with its
+    /// PTE). Meaningful while `attached`.
+    pub at: Page,
     /// The pinned folio.
     pub folio: FolioId,
     /// The pinned page of it (folio_page_idx()).
@@ -131,8 +136,8 @@ pub struct Pin {
     /// `FOLL_WRITE`: an R/W pin (io_uring fixed buffers are always R/W).
     pub write: bool,
     /// Ghost: the pinner's mapping at `page` is still the one pinned (no
-    /// munmap, MADV_DONTNEED or exit since; mremap moves the pin with the
-    /// page). While it is, the pinner's PTE must map the pinned page (I44).
+    /// munmap, MADV_DONTNEED or exit since; mremap moves it to `at`).
+    /// While it is, the pinner's PTE at `at` must map the pinned page (I44).
     pub attached: bool,
     /// Ghost: what the pin must read (I45): the page's contents when it was
     /// pinned, then each store the pinner made through the attached

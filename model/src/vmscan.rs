@@ -237,7 +237,8 @@ pub fn rmap_walk_anon(s: &mut State, folio: FolioId) -> Vec<(Pid, Page)> {
 /// the PTE (a dirty PTE marks the folio dirty); `PageSwapBacked !=
 /// PageSwapCache` is a WARN and aborts; a lazyfree folio is discarded
 /// only while it is clean and only reclaim and the PTEs hold it, else the
-/// PTE is restored, the folio is swap-backed again and the walk aborts; a
+/// PTE is restored and the walk aborts, a dirty folio swap-backed again, a
+/// clean one with an extra reference (a GUP pin) left lazyfree; a
 /// swap-backed folio's PTE becomes a swap entry (swap_duplicate()), which
 /// keeps PageAnonExclusive as its exclusive marker while the page itself
 /// is shared (folio_try_share_anon_rmap_pte()). Returns false to end the
@@ -272,6 +273,12 @@ fn try_to_unmap_one(s: &mut State, ctx: &mut Ctx, folio: FolioId, pid: Pid, page
             return true;
         }
         s.mms[pid as usize].ptes[page as usize] = saved;
+        if !s.folios[folio as usize].dirty {
+            // "Additional reference. Could be a GUP reference ... act just
+            // like nothing happened": still lazyfree (a pinned page).
+            ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} has an extra reference: left lazyfree"));
+            return false;
+        }
         s.folios[folio as usize].swapbacked = true; // folio_set_swapbacked()
         ctx.took(Branch::LazyfreeRedirtied);
         ctx.say(|| format!("try_to_unmap_one: lazyfree F{folio} redirtied at P{pid} page {page}: swap-backed again"));

@@ -25,6 +25,8 @@ pub struct Options {
     pub quiet: bool,
     /// Random scenarios with large folios (`16k`), or none (`None`).
     pub mthp: Option<String>,
+    /// Random scenarios also take and drop longterm R/W pins.
+    pub pins: bool,
 }
 
 /// Runs the command; the exit code (0 all match, 1 a divergence, 2 cannot
@@ -97,7 +99,7 @@ pub fn conform(o: &Options) -> Result<u8, String> {
     }
     let seed = o.seed;
     for i in 0..o.random.unwrap_or(0) {
-        let sc = random::random_scenario(seed, i, mthp);
+        let sc = random::random_scenario_with(seed, i, mthp, o.pins);
         let name = format!("random #{i} (seed {seed})");
         let out = run_scenario(&mut ex, &sc, mutant, nonce(i)).map_err(|e| format!("{name}: {e}"))?;
         t.add(&name, &out);

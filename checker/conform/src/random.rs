@@ -34,6 +34,14 @@ const FILE_KINDS: [&str; 5] = ["mmap_shared", "mmap_file", "madv_dontneed", "ftr
 /// is drawn (the model's own exploration maps only whole folio ranges),
 /// and MADV_PAGEOUT and MADV_FREE take any range of a VMA.
 pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
+    random_scenario_with(seed, index, mthp, false)
+}
+
+/// [`random_scenario`], with longterm R/W pins and their release drawn
+/// too when `pins` (`rmapcheck conform --random N --pins`): a pin as often
+/// as a write, a release half as often. Without `pins` the scenarios are
+/// those [`random_scenario`] always gave.
+pub fn random_scenario_with(seed: u64, index: u64, mthp: Mthp, pins: bool) -> Scenario {
     let mut x = SplitMix64(seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
     x.next();
     let files = !mthp.any() && index % FILE_SHARE as u64 == FILE_SHARE as u64 - 1;
@@ -58,12 +66,18 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
         )
         .expect("kind names");
     }
+    if pins {
+        actions.insert(ActionKind::Pin);
+        actions.insert(ActionKind::Unpin);
+    }
     let cfg = Config { actions, files: 3, ..sc.config() };
     let mut s = State::initial(&cfg);
     let mut acts = Vec::new();
     for _ in 0..len {
         acts.clear();
         enabled_actions(&cfg, &s, &mut acts);
+        // The executor pins through io_uring: R/W only.
+        acts.retain(|a| !matches!(a, Action::Pin { write: false, .. }));
         if mthp.any() {
             more_ranges(&s, &mut acts);
         }
@@ -109,6 +123,7 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
             ActionKind::Ftruncate => 2,
             // Enabled only while a regular file has a dirty page.
             ActionKind::Fsync => 16,
+            ActionKind::Unpin => 2,
             _ => 4,
         };
         let mut pick = below(&mut x, kinds.iter().map(|&k| weight(k)).sum());
