@@ -198,6 +198,16 @@ pub enum Action {
     /// `kswapd split_deferred`: the deferred split shrinker runs over the
     /// whole queue. No process is involved.
     SplitDeferred,
+    /// `P uffd_move SRC DST`: UFFDIO_MOVE of one page from SRC to DST
+    /// (UFFDIO_REGISTER of DST before, UFFDIO_UNREGISTER after).
+    UffdMove {
+        /// Process.
+        pid: Pid,
+        /// Source page.
+        src: Page,
+        /// Destination page.
+        dst: Page,
+    },
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -259,6 +269,8 @@ pub enum ActionKind {
     Fsync,
     /// The deferred split shrinker splits the partially mapped large folios.
     SplitDeferred,
+    /// UFFDIO_MOVE of one anonymous page.
+    UffdMove,
 }
 
 impl ActionKind {
@@ -309,6 +321,8 @@ impl ActionKind {
             "fsync() of a named file: writeback of every dirty page-cache folio, folio_mkclean() write-protects its PTEs through rmap_walk_file(); a no-op for shmem"),
         kind!(SplitDeferred, "split_deferred",
             "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
+        kind!(UffdMove, "uffd_move",
+            "ioctl(UFFDIO_MOVE) of one page between two private anonymous VMAs of a process: move_pages_ptes() -> move_present_ptes() (folio_move_anon_rmap(), folio->index), move_swap_pte(), move_zeropage_pte(); EBUSY for a page that is not PageAnonExclusive"),
     ];
 
     /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
@@ -388,7 +402,8 @@ impl Action {
             | Action::MmapFile { pid, .. }
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
-            | Action::Fsync { pid, .. } => Some(pid),
+            | Action::Fsync { pid, .. }
+            | Action::UffdMove { pid, .. } => Some(pid),
             Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
@@ -418,6 +433,7 @@ impl Action {
             Action::Ftruncate { .. } => ActionKind::Ftruncate,
             Action::Fsync { .. } => ActionKind::Fsync,
             Action::SplitDeferred => ActionKind::SplitDeferred,
+            Action::UffdMove { .. } => ActionKind::UffdMove,
         }
     }
 
@@ -443,7 +459,8 @@ impl Action {
             | Action::MmapFile { pid, .. }
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
-            | Action::Fsync { pid, .. } => *pid = new,
+            | Action::Fsync { pid, .. }
+            | Action::UffdMove { pid, .. } => *pid = new,
             Action::Writeback | Action::SplitDeferred => {}
         }
         a
@@ -569,6 +586,10 @@ impl Action {
             "writeback" | "split_deferred" => {
                 return Err(format!("{verb} is kswapd's, not {who}'s: write 'kswapd {verb}'"))
             }
+            "uffd_move" => {
+                arity(2)?;
+                Action::UffdMove { pid, src: num(0, "source page")?, dst: num(1, "destination page")? }
+            }
             "reclaim" => {
                 arity(1)?;
                 Action::Reclaim { pid, page: num(0, "page")? }
@@ -676,6 +697,7 @@ impl fmt::Display for Action {
             Action::Fsync { pid, file } => {
                 write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
             }
+            Action::UffdMove { pid, src, dst } => write!(f, "P{pid} uffd_move {src} {dst}"),
         }
     }
 }

@@ -159,6 +159,14 @@ pub enum Mutant {
     /// __wp_can_reuse_large_anon_folio() forgets the MM-id shared bit: a
     /// write reuses a page of a large folio another process still maps.
     LargeReuseIgnoresSharedBit,
+    /// move_present_ptes() forgets `src_folio->index = linear_page_index(dst_vma, dst_addr)`.
+    UffdMoveSkipsIndex,
+    /// move_present_ptes() forgets folio_move_anon_rmap(): the moved page
+    /// still points at the source VMA's anon_vma.
+    UffdMoveSkipsAnonRmap,
+    /// move_pages_ptes() forgets the PageAnonExclusive() check and moves a
+    /// page another process still maps.
+    UffdMoveIgnoresExclusive,
 }
 
 /// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
@@ -202,6 +210,12 @@ impl Mutant {
             "__folio_remove_rmap() forgets deferred_split_folio() for a partially mapped large folio"),
         mutant!(LargeReuseIgnoresSharedBit, "large-reuse-ignores-shared-bit",
             "__wp_can_reuse_large_anon_folio() ignores the MM-id shared bit (folio_maybe_mapped_shared())"),
+        mutant!(UffdMoveSkipsIndex, "uffd-move-skips-index",
+            "move_present_ptes() moves the page without updating folio->index"),
+        mutant!(UffdMoveSkipsAnonRmap, "uffd-move-skips-anon-rmap",
+            "move_present_ptes() forgets folio_move_anon_rmap(): the page keeps the source VMA's anon_vma"),
+        mutant!(UffdMoveIgnoresExclusive, "uffd-move-ignores-exclusive",
+            "move_pages_ptes() moves a page that is not PageAnonExclusive (shared after fork, or KSM)"),
     ];
 
     /// Its command-line name.
@@ -437,7 +451,8 @@ impl ActionSet {
     /// written before them keep their state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE).chain([ActionKind::SplitDeferred]) {
+        let opt_in = [ActionKind::SplitDeferred, ActionKind::UffdMove];
+        for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE).chain(opt_in) {
             set.0 &= !(1 << k as u32);
         }
         set

@@ -46,6 +46,7 @@ pub mod thp;
 pub mod thp_madvise;
 pub mod thp_swap;
 pub mod truncate;
+pub mod userfaultfd;
 pub mod vma;
 pub mod vmscan;
 

@@ -80,6 +80,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         Action::MadvDontneed { start, len, .. } => crate::madvise::madvise_dontneed(&mut n, ctx, pid, start, len)?,
         Action::Ftruncate { file, size, .. } => crate::truncate::do_ftruncate(&mut n, ctx, file, size)?,
         Action::Fsync { file, .. } => crate::filemap::vfs_fsync(&mut n, ctx, file)?,
+        Action::UffdMove { src, dst, .. } => crate::userfaultfd::uffd_move(&mut n, ctx, pid, src, dst)?,
     }
     if normalize(&mut n, ctx.cfg.ids) {
         ctx.say(|| {
@@ -222,6 +223,7 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     }
     ksmd_actions(cfg, s, out);
     file_actions(cfg, s, out);
+    uffd_actions(cfg, s, out);
     // While kswapd holds a page-cache or shmem folio locked, a fault on it,
     // fsync or truncation of its file, and the last fput() of a shmem
     // object (munmap, exit) sleep until `kswapd writeback`. Which calls
@@ -286,6 +288,29 @@ fn file_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         let dirty = f.cache.iter().any(|e| matches!(e, crate::CacheEntry::Folio(x) if s.folios[*x as usize].dirty));
         if on(ActionKind::Fsync) && !f.shmem() && dirty {
             out.push(Action::Fsync { pid, file });
+        }
+    }
+}
+
+/// UFFDIO_MOVE from every page that holds something (a present page, the
+/// zero page, a swap entry) to every empty page of a private anonymous
+/// VMA: the moves that can succeed, and the refusals a shared, KSM or
+/// non-exclusive page gets. Moves into a present page (EEXIST) or from an
+/// empty one (ENOENT) change nothing but the destination's anon_vma and
+/// are left to scenarios.
+fn uffd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    if !cfg.actions.contains(ActionKind::UffdMove) {
+        return;
+    }
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
+        let anon = |p: u8| mm.vma_index(p).is_some_and(|vi| mm.vmas[vi].is_anonymous() && !mm.vmas[vi].shared);
+        for src in (0..s.pages()).filter(|&p| anon(p) && mm.ptes[p as usize] != Pte::None) {
+            if crate::userfaultfd::would_sleep(s, pid, src) {
+                continue;
+            }
+            for dst in (0..s.pages()).filter(|&p| p != src && anon(p) && mm.ptes[p as usize] == Pte::None) {
+                out.push(Action::UffdMove { pid: pid as u8, src, dst });
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ pub fn cannot_run() -> Option<String> {
 /// drop_caches). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
-pub const EXECUTOR_KINDS: [ActionKind; 20] = [
+pub const EXECUTOR_KINDS: [ActionKind; 21] = [
     ActionKind::Mmap,
     ActionKind::Read,
     ActionKind::Write,
@@ -81,6 +81,7 @@ pub const EXECUTOR_KINDS: [ActionKind; 20] = [
     ActionKind::Ftruncate,
     ActionKind::Fsync,
     ActionKind::SplitDeferred,
+    ActionKind::UffdMove,
 ];
 
 /// [`EXECUTOR_KINDS`] as a set.

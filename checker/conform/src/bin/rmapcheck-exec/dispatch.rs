@@ -4,7 +4,7 @@
 use crate::procs::Procs;
 use crate::worker::{
     encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_READ,
-    OP_WRITE,
+    OP_UFFD_MOVE, OP_WRITE,
 };
 use rmapcheck_model::Action;
 
@@ -112,6 +112,11 @@ pub fn act(
             // folio in that CPU's batch (see drain_all_cpus()).
             crate::sys::drain_all_cpus();
             Ok(r)
+        }
+        Action::UffdMove { src, dst, .. } => {
+            page_ok(src)?;
+            page_ok(dst)?;
+            Ok(procs.call(i, encode(OP_UFFD_MOVE, src, dst, 0, 0))?.0)
         }
     }
 }

@@ -30,6 +30,7 @@ mod procs;
 mod snapshot;
 mod sys;
 mod thp;
+mod uffd;
 mod worker;
 
 use isolate::Isolation;

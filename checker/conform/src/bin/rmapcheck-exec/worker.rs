@@ -40,6 +40,8 @@ pub const OP_MMAP_FILE: u8 = 12;
 pub const OP_FTRUNCATE: u8 = 13;
 /// `fsync(fd word)`.
 pub const OP_FSYNC: u8 = 14;
+/// UFFDIO_MOVE of page `a` to page `b` (see [`crate::uffd`]).
+pub const OP_UFFD_MOVE: u8 = 15;
 
 /// One command to a worker.
 pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
@@ -198,6 +200,7 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 let r = unsafe { libc::mincore(page_addr(a) as *mut _, PAGE_SIZE as usize, &mut v) };
                 reply_msg(if r == 0 { 0 } else { errno() }, (v & 1) as i32, 0)
             }
+            OP_UFFD_MOVE => reply_msg(crate::uffd::uffd_move(a, b), 0, 0),
             // SAFETY: ends only this worker.
             OP_EXIT => unsafe { libc::_exit(0) },
             _ => reply_msg(libc::EINVAL, 0, 0),
