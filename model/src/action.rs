@@ -208,6 +208,13 @@ pub enum Action {
         /// Destination page.
         dst: Page,
     },
+    /// `P prctl_merge 1|0`: prctl(PR_SET_MEMORY_MERGE, 1 or 0).
+    PrctlMerge {
+        /// Process.
+        pid: Pid,
+        /// The argument: set (1) or clear (0) MMF_VM_MERGE_ANY.
+        on: bool,
+    },
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -271,6 +278,8 @@ pub enum ActionKind {
     SplitDeferred,
     /// UFFDIO_MOVE of one anonymous page.
     UffdMove,
+    /// prctl(PR_SET_MEMORY_MERGE).
+    PrctlMerge,
 }
 
 impl ActionKind {
@@ -323,6 +332,8 @@ impl ActionKind {
             "the deferred split shrinker (kswapd's shrink_slab(), or drop_caches): deferred_split_scan() splits every partially mapped large folio on the queue (split_folio(), zero-filled pages remapped to the zero page)"),
         kind!(UffdMove, "uffd_move",
             "ioctl(UFFDIO_MOVE) of one page between two private anonymous VMAs of a process: move_pages_ptes() -> move_present_ptes() (folio_move_anon_rmap(), folio->index), move_swap_pte(), move_zeropage_pte(); EBUSY for a page that is not PageAnonExclusive"),
+        kind!(PrctlMerge, "prctl_merge",
+            "prctl(PR_SET_MEMORY_MERGE, 1|0): ksm_enable_merge_any() sets MMF_VM_MERGE_ANY and VM_MERGEABLE on every compatible VMA (ksm_add_vmas()), new VMAs get it at mmap (ksm_vma_flags()), fork keeps it; ksm_disable_merge_any() unmerges every VMA (ksm_del_vmas())"),
     ];
 
     /// KSM's kinds: opt-in, never part of [`crate::ActionSet::all`].
@@ -403,7 +414,8 @@ impl Action {
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
             | Action::Fsync { pid, .. }
-            | Action::UffdMove { pid, .. } => Some(pid),
+            | Action::UffdMove { pid, .. }
+            | Action::PrctlMerge { pid, .. } => Some(pid),
             Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
@@ -434,6 +446,7 @@ impl Action {
             Action::Fsync { .. } => ActionKind::Fsync,
             Action::SplitDeferred => ActionKind::SplitDeferred,
             Action::UffdMove { .. } => ActionKind::UffdMove,
+            Action::PrctlMerge { .. } => ActionKind::PrctlMerge,
         }
     }
 
@@ -460,7 +473,8 @@ impl Action {
             | Action::MadvDontneed { pid, .. }
             | Action::Ftruncate { pid, .. }
             | Action::Fsync { pid, .. }
-            | Action::UffdMove { pid, .. } => *pid = new,
+            | Action::UffdMove { pid, .. }
+            | Action::PrctlMerge { pid, .. } => *pid = new,
             Action::Writeback | Action::SplitDeferred => {}
         }
         a
@@ -586,6 +600,15 @@ impl Action {
             "writeback" | "split_deferred" => {
                 return Err(format!("{verb} is kswapd's, not {who}'s: write 'kswapd {verb}'"))
             }
+            "prctl_merge" => {
+                arity(1)?;
+                let on = match args[0] {
+                    "1" => true,
+                    "0" => false,
+                    w => return Err(format!("'{w}' is not a PR_SET_MEMORY_MERGE argument: expected 1 or 0")),
+                };
+                Action::PrctlMerge { pid, on }
+            }
             "uffd_move" => {
                 arity(2)?;
                 Action::UffdMove { pid, src: num(0, "source page")?, dst: num(1, "destination page")? }
@@ -698,6 +721,7 @@ impl fmt::Display for Action {
                 write!(f, "P{pid} fsync {}", NAMED_FILES.get(file as usize).map_or("?", |n| n.0))
             }
             Action::UffdMove { pid, src, dst } => write!(f, "P{pid} uffd_move {src} {dst}"),
+            Action::PrctlMerge { pid, on } => write!(f, "P{pid} prctl_merge {}", u8::from(on)),
         }
     }
 }

@@ -451,7 +451,7 @@ impl ActionSet {
     /// written before them keep their state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        let opt_in = [ActionKind::SplitDeferred, ActionKind::UffdMove];
+        let opt_in = [ActionKind::SplitDeferred, ActionKind::UffdMove, ActionKind::PrctlMerge];
         for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE).chain(opt_in) {
             set.0 &= !(1 << k as u32);
         }

@@ -37,7 +37,8 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 }
             })
             .collect();
-        out.push((format!("P{pid}"), format!("ptes [{}]", ptes.join(", "))));
+        let merge_any = if mm.merge_any { " MMF_VM_MERGE_ANY" } else { "" };
+        out.push((format!("P{pid}"), format!("ptes [{}]{merge_any}", ptes.join(", "))));
         for v in &mm.vmas {
             let chain: Vec<String> = v.chain.iter().map(|a| format!("AV{a}")).collect();
             out.push((

@@ -29,6 +29,7 @@ pub mod filemap;
 pub mod huge_memory;
 pub mod input;
 pub mod ksm;
+pub mod ksm_prctl;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;

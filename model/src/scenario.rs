@@ -315,6 +315,7 @@ fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
         Action::Write { value, .. } => Err(format!("value {value} is outside 1..=15")),
         Action::KsmMerge { page, with_page, .. } => range(page, 1).and_then(|()| range(with_page, 1)),
         Action::UffdMove { src, dst, .. } => range(src, 1).and_then(|()| range(dst, 1)),
+        Action::PrctlMerge { .. } => Ok(()),
         Action::Fork { .. } | Action::Exit { .. } | Action::Writeback | Action::SplitDeferred => Ok(()),
     }
 }

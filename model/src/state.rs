@@ -106,6 +106,11 @@ pub struct Mm {
     /// each page under sequential semantics, `None` where nothing is mapped.
     /// `fork` copies it, a write sets it, `munmap` forgets it.
     pub ghost: PerPage<Option<Value>>,
+    /// MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE, 1) made every
+    /// KSM-compatible VMA of the mm VM_MERGEABLE, present and future
+    /// (see [`crate::ksm_prctl`]); fork keeps it for the child.
+    #[serde(default, skip_serializing_if = "omit")]
+    pub merge_any: bool,
 }
 
 /// `struct vm_area_struct` of a private anonymous mapping.
@@ -694,6 +699,7 @@ impl Mm {
             vmas: ArrayVec::new(),
             ptes: (0..pages).map(|_| Pte::None).collect(),
             ghost: (0..pages).map(|_| None).collect(),
+            merge_any: false,
         }
     }
 

@@ -81,6 +81,7 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         Action::Ftruncate { file, size, .. } => crate::truncate::do_ftruncate(&mut n, ctx, file, size)?,
         Action::Fsync { file, .. } => crate::filemap::vfs_fsync(&mut n, ctx, file)?,
         Action::UffdMove { src, dst, .. } => crate::userfaultfd::uffd_move(&mut n, ctx, pid, src, dst)?,
+        Action::PrctlMerge { on, .. } => crate::ksm_prctl::prctl_set_memory_merge(&mut n, ctx, pid, on),
     }
     if normalize(&mut n, ctx.cfg.ids) {
         ctx.say(|| {
@@ -205,6 +206,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             out.push(Action::Exit { pid });
         }
         reclaim_actions(cfg, s, pid, out);
+        if on(ActionKind::PrctlMerge) {
+            out.push(Action::PrctlMerge { pid, on: !mm.merge_any });
+        }
         for v in &mm.vmas {
             let (start, len) = (v.start, v.pages());
             if on(ActionKind::MadvMergeable) && !v.mergeable {

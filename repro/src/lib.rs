@@ -149,10 +149,10 @@ fn c_call(a: Action) -> Result<String, String> {
                 "no system call makes ksmd drop one rmap_item, and user space cannot see it; leave the step out".into(),
             )
         }
-        UffdMove { .. } => {
-            return Err(
-                "the reproducer runtime has no userfaultfd; run the scenario with 'rmapcheck conform' instead".into()
-            )
+        UffdMove { .. } | PrctlMerge { .. } => {
+            return Err(format!(
+                "the reproducer runtime has no userfaultfd and no prctl step: '{a}'; run the scenario with 'rmapcheck conform' instead"
+            ))
         }
     })
 }

@@ -60,7 +60,7 @@ pub fn cannot_run() -> Option<String> {
 /// drop_caches). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
-pub const EXECUTOR_KINDS: [ActionKind; 21] = [
+pub const EXECUTOR_KINDS: [ActionKind; 22] = [
     ActionKind::Mmap,
     ActionKind::Read,
     ActionKind::Write,
@@ -82,6 +82,7 @@ pub const EXECUTOR_KINDS: [ActionKind; 21] = [
     ActionKind::Fsync,
     ActionKind::SplitDeferred,
     ActionKind::UffdMove,
+    ActionKind::PrctlMerge,
 ];
 
 /// [`EXECUTOR_KINDS`] as a set.

@@ -61,6 +61,8 @@ pub struct VmaView {
 pub struct ProcView {
     /// Not exited.
     pub alive: bool,
+    /// MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)).
+    pub merge_any: bool,
     /// VMAs inside the window.
     pub vmas: Vec<VmaView>,
     /// One entry per page (empty for an exited process).
@@ -242,7 +244,7 @@ impl View {
                 }
                 pages.push(pv);
             }
-            procs.push(ProcView { alive: true, vmas, pages });
+            procs.push(ProcView { alive: true, merge_any: mm.merge_any, vmas, pages });
         }
         let files = cur
             .files
@@ -326,7 +328,7 @@ impl View {
                 }
                 pages.push(pv);
             }
-            procs.push(ProcView { alive: true, vmas, pages });
+            procs.push(ProcView { alive: true, merge_any: kp.merge_any, vmas, pages });
         }
         let files = cur.files.iter().map(|f| FileView { size: f.size, pages: f.pages.clone() }).collect();
         View { errno, oops: None, procs, files }

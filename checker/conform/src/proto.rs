@@ -171,6 +171,9 @@ pub struct KProc {
     pub backing: Vec<KBacking>,
     /// One entry per page of the window.
     pub pages: Vec<KPage>,
+    /// `ksm_merge_any: yes` in `/proc/PID/ksm_stat` (MMF_VM_MERGE_ANY).
+    #[serde(default)]
+    pub merge_any: bool,
 }
 
 /// Kind of page-table entry (from pagemap bits 63/62 and the VMA list).

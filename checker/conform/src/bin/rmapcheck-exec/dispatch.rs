@@ -3,8 +3,8 @@
 
 use crate::procs::Procs;
 use crate::worker::{
-    encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_READ,
-    OP_UFFD_MOVE, OP_WRITE,
+    encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP,
+    OP_PRCTL_MERGE, OP_READ, OP_UFFD_MOVE, OP_WRITE,
 };
 use rmapcheck_model::Action;
 
@@ -117,6 +117,12 @@ pub fn act(
             page_ok(src)?;
             page_ok(dst)?;
             Ok(procs.call(i, encode(OP_UFFD_MOVE, src, dst, 0, 0))?.0)
+        }
+        Action::PrctlMerge { on, .. } => {
+            if !ksm {
+                return Err(format!("'{a}': this kernel has no KSM"));
+            }
+            Ok(procs.call(i, encode(OP_PRCTL_MERGE, on as u8, 0, 0, 0))?.0)
         }
     }
 }

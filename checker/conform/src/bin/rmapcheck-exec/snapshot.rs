@@ -196,7 +196,10 @@ impl ProcFiles {
                 out.push(self.page(inside, pm.entry(p)?)?);
             }
             drop(pm);
-            snap.procs.push(KProc { alive: true, vmas, backing, pages: out });
+            // MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)), as ksm_stat shows it.
+            let merge_any = crate::sys::read_file(&format!("/proc/{pid}/ksm_stat"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "ksm_merge_any: yes"));
+            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, merge_any });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)

@@ -42,6 +42,8 @@ pub const OP_FTRUNCATE: u8 = 13;
 pub const OP_FSYNC: u8 = 14;
 /// UFFDIO_MOVE of page `a` to page `b` (see [`crate::uffd`]).
 pub const OP_UFFD_MOVE: u8 = 15;
+/// `prctl(PR_SET_MEMORY_MERGE, a)`.
+pub const OP_PRCTL_MERGE: u8 = 16;
 
 /// One command to a worker.
 pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
@@ -201,6 +203,11 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 reply_msg(if r == 0 { 0 } else { errno() }, (v & 1) as i32, 0)
             }
             OP_UFFD_MOVE => reply_msg(crate::uffd::uffd_move(a, b), 0, 0),
+            OP_PRCTL_MERGE => {
+                // SAFETY: PR_SET_MEMORY_MERGE (67) changes only this mm's KSM flags.
+                let r = unsafe { libc::prctl(67, a as libc::c_ulong, 0, 0, 0) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
             // SAFETY: ends only this worker.
             OP_EXIT => unsafe { libc::_exit(0) },
             _ => reply_msg(libc::EINVAL, 0, 0),
