@@ -55,6 +55,9 @@ pub struct Settings {
     pub exchange: Option<String>,
     /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
     pub mthp: Option<String>,
+    /// `/sys/kernel/mm/ksm/use_zero_pages`: ksmd maps zero-filled pages
+    /// to the zero page (KSM zero pages).
+    pub use_zero_pages: Option<bool>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -86,7 +89,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 10] = [
+pub const BUILTINS: [Builtin; 11] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -273,6 +276,41 @@ pub const BUILTINS: [Builtin; 10] = [
             ..Settings::default()
         },
     ),
+    // KSM zero pages (use_zero_pages) with what creates and removes them:
+    // zero-filled writes are explored only here (value 0 is a write of a
+    // zero-filled page).
+    (
+        "ksm-zero",
+        "v6.18, use_zero_pages, 2 processes, 2 pages, 1 value (and zero-filled writes), 1 swap slot: mmap, write, fork, munmap, exit, madv_mergeable, madv_unmergeable, ksmd merge and drop, uffd_move; every invariant but I12; every sequence of up to 8 actions",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(2),
+            values: Some(1),
+            swap_slots: Some(1),
+            use_zero_pages: Some(true),
+            actions: Some(
+                [
+                    "mmap",
+                    "write",
+                    "fork",
+                    "munmap",
+                    "exit",
+                    "madv_mergeable",
+                    "madv_unmergeable",
+                    "merge",
+                    "drop",
+                    "uffd_move",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            invariants: Some(all_but_ksm_rmap_complete()),
+            strategy: Some("bfs".into()),
+            max_depth: Some(8),
+            ..Settings::default()
+        },
+    ),
 ];
 
 impl Settings {
@@ -324,6 +362,7 @@ impl Settings {
             shard: other.shard.or(self.shard),
             exchange: other.exchange.or(self.exchange),
             mthp: other.mthp.or(self.mthp),
+            use_zero_pages: other.use_zero_pages.or(self.use_zero_pages),
         }
     }
 
@@ -359,6 +398,7 @@ impl Settings {
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
             files: self.files.unwrap_or(d.files),
             mthp: self.mthp.as_deref().map(str::parse).transpose()?.unwrap_or(d.mthp),
+            use_zero_pages: self.use_zero_pages.unwrap_or(false),
         };
         model.validate()?;
         let invariants = match &self.invariants {

@@ -16,6 +16,7 @@ mod anon_vma;
 mod file;
 mod folio;
 mod ksm;
+mod ksm_zero;
 mod semantics;
 mod swap;
 mod thp;
@@ -174,6 +175,9 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("no_leak_at_exit", "-", semantics::no_leak_at_exit,
         "once every process has exited (and kswapd's writeback is done, and ksmd has dropped every rmap_item) no folio, anon_vma, swap slot or stable node is left",
         "exit_mmap() + unlink_anon_vmas() + __put_anon_vma() free everything"),
+    inv!("ksm_zero_pages_count", "I48", ksm_zero::ksm_zero_pages_count,
+        "every process's mm->ksm_zero_pages equals the KSM zero pages (use_zero_pages) its page table maps",
+        "ksm_map_zero_page() in replace_page(); ksm_might_unmap_zero_page() in zap_present_ptes() and wp_page_copy(); dup_mm() copies the count with the PTEs"),
 ];
 
 /// Looks an invariant up by name (or by its I-number).

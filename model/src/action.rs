@@ -133,6 +133,8 @@ pub enum Action {
     /// page Q maps at B: into B's stable node if B is a KSM page, else the
     /// two pages become one new KSM page (A's frame survives, B's PTE is
     /// replaced). The processes only name the pages; ksmd does the work.
+    /// `ksmd merge P A zero` (kept as Q = P, B = A): with `use_zero_pages`,
+    /// the zero-filled page A becomes a KSM zero page.
     KsmMerge {
         /// Process whose page ksmd scans.
         pid: Pid,
@@ -562,11 +564,8 @@ impl Action {
             }
             "write" => {
                 arity(2)?;
-                let value = num(1, "value")?;
-                if value == 0 {
-                    return Err("a written value must be at least 1 (0 is what a fresh page reads as)".into());
-                }
-                Action::Write { pid, page: num(0, "page")?, value }
+                // 0 stores a zero-filled page (byte 0 and the nonce are 0).
+                Action::Write { pid, page: num(0, "page")?, value: num(1, "value")? }
             }
             "fork" => {
                 arity(0)?;
@@ -663,6 +662,10 @@ fn parse_ksmd(args: &[&str]) -> Result<Action, String> {
     };
     let page = |w: &str| w.parse::<Page>().map_err(|_| format!("'{w}' is not a valid page"));
     match args {
+        ["merge", p, a, "zero"] => {
+            let (pid, page) = (proc_(p)?, page(a)?);
+            Ok(Action::KsmMerge { pid, page, with: pid, with_page: page })
+        }
         ["merge", p, a, q, b] => {
             Ok(Action::KsmMerge { pid: proc_(p)?, page: page(a)?, with: proc_(q)?, with_page: page(b)? })
         }
@@ -698,6 +701,9 @@ impl fmt::Display for Action {
             Action::SplitDeferred => write!(f, "{KSWAPD} split_deferred"),
             Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
             Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
+            Action::KsmMerge { pid, page, with, with_page } if (pid, page) == (with, with_page) => {
+                write!(f, "{KSMD} merge P{pid} {page} zero")
+            }
             Action::KsmMerge { pid, page, with, with_page } => {
                 write!(f, "{KSMD} merge P{pid} {page} P{with} {with_page}")
             }

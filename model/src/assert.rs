@@ -16,7 +16,7 @@
 //!
 //! | object | fields |
 //! |---|---|
-//! | `Pn` | `alive`, `vmas` (how many), `merge_any` (MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE)) |
+//! | `Pn` | `alive`, `vmas` (how many), `merge_any` (MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE)), `ksm_zero_pages` (`mm->ksm_zero_pages`) |
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first), `file` (`vm_file`: `reg`, `memfd`, `tmpfs`, `shmn`, `none`) and `shared` (`VM_SHARED`; both named only for a file or shared VMA) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
@@ -67,7 +67,7 @@ impl Object {
     /// order [`fields`] gives them.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Object::Proc(_) => &["alive", "vmas", "merge_any"],
+            Object::Proc(_) => &["alive", "vmas", "merge_any", "ksm_zero_pages"],
             Object::Vma(..) => &["prot", "pgoff", "account", "mergeable", "anon_vma", "chain", "file", "shared"],
             Object::Page(..) => &["pte", "writable", "dirty", "exclusive", "reads"],
             Object::AnonVma(_) => {
@@ -193,7 +193,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
     let v = match obj {
         Object::Proc(p) => {
             let m = mm(p)?;
-            vec![yes(m.alive), m.vmas.len().to_string(), yes(m.merge_any)]
+            vec![yes(m.alive), m.vmas.len().to_string(), yes(m.merge_any), m.ksm_zero_pages.to_string()]
         }
         Object::Vma(p, a, b) => {
             let m = mm(p)?;
@@ -215,7 +215,8 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
             let pte = *m.ptes.get(n as usize).filter(|_| m.alive).ok_or_else(missing)?;
             let (what, writable, dirty, exclusive) = match pte {
                 Pte::None => ("none".to_string(), false, false, false),
-                Pte::Zero => ("zero".to_string(), false, false, false),
+                // A KSM zero page is the dirty zero-page PTE (is_ksm_zero_pte()).
+                Pte::Zero => ("zero".to_string(), false, m.ksm_zero & 1 << n != 0, false),
                 Pte::Present { folio, sub, writable, dirty } => (page_desc(s, folio, sub), writable, dirty, false),
                 Pte::Swap { slot, exclusive } => (format!("S{slot}"), false, false, exclusive),
             };

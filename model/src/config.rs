@@ -167,6 +167,9 @@ pub enum Mutant {
     /// move_pages_ptes() forgets the PageAnonExclusive() check and moves a
     /// page another process still maps.
     UffdMoveIgnoresExclusive,
+    /// ksm_might_unmap_zero_page() forgets `mm->ksm_zero_pages--`: zapping
+    /// a KSM zero page leaves its count behind.
+    KsmZeroUnmapUncounted,
 }
 
 /// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
@@ -216,6 +219,8 @@ impl Mutant {
             "move_present_ptes() forgets folio_move_anon_rmap(): the page keeps the source VMA's anon_vma"),
         mutant!(UffdMoveIgnoresExclusive, "uffd-move-ignores-exclusive",
             "move_pages_ptes() moves a page that is not PageAnonExclusive (shared after fork, or KSM)"),
+        mutant!(KsmZeroUnmapUncounted, "ksm-zero-unmap-uncounted",
+            "ksm_might_unmap_zero_page() forgets mm->ksm_zero_pages--: an unmapped KSM zero page stays counted"),
     ];
 
     /// Its command-line name.
@@ -288,6 +293,12 @@ pub struct Config {
     /// so order-0-only configurations are unchanged.
     #[serde(default)]
     pub mthp: Mthp,
+    /// `/sys/kernel/mm/ksm/use_zero_pages`: ksmd maps a zero-filled page
+    /// to the shared zero page (a KSM zero page) instead of merging it
+    /// with other pages (see [`crate::ksm_zero`]). Off by default, as on
+    /// the kernel.
+    #[serde(default)]
+    pub use_zero_pages: bool,
 }
 
 /// The large folio orders `thp_vma_allowable_orders()` lets a fault (and a
@@ -385,6 +396,7 @@ impl Default for Config {
             swap_slots: default_swap_slots(),
             files: 0,
             mthp: Mthp::none(),
+            use_zero_pages: false,
         }
     }
 }

@@ -160,6 +160,8 @@ pub enum Branch {
     UffdMoveZeroPage,
     /// UFFDIO_MOVE refused the page (EEXIST, ENOENT, EBUSY, EINVAL).
     UffdMoveRefused,
+    /// try_to_merge_with_zero_page() mapped a zero-filled page to the KSM zero page.
+    KsmZeroPage,
 }
 
 /// One line of [`Branch::ALL`]: `branch!(Variant, "name in reports")`.
@@ -249,6 +251,7 @@ impl Branch {
         branch!(UffdMoveSwap, "move_swap_pte: exclusive swap entry moved"),
         branch!(UffdMoveZeroPage, "move_zeropage_pte: zero page moved"),
         branch!(UffdMoveRefused, "move_pages: refused (EEXIST, ENOENT, EBUSY, EINVAL)"),
+        branch!(KsmZeroPage, "try_to_merge_with_zero_page: KSM zero page"),
     ];
 }
 

@@ -17,9 +17,11 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             .ptes
             .iter()
             .zip(&mm.ghost)
-            .map(|(pte, g)| {
+            .enumerate()
+            .map(|(p, (pte, g))| {
                 let p = match *pte {
                     Pte::None => "-".to_string(),
+                    Pte::Zero if mm.ksm_zero & 1 << p != 0 => "zero ksm".to_string(),
                     Pte::Zero => "zero".to_string(),
                     Pte::Present { folio, sub, writable, dirty } => format!(
                         "{}{}{}",

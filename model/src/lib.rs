@@ -30,6 +30,7 @@ pub mod huge_memory;
 pub mod input;
 pub mod ksm;
 pub mod ksm_prctl;
+pub mod ksm_zero;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;

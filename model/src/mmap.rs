@@ -123,6 +123,10 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
     s.mms[child].ghost = s.mms[parent].ghost.clone();
     // MMF_INIT_MASK keeps MMF_VM_MERGE_ANY for the child (mm_init()).
     s.mms[child].merge_any = s.mms[parent].merge_any;
+    // dup_mm() copies the mm, mm->ksm_zero_pages included: the child
+    // starts with the parent's count (ksm_fork() adds it to the global
+    // one), whatever its page table will hold.
+    s.mms[child].ksm_zero_pages = s.mms[parent].ksm_zero_pages;
     for vi in 0..s.mms[parent].vmas.len() {
         let pvma = s.mms[parent].vmas[vi].clone();
         let mut vma = Vma { anon_vma: None, chain: Default::default(), ..pvma.clone() };

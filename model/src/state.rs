@@ -111,6 +111,15 @@ pub struct Mm {
     /// (see [`crate::ksm_prctl`]); fork keeps it for the child.
     #[serde(default, skip_serializing_if = "omit")]
     pub merge_any: bool,
+    /// Bit `p`: the zero-page PTE at page `p` is a KSM zero page (the
+    /// kernel's dirty special zero-page PTE, is_ksm_zero_pte()); only
+    /// meaningful while that PTE is [`Pte::Zero`]. See [`crate::ksm_zero`].
+    #[serde(default, skip_serializing_if = "omit")]
+    pub ksm_zero: u8,
+    /// `mm->ksm_zero_pages`: what the kernel counted, which I48 compares
+    /// with the KSM zero pages the page table holds.
+    #[serde(default, skip_serializing_if = "omit")]
+    pub ksm_zero_pages: u8,
 }
 
 /// `struct vm_area_struct` of a private anonymous mapping.
@@ -700,6 +709,8 @@ impl Mm {
             ptes: (0..pages).map(|_| Pte::None).collect(),
             ghost: (0..pages).map(|_| None).collect(),
             merge_any: false,
+            ksm_zero: 0,
+            ksm_zero_pages: 0,
         }
     }
 

@@ -45,8 +45,8 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         }
         Action::Write { page, value, .. } => {
             check_page(&n, page)?;
-            if value == 0 || value > 15 {
-                return Err(format!("value {value} is outside 1..=15"));
+            if value > 15 {
+                return Err(format!("value {value} is outside 0..=15"));
             }
             write_access(&mut n, ctx, pid, page, value)?
         }
@@ -141,7 +141,8 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                 out.push(Action::Read { pid, page });
             }
             if on(ActionKind::Write) && mm.vmas[vi].write {
-                for value in 1..=cfg.values {
+                // With use_zero_pages a store may also zero-fill the page.
+                for value in u8::from(!cfg.use_zero_pages)..=cfg.values {
                     let same = matches!(pte, Pte::Present { folio, sub, writable: true, .. }
                         if s.folios[folio as usize].page_data(sub) == value);
                     if !same {
@@ -339,6 +340,9 @@ fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             .collect();
         let mut ksm_named: Vec<FolioId> = Vec::new();
         for &(pid, page) in &pages {
+            if crate::ksm_zero::zero_merge_allowed(cfg, s, pid, page).is_ok() {
+                out.push(Action::KsmMerge { pid, page, with: pid, with_page: page });
+            }
             if crate::ksm::find_mergeable_vma(s, pid as usize, page).is_none() {
                 continue;
             }
@@ -351,7 +355,8 @@ fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                     }
                     ksm_named.push(folio);
                 }
-                if crate::ksm::merge_allowed(s, pid, page, with, with_page).is_ok() {
+                let zero_filled = cfg.use_zero_pages && s.reads(pid as usize, page) == 0;
+                if !zero_filled && crate::ksm::merge_allowed(s, pid, page, with, with_page).is_ok() {
                     out.push(Action::KsmMerge { pid, page, with, with_page });
                 }
             }

@@ -183,8 +183,13 @@ fn move_pages_ptes(s: &mut State, ctx: &mut Ctx, pid: usize, src: Page, dst: Pag
             Retry::Done(ENOENT)
         }
         Pte::Zero => {
-            // move_zeropage_pte(): a special zero-page PTE at dst, src cleared.
+            // move_zeropage_pte(): a clean special zero-page PTE at dst, src
+            // cleared with ptep_clear_flush() and no
+            // ksm_might_unmap_zero_page(): a KSM zero page's count stays
+            // (findings/uffd-move-ksm-zero-pages-count.md, I48).
             s.mms[pid].ptes[src as usize] = Pte::None;
+            crate::ksm_zero::clear(s, pid, src);
+            crate::ksm_zero::clear(s, pid, dst);
             s.mms[pid].ptes[dst as usize] = Pte::Zero;
             ctx.took(Branch::UffdMoveZeroPage);
             ctx.say(|| format!("move_zeropage_pte: zero page moved from page {src} to {dst}"));

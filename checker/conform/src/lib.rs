@@ -321,7 +321,14 @@ fn run_once(
     nonce: u64,
 ) -> Result<(Outcome, Option<(u64, u64)>), String> {
     let t0 = Instant::now();
-    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce, files: cfg.files, mthp: cfg.mthp.0 })?;
+    ex.request(&Request::Start {
+        pages: cfg.pages,
+        procs: cfg.procs,
+        nonce,
+        files: cfg.files,
+        mthp: cfg.mthp.0,
+        use_zero_pages: cfg.use_zero_pages,
+    })?;
     let base = ex.request(&Request::Snap)?.snap.map_or((0, 0), |s| (s.pgsteal_anon, s.pgsteal_file));
     let mut last = base;
     let mut s = State::initial(cfg);

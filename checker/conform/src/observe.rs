@@ -63,6 +63,8 @@ pub struct ProcView {
     pub alive: bool,
     /// MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)).
     pub merge_any: bool,
+    /// `mm->ksm_zero_pages` (`ksm_stat`).
+    pub ksm_zero_pages: i64,
     /// VMAs inside the window.
     pub vmas: Vec<VmaView>,
     /// One entry per page (empty for an exited process).
@@ -244,7 +246,13 @@ impl View {
                 }
                 pages.push(pv);
             }
-            procs.push(ProcView { alive: true, merge_any: mm.merge_any, vmas, pages });
+            procs.push(ProcView {
+                alive: true,
+                merge_any: mm.merge_any,
+                ksm_zero_pages: i64::from(mm.ksm_zero_pages as i8),
+                vmas,
+                pages,
+            });
         }
         let files = cur
             .files
@@ -328,7 +336,13 @@ impl View {
                 }
                 pages.push(pv);
             }
-            procs.push(ProcView { alive: true, merge_any: kp.merge_any, vmas, pages });
+            procs.push(ProcView {
+                alive: true,
+                merge_any: kp.merge_any,
+                ksm_zero_pages: kp.ksm_zero_pages,
+                vmas,
+                pages,
+            });
         }
         let files = cur.files.iter().map(|f| FileView { size: f.size, pages: f.pages.clone() }).collect();
         View { errno, oops: None, procs, files }

@@ -46,6 +46,7 @@ pub fn random_scenario(seed: u64, index: u64, mthp: Mthp) -> Scenario {
         procs: 4,
         mutant: None,
         mthp,
+        use_zero_pages: false,
         expect: Expect::Holds,
         steps: Vec::new(),
     };

@@ -81,7 +81,9 @@ pub fn act(
         }
         Action::Write { page, value, .. } => {
             page_ok(page)?;
-            Ok(procs.call(i, encode(OP_WRITE, page, value, 0, nonce))?.0)
+            // A zero-filled page: 0 at byte 0 and no nonce.
+            let word = if value == 0 { 0 } else { nonce };
+            Ok(procs.call(i, encode(OP_WRITE, page, value, 0, word))?.0)
         }
         Action::Fork { .. } => procs.fork(i),
         Action::Exit { .. } => procs.exit(i).map(|()| 0),

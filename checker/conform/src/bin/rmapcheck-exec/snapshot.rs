@@ -197,9 +197,15 @@ impl ProcFiles {
             }
             drop(pm);
             // MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)), as ksm_stat shows it.
-            let merge_any = crate::sys::read_file(&format!("/proc/{pid}/ksm_stat"))
-                .is_ok_and(|t| t.lines().any(|l| l.trim() == "ksm_merge_any: yes"));
-            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, merge_any });
+            // and mm->ksm_zero_pages.
+            let stat = crate::sys::read_file(&format!("/proc/{pid}/ksm_stat")).unwrap_or_default();
+            let merge_any = stat.lines().any(|l| l.trim() == "ksm_merge_any: yes");
+            let ksm_zero_pages = stat
+                .lines()
+                .find_map(|l| l.strip_prefix("ksm_zero_pages "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, merge_any, ksm_zero_pages });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)
