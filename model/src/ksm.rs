@@ -11,9 +11,10 @@
 //! change that makes an rmap_item stale (a COW break, munmap, exit, swap
 //! out) and the `drop`, the rmap_item still pins its anon_vma: that window
 //! is a reachable state. The unstable tree holds no reference and is not
-//! modelled; nor are stable-node chains (max_page_sharing), NUMA,
-//! use_zero_pages, smart scan, prctl(PR_SET_MEMORY_MERGE), merging of
-//! lazyfree (MADV_FREE) pages, or folio_referenced().
+//! modelled; nor are stable-node chains (max_page_sharing), NUMA, smart
+//! scan, merging of lazyfree (MADV_FREE) pages, or folio_referenced().
+//! use_zero_pages is [`crate::ksm_zero`], prctl(PR_SET_MEMORY_MERGE)
+//! [`crate::ksm_prctl`].
 
 use crate::config::Mutant;
 use crate::ctx::{oops, touch, Branch, Ctx};
