@@ -128,6 +128,7 @@ fn counterexample(plan: &Plan, f: &Found) -> Counterexample {
         procs: plan.model.procs,
         mutant: plan.model.mutant,
         mthp: plan.model.mthp,
+        use_zero_pages: plan.model.use_zero_pages,
         expect: Expect::Violates { invariant: inv.name.to_string(), at: Some(actions.len()) },
         steps: actions.iter().enumerate().map(|(i, a)| Step::new(i + 1, *a)).collect(),
     };

@@ -55,6 +55,9 @@ pub struct Settings {
     pub exchange: Option<String>,
     /// Anonymous mTHP sizes a fault may allocate (`16k`, `8k,16k`, `none`).
     pub mthp: Option<String>,
+    /// `/sys/kernel/mm/ksm/use_zero_pages`: ksmd maps zero-filled pages
+    /// to the zero page (KSM zero pages).
+    pub use_zero_pages: Option<bool>,
 }
 
 /// Built-in configurations: `(name, description, settings)`.
@@ -86,7 +89,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 10] = [
+pub const BUILTINS: [Builtin; 12] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -273,6 +276,65 @@ pub const BUILTINS: [Builtin; 10] = [
             ..Settings::default()
         },
     ),
+    // UFFDIO_MOVE (docs/kernel/uffd-move.md) with what makes a page
+    // movable or not: fork (shared pages: EBUSY), COW reuse (exclusive
+    // again), MADV_PAGEOUT (exclusive swap entries), reads (the zero page).
+    (
+        "uffd",
+        "v6.18, 2 processes, 3 pages, 1 value, 2 swap slots: mmap, read, write, fork, munmap, exit, madv_pageout, uffd_move; every sequence of up to 9 actions (BFS, 1,245,503 states, about 40 seconds on 2 shared cores)",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(3),
+            values: Some(1),
+            swap_slots: Some(2),
+            actions: Some(
+                ["mmap", "read", "write", "fork", "munmap", "exit", "madv_pageout", "uffd_move"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            strategy: Some("bfs".into()),
+            // Exhaustive, it does not end in 10 minutes (6.6 million
+            // states at depth 11 and growing).
+            max_depth: Some(9),
+            ..Settings::default()
+        },
+    ),
+    // KSM zero pages (use_zero_pages) with what creates and removes them:
+    // zero-filled writes are explored only here (value 0 is a write of a
+    // zero-filled page).
+    (
+        "ksm-zero",
+        "v6.18, use_zero_pages, 2 processes, 2 pages, 1 value (and zero-filled writes), 1 swap slot: mmap, write, fork, munmap, exit, madv_mergeable, madv_unmergeable, ksmd merge and drop; every invariant but I12; every sequence of up to 10 actions (BFS, 322,157 states, about 6 seconds on 2 shared cores; add uffd_move and I48 finds the UFFDIO_MOVE count leak in 5 steps)",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(2),
+            values: Some(1),
+            swap_slots: Some(1),
+            use_zero_pages: Some(true),
+            actions: Some(
+                [
+                    "mmap",
+                    "write",
+                    "fork",
+                    "munmap",
+                    "exit",
+                    "madv_mergeable",
+                    "madv_unmergeable",
+                    "merge",
+                    "drop",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            invariants: Some(all_but_ksm_rmap_complete()),
+            strategy: Some("bfs".into()),
+            // Exhaustive, it has 4.3 million states at depth 13 after 2 minutes.
+            max_depth: Some(10),
+            ..Settings::default()
+        },
+    ),
 ];
 
 impl Settings {
@@ -324,6 +386,7 @@ impl Settings {
             shard: other.shard.or(self.shard),
             exchange: other.exchange.or(self.exchange),
             mthp: other.mthp.or(self.mthp),
+            use_zero_pages: other.use_zero_pages.or(self.use_zero_pages),
         }
     }
 
@@ -359,6 +422,7 @@ impl Settings {
             swap_slots: self.swap_slots.unwrap_or(d.swap_slots),
             files: self.files.unwrap_or(d.files),
             mthp: self.mthp.as_deref().map(str::parse).transpose()?.unwrap_or(d.mthp),
+            use_zero_pages: self.use_zero_pages.unwrap_or(false),
         };
         model.validate()?;
         let invariants = match &self.invariants {

@@ -16,6 +16,7 @@ mod anon_vma;
 mod file;
 mod folio;
 mod ksm;
+mod ksm_zero;
 mod pins;
 mod semantics;
 mod swap;
@@ -187,6 +188,9 @@ pub static INVARIANTS: &[Invariant] = &[
     inv!("pinned_exclusive", "I47", pins::pinned_exclusive,
         "a pinned anon page its pinner still maps is PageAnonExclusive and mapped once",
         "gup_must_unshare(): PageAnonExclusive before an R/O pin; copy_present_ptes(): folio_needs_cow_for_dma() -> copy_present_page() at fork"),
+    inv!("ksm_zero_pages_count", "I48", ksm_zero::ksm_zero_pages_count,
+        "every process's mm->ksm_zero_pages equals the KSM zero pages (use_zero_pages) its page table maps",
+        "ksm_map_zero_page() in replace_page(); ksm_might_unmap_zero_page() in zap_present_ptes() and wp_page_copy(); dup_mm() copies the count with the PTEs"),
 ];
 
 /// Looks an invariant up by name (or by its I-number).

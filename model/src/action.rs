@@ -133,6 +133,8 @@ pub enum Action {
     /// page Q maps at B: into B's stable node if B is a KSM page, else the
     /// two pages become one new KSM page (A's frame survives, B's PTE is
     /// replaced). The processes only name the pages; ksmd does the work.
+    /// `ksmd merge P A zero` (kept as Q = P, B = A): with `use_zero_pages`,
+    /// the zero-filled page A becomes a KSM zero page.
     KsmMerge {
         /// Process whose page ksmd scans.
         pid: Pid,
@@ -216,6 +218,23 @@ pub enum Action {
         /// Page.
         page: Page,
     },
+    /// `P uffd_move SRC DST`: UFFDIO_MOVE of one page from SRC to DST
+    /// (UFFDIO_REGISTER of DST before, UFFDIO_UNREGISTER after).
+    UffdMove {
+        /// Process.
+        pid: Pid,
+        /// Source page.
+        src: Page,
+        /// Destination page.
+        dst: Page,
+    },
+    /// `P prctl_merge 1|0`: prctl(PR_SET_MEMORY_MERGE, 1 or 0).
+    PrctlMerge {
+        /// Process.
+        pid: Pid,
+        /// The argument: set (1) or clear (0) MMF_VM_MERGE_ANY.
+        on: bool,
+    },
 }
 
 /// The name kswapd's own actions carry in place of a process.
@@ -281,6 +300,10 @@ pub enum ActionKind {
     Pin,
     /// The release of a longterm pin.
     Unpin,
+    /// UFFDIO_MOVE of one anonymous page.
+    UffdMove,
+    /// prctl(PR_SET_MEMORY_MERGE).
+    PrctlMerge,
 }
 
 impl ActionKind {
@@ -335,6 +358,10 @@ impl ActionKind {
             "pin_user_pages(FOLL_PIN|FOLL_LONGTERM[|FOLL_WRITE]) of one page: faultin_page() breaks COW (R/W) or unshares (R/O, gup_must_unshare(), FAULT_FLAG_UNSHARE), try_grab_folio(), MMF_HAS_PINNED"),
         kind!(Unpin, "unpin",
             "unpin_user_page() of a pin the process holds: the pin's reference dropped, the page freed if nothing else holds it"),
+        kind!(UffdMove, "uffd_move",
+            "ioctl(UFFDIO_MOVE) of one page between two private anonymous VMAs of a process: move_pages_ptes() -> move_present_ptes() (folio_move_anon_rmap(), folio->index), move_swap_pte(), move_zeropage_pte(); EBUSY for a page that is not PageAnonExclusive"),
+        kind!(PrctlMerge, "prctl_merge",
+            "prctl(PR_SET_MEMORY_MERGE, 1|0): ksm_enable_merge_any() sets MMF_VM_MERGE_ANY and VM_MERGEABLE on every compatible VMA (ksm_add_vmas()), new VMAs get it at mmap (ksm_vma_flags()), fork keeps it; ksm_disable_merge_any() unmerges every VMA (ksm_del_vmas())"),
     ];
 
     /// The pin kinds: opt-in, never part of [`crate::ActionSet::all`].
@@ -420,6 +447,7 @@ impl Action {
             | Action::Fsync { pid, .. }
             | Action::Pin { pid, .. }
             | Action::Unpin { pid, .. } => Some(pid),
+            Action::UffdMove { pid, .. } | Action::PrctlMerge { pid, .. } => Some(pid),
             Action::Writeback | Action::SplitDeferred | Action::KsmMerge { .. } | Action::KsmDrop { .. } => None,
         }
     }
@@ -451,6 +479,8 @@ impl Action {
             Action::SplitDeferred => ActionKind::SplitDeferred,
             Action::Pin { .. } => ActionKind::Pin,
             Action::Unpin { .. } => ActionKind::Unpin,
+            Action::UffdMove { .. } => ActionKind::UffdMove,
+            Action::PrctlMerge { .. } => ActionKind::PrctlMerge,
         }
     }
 
@@ -479,6 +509,7 @@ impl Action {
             | Action::Fsync { pid, .. }
             | Action::Pin { pid, .. }
             | Action::Unpin { pid, .. } => *pid = new,
+            Action::UffdMove { pid, .. } | Action::PrctlMerge { pid, .. } => *pid = new,
             Action::Writeback | Action::SplitDeferred => {}
         }
         a
@@ -566,11 +597,8 @@ impl Action {
             }
             "write" => {
                 arity(2)?;
-                let value = num(1, "value")?;
-                if value == 0 {
-                    return Err("a written value must be at least 1 (0 is what a fresh page reads as)".into());
-                }
-                Action::Write { pid, page: num(0, "page")?, value }
+                // 0 stores a zero-filled page (byte 0 and the nonce are 0).
+                Action::Write { pid, page: num(0, "page")?, value: num(1, "value")? }
             }
             "fork" => {
                 arity(0)?;
@@ -603,6 +631,19 @@ impl Action {
             "merge" | "drop" => return Err(format!("{verb} is ksmd's, not {who}'s: write 'ksmd {verb} {who} ...'")),
             "writeback" | "split_deferred" => {
                 return Err(format!("{verb} is kswapd's, not {who}'s: write 'kswapd {verb}'"))
+            }
+            "prctl_merge" => {
+                arity(1)?;
+                let on = match args[0] {
+                    "1" => true,
+                    "0" => false,
+                    w => return Err(format!("'{w}' is not a PR_SET_MEMORY_MERGE argument: expected 1 or 0")),
+                };
+                Action::PrctlMerge { pid, on }
+            }
+            "uffd_move" => {
+                arity(2)?;
+                Action::UffdMove { pid, src: num(0, "source page")?, dst: num(1, "destination page")? }
             }
             "reclaim" => {
                 arity(1)?;
@@ -662,6 +703,10 @@ fn parse_ksmd(args: &[&str]) -> Result<Action, String> {
     };
     let page = |w: &str| w.parse::<Page>().map_err(|_| format!("'{w}' is not a valid page"));
     match args {
+        ["merge", p, a, "zero"] => {
+            let (pid, page) = (proc_(p)?, page(a)?);
+            Ok(Action::KsmMerge { pid, page, with: pid, with_page: page })
+        }
         ["merge", p, a, q, b] => {
             Ok(Action::KsmMerge { pid: proc_(p)?, page: page(a)?, with: proc_(q)?, with_page: page(b)? })
         }
@@ -697,6 +742,9 @@ impl fmt::Display for Action {
             Action::SplitDeferred => write!(f, "{KSWAPD} split_deferred"),
             Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
             Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
+            Action::KsmMerge { pid, page, with, with_page } if (pid, page) == (with, with_page) => {
+                write!(f, "{KSMD} merge P{pid} {page} zero")
+            }
             Action::KsmMerge { pid, page, with, with_page } => {
                 write!(f, "{KSMD} merge P{pid} {page} P{with} {with_page}")
             }
@@ -721,6 +769,8 @@ impl fmt::Display for Action {
             }
             Action::Pin { pid, page, write } => write!(f, "P{pid} pin {page} {}", if write { "rw" } else { "r" }),
             Action::Unpin { pid, page } => write!(f, "P{pid} unpin {page}"),
+            Action::UffdMove { pid, src, dst } => write!(f, "P{pid} uffd_move {src} {dst}"),
+            Action::PrctlMerge { pid, on } => write!(f, "P{pid} prctl_merge {}", u8::from(on)),
         }
     }
 }

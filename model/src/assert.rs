@@ -16,7 +16,7 @@
 //!
 //! | object | fields |
 //! |---|---|
-//! | `Pn` | `alive`, `vmas` (how many), `has_pinned` (MMF_HAS_PINNED) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `@p` after the address when mremap moved the pinned page to page p, `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
+//! | `Pn` | `alive`, `vmas` (how many), `merge_any` (MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE)), `ksm_zero_pages` (`mm->ksm_zero_pages`), `has_pinned` (MMF_HAS_PINNED) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `@p` after the address when mremap moved the pinned page to page p, `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first), `file` (`vm_file`: `reg`, `memfd`, `tmpfs`, `shmn`, `none`) and `shared` (`VM_SHARED`; both named only for a file or shared VMA) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
@@ -67,7 +67,7 @@ impl Object {
     /// order [`fields`] gives them.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Object::Proc(_) => &["alive", "vmas", "has_pinned", "pins"],
+            Object::Proc(_) => &["alive", "vmas", "merge_any", "ksm_zero_pages", "has_pinned", "pins"],
             Object::Vma(..) => &["prot", "pgoff", "account", "mergeable", "anon_vma", "chain", "file", "shared"],
             Object::Page(..) => &["pte", "writable", "dirty", "exclusive", "reads"],
             Object::AnonVma(_) => {
@@ -203,7 +203,14 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                     format!("{}{moved}:{}{gone}:{prot}", x.page, page_desc(s, x.folio, x.sub))
                 })
                 .collect();
-            vec![yes(m.alive), m.vmas.len().to_string(), yes(m.has_pinned), format!("[{}]", pins.join(","))]
+            vec![
+                yes(m.alive),
+                m.vmas.len().to_string(),
+                yes(m.merge_any),
+                m.ksm_zero_pages.to_string(),
+                yes(m.has_pinned),
+                format!("[{}]", pins.join(",")),
+            ]
         }
         Object::Vma(p, a, b) => {
             let m = mm(p)?;
@@ -225,7 +232,8 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
             let pte = *m.ptes.get(n as usize).filter(|_| m.alive).ok_or_else(missing)?;
             let (what, writable, dirty, exclusive) = match pte {
                 Pte::None => ("none".to_string(), false, false, false),
-                Pte::Zero => ("zero".to_string(), false, false, false),
+                // A KSM zero page is the dirty zero-page PTE (is_ksm_zero_pte()).
+                Pte::Zero => ("zero".to_string(), false, m.ksm_zero & 1 << n != 0, false),
                 Pte::Present { folio, sub, writable, dirty } => (page_desc(s, folio, sub), writable, dirty, false),
                 Pte::Swap { slot, exclusive } => (format!("S{slot}"), false, false, exclusive),
             };
@@ -364,12 +372,14 @@ impl Assert {
             Object::Folio(_) if get("order") == Some("0") => Some(&Object::Folio(0).keys()[..11]),
             Object::Slot(_) if get("count") == Some("0") && get("cache") == Some("none") => Some(&["count", "cache"]),
             // A process that never pinned keeps its lines as they were.
-            Object::Proc(_) if get("has_pinned") == Some("no") => Some(&Object::Proc(0).keys()[..2]),
+            Object::Proc(_) if get("has_pinned") == Some("no") => Some(&Object::Proc(0).keys()[..4]),
             _ => None,
         };
         // Likewise a folio that is not pinned.
         let unpinned = |k: &str| k == "pincount" && get("pincount") == Some("0");
-        let fields = f.iter().filter(|(k, _)| keep.is_none_or(|keep| keep.contains(k)) && !unpinned(k));
+        // A pinned order-0 folio still names its pin count.
+        let pinned = |k: &str| k == "pincount" && !unpinned(k);
+        let fields = f.iter().filter(|(k, _)| (keep.is_none_or(|keep| keep.contains(k)) || pinned(k)) && !unpinned(k));
         Some(Assert { line: 0, object: obj, fields: fields.map(|(k, v)| (k.to_string(), v.clone())).collect() })
     }
 

@@ -417,6 +417,16 @@ fn process_key(s: &State, pid: usize) -> u64 {
             put(named.map_or(0x80, |f| f) | u8::from(v.shared) << 4);
         }
     }
+    // Only MMF_VM_MERGE_ANY adds a byte, so other states keep their keys.
+    if mm.merge_any {
+        put(0xfd);
+    }
+    // Likewise only KSM zero pages add bytes.
+    if mm.ksm_zero != 0 || mm.ksm_zero_pages != 0 {
+        put(0xfc);
+        put(mm.ksm_zero);
+        put(mm.ksm_zero_pages);
+    }
     put(0xff);
     for (pte, g) in mm.ptes.iter().zip(&mm.ghost) {
         match *pte {

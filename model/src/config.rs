@@ -171,6 +171,17 @@ pub enum Mutant {
     /// try_grab_folio(FOLL_PIN) counts the pin but takes no reference: the
     /// page is freed under the pin when its last mapping goes.
     PinTakesNoReference,
+    /// move_present_ptes() forgets `src_folio->index = linear_page_index(dst_vma, dst_addr)`.
+    UffdMoveSkipsIndex,
+    /// move_present_ptes() forgets folio_move_anon_rmap(): the moved page
+    /// still points at the source VMA's anon_vma.
+    UffdMoveSkipsAnonRmap,
+    /// move_pages_ptes() forgets the PageAnonExclusive() check and moves a
+    /// page another process still maps.
+    UffdMoveIgnoresExclusive,
+    /// ksm_might_unmap_zero_page() forgets `mm->ksm_zero_pages--`: zapping
+    /// a KSM zero page leaves its count behind.
+    KsmZeroUnmapUncounted,
 }
 
 /// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
@@ -222,6 +233,14 @@ impl Mutant {
             "try_to_unmap_one() ignores folio_maybe_dma_pinned(): reclaim swaps out a pinned page"),
         mutant!(PinTakesNoReference, "pin-takes-no-reference",
             "try_grab_folio(FOLL_PIN) takes no reference: a pinned page is freed when its last mapping goes"),
+        mutant!(UffdMoveSkipsIndex, "uffd-move-skips-index",
+            "move_present_ptes() moves the page without updating folio->index"),
+        mutant!(UffdMoveSkipsAnonRmap, "uffd-move-skips-anon-rmap",
+            "move_present_ptes() forgets folio_move_anon_rmap(): the page keeps the source VMA's anon_vma"),
+        mutant!(UffdMoveIgnoresExclusive, "uffd-move-ignores-exclusive",
+            "move_pages_ptes() moves a page that is not PageAnonExclusive (shared after fork, or KSM)"),
+        mutant!(KsmZeroUnmapUncounted, "ksm-zero-unmap-uncounted",
+            "ksm_might_unmap_zero_page() forgets mm->ksm_zero_pages--: an unmapped KSM zero page stays counted"),
     ];
 
     /// Its command-line name.
@@ -294,6 +313,12 @@ pub struct Config {
     /// so order-0-only configurations are unchanged.
     #[serde(default)]
     pub mthp: Mthp,
+    /// `/sys/kernel/mm/ksm/use_zero_pages`: ksmd maps a zero-filled page
+    /// to the shared zero page (a KSM zero page) instead of merging it
+    /// with other pages (see [`crate::ksm_zero`]). Off by default, as on
+    /// the kernel.
+    #[serde(default)]
+    pub use_zero_pages: bool,
 }
 
 /// The large folio orders `thp_vma_allowable_orders()` lets a fault (and a
@@ -391,6 +416,7 @@ impl Default for Config {
             swap_slots: default_swap_slots(),
             files: 0,
             mthp: Mthp::none(),
+            use_zero_pages: false,
         }
     }
 }
@@ -457,12 +483,8 @@ impl ActionSet {
     /// written before them keep their state spaces and their reports.
     pub fn all() -> Self {
         let mut set = Self::every();
-        for k in ActionKind::KSM
-            .into_iter()
-            .chain(ActionKind::FILE)
-            .chain([ActionKind::SplitDeferred])
-            .chain(ActionKind::PIN)
-        {
+        let opt_in = [ActionKind::SplitDeferred, ActionKind::UffdMove, ActionKind::PrctlMerge];
+        for k in ActionKind::KSM.into_iter().chain(ActionKind::FILE).chain(opt_in).chain(ActionKind::PIN) {
             set.0 &= !(1 << k as u32);
         }
         set

@@ -152,6 +152,16 @@ pub enum Branch {
     MadviseSkipSharedLarge,
     /// try_to_unmap_one() discarded a batch of lazyfree PTEs of a large folio (folio_unmap_pte_batch()).
     LazyfreeDiscardBatch,
+    /// move_present_ptes() moved an exclusive page (folio_move_anon_rmap(), index update).
+    UffdMovePresent,
+    /// move_swap_pte() moved an exclusive swap entry.
+    UffdMoveSwap,
+    /// move_zeropage_pte() moved a zero-page PTE.
+    UffdMoveZeroPage,
+    /// UFFDIO_MOVE refused the page (EEXIST, ENOENT, EBUSY, EINVAL).
+    UffdMoveRefused,
+    /// try_to_merge_with_zero_page() mapped a zero-filled page to the KSM zero page.
+    KsmZeroPage,
 }
 
 /// One line of [`Branch::ALL`]: `branch!(Variant, "name in reports")`.
@@ -237,6 +247,11 @@ impl Branch {
         branch!(MadviseSplitLarge, "madvise: large folio not fully in range split"),
         branch!(MadviseSkipSharedLarge, "madvise: large folio not fully in range, maybe shared: left"),
         branch!(LazyfreeDiscardBatch, "try_to_unmap_one: lazyfree large folio PTE batch discarded"),
+        branch!(UffdMovePresent, "move_present_ptes: exclusive page moved"),
+        branch!(UffdMoveSwap, "move_swap_pte: exclusive swap entry moved"),
+        branch!(UffdMoveZeroPage, "move_zeropage_pte: zero page moved"),
+        branch!(UffdMoveRefused, "move_pages: refused (EEXIST, ENOENT, EBUSY, EINVAL)"),
+        branch!(KsmZeroPage, "try_to_merge_with_zero_page: KSM zero page"),
     ];
 }
 

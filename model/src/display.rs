@@ -17,9 +17,11 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
             .ptes
             .iter()
             .zip(&mm.ghost)
-            .map(|(pte, g)| {
+            .enumerate()
+            .map(|(p, (pte, g))| {
                 let p = match *pte {
                     Pte::None => "-".to_string(),
+                    Pte::Zero if mm.ksm_zero & 1 << p != 0 => "zero ksm".to_string(),
                     Pte::Zero => "zero".to_string(),
                     Pte::Present { folio, sub, writable, dirty } => format!(
                         "{}{}{}",
@@ -37,7 +39,8 @@ pub fn objects(s: &State, kernel: Kernel) -> Vec<(String, String)> {
                 }
             })
             .collect();
-        let mut line = format!("ptes [{}]", ptes.join(", "));
+        let merge_any = if mm.merge_any { " MMF_VM_MERGE_ANY" } else { "" };
+        let mut line = format!("ptes [{}]{merge_any}", ptes.join(", "));
         if mm.has_pinned {
             let pins: Vec<String> = mm
                 .pins

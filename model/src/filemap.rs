@@ -61,7 +61,8 @@ pub fn do_mmap_file(
         pgoff,
         write,
         account,
-        mergeable: false,
+        // ksm_vma_flags(): vma_ksm_compatible() refuses VM_SHARED.
+        mergeable: s.mms[pid].merge_any && !shared,
         anon_vma: None,
         middle: None,
         copied_from: None,

@@ -11,9 +11,10 @@
 //! change that makes an rmap_item stale (a COW break, munmap, exit, swap
 //! out) and the `drop`, the rmap_item still pins its anon_vma: that window
 //! is a reachable state. The unstable tree holds no reference and is not
-//! modelled; nor are stable-node chains (max_page_sharing), NUMA,
-//! use_zero_pages, smart scan, prctl(PR_SET_MEMORY_MERGE), merging of
-//! lazyfree (MADV_FREE) pages, or folio_referenced().
+//! modelled; nor are stable-node chains (max_page_sharing), NUMA, smart
+//! scan, merging of lazyfree (MADV_FREE) pages, or folio_referenced().
+//! use_zero_pages is [`crate::ksm_zero`], prctl(PR_SET_MEMORY_MERGE)
+//! [`crate::ksm_prctl`].
 
 use crate::config::Mutant;
 use crate::ctx::{oops, touch, Branch, Ctx};
@@ -86,6 +87,13 @@ pub fn unmerge_ksm_pages(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, st
 /// a private exclusive copy, mapped read-only and clean (an unshare fault
 /// does not make the PTE writable). Swap PTEs are left alone.
 fn break_ksm(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page) {
+    if crate::ksm_zero::is_ksm_zero(s, pid, page) {
+        // break_ksm_pmd_entry(): "is_ksm_zero_pte(ptent)" counts as KSM;
+        // the unshare fault copies the zero page (wp_page_copy()).
+        ctx.took(Branch::KsmBreak);
+        ctx.say(|| format!("break_ksm: P{pid} page {page}: unshare fault copies the KSM zero page"));
+        return wp_page_copy(s, ctx, pid, vi, page, true);
+    }
     let Pte::Present { folio, .. } = s.mms[pid].ptes[page as usize] else { return };
     if s.folios[folio as usize].mapping.stable_node().is_none() {
         return;
@@ -231,6 +239,12 @@ pub fn ksmd_merge(
     with: Pid,
     with_page: Page,
 ) -> Result<(), String> {
+    if (with, with_page) == (pid, page) {
+        return crate::ksm_zero::try_to_merge_with_zero_page(s, ctx, pid, page);
+    }
+    if ctx.cfg.use_zero_pages && s.reads(pid as usize, page) == 0 {
+        return Err("use_zero_pages: ksmd maps a zero-filled page to the zero page, it merges it with no other".into());
+    }
     merge_allowed(s, pid, page, with, with_page)?;
     if !split_large_for_merge(s, ctx, &[(pid, page), (with, with_page)])? {
         return Ok(());
@@ -339,7 +353,13 @@ fn try_to_merge_one_page(
 /// 1 being ksmd's own, which the model does not count), share the page
 /// (folio_try_share_anon_rmap_pte(): no pins here, so it succeeds), move
 /// the PTE's dirty bit to the folio, and write-protect and clean the PTE.
-fn write_protect_page(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, folio: FolioId) -> Result<(), String> {
+pub(crate) fn write_protect_page(
+    s: &mut State,
+    ctx: &mut Ctx,
+    pid: usize,
+    page: Page,
+    folio: FolioId,
+) -> Result<(), String> {
     let Pte::Present { writable, dirty, .. } = s.mms[pid].ptes[page as usize] else {
         return Err(format!("write_protect_page: P{pid} page {page} is not mapped"));
     };

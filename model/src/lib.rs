@@ -30,6 +30,8 @@ pub mod gup;
 pub mod huge_memory;
 pub mod input;
 pub mod ksm;
+pub mod ksm_prctl;
+pub mod ksm_zero;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;
@@ -47,6 +49,7 @@ pub mod thp;
 pub mod thp_madvise;
 pub mod thp_swap;
 pub mod truncate;
+pub mod userfaultfd;
 pub mod vma;
 pub mod vmscan;
 

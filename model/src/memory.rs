@@ -27,6 +27,7 @@ pub fn read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) -> Resul
         }
         return Ok(());
     }
+    crate::ksm_zero::clear(s, pid, page);
     let pte = &mut s.mms[pid].ptes[page as usize];
     if *pte == Pte::None {
         *pte = Pte::Zero;
@@ -242,6 +243,8 @@ pub(crate) fn wp_can_reuse_anon_folio(s: &mut State, ctx: &mut Ctx, folio: u8) -
 /// The model follows the kernel it is compared with: dirty.
 pub(crate) fn wp_page_copy(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, unshare: bool) {
     anon_vma_prepare(s, ctx, pid, vi);
+    // "if (is_zero_pfn(pte_pfn(vmf->orig_pte))) ksm_might_unmap_zero_page()".
+    crate::ksm_zero::ksm_might_unmap_zero_page(s, ctx, pid, page);
     let old = match s.mms[pid].ptes[page as usize] {
         Pte::Present { folio, sub, .. } => Some((folio, sub)),
         _ => None,
@@ -304,7 +307,14 @@ pub fn zap_pte_range(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, end:
                 crate::swapfile::free_swap_cache(s, ctx, folio);
             }
             Pte::Swap { slot, .. } => crate::swapin::zap_swap_pte(s, ctx, slot),
-            Pte::None | Pte::Zero => {}
+            Pte::Zero => {
+                // zap_present_ptes(): the zero page has no folio, but a KSM
+                // zero page is counted out.
+                s.mms[pid].ptes[page as usize] = Pte::Zero;
+                crate::ksm_zero::ksm_might_unmap_zero_page(s, ctx, pid, page);
+                s.mms[pid].ptes[page as usize] = Pte::None;
+            }
+            Pte::None => {}
         }
         page += nr;
     }
@@ -321,6 +331,9 @@ pub fn copy_pte_range(s: &mut State, ctx: &mut Ctx, parent: usize, child: usize,
             Pte::None => Pte::None,
             Pte::Zero => {
                 ctx.took(Branch::CopyZeroPte);
+                // The PTE is copied as it is: a KSM zero page stays one.
+                let bit = s.mms[parent].ksm_zero & 1 << page;
+                s.mms[child].ksm_zero |= bit;
                 Pte::Zero
             }
             Pte::Present { folio, sub, .. }

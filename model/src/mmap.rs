@@ -24,7 +24,9 @@ pub fn do_mmap(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, w
         pgoff: start,
         write,
         account: write,
-        mergeable: false,
+        // ksm_vma_flags(): MMF_VM_MERGE_ANY gives a new VMA VM_MERGEABLE
+        // before the merge is tried.
+        mergeable: s.mms[pid].merge_any,
         anon_vma: None,
         middle: None,
         copied_from: None,
@@ -119,6 +121,12 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
     ctx.say(|| format!("-> P{child}"));
     s.mms.push(Mm::new(s.pages()));
     s.mms[child].ghost = s.mms[parent].ghost.clone();
+    // MMF_INIT_MASK keeps MMF_VM_MERGE_ANY for the child (mm_init()).
+    s.mms[child].merge_any = s.mms[parent].merge_any;
+    // dup_mm() copies the mm, mm->ksm_zero_pages included: the child
+    // starts with the parent's count (ksm_fork() adds it to the global
+    // one), whatever its page table will hold.
+    s.mms[child].ksm_zero_pages = s.mms[parent].ksm_zero_pages;
     for vi in 0..s.mms[parent].vmas.len() {
         let pvma = s.mms[parent].vmas[vi].clone();
         let mut vma = Vma { anon_vma: None, chain: Default::default(), ..pvma.clone() };

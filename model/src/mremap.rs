@@ -130,6 +130,9 @@ fn move_page_tables(s: &mut State, pid: usize, start: Page, to: Page, len: u8) {
         let (from, dst) = ((start + i) as usize, (to + i) as usize);
         mm.ptes[dst] = std::mem::replace(&mut mm.ptes[from], Pte::None);
         mm.ghost[dst] = mm.ghost[from];
+        // move_ptes() moves the PTE as it is: a KSM zero page stays one.
+        let bit = (mm.ksm_zero >> from) & 1;
+        mm.ksm_zero = (mm.ksm_zero & !(1 << dst) & !(1 << from)) | bit << dst;
     }
     crate::gup::pins_move(s, pid, start, to, len);
 }

@@ -93,6 +93,8 @@ pub struct Scenario {
     pub mutant: Option<Mutant>,
     /// Anonymous mTHP sizes.
     pub mthp: Mthp,
+    /// `use_zero_pages: yes` ([`Config::use_zero_pages`]).
+    pub use_zero_pages: bool,
     /// Expected verdict.
     pub expect: Expect,
     /// The actions.
@@ -121,6 +123,7 @@ impl Scenario {
             values: 15,
             files,
             mthp: self.mthp,
+            use_zero_pages: self.use_zero_pages,
             mutant: self.mutant,
             // As many slots as the model allows: the live runs' zram device
             // has thousands, and a few large folios take four each.
@@ -141,6 +144,7 @@ impl Scenario {
             procs: 8,
             mutant: None,
             mthp: Mthp::none(),
+            use_zero_pages: false,
             expect: Expect::Holds,
             steps: Vec::new(),
         };
@@ -192,7 +196,7 @@ impl Scenario {
                     return Err(err(format!("header line '{key}:' after the first action")));
                 }
                 let value = value.trim();
-                let known = ["kernel", "pages", "procs", "mthp", "mutant", "expect"];
+                let known = ["kernel", "pages", "procs", "mthp", "use_zero_pages", "mutant", "expect"];
                 let Some(&key) = known.iter().find(|k| **k == key) else {
                     return Err(err(format!("unknown header '{key}' (known: {})", known.join(", "))));
                 };
@@ -205,6 +209,13 @@ impl Scenario {
                     "pages" => sc.pages = parse_bound(value, 1, 8).map_err(|m| err(format!("pages: {m}")))?,
                     "procs" => sc.procs = parse_bound(value, 1, 8).map_err(|m| err(format!("procs: {m}")))?,
                     "mthp" => sc.mthp = value.parse().map_err(|m| err(format!("mthp: {m}")))?,
+                    "use_zero_pages" => {
+                        sc.use_zero_pages = match value {
+                            "yes" => true,
+                            "no" => false,
+                            v => return Err(err(format!("use_zero_pages: '{v}' is not yes or no"))),
+                        }
+                    }
                     "mutant" => sc.mutant = Some(value.parse().map_err(err)?),
                     _ => expect = Some(parse_expect(value).map_err(err)?),
                 }
@@ -241,6 +252,9 @@ impl Scenario {
         let _ = writeln!(t, "kernel: {}\npages: {}\nprocs: {}", self.kernel, self.pages, self.procs);
         if self.mthp.any() {
             let _ = writeln!(t, "mthp: {}", self.mthp);
+        }
+        if self.use_zero_pages {
+            let _ = writeln!(t, "use_zero_pages: yes");
         }
         if let Some(m) = self.mutant {
             let _ = writeln!(t, "mutant: {}", m.name());
@@ -318,6 +332,8 @@ fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
         Action::Write { page, value, .. } if value <= 15 => range(page, 1),
         Action::Write { value, .. } => Err(format!("value {value} is outside 1..=15")),
         Action::KsmMerge { page, with_page, .. } => range(page, 1).and_then(|()| range(with_page, 1)),
+        Action::UffdMove { src, dst, .. } => range(src, 1).and_then(|()| range(dst, 1)),
+        Action::PrctlMerge { .. } => Ok(()),
         Action::Fork { .. } | Action::Exit { .. } | Action::Writeback | Action::SplitDeferred => Ok(()),
     }
 }

@@ -116,6 +116,20 @@ pub struct Mm {
     /// looks at it before folio_maybe_dma_pinned().
     #[serde(default, skip_serializing_if = "omit")]
     pub has_pinned: bool,
+    /// MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE, 1) made every
+    /// KSM-compatible VMA of the mm VM_MERGEABLE, present and future
+    /// (see [`crate::ksm_prctl`]); fork keeps it for the child.
+    #[serde(default, skip_serializing_if = "omit")]
+    pub merge_any: bool,
+    /// Bit `p`: the zero-page PTE at page `p` is a KSM zero page (the
+    /// kernel's dirty special zero-page PTE, is_ksm_zero_pte()); only
+    /// meaningful while that PTE is [`Pte::Zero`]. See [`crate::ksm_zero`].
+    #[serde(default, skip_serializing_if = "omit")]
+    pub ksm_zero: u8,
+    /// `mm->ksm_zero_pages`: what the kernel counted, which I48 compares
+    /// with the KSM zero pages the page table holds.
+    #[serde(default, skip_serializing_if = "omit")]
+    pub ksm_zero_pages: u8,
 }
 
 /// One longterm pin held by a process: pin_user_pages(FOLL_LONGTERM) took
@@ -750,6 +764,9 @@ impl Mm {
             ghost: (0..pages).map(|_| None).collect(),
             pins: Vec::new(),
             has_pinned: false,
+            merge_any: false,
+            ksm_zero: 0,
+            ksm_zero_pages: 0,
         }
     }
 

@@ -45,8 +45,8 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
         }
         Action::Write { page, value, .. } => {
             check_page(&n, page)?;
-            if value == 0 || value > 15 {
-                return Err(format!("value {value} is outside 1..=15"));
+            if value > 15 {
+                return Err(format!("value {value} is outside 0..=15"));
             }
             write_access(&mut n, ctx, pid, page, value)?
         }
@@ -85,6 +85,8 @@ pub fn step(s: &State, action: Action, ctx: &mut Ctx) -> Result<State, String> {
             crate::gup::pin_user_pages(&mut n, ctx, pid, page, write)?
         }
         Action::Unpin { page, .. } => crate::gup::unpin_user_page(&mut n, ctx, pid, page)?,
+        Action::UffdMove { src, dst, .. } => crate::userfaultfd::uffd_move(&mut n, ctx, pid, src, dst)?,
+        Action::PrctlMerge { on, .. } => crate::ksm_prctl::prctl_set_memory_merge(&mut n, ctx, pid, on),
     }
     if normalize(&mut n, ctx.cfg.ids) {
         ctx.say(|| {
@@ -144,7 +146,8 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                 out.push(Action::Read { pid, page });
             }
             if on(ActionKind::Write) && mm.vmas[vi].write {
-                for value in 1..=cfg.values {
+                // With use_zero_pages a store may also zero-fill the page.
+                for value in u8::from(!cfg.use_zero_pages)..=cfg.values {
                     let same = matches!(pte, Pte::Present { folio, sub, writable: true, .. }
                         if s.folios[folio as usize].page_data(sub) == value);
                     if !same {
@@ -209,6 +212,9 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             out.push(Action::Exit { pid });
         }
         reclaim_actions(cfg, s, pid, out);
+        if on(ActionKind::PrctlMerge) {
+            out.push(Action::PrctlMerge { pid, on: !mm.merge_any });
+        }
         for v in &mm.vmas {
             let (start, len) = (v.start, v.pages());
             if on(ActionKind::MadvMergeable) && !v.mergeable {
@@ -228,6 +234,7 @@ pub fn enabled_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     ksmd_actions(cfg, s, out);
     file_actions(cfg, s, out);
     pin_actions(cfg, s, out);
+    uffd_actions(cfg, s, out);
     // While kswapd holds a page-cache or shmem folio locked, a fault on it,
     // fsync or truncation of its file, and the last fput() of a shmem
     // object (munmap, exit) sleep until `kswapd writeback`. Which calls
@@ -331,6 +338,29 @@ fn file_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
     }
 }
 
+/// UFFDIO_MOVE from every page that holds something (a present page, the
+/// zero page, a swap entry) to every empty page of a private anonymous
+/// VMA: the moves that can succeed, and the refusals a shared, KSM or
+/// non-exclusive page gets. Moves into a present page (EEXIST) or from an
+/// empty one (ENOENT) change nothing but the destination's anon_vma and
+/// are left to scenarios.
+fn uffd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    if !cfg.actions.contains(ActionKind::UffdMove) {
+        return;
+    }
+    for (pid, mm) in s.mms.iter().enumerate().filter(|(_, mm)| mm.alive) {
+        let anon = |p: u8| mm.vma_index(p).is_some_and(|vi| mm.vmas[vi].is_anonymous() && !mm.vmas[vi].shared);
+        for src in (0..s.pages()).filter(|&p| anon(p) && mm.ptes[p as usize] != Pte::None) {
+            if crate::userfaultfd::would_sleep(s, pid, src) {
+                continue;
+            }
+            for dst in (0..s.pages()).filter(|&p| p != src && anon(p) && mm.ptes[p as usize] == Pte::None) {
+                out.push(Action::UffdMove { pid: pid as u8, src, dst });
+            }
+        }
+    }
+}
+
 /// ksmd's merges (every scanned page with every partner page that
 /// merge_allowed() accepts; a KSM partner is named once, by its first
 /// mapping) and drops of stale rmap_items (a stale stable node once, by
@@ -351,6 +381,9 @@ fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
             .collect();
         let mut ksm_named: Vec<FolioId> = Vec::new();
         for &(pid, page) in &pages {
+            if crate::ksm_zero::zero_merge_allowed(cfg, s, pid, page).is_ok() {
+                out.push(Action::KsmMerge { pid, page, with: pid, with_page: page });
+            }
             if crate::ksm::find_mergeable_vma(s, pid as usize, page).is_none() {
                 continue;
             }
@@ -363,7 +396,8 @@ fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                     }
                     ksm_named.push(folio);
                 }
-                if crate::ksm::merge_allowed(s, pid, page, with, with_page).is_ok() {
+                let zero_filled = cfg.use_zero_pages && s.reads(pid as usize, page) == 0;
+                if !zero_filled && crate::ksm::merge_allowed(s, pid, page, with, with_page).is_ok() {
                     out.push(Action::KsmMerge { pid, page, with, with_page });
                 }
             }

@@ -155,6 +155,11 @@ fn c_call(a: Action) -> Result<String, String> {
                     .into(),
             )
         }
+        UffdMove { .. } | PrctlMerge { .. } => {
+            return Err(format!(
+                "the reproducer runtime has no userfaultfd and no prctl step: '{a}'; run the scenario with 'rmapcheck conform' instead"
+            ))
+        }
     })
 }
 

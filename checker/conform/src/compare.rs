@@ -29,6 +29,12 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
             out.push(format!("P{i}: exists on one side only"));
             continue;
         }
+        if m.ksm_zero_pages != k.ksm_zero_pages {
+            out.push(format!("P{i}: ksm_zero_pages: model {}, kernel {}", m.ksm_zero_pages, k.ksm_zero_pages));
+        }
+        if m.merge_any != k.merge_any {
+            out.push(format!("P{i}: MMF_VM_MERGE_ANY: model {}, kernel {}", m.merge_any, k.merge_any));
+        }
         if m.alive != k.alive {
             out.push(format!("P{i}: alive: model {}, kernel {}", m.alive, k.alive));
             continue;

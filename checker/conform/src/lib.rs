@@ -60,7 +60,7 @@ pub fn cannot_run() -> Option<String> {
 /// drop_caches). kswapd's `reclaim` of one chosen folio and
 /// its `writeback` have no system call that does the same (README, "What
 /// the model leaves out"), so scenarios with them are skipped.
-pub const EXECUTOR_KINDS: [ActionKind; 20] = [
+pub const EXECUTOR_KINDS: [ActionKind; 22] = [
     ActionKind::Mmap,
     ActionKind::Read,
     ActionKind::Write,
@@ -81,6 +81,8 @@ pub const EXECUTOR_KINDS: [ActionKind; 20] = [
     ActionKind::Ftruncate,
     ActionKind::Fsync,
     ActionKind::SplitDeferred,
+    ActionKind::UffdMove,
+    ActionKind::PrctlMerge,
 ];
 
 /// [`EXECUTOR_KINDS`] as a set.
@@ -336,7 +338,14 @@ fn run_once(
     nonce: u64,
 ) -> Result<(Outcome, Option<(u64, u64)>), String> {
     let t0 = Instant::now();
-    ex.request(&Request::Start { pages: cfg.pages, procs: cfg.procs, nonce, files: cfg.files, mthp: cfg.mthp.0 })?;
+    ex.request(&Request::Start {
+        pages: cfg.pages,
+        procs: cfg.procs,
+        nonce,
+        files: cfg.files,
+        mthp: cfg.mthp.0,
+        use_zero_pages: cfg.use_zero_pages,
+    })?;
     let base = ex.request(&Request::Snap)?.snap.map_or((0, 0), |s| (s.pgsteal_anon, s.pgsteal_file));
     let mut last = base;
     let mut s = State::initial(cfg);

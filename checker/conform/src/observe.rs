@@ -61,6 +61,10 @@ pub struct VmaView {
 pub struct ProcView {
     /// Not exited.
     pub alive: bool,
+    /// MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)).
+    pub merge_any: bool,
+    /// `mm->ksm_zero_pages` (`ksm_stat`).
+    pub ksm_zero_pages: i64,
     /// VMAs inside the window.
     pub vmas: Vec<VmaView>,
     /// One entry per page (empty for an exited process).
@@ -254,7 +258,14 @@ impl View {
                 pages.push(pv);
             }
             let pins = mm.pins.iter().map(|x| (x.page, Some(cur.folios[x.folio as usize].page_data(x.sub)))).collect();
-            procs.push(ProcView { alive: true, vmas, pages, pins });
+            procs.push(ProcView {
+                alive: true,
+                merge_any: mm.merge_any,
+                ksm_zero_pages: i64::from(mm.ksm_zero_pages as i8),
+                vmas,
+                pages,
+                pins,
+            });
         }
         let files = cur
             .files
@@ -341,7 +352,14 @@ impl View {
             let mut pins: Vec<(u8, Option<u8>)> =
                 kp.pins.iter().map(|x| (x.page, x.nonce_ok.then_some(x.value))).collect();
             pins.sort_unstable();
-            procs.push(ProcView { alive: true, vmas, pages, pins });
+            procs.push(ProcView {
+                alive: true,
+                merge_any: kp.merge_any,
+                ksm_zero_pages: kp.ksm_zero_pages,
+                vmas,
+                pages,
+                pins,
+            });
         }
         let files = cur.files.iter().map(|f| FileView { size: f.size, pages: f.pages.clone() }).collect();
         View { errno, oops: None, procs, files }

@@ -38,6 +38,10 @@ pub enum Request {
         /// `PR_SET_THP_DISABLE`; 16 kB: MADV_HUGEPAGE on every mmap).
         #[serde(default)]
         mthp: u8,
+        /// `/sys/kernel/mm/ksm/use_zero_pages` for the scenario (the
+        /// isolation restores the machine's value at the end).
+        #[serde(default)]
+        use_zero_pages: bool,
     },
     /// Perform one action (the scenario text form, e.g. `P0 write 1 3`) and
     /// take a snapshot.
@@ -174,6 +178,12 @@ pub struct KProc {
     /// The longterm pins the worker holds, by pinned address.
     #[serde(default)]
     pub pins: Vec<KPin>,
+    /// `ksm_merge_any: yes` in `/proc/PID/ksm_stat` (MMF_VM_MERGE_ANY).
+    #[serde(default)]
+    pub merge_any: bool,
+    /// `ksm_zero_pages` in `/proc/PID/ksm_stat` (`mm->ksm_zero_pages`).
+    #[serde(default)]
+    pub ksm_zero_pages: i64,
 }
 
 /// What one longterm pin (an io_uring fixed buffer) sees, read through

@@ -54,6 +54,7 @@ pub fn random_scenario_with(seed: u64, index: u64, mthp: Mthp, pins: bool) -> Sc
         procs: 4,
         mutant: None,
         mthp,
+        use_zero_pages: false,
         expect: Expect::Holds,
         steps: Vec::new(),
     };

@@ -231,6 +231,19 @@ fn random_vocabulary_includes_the_file_actions() {
 }
 
 #[test]
+fn random_vocabulary_includes_uffd_move() {
+    let mut moves = 0;
+    for i in 0..LIVE_RANDOM {
+        moves += random::random_scenario(LIVE_SEED, i, Mthp::none())
+            .steps
+            .iter()
+            .filter(|st| st.action.kind() == rmapcheck_model::ActionKind::UffdMove)
+            .count();
+    }
+    assert!(moves >= 50, "{moves} uffd_move steps");
+}
+
+#[test]
 fn ksm_pages_are_compared_as_structure_not_frame_identity() {
     // After a merge the model keeps the scanned page's folio; the kernel
     // may keep the other frame (docs/conformance.md §3.m): both are KSM, same

@@ -315,4 +315,18 @@ mod tests {
         }
         assert!(with_large > 50, "only {with_large} states with a large folio");
     }
+
+    /// The per-mm KSM fields (MMF_VM_MERGE_ANY, KSM zero pages and their
+    /// count) are encoded too, set or not.
+    #[test]
+    fn ksm_mm_fields_round_trip() {
+        let mut s = State::new(2, false);
+        for (merge_any, ksm_zero, count) in [(true, 3, 2), (false, 0, 1), (false, 2, 0)] {
+            (s.mms[0].merge_any, s.mms[0].ksm_zero, s.mms[0].ksm_zero_pages) = (merge_any, ksm_zero, count);
+            let mut bytes = Vec::new();
+            encode(&s, b"", &mut bytes);
+            let (rec, _) = split(&bytes);
+            assert_eq!(decode(rec, false), s);
+        }
+    }
 }

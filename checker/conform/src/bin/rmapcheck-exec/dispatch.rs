@@ -4,7 +4,7 @@
 use crate::procs::Procs;
 use crate::worker::{
     encode, OP_FSYNC, OP_FTRUNCATE, OP_MADVISE, OP_MMAP, OP_MMAP_FILE, OP_MPROTECT, OP_MREMAP, OP_MUNMAP, OP_PIN,
-    OP_READ, OP_UNPIN, OP_WRITE,
+    OP_PRCTL_MERGE, OP_READ, OP_UFFD_MOVE, OP_UNPIN, OP_WRITE,
 };
 use rmapcheck_model::Action;
 
@@ -81,7 +81,9 @@ pub fn act(
         }
         Action::Write { page, value, .. } => {
             page_ok(page)?;
-            Ok(procs.call(i, encode(OP_WRITE, page, value, 0, nonce))?.0)
+            // A zero-filled page: 0 at byte 0 and no nonce.
+            let word = if value == 0 { 0 } else { nonce };
+            Ok(procs.call(i, encode(OP_WRITE, page, value, 0, word))?.0)
         }
         Action::Fork { .. } => procs.fork(i),
         Action::Exit { .. } => procs.exit(i).map(|()| 0),
@@ -128,6 +130,17 @@ pub fn act(
             // folio in that CPU's batch (see drain_all_cpus()).
             crate::sys::drain_all_cpus();
             Ok(r)
+        }
+        Action::UffdMove { src, dst, .. } => {
+            page_ok(src)?;
+            page_ok(dst)?;
+            Ok(procs.call(i, encode(OP_UFFD_MOVE, src, dst, 0, 0))?.0)
+        }
+        Action::PrctlMerge { on, .. } => {
+            if !ksm {
+                return Err(format!("'{a}': this kernel has no KSM"));
+            }
+            Ok(procs.call(i, encode(OP_PRCTL_MERGE, on as u8, 0, 0, 0))?.0)
         }
     }
 }

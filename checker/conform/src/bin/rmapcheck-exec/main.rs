@@ -31,6 +31,7 @@ mod procs;
 mod snapshot;
 mod sys;
 mod thp;
+mod uffd;
 mod worker;
 
 use isolate::Isolation;
@@ -79,9 +80,16 @@ impl Exec {
         let mut reply = Reply { error: None, errno: 0, snap: None, unsettled: None, ksm_wait: None };
         let r: Result<(), String> = (|| {
             match req {
-                Request::Start { pages, procs, nonce, files, mthp } => {
+                Request::Start { pages, procs, nonce, files, mthp, use_zero_pages } => {
                     self.pages = pages;
                     self.nonce = nonce;
+                    if self.ksmd.available {
+                        // One of isolate::KSM_KNOBS: restored with the others.
+                        let knob = format!("{}/use_zero_pages", ksmd::KSM_DIR);
+                        sys::write_file(&knob, if use_zero_pages { "1" } else { "0" })?;
+                    } else if use_zero_pages {
+                        return Err("use_zero_pages: this kernel has no KSM".into());
+                    }
                     match mthp {
                         0 => self.mthp = false,
                         // rmapcheck_model::Mthp: bit 2 is order 2 (16 kB).

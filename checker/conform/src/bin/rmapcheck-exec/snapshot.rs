@@ -199,7 +199,16 @@ impl ProcFiles {
             }
             drop(pm);
             let pins = procs.workers[i].pins.iter().map(|&page| KPin { page, ..KPin::default() }).collect();
-            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, pins });
+            // MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)), as ksm_stat shows it.
+            // and mm->ksm_zero_pages.
+            let stat = crate::sys::read_file(&format!("/proc/{pid}/ksm_stat")).unwrap_or_default();
+            let merge_any = stat.lines().any(|l| l.trim() == "ksm_merge_any: yes");
+            let ksm_zero_pages = stat
+                .lines()
+                .find_map(|l| l.strip_prefix("ksm_zero_pages "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, pins, merge_any, ksm_zero_pages });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)

@@ -46,6 +46,10 @@ pub const OP_PIN: u8 = 15;
 pub const OP_UNPIN: u8 = 16;
 /// What the pin on page `a` sees (value: byte 0, word: the nonce).
 pub const OP_PIN_PEEK: u8 = 17;
+/// UFFDIO_MOVE of page `a` to page `b` (see [`crate::uffd`]).
+pub const OP_UFFD_MOVE: u8 = 18;
+/// `prctl(PR_SET_MEMORY_MERGE, a)`.
+pub const OP_PRCTL_MERGE: u8 = 19;
 
 /// One command to a worker.
 pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
@@ -216,6 +220,12 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
                 Ok((v, w)) => reply_msg(0, v as i32, w),
                 Err(e) => reply_msg(e, 0, 0),
             },
+            OP_UFFD_MOVE => reply_msg(crate::uffd::uffd_move(a, b), 0, 0),
+            OP_PRCTL_MERGE => {
+                // SAFETY: PR_SET_MEMORY_MERGE (67) changes only this mm's KSM flags.
+                let r = unsafe { libc::prctl(67, a as libc::c_ulong, 0, 0, 0) };
+                reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
+            }
             _ => reply_msg(libc::EINVAL, 0, 0),
         };
         if write_all(reply, &out).is_err() {
