@@ -70,10 +70,8 @@ pub fn write_access(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page, value:
         s.files[file.unwrap_or(0) as usize].content[index as usize] = value;
     } else {
         s.mms[pid].ghost[page as usize] = Some(value);
-        // What an attached pin at this address must see now (I45).
-        if let Some(p) = s.mms[pid].pins.iter_mut().find(|p| p.at == page && p.attached) {
-            p.ghost = value;
-        }
+        // What every attached pin at this address must see now (I45).
+        s.mms[pid].pins.iter_mut().filter(|p| p.at == page && p.attached).for_each(|p| p.ghost = value);
     }
     Ok(())
 }
