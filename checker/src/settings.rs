@@ -305,7 +305,7 @@ pub const BUILTINS: [Builtin; 12] = [
     // zero-filled page).
     (
         "ksm-zero",
-        "v6.18, use_zero_pages, 2 processes, 2 pages, 1 value (and zero-filled writes), 1 swap slot: mmap, write, fork, munmap, exit, madv_mergeable, madv_unmergeable, ksmd merge and drop; every invariant but I12; every sequence of up to 10 actions (BFS, 322,157 states, about 6 seconds on 2 shared cores; add uffd_move and I48 finds the UFFDIO_MOVE count leak in 5 steps)",
+        "v6.18, use_zero_pages, 2 processes, 2 pages, 1 value (and zero-filled writes), 1 swap slot: mmap, write, fork, munmap, exit, madv_mergeable, madv_unmergeable, ksmd merge and drop; every invariant but I12; every sequence of up to 10 actions (BFS, 325,196 states, about 9 seconds on 2 shared cores; add uffd_move and I48 finds the UFFDIO_MOVE count leak in 5 steps)",
         || Settings {
             kernel: Some("v6.18".into()),
             procs: Some(2),

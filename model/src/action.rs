@@ -133,7 +133,7 @@ pub enum Action {
     /// page Q maps at B: into B's stable node if B is a KSM page, else the
     /// two pages become one new KSM page (A's frame survives, B's PTE is
     /// replaced). The processes only name the pages; ksmd does the work.
-    /// `ksmd merge P A zero` (kept as Q = P, B = A): with `use_zero_pages`,
+    /// `ksmd merge P A zero` (kept as Q = P, B = [`KSM_ZERO_PAGE`]): with `use_zero_pages`,
     /// the zero-filled page A becomes a KSM zero page.
     KsmMerge {
         /// Process whose page ksmd scans.
@@ -236,6 +236,11 @@ pub enum Action {
         on: bool,
     },
 }
+
+/// The `with_page` of `ksmd merge P A zero`: the shared zero page, no
+/// page of the window (a merge of a page with itself is the "ksm page
+/// forked" append).
+pub const KSM_ZERO_PAGE: Page = 0xff;
 
 /// The name kswapd's own actions carry in place of a process.
 pub const KSWAPD: &str = "kswapd";
@@ -705,7 +710,7 @@ fn parse_ksmd(args: &[&str]) -> Result<Action, String> {
     match args {
         ["merge", p, a, "zero"] => {
             let (pid, page) = (proc_(p)?, page(a)?);
-            Ok(Action::KsmMerge { pid, page, with: pid, with_page: page })
+            Ok(Action::KsmMerge { pid, page, with: pid, with_page: KSM_ZERO_PAGE })
         }
         ["merge", p, a, q, b] => {
             Ok(Action::KsmMerge { pid: proc_(p)?, page: page(a)?, with: proc_(q)?, with_page: page(b)? })
@@ -742,7 +747,7 @@ impl fmt::Display for Action {
             Action::SplitDeferred => write!(f, "{KSWAPD} split_deferred"),
             Action::MadvMergeable { pid, start, len } => write!(f, "P{pid} madv_mergeable {start} {len}"),
             Action::MadvUnmergeable { pid, start, len } => write!(f, "P{pid} madv_unmergeable {start} {len}"),
-            Action::KsmMerge { pid, page, with, with_page } if (pid, page) == (with, with_page) => {
+            Action::KsmMerge { pid, page, with_page: KSM_ZERO_PAGE, .. } => {
                 write!(f, "{KSMD} merge P{pid} {page} zero")
             }
             Action::KsmMerge { pid, page, with, with_page } => {

@@ -239,7 +239,7 @@ pub fn ksmd_merge(
     with: Pid,
     with_page: Page,
 ) -> Result<(), String> {
-    if (with, with_page) == (pid, page) {
+    if with_page == crate::action::KSM_ZERO_PAGE {
         return crate::ksm_zero::try_to_merge_with_zero_page(s, ctx, pid, page);
     }
     if ctx.cfg.use_zero_pages && s.reads(pid as usize, page) == 0 {

@@ -330,7 +330,8 @@ fn within_bounds(a: Action, pages: u8, procs: u8) -> Result<(), String> {
         | Action::Pin { page, .. }
         | Action::Unpin { page, .. } => range(page, 1),
         Action::Write { page, value, .. } if value <= 15 => range(page, 1),
-        Action::Write { value, .. } => Err(format!("value {value} is outside 1..=15")),
+        Action::Write { value, .. } => Err(format!("value {value} is outside 0..=15")),
+        Action::KsmMerge { page, with_page: crate::action::KSM_ZERO_PAGE, .. } => range(page, 1),
         Action::KsmMerge { page, with_page, .. } => range(page, 1).and_then(|()| range(with_page, 1)),
         Action::UffdMove { src, dst, .. } => range(src, 1).and_then(|()| range(dst, 1)),
         Action::PrctlMerge { .. } => Ok(()),

@@ -382,7 +382,7 @@ fn ksmd_actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         let mut ksm_named: Vec<FolioId> = Vec::new();
         for &(pid, page) in &pages {
             if crate::ksm_zero::zero_merge_allowed(cfg, s, pid, page).is_ok() {
-                out.push(Action::KsmMerge { pid, page, with: pid, with_page: page });
+                out.push(Action::KsmMerge { pid, page, with: pid, with_page: crate::action::KSM_ZERO_PAGE });
             }
             if crate::ksm::find_mergeable_vma(s, pid as usize, page).is_none() {
                 continue;

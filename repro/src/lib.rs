@@ -126,6 +126,11 @@ fn c_call(a: Action) -> Result<String, String> {
         MadvUnmergeable { pid, start, len } => {
             format!("do_madvise({pid}, {start}, {len}, MADV_UNMERGEABLE, \"MADV_UNMERGEABLE\");")
         }
+        KsmMerge { with_page: rmapcheck_model::action::KSM_ZERO_PAGE, .. } => {
+            return Err(format!(
+                "the reproducer runtime keeps use_zero_pages off: '{a}'; run the scenario with 'rmapcheck conform' instead"
+            ))
+        }
         KsmMerge { pid, page, with, with_page } => format!("ksmd_merge({pid}, {page}, {with}, {with_page});"),
         MadvDontneed { pid, start, len } => {
             format!("do_madvise({pid}, {start}, {len}, MADV_DONTNEED, \"MADV_DONTNEED\");")

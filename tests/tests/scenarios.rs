@@ -159,7 +159,8 @@ fn malformed_scenarios_name_file_and_line() {
         ("expect: holds\n\nP0 jump 1\n", "f:3: unknown action 'jump'"),
         ("expect: holds\nQ0 fork\n", "f:2: 'Q0' is not a process"),
         ("expect: holds\nP0 write 0\n", "f:2: 'write' takes 2 argument(s), got 1"),
-        ("expect: holds\nP0 write 0 0\n", "f:2: a written value must be at least 1"),
+        // 0 is a zero-filled page (KSM zero pages); a word is no value.
+        ("expect: holds\nP0 write 0 x\n", "f:2: 'x' is not a valid value"),
         ("expect: maybe\nP0 fork\n", "f:1: bad expect 'maybe'"),
         ("kernel: v4.4\nexpect: holds\nP0 fork\n", "f:1: unknown kernel variant 'v4.4'"),
         ("pages: 99\nexpect: holds\nP0 fork\n", "f:1: pages: '99' is not a number from 1 to 8"),
@@ -232,7 +233,7 @@ fn every_line_is_parsed_and_bounded_before_any_step_runs() {
         ("pages: 2\nexpect: holds\nP0 mmap 1 2 rw\n", "f:3: pages 1..3 are outside the 2-page window"),
         ("expect: holds\nP0 mmap 0 0 rw\n", "f:2: a range must be at least one page long"),
         ("procs: 2\nexpect: holds\nP0 mmap 0 1 rw\nP2 exit\n", "f:4: P2 is beyond the bound of 2 processes"),
-        ("expect: holds\nP0 mmap 0 1 rw\nP0 write 0 16\n", "f:3: value 16 is outside 1..=15"),
+        ("expect: holds\nP0 mmap 0 1 rw\nP0 write 0 16\n", "f:3: value 16 is outside 0..=15"),
         ("expect: holds\nexpect: holds\nP0 fork\n", "f:2: header 'expect:' given twice"),
         ("expect: holds\nmutant: nope\nP0 fork\n", "f:2: unknown mutant 'nope'"),
         ("expect: holds\nassert P0 alive=yes\nP0 fork\n", "f:2: an assert line before the first action"),

@@ -61,6 +61,16 @@ pub fn random_scenario_with(seed: u64, index: u64, mthp: Mthp, pins: bool) -> Sc
     // Every named file exists while drawing (a scenario that names none
     // runs without them: nothing it does can tell).
     let mut actions = super::executor_actions();
+    if mthp.any() {
+        // The large-folio scenarios keep the vocabulary they had before
+        // UFFDIO_MOVE and PR_SET_MEMORY_MERGE, so that the large-folio
+        // paths stay as frequent.
+        let newer = ["uffd_move", "prctl_merge"];
+        actions = ActionSet::parse_list(
+            &actions.names().into_iter().filter(|n| !newer.contains(n)).collect::<Vec<_>>().join(","),
+        )
+        .expect("kind names");
+    }
     if !files {
         actions = ActionSet::parse_list(
             &actions.names().into_iter().filter(|n| !FILE_KINDS.contains(n)).collect::<Vec<_>>().join(","),
