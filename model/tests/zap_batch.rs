@@ -43,6 +43,23 @@ fn a_held_large_folio_unmapped_whole_is_not_queued_for_the_deferred_split() {
     }
 }
 
+/// unmap_vmas() zaps VMA by VMA, and a batch never crosses a VMA's end:
+/// a folio whose pages lie in two VMAs (mprotect() split the VMA, not the
+/// folio) is left partially mapped after the first VMA's batch, and
+/// queued, even by one munmap() of both.
+#[test]
+fn a_held_large_folio_across_two_vmas_is_queued_by_one_munmap() {
+    let cfg = cfg();
+    let mut s = held_folio(&cfg);
+    for a in ["P0 mprotect 2 2 r", "P0 munmap 0 4"] {
+        s = step(&s, Action::parse(a).unwrap(), &mut Ctx::new(&cfg, false)).unwrap();
+        assert!(s.oops.is_none() && !s.folios[0].freed, "{a}");
+    }
+    let f = &s.folios[0];
+    assert_eq!((f.order(), f.mapcount, f.refcount), (2, 0, 1));
+    assert!(f.large.as_ref().unwrap().deferred, "the first VMA's batch left pages 2 and 3 mapped");
+}
+
 #[test]
 fn a_held_large_folio_unmapped_in_part_is_queued() {
     let cfg = cfg();
