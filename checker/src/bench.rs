@@ -4,6 +4,7 @@
 //! judged by: states/s, seen-set bytes per state, resident bytes per state,
 //! peak memory, and the 2-thread speed-up of the same bench run.
 
+use crate::output::print;
 use std::fmt::Write as _;
 
 /// One measured run.
@@ -25,11 +26,11 @@ pub fn bench(args: &[String], rounds: usize) -> Result<u8, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let json = std::env::temp_dir().join(format!("rmapcheck-bench-{}.json", std::process::id()));
     let shown = if args.is_empty() { String::new() } else { format!(" {}", args.join(" ")) };
-    println!("rmapcheck bench: `rmapcheck check --quiet --threads T{shown}`, T = 1 then 2, {rounds} round(s), each run a process of its own");
-    println!(
-        "{:>7} {:>11} {:>10} {:>8} {:>10} {:>12} {:>12} {:>9} {:>16}",
+    print(&format!("rmapcheck bench: `rmapcheck check --quiet --threads T{shown}`, T = 1 then 2, {rounds} round(s), each run a process of its own\n"))?;
+    print(&format!(
+        "{:>7} {:>11} {:>10} {:>8} {:>10} {:>12} {:>12} {:>9} {:>16}\n",
         "threads", "states", "unique", "secs", "states/s", "seen B/st", "RSS B/st", "peak MiB", "frontier MiB m/d"
-    );
+    ))?;
     let mut runs = Vec::new();
     for _ in 0..rounds.max(1) {
         for threads in [1usize, 2] {
@@ -56,7 +57,7 @@ pub fn bench(args: &[String], rounds: usize) -> Result<u8, String> {
                 seen: st["seen_bytes"].as_u64(),
                 frontier: st["frontier_peak_memory"].as_u64().zip(st["frontier_peak_disk"].as_u64()),
             };
-            println!("{}", line(&run));
+            print(&format!("{}\n", line(&run)))?;
             runs.push(run);
         }
     }
@@ -79,7 +80,7 @@ pub fn bench(args: &[String], rounds: usize) -> Result<u8, String> {
         "columns: states = generated (repeats included); seen B/st = seen-set bytes (empty slots included) per unique state;\n\
          RSS B/st = peak resident memory per unique state; frontier m/d = most frontier bytes in memory / on disk at once\n",
     );
-    print!("{o}");
+    print(&o)?;
     Ok(0)
 }
 

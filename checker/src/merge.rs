@@ -17,7 +17,7 @@ pub fn merge(paths: &[String], out: Option<&str>) -> Result<u8, String> {
         reports.push((p.as_str(), r));
     }
     let merged = combine(&reports)?;
-    print!("{}", render(&merged));
+    crate::output::print(&render(&merged))?;
     if let Some(path) = out {
         let text = serde_json::to_string_pretty(&merged).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;

@@ -262,3 +262,17 @@ fn the_readme_mremap_mutant_example_finds_its_violation() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("Counterexample for merge_compatible (5 steps)"), "{out}");
 }
+
+/// `merge` (and `bench`, `conform`) print through the same checked writes
+/// as `run`: a full standard output is exit 2 with one line, not a panic.
+#[test]
+fn merge_on_a_full_standard_output_is_exit_2_not_a_panic() {
+    let report = std::env::temp_dir().join(format!("rmapcheck-merge-full-{}.json", std::process::id()));
+    std::fs::write(&report, r#"{"config": {"shard": "0/1", "procs": 3, "threads": 1}, "states": 1}"#).unwrap();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rmapcheck")).arg("merge").arg(&report).stdout(full).output().unwrap();
+    let _ = std::fs::remove_file(&report);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("rmapcheck: error: cannot write to standard output") && err.lines().count() == 1, "{err}");
+}

@@ -250,3 +250,29 @@ fn every_line_is_parsed_and_bounded_before_any_step_runs() {
         assert!(err.starts_with(want), "for {text:?}: got {err:?}, want {want:?}");
     }
 }
+
+/// Every registered mutant has `scenarios/mutant-NAME.rmap`: its header
+/// names the mutant, under which the scenario stops at the violation it
+/// expects (`every_shipped_scenario_meets_its_expectation` runs it), and
+/// the same steps without the mutant (and without the assert lines, which
+/// state the mutant's objects) hold.
+#[test]
+fn every_mutant_has_a_scenario_it_fails_and_the_model_passes() {
+    for &(mutant, name, _) in rmapcheck_model::Mutant::ALL {
+        let file = format!("mutant-{name}.rmap");
+        let text = std::fs::read_to_string(scenario_dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let sc = rmapcheck_model::Scenario::parse(&text, &file).unwrap();
+        assert_eq!(sc.mutant, Some(mutant), "{file}: its header names the mutant");
+        assert!(matches!(sc.expect, Expect::Violates { at: Some(_), .. }), "{file}: the mutant fails it");
+        let r = run_text(&text, &file, false).unwrap();
+        assert!(r.passed, "{file}: {}", r.output);
+        let without: String = without_asserts(&text)
+            .lines()
+            .filter(|l| !l.starts_with("mutant:"))
+            .map(|l| if l.starts_with("expect:") { "expect: holds\n".to_string() } else { format!("{l}\n") })
+            .collect();
+        let r = run_text(&without, &file, false).unwrap();
+        assert_eq!(r.verdict, Expect::Holds, "{file} without the mutant: {}", r.output);
+        assert!(r.passed && r.read_mismatch.is_none(), "{file} without the mutant: {}", r.output);
+    }
+}

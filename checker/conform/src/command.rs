@@ -5,7 +5,19 @@ use crate::exec::{default_exec_path, Executor};
 use crate::{cannot_run, nonce, random, run_scenario, unsupported, unsupported_reason, Outcome};
 use rmapcheck_model::input::{read_text, MAX_SCENARIO_BYTES};
 use rmapcheck_model::{Kernel, Mutant, Scenario};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Writes one line to standard output and flushes it: a write error (a
+/// closed pipe, `> /dev/full`) is an error message (exit 2), not the panic
+/// of `println!`.
+fn say(line: &str) -> Result<(), String> {
+    say_to(&mut std::io::stdout().lock(), line)
+}
+
+fn say_to(out: &mut impl Write, line: &str) -> Result<(), String> {
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| format!("cannot write to standard output: {e}"))
+}
 
 /// What `rmapcheck conform` was asked to do.
 pub struct Options {
@@ -65,28 +77,31 @@ pub fn conform(o: &Options) -> Result<u8, String> {
     let mut t = Tally::default();
     for (i, (f, sc)) in scenarios.iter().enumerate() {
         if let Some(a) = unsupported(sc) {
-            println!("skip {f}: the executor does not run '{a}': {}", unsupported_reason(a));
+            say(&format!("skip {f}: the executor does not run '{a}': {}", unsupported_reason(a)))?;
             continue;
         }
         if let Some(m) = sc.mutant {
             // A scenario about a deliberately broken model says nothing about the kernel.
-            println!("skip {f}: runs the {} mutant; the live kernel is compared with the model as it is", m.name());
+            say(&format!(
+                "skip {f}: runs the {} mutant; the live kernel is compared with the model as it is",
+                m.name()
+            ))?;
             continue;
         }
         if sc.mthp.allows(1) {
-            println!("skip {f}: 8 kB (order 1) is not an anonymous mTHP size of v6.18 (THP_ORDERS_ALL_ANON)");
+            say(&format!("skip {f}: 8 kB (order 1) is not an anonymous mTHP size of v6.18 (THP_ORDERS_ALL_ANON)"))?;
             continue;
         }
         if sc.kernel != Kernel::V6_18 {
             // The running kernel is compared with the current model only; a
             // scenario about another kernel's rules says nothing about it.
-            println!("skip {f}: written for kernel {}, the live kernel is compared with v6.18", sc.kernel);
+            say(&format!("skip {f}: written for kernel {}, the live kernel is compared with v6.18", sc.kernel))?;
             continue;
         }
         let out = run_scenario(&mut ex, sc, mutant, nonce(i as u64)).map_err(|e| format!("{f}: {e}"))?;
-        t.add(f, &out);
+        t.add(f, &out)?;
         if let Some(d) = &out.divergence {
-            println!("DIVERGES {f}\n{}", d.report());
+            say(&format!("DIVERGES {f}\n{}", d.report()))?;
             return Ok(1);
         }
         if !o.quiet && out.unsettled.is_none() {
@@ -94,7 +109,7 @@ pub fn conform(o: &Options) -> Result<u8, String> {
                 (0, ..) => String::new(),
                 (n, ms, _) => format!(", {n} ksmd waits {ms:.0} ms"),
             };
-            println!("ok   {f} ({} steps, {:.1} ms{ksm})", out.matched, out.secs * 1e3);
+            say(&format!("ok   {f} ({} steps, {:.1} ms{ksm})", out.matched, out.secs * 1e3))?;
         }
     }
     let seed = o.seed;
@@ -102,28 +117,28 @@ pub fn conform(o: &Options) -> Result<u8, String> {
         let sc = random::random_scenario_with(seed, i, mthp, o.pins);
         let name = format!("random #{i} (seed {seed})");
         let out = run_scenario(&mut ex, &sc, mutant, nonce(i)).map_err(|e| format!("{name}: {e}"))?;
-        t.add(&name, &out);
+        t.add(&name, &out)?;
         if let Some(d) = out.divergence {
             let again = run_scenario(&mut ex, &sc, mutant, nonce(i + 1))?;
             let flaky = again.divergence.is_none();
             let (min, md) = random::shrink(&mut ex, &sc, mutant, d, || nonce(i))?;
             let file = Path::new(&o.out).join(format!("conform-divergence-seed{seed}-{i}.rmap"));
             std::fs::write(&file, min.to_text()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-            println!(
+            say(&format!(
                 "DIVERGES {name}{}: shrunk from {} to {} steps, written to {}\n{}",
                 if flaky { " (did NOT reproduce on a rerun: flaky)" } else { "" },
                 sc.steps.len(),
                 min.steps.len(),
                 file.display(),
                 md.report()
-            );
+            ))?;
             return Ok(1);
         }
         if !o.quiet && (i + 1) % 100 == 0 {
-            println!("random: {} scenarios match", i + 1);
+            say(&format!("random: {} scenarios match", i + 1))?;
         }
     }
-    println!("{}", t.summary());
+    say(&t.summary())?;
     Ok(0)
 }
 
@@ -142,7 +157,7 @@ struct Tally {
 
 impl Tally {
     /// Counts one run; an unsettled ksmd wait is printed as `FLAKY`.
-    fn add(&mut self, name: &str, o: &Outcome) {
+    fn add(&mut self, name: &str, o: &Outcome) -> Result<(), String> {
         self.runs += 1;
         self.steps += o.matched;
         self.secs += o.secs;
@@ -154,8 +169,12 @@ impl Tally {
         self.wait_scans = self.wait_scans.max(o.ksm_waits.2);
         if let Some((step, why, d)) = &o.unsettled {
             self.flaky += 1;
-            println!("FLAKY {name}: ksmd wait at step {step} unsettled ({why}); not a divergence\n{}", d.report());
+            say(&format!(
+                "FLAKY {name}: ksmd wait at step {step} unsettled ({why}); not a divergence\n{}",
+                d.report()
+            ))?;
         }
+        Ok(())
     }
 
     fn summary(&self) -> String {
@@ -173,5 +192,20 @@ impl Tally {
             self.wait_ms / self.waits.max(1) as f64,
             self.wait_scans
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::say_to;
+
+    #[test]
+    fn a_write_error_on_standard_output_is_an_error_not_a_panic() {
+        let mut full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let e = say_to(&mut full, "ok   scenarios/x.rmap").unwrap_err();
+        assert!(e.starts_with("cannot write to standard output: "), "{e}");
+        let mut buf = Vec::new();
+        say_to(&mut buf, "ok").unwrap();
+        assert_eq!(buf, b"ok\n");
     }
 }
