@@ -8,7 +8,7 @@
 
 use super::fingerprint::fingerprint;
 use super::fpset::FpSet;
-use super::frontier::{decode, encode, Batch, Cands, Segment, Spill, SEGMENT};
+use super::frontier::{corrupt_record, decode, encode, Batch, Cands, Segment, Spill, SEGMENT};
 use super::links::link;
 use super::shard::Exchange;
 use crate::explore::Explorer;
@@ -118,7 +118,11 @@ impl Worker {
             }
             n += 1;
             let (key, rec) = rec.split_at(cx.key_len);
-            let s = decode(rec, symmetry);
+            let Some(s) = decode(rec, symmetry) else {
+                u.io.get_or_insert(corrupt_record(id));
+                cx.stop.store(true, Relaxed);
+                return false;
+            };
             for i in cx.ex.violations(&s) {
                 if !u.violations.iter().any(|(v, _, _)| *v == i) {
                     u.violations.push((i, id, key.to_vec()));
