@@ -456,16 +456,23 @@ fn process_key(s: &State, pid: usize) -> u64 {
     }
 }
 
+/// What deduplication sees of `s`: `None` when `s` stands for itself
+/// (symmetry off, or its processes already in key order: symmetry is only
+/// used with canonical ids, `Config::validate`, so such a state is its own
+/// representative), else its [`representative`].
+pub fn folded(s: &State) -> Option<State> {
+    if !s.symmetry {
+        return None;
+    }
+    let keys = sorted_keys(s);
+    keys.iter().enumerate().any(|(i, (_, pid))| i != *pid).then(|| representative_by(s, &keys))
+}
+
 impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        // Symmetry is only used with canonical ids (Config::validate), so a
-        // state whose processes are already in key order is its own
-        // representative.
         // Files are hashed only when there are any: an anonymous
         // configuration hashes what it hashed before files existed.
-        let keys = if self.symmetry { sorted_keys(self) } else { Vec::new() };
-        if keys.iter().enumerate().any(|(i, (_, pid))| i != *pid) {
-            let r = representative_by(self, &keys);
+        if let Some(r) = folded(self) {
             (&r.mms, &r.anon_vmas, &r.folios, &r.swap, &r.stable_nodes, &r.oops).hash(h);
             if !r.files.is_empty() {
                 r.files.hash(h);

@@ -22,13 +22,26 @@ pub fn encode(s: &State, key: &[u8], out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(key);
-    // postcard is not self-describing: every field must be written.
-    let mut v = rmapcheck_model::state::with_every_field(|| postcard::to_extend(s, std::mem::take(out)))
-        .expect("a State always serializes");
-    let len = v.len() - at - 2;
+    encode_body(s, out);
+    let len = out.len() - at - 2;
     let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
-    v[at..at + 2].copy_from_slice(&len.to_le_bytes());
-    *out = v;
+    out[at..at + 2].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Appends one record whose postcard bytes `body` are already encoded.
+pub fn push_record(key: &[u8], body: &[u8], out: &mut Vec<u8>) {
+    let len = key.len() + body.len();
+    let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(body);
+}
+
+/// Appends the postcard bytes of `s`.
+pub fn encode_body(s: &State, out: &mut Vec<u8>) {
+    // postcard is not self-describing: every field must be written.
+    *out = rmapcheck_model::state::with_every_field(|| postcard::to_extend(s, std::mem::take(out)))
+        .expect("a State always serializes");
 }
 
 /// The record at the start of `bytes`: its postcard bytes and the rest
