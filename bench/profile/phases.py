@@ -13,7 +13,7 @@ RULES = [
     ("symmetry representative", ["canon::representative", "canon::sorted_keys", "canon::process_key"]),
     ("canonicalisation (normalize)", ["canon::normalize", "canon::renumber"]),
     ("state clone per successor", ["<rmapcheck_model::state::State as core::clone::Clone>::clone"]),
-    ("fingerprint (Hash walk + XXH3)", ["bfs::fingerprint::fingerprint"]),
+    ("fingerprint (encoding or Hash walk, + XXH3)", ["bfs::fingerprint::fingerprint"]),
     ("invariants", ["Explorer::violations", "Explorer::check", "rmapcheck_invariants::"]),
     ("enabled actions", ["enabled_actions"]),
     ("successor generation (kernel model)", ["rmapcheck_model::step::step"]),
