@@ -49,7 +49,7 @@ pub fn normalize(s: &mut State, ids: Ids) -> bool {
 /// VMAs allocates eight anon_vmas; MADV_PAGEOUT of eight pages, eight
 /// slots), with room to spare.
 pub const MAX_NEW_PER_ACTION: usize = 16;
-/// IdList are `u8`: a table may hold this many objects before an action, so
+/// Ids are `u8`: a table may hold this many objects before an action, so
 /// that the ids it allocates still fit ([`crate::step`] refuses an action
 /// beyond it).
 pub const MAX_OBJECTS: usize = u8::MAX as usize + 1 - MAX_NEW_PER_ACTION;
@@ -61,7 +61,7 @@ pub fn largest_table(s: &State) -> usize {
     s.anon_vmas.len().max(s.folios.len()).max(s.swap.len()).max(s.stable_nodes.len())
 }
 
-/// IdList of one object table: at most 256 objects (ids are `u8`), kept on
+/// The ids of one object table: at most 256 objects (ids are `u8`), kept on
 /// the stack so that renumbering allocates nothing.
 type IdList = ArrayVec<u8, 256>;
 
