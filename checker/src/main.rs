@@ -317,6 +317,9 @@ fn check(a: CheckArgs) -> Result<u8, String> {
     let mut sink = ProgressSink::stderr(plan.time_limit);
     let report = run_check(&plan, a.keep_going, if a.quiet { None } else { Some(&mut sink) });
     sink.finish();
+    if report.stopped_by.as_deref().is_some_and(|s| s.starts_with(rmapcheck::strategy::STORAGE_ERROR)) {
+        return Ok(2);
+    }
     print(&render(&report, a.coverage))?;
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;

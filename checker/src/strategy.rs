@@ -168,6 +168,11 @@ pub enum Stop {
     Storage(std::io::ErrorKind),
 }
 
+/// How [`Stop::Storage`] describes itself: `rmapcheck check` exits 2 on
+/// such a stop (its one-line message is already printed), since no verdict
+/// can be drawn from a search that lost its files.
+pub const STORAGE_ERROR: &str = "storage error of the BFS files";
+
 impl Stop {
     /// The "stopped by the ..." text of an incomplete search run by `s`.
     pub fn describe(self, s: &dyn Strategy) -> String {
@@ -181,7 +186,7 @@ impl Stop {
                 None => format!("time limit of {} s", t.as_secs()),
             },
             Stop::MemoryBudget(m) => format!("memory budget of {m} MiB"),
-            Stop::Storage(k) => format!("storage error of the BFS files ({k}; the message is above)"),
+            Stop::Storage(k) => format!("{STORAGE_ERROR} ({k}; the message is above)"),
             Stop::Pruned(w) => format!(
                 "novelty pruning: every round up to width {w} finished, but states showing no new atom tuple were not expanded"
             ),

@@ -63,15 +63,16 @@ pub fn rmap_complete(s: &State, _: Kernel) -> Result<(), String> {
         let v = &mm.vmas[vi];
         let f = &s.folios[folio as usize];
         let Some(a) = f.mapping.anon_vma() else { continue };
-        let at = format!("F{folio} at P{pid} page {page} (VMA {}..{})", v.start, v.end);
+        // Formatted only for a violation: this runs on every state.
+        let at = || format!("F{folio} at P{pid} page {page} (VMA {}..{})", v.start, v.end);
         let Some(own) = v.anon_vma else {
-            bad.push(format!("{at}: the VMA has no anon_vma"));
+            bad.push(format!("{}: the VMA has no anon_vma", at()));
             continue;
         };
         if !v.chain.contains(&a) {
-            bad.push(format!("{at}: VMA is not in the tree of folio->mapping AV{a}, rmap_walk_anon() misses it"));
+            bad.push(format!("{}: VMA is not in the tree of folio->mapping AV{a}, rmap_walk_anon() misses it", at()));
         } else if s.anon_vmas.get(a as usize).map(|x| x.root) != Some(s.anon_vmas[own as usize].root) {
-            bad.push(format!("{at}: AV{a} and the VMA's AV{own} have different roots"));
+            bad.push(format!("{}: AV{a} and the VMA's AV{own} have different roots", at()));
         }
     }
     report(bad)

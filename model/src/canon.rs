@@ -23,6 +23,7 @@
 use crate::address_space::{CacheEntry, FileId};
 use crate::config::Ids;
 use crate::state::{AvId, FolioId, Mapping, NodeId, Pte, SlotId, State};
+use arrayvec::ArrayVec;
 use std::hash::{Hash, Hasher};
 
 /// Applies the id policy after an action. Stable ids keep allocation
@@ -60,11 +61,66 @@ pub fn largest_table(s: &State) -> usize {
     s.anon_vmas.len().max(s.folios.len()).max(s.swap.len()).max(s.stable_nodes.len())
 }
 
+/// The ids of one object table: at most 256 objects (ids are `u8`), kept on
+/// the stack so that renumbering allocates nothing.
+type IdList = ArrayVec<u8, 256>;
+
+/// `v` with `id` appended unless it is there already.
+fn push_new(v: &mut IdList, id: u8) {
+    if !v.contains(&id) {
+        v.push(id);
+    }
+}
+
+/// Whether any table holds a freed object or a free slot: with none, every
+/// object is kept and allocation order is the identity (the fast path of
+/// `Compact`, which would otherwise walk the whole state to find that out).
+fn has_tombstones(s: &State) -> bool {
+    s.anon_vmas.iter().any(|a| a.freed)
+        || s.folios.iter().any(|f| f.freed)
+        || s.swap.iter().any(|sl| sl.free())
+        || s.stable_nodes.iter().any(|n| n.freed)
+        || s.files.iter().any(|f| f.freed)
+}
+
+/// Moves `v[keep[i]]` to `v[i]` for every `i` and drops the rest, in place
+/// (no clone, no allocation): `at[p]` is the original index now at `p`,
+/// `pos[o]` where original `o` now is.
+fn permute<T>(v: &mut Vec<T>, keep: &[u8]) {
+    let (mut at, mut pos) = ([0u8; 256], [0u8; 256]);
+    for i in 0..v.len() {
+        (at[i], pos[i]) = (i as u8, i as u8);
+    }
+    for (w, &o) in keep.iter().enumerate() {
+        let p = pos[o as usize] as usize;
+        if p != w {
+            v.swap(w, p);
+            let displaced = at[w];
+            (at[p], pos[displaced as usize]) = (displaced, p as u8);
+            (at[w], pos[o as usize]) = (o, w as u8);
+        }
+    }
+    v.truncate(keep.len());
+}
+
+/// The map from old id to new id of a table of `len` objects that keeps
+/// `keep` in that order (`u8::MAX` for a dropped object).
+fn id_map(keep: &[u8]) -> [u8; 256] {
+    let mut map = [u8::MAX; 256];
+    for (new, &old) in keep.iter().enumerate() {
+        map[old as usize] = new as u8;
+    }
+    map
+}
+
 /// Renumbers (in reach order when `reorder`, else keeping allocation
 /// order) and drops freed objects nothing refers to. Live objects are
 /// always kept, even unreachable ones: an unreachable live object is a leak
 /// the invariants must see.
 fn renumber(s: &mut State, reorder: bool) {
+    if !reorder && !has_tombstones(s) {
+        return;
+    }
     let mut file_keep = file_order(s);
     let (mut av_keep, mut folio_keep, mut node_keep) = reach_order(s, &file_keep);
     let mut slot_keep = slot_order(s, &folio_keep, &file_keep);
@@ -85,83 +141,45 @@ fn renumber(s: &mut State, reorder: bool) {
     {
         return;
     }
-    let mut file_map = vec![u8::MAX; s.files.len()];
-    for (new, &old) in file_keep.iter().enumerate() {
-        file_map[old as usize] = new as u8;
-    }
-    let mut node_map = vec![u8::MAX; s.stable_nodes.len()];
-    for (new, &old) in node_keep.iter().enumerate() {
-        node_map[old as usize] = new as u8;
-    }
-    let mut slot_map = vec![u8::MAX; s.swap.len()];
-    for (new, &old) in slot_keep.iter().enumerate() {
-        slot_map[old as usize] = new as u8;
-    }
-    let mut av_map = vec![u8::MAX; s.anon_vmas.len()];
-    for (new, &old) in av_keep.iter().enumerate() {
-        av_map[old as usize] = new as u8;
-    }
-    let mut folio_map = vec![u8::MAX; s.folios.len()];
-    for (new, &old) in folio_keep.iter().enumerate() {
-        folio_map[old as usize] = new as u8;
-    }
+    let (file_map, node_map, slot_map) = (id_map(&file_keep), id_map(&node_keep), id_map(&slot_keep));
+    let (av_map, folio_map) = (id_map(&av_keep), id_map(&folio_keep));
     // Every object a kept object refers to is kept (reach_order closes over
     // all references), so no id maps to the u8::MAX filler.
     let av = |id: AvId| av_map[id as usize];
-    s.anon_vmas = av_keep
-        .iter()
-        .map(|&old| {
-            let mut a = s.anon_vmas[old as usize].clone();
-            a.root = av(a.root);
-            a.parent = av(a.parent);
-            a
-        })
-        .collect();
-    s.folios = folio_keep
-        .iter()
-        .map(|&old| {
-            let mut f = s.folios[old as usize].clone();
-            match f.mapping {
-                Mapping::Anon(a) => f.mapping = Mapping::Anon(av(a)),
-                Mapping::Ksm(n) => f.mapping = Mapping::Ksm(node_map[n as usize]),
-                Mapping::File(x) => f.mapping = Mapping::File(file_map[x as usize]),
-                Mapping::None => {}
+    permute(&mut s.anon_vmas, &av_keep);
+    for a in &mut s.anon_vmas {
+        a.root = av(a.root);
+        a.parent = av(a.parent);
+    }
+    permute(&mut s.folios, &folio_keep);
+    for f in &mut s.folios {
+        match f.mapping {
+            Mapping::Anon(a) => f.mapping = Mapping::Anon(av(a)),
+            Mapping::Ksm(n) => f.mapping = Mapping::Ksm(node_map[n as usize]),
+            Mapping::File(x) => f.mapping = Mapping::File(file_map[x as usize]),
+            Mapping::None => {}
+        }
+        f.swap = f.swap.map(|sl| slot_map[sl as usize]);
+    }
+    permute(&mut s.stable_nodes, &node_keep);
+    for n in &mut s.stable_nodes {
+        n.kpfn = n.kpfn.map(|f| folio_map[f as usize]);
+        n.items.iter_mut().for_each(|r| r.anon_vma = av(r.anon_vma));
+    }
+    permute(&mut s.swap, &slot_keep);
+    for sl in &mut s.swap {
+        sl.cache = sl.cache.map(|f| folio_map[f as usize]);
+    }
+    permute(&mut s.files, &file_keep);
+    for f in &mut s.files {
+        for e in &mut f.cache {
+            match e {
+                CacheEntry::Folio(x) => *x = folio_map[*x as usize],
+                CacheEntry::Swap(x) => *x = slot_map[*x as usize],
+                CacheEntry::Hole => {}
             }
-            f.swap = f.swap.map(|sl| slot_map[sl as usize]);
-            f
-        })
-        .collect();
-    s.stable_nodes = node_keep
-        .iter()
-        .map(|&old| {
-            let mut n = s.stable_nodes[old as usize].clone();
-            n.kpfn = n.kpfn.map(|f| folio_map[f as usize]);
-            n.items.iter_mut().for_each(|r| r.anon_vma = av(r.anon_vma));
-            n
-        })
-        .collect();
-    s.swap = slot_keep
-        .iter()
-        .map(|&old| {
-            let mut sl = s.swap[old as usize].clone();
-            sl.cache = sl.cache.map(|f| folio_map[f as usize]);
-            sl
-        })
-        .collect();
-    s.files = file_keep
-        .iter()
-        .map(|&old| {
-            let mut f = s.files[old as usize].clone();
-            for e in &mut f.cache {
-                match e {
-                    CacheEntry::Folio(x) => *x = folio_map[*x as usize],
-                    CacheEntry::Swap(x) => *x = slot_map[*x as usize],
-                    CacheEntry::Hole => {}
-                }
-            }
-            f
-        })
-        .collect();
+        }
+    }
     for mm in &mut s.mms {
         for v in &mut mm.vmas {
             v.anon_vma = v.anon_vma.map(av);
@@ -186,8 +204,8 @@ fn renumber(s: &mut State, reorder: bool) {
 /// order the processes' VMAs reach them, then live objects nothing maps
 /// (a leak the invariants must see). Freed objects nothing names are
 /// dropped.
-fn file_order(s: &State) -> Vec<FileId> {
-    let mut files: Vec<FileId> = (0..s.files.len() as FileId).filter(|&f| !s.files[f as usize].anon).collect();
+fn file_order(s: &State) -> IdList {
+    let mut files: IdList = (0..s.files.len() as FileId).filter(|&f| !s.files[f as usize].anon).collect();
     for mm in &s.mms {
         for v in &mm.vmas {
             if let Some(f) = v.file.filter(|f| !files.contains(f)) {
@@ -218,8 +236,8 @@ fn file_order(s: &State) -> Vec<FileId> {
 /// nothing reaches (leaks). Free slots nothing names are dropped. A run of
 /// slots a large folio took together is kept whole and in order while any
 /// of its slots is in use, so its slots stay consecutive.
-fn slot_order(s: &State, folios: &[FolioId], files: &[FileId]) -> Vec<SlotId> {
-    let mut slots: Vec<SlotId> = Vec::new();
+fn slot_order(s: &State, folios: &[FolioId], files: &[FileId]) -> IdList {
+    let mut slots = IdList::new();
     let mut push = |id: SlotId| {
         let sl = &s.swap[id as usize];
         let first = id - sl.pos;
@@ -260,14 +278,9 @@ fn slot_order(s: &State, folios: &[FolioId], files: &[FileId]) -> Vec<SlotId> {
 /// the processes (then from the page caches of `files`), followed by live
 /// objects nothing reaches (leaks, and stale stable nodes, ordered by
 /// their rmap_items), closed over every reference a kept object holds.
-fn reach_order(s: &State, files: &[FileId]) -> (Vec<AvId>, Vec<FolioId>, Vec<NodeId>) {
-    let mut avs: Vec<AvId> = Vec::with_capacity(s.anon_vmas.len());
-    let mut folios: Vec<FolioId> = Vec::with_capacity(s.folios.len());
-    let push = |v: &mut Vec<u8>, id: u8| {
-        if !v.contains(&id) {
-            v.push(id);
-        }
-    };
+fn reach_order(s: &State, files: &[FileId]) -> (IdList, IdList, IdList) {
+    let (mut avs, mut folios) = (IdList::new(), IdList::new());
+    let push = push_new;
     for mm in &s.mms {
         for v in &mm.vmas {
             if let Some(a) = v.anon_vma {
@@ -310,7 +323,7 @@ fn reach_order(s: &State, files: &[FileId]) -> (Vec<AvId>, Vec<FolioId>, Vec<Nod
             push(&mut folios, i as FolioId);
         }
     }
-    let mut nodes: Vec<NodeId> = Vec::with_capacity(s.stable_nodes.len());
+    let mut nodes = IdList::new();
     for &f in &folios {
         match s.folios[f as usize].mapping {
             Mapping::Anon(a) => push(&mut avs, a),
@@ -352,8 +365,12 @@ fn reach_order(s: &State, files: &[FileId]) -> (Vec<AvId>, Vec<FolioId>, Vec<Nod
 /// representative for every state that differs only by a renaming of
 /// processes and objects.
 pub fn representative(s: &State) -> State {
-    let keys = sorted_keys(s);
-    let mut pid_map = vec![0u8; s.mms.len()];
+    representative_by(s, &sorted_keys(s))
+}
+
+/// [`representative`] given the state's [`sorted_keys`].
+fn representative_by(s: &State, keys: &[(u64, usize)]) -> State {
+    let mut pid_map = [0u8; 256];
     for (new, (_, old)) in keys.iter().enumerate() {
         pid_map[*old] = new as u8;
     }
@@ -474,15 +491,23 @@ fn process_key(s: &State, pid: usize) -> u64 {
     }
 }
 
+/// What deduplication sees of `s`: `None` when `s` stands for itself
+/// (symmetry off, or its processes already in key order: symmetry is only
+/// used with canonical ids, `Config::validate`, so such a state is its own
+/// representative), else its [`representative`].
+pub fn folded(s: &State) -> Option<State> {
+    if !s.symmetry {
+        return None;
+    }
+    let keys = sorted_keys(s);
+    keys.iter().enumerate().any(|(i, (_, pid))| i != *pid).then(|| representative_by(s, &keys))
+}
+
 impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        // Symmetry is only used with canonical ids (Config::validate), so a
-        // state whose processes are already in key order is its own
-        // representative.
         // Files are hashed only when there are any: an anonymous
         // configuration hashes what it hashed before files existed.
-        if self.symmetry && sorted_keys(self).iter().enumerate().any(|(i, (_, pid))| i != *pid) {
-            let r = representative(self);
+        if let Some(r) = folded(self) {
             (&r.mms, &r.anon_vmas, &r.folios, &r.swap, &r.stable_nodes, &r.oops).hash(h);
             if !r.files.is_empty() {
                 r.files.hash(h);

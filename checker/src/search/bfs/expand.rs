@@ -6,9 +6,9 @@
 //! shard owns go to that shard's outbox unchecked (only the owner knows
 //! whether they are new).
 
-use super::fingerprint::fingerprint;
+use super::fingerprint::fingerprint_into;
 use super::fpset::FpSet;
-use super::frontier::{decode, encode, Batch, Cands, Segment, Spill, SEGMENT};
+use super::frontier::{corrupt_record, decode, encode, push_record, Batch, Cands, Segment, Spill, SEGMENT};
 use super::links::link;
 use super::shard::Exchange;
 use crate::explore::Explorer;
@@ -91,6 +91,8 @@ pub struct Worker {
     actions: Vec<Action>,
     buf: Vec<u8>,
     key: Vec<u8>,
+    /// The encoding of the successor last fingerprinted.
+    body: Vec<u8>,
 }
 
 impl Worker {
@@ -104,7 +106,7 @@ impl Worker {
         self.local.clear();
         let mut n = 0usize;
         let symmetry = cx.ex.cfg.symmetry;
-        let (local, actions, key_buf) = (&mut self.local, &mut self.actions, &mut self.key);
+        let (local, actions, key_buf, body) = (&mut self.local, &mut self.actions, &mut self.key, &mut self.body);
         let read = seg.for_each(&mut self.buf, shards as u64, |id, rec| {
             if n.is_multiple_of(1024) {
                 u.timed_out = cx.limits.past_deadline();
@@ -118,7 +120,11 @@ impl Worker {
             }
             n += 1;
             let (key, rec) = rec.split_at(cx.key_len);
-            let s = decode(rec, symmetry);
+            let Some(s) = decode(rec, symmetry) else {
+                u.io.get_or_insert(corrupt_record(id));
+                cx.stop.store(true, Relaxed);
+                return false;
+            };
             for i in cx.ex.violations(&s) {
                 if !u.violations.iter().any(|(v, _, _)| *v == i) {
                     u.violations.push((i, id, key.to_vec()));
@@ -133,7 +139,7 @@ impl Worker {
             for (k, &a) in actions.iter().enumerate() {
                 let Some((next, _)) = cx.ex.step(&s, a) else { continue };
                 u.generated += 1;
-                let fp = fingerprint(&next);
+                let (fp, own_bytes) = fingerprint_into(&next, body);
                 let to = cx.exchange.map_or(cx.me, |x| x.owner(fp) as u64);
                 if (to == cx.me && cx.seen.contains(fp)) || !local.insert(fp) {
                     continue;
@@ -146,7 +152,11 @@ impl Worker {
                     key_buf.extend_from_slice(key);
                     key_buf.extend_from_slice(&(k as u16).to_be_bytes());
                 }
-                encode(&next, key_buf, &mut c.bytes);
+                if own_bytes {
+                    push_record(key_buf, body, &mut c.bytes);
+                } else {
+                    encode(&next, key_buf, &mut c.bytes);
+                }
                 if c.fps.len() == SEGMENT {
                     let full = std::mem::take(c);
                     if to == cx.me {

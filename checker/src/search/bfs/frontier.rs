@@ -22,39 +22,65 @@ pub fn encode(s: &State, key: &[u8], out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(key);
-    // postcard is not self-describing: every field must be written.
-    let mut v = rmapcheck_model::state::with_every_field(|| postcard::to_extend(s, std::mem::take(out)))
-        .expect("a State always serializes");
-    let len = v.len() - at - 2;
+    encode_body(s, out);
+    let len = out.len() - at - 2;
     let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
-    v[at..at + 2].copy_from_slice(&len.to_le_bytes());
-    *out = v;
+    out[at..at + 2].copy_from_slice(&len.to_le_bytes());
 }
 
-/// The record at the start of `bytes`: its postcard bytes and the rest.
-pub fn split(bytes: &[u8]) -> (&[u8], &[u8]) {
-    let len = u16::from_le_bytes([bytes[0], bytes[1]]) as usize;
-    (&bytes[2..2 + len], &bytes[2 + len..])
+/// Appends one record whose postcard bytes `body` are already encoded.
+pub fn push_record(key: &[u8], body: &[u8], out: &mut Vec<u8>) {
+    let len = key.len() + body.len();
+    let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(body);
 }
 
-/// Decodes a record's postcard bytes. `symmetry` is run configuration the
-/// state carries but does not serialize.
-pub fn decode(bytes: &[u8], symmetry: bool) -> State {
-    let mut s: State = postcard::from_bytes(bytes).expect("frontier records decode");
+/// Appends the postcard bytes of `s`.
+pub fn encode_body(s: &State, out: &mut Vec<u8>) {
+    // postcard is not self-describing: every field must be written.
+    *out = rmapcheck_model::state::with_every_field(|| postcard::to_extend(s, std::mem::take(out)))
+        .expect("a State always serializes");
+}
+
+/// The record at the start of `bytes`: its postcard bytes and the rest
+/// (`None` when its length runs past the end: a corrupt segment).
+pub fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]) as usize;
+    Some((bytes.get(2..2 + len)?, &bytes[2 + len..]))
+}
+
+/// Decodes a record's postcard bytes (`None` unless they are exactly one
+/// state: a corrupt record). `symmetry` is run configuration the state
+/// carries but does not serialize.
+pub fn decode(bytes: &[u8], symmetry: bool) -> Option<State> {
+    let (mut s, rest): (State, _) = postcard::take_from_bytes(bytes).ok()?;
     s.symmetry = symmetry;
-    s
+    rest.is_empty().then_some(s)
+}
+
+/// The error of a frontier record that does not decode.
+pub fn corrupt_record(id: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("frontier record of state {id} does not decode (a spill file was changed while the search ran?)"),
+    )
 }
 
 /// Where a segment's records are.
 enum Data {
     Mem(Vec<u8>),
-    /// `len` bytes at `off` of a level file; `won` has a bit per record
-    /// (records are spilled before the level's insertion decides which
-    /// candidates are new), set for the states of the frontier.
+    /// `len` bytes at `off` of a level file, with their XXH3-64 `sum`
+    /// (checked on every read: a changed or truncated spill file is an
+    /// error, never a state silently read wrong); `won` has a bit per
+    /// record (records are spilled before the level's insertion decides
+    /// which candidates are new), set for the states of the frontier.
     Disk {
         file: Arc<LevelFile>,
         off: u64,
         len: usize,
+        sum: u64,
         won: Vec<u64>,
     },
 }
@@ -79,16 +105,16 @@ impl Segment {
     ) -> std::io::Result<()> {
         let (mut rest, won): (&[u8], &[u64]) = match &self.data {
             Data::Mem(b) => (b, &[]),
-            Data::Disk { file, off, len, won } => {
+            Data::Disk { file, off, len, sum, won } => {
                 buf.resize(*len, 0);
-                file.file.read_exact_at(buf, *off)?;
+                file.read(buf, *off, *sum)?;
                 (buf, won)
             }
         };
         let mut id = self.first_id;
         let mut k = 0;
         while !rest.is_empty() {
-            let (rec, tail) = split(rest);
+            let Some((rec, tail)) = split(rest) else { return Err(corrupt_record(id)) };
             rest = tail;
             let keep = won.is_empty() || won[k / 64] >> (k % 64) & 1 == 1;
             k += 1;
@@ -108,6 +134,28 @@ pub struct LevelFile {
     file: File,
     path: PathBuf,
     len: AtomicU64,
+}
+
+impl LevelFile {
+    /// Reads `buf.len()` bytes at `off` and checks their sum: a truncated
+    /// or changed file is an `InvalidData` error naming it.
+    fn read(&self, buf: &mut [u8], off: u64, sum: u64) -> std::io::Result<()> {
+        let len = buf.len();
+        let at = |what: &str| {
+            let path = self.path.display();
+            let e = format!("frontier spill file {path} {what} (segment of {len} bytes at byte {off})");
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+        };
+        match self.file.read_exact_at(buf, off) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(at("is truncated")),
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        if xxhash_rust::xxh3::xxh3_64(buf) != sum {
+            return Err(at("is corrupt: a segment fails its checksum"));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for LevelFile {
@@ -176,7 +224,8 @@ impl Spill {
         file.file.write_all_at(&bytes, off)?;
         let now = self.disk.fetch_add(n as u64, Relaxed) + n as u64;
         self.peak_disk.fetch_max(now, Relaxed);
-        Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, won: Vec::new() } })
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
+        Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, sum, won: Vec::new() } })
     }
 
     /// A segment's records, all of them (a segment the insertion phase has
@@ -185,9 +234,9 @@ impl Spill {
         self.release_len(&seg);
         match seg.data {
             Data::Mem(b) => Ok(b),
-            Data::Disk { file, off, len, .. } => {
+            Data::Disk { file, off, len, sum, .. } => {
                 let mut b = vec![0; len];
-                file.file.read_exact_at(&mut b, off)?;
+                file.read(&mut b, off, sum)?;
                 Ok(b)
             }
         }
@@ -275,6 +324,57 @@ mod tests {
     use crate::explore::Explorer;
     use rmapcheck_model::{ActionSet, Config, Ids};
 
+    /// A spilled segment read back from its file after the file was
+    /// truncated, or had one byte flipped, is an `InvalidData` error
+    /// naming the file: never a panic, never a state read wrong. (A few
+    /// milliseconds.)
+    #[test]
+    fn a_truncated_or_changed_spill_file_is_a_clean_error() {
+        let dir = std::env::temp_dir().join(format!("rmapcheck-frontier-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ex = Explorer::new(Config::default(), &[]);
+        let mut bytes = Vec::new();
+        let (s, mut actions) = (ex.init(), Vec::new());
+        ex.actions(&s, &mut actions);
+        let next = ex.step(&s, actions[0]).expect("the first action is enabled").0;
+        encode(&s, &[], &mut bytes);
+        encode(&next, &[], &mut bytes);
+        for (damage, says) in [("none", ""), ("flip", "is corrupt"), ("truncate", "is truncated")] {
+            let mut spill = Spill::new(&dir, 0); // a budget of 0: every segment spills
+            spill.level(7);
+            let seg = spill.keep(0, 2, bytes.clone()).unwrap();
+            let path = dir.join("frontier-7.bin");
+            let mut disk = std::fs::read(&path).unwrap();
+            assert_eq!(disk, bytes, "the segment went to its level file");
+            match damage {
+                "flip" => {
+                    disk[5] ^= 0x10;
+                    std::fs::write(&path, &disk).unwrap(); // same inode: truncates and rewrites
+                }
+                "truncate" => File::options().write(true).open(&path).unwrap().set_len(disk.len() as u64 - 3).unwrap(),
+                _ => {}
+            }
+            let mut seen = Vec::new();
+            let read = seg.for_each(&mut Vec::new(), 1, |id, rec| {
+                seen.push((id, decode(rec, s.symmetry).expect("an intact record decodes")));
+                true
+            });
+            if damage == "none" {
+                read.unwrap();
+                assert_eq!(seen, [(0, s.clone()), (1, next.clone())]);
+                continue;
+            }
+            let e = read.expect_err(damage);
+            assert!(seen.is_empty(), "{damage}: a record was handed on");
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            let msg = e.to_string();
+            assert!(msg.contains(&path.display().to_string()) && msg.contains(says) && !msg.contains('\n'), "{msg}");
+            assert_eq!(spill.take(seg).expect_err(damage).kind(), std::io::ErrorKind::InvalidData);
+        }
+        assert!(decode(&bytes[2..6], false).is_none() && split(&bytes[..5]).is_none(), "short records refused");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Every state within 5 actions of the initial one, under every action
     /// kind, 3 processes and 2 pages, with stable ids (freed objects kept)
     /// and canonical ones, and with 16 kB large folios (2 processes, 4
@@ -300,9 +400,9 @@ mod tests {
                 for s in &level {
                     bytes.clear();
                     encode(s, b"key", &mut bytes);
-                    let (rec, rest) = split(&bytes);
+                    let (rec, rest) = split(&bytes).expect("one whole record");
                     assert!(rest.is_empty() && rec.starts_with(b"key"));
-                    assert_eq!(&decode(&rec[3..], s.symmetry), s);
+                    assert_eq!(&decode(&rec[3..], s.symmetry).expect("the record decodes"), s);
                     checked += 1;
                     with_large += usize::from(s.folios.iter().any(|f| f.large.is_some()));
                     actions.clear();

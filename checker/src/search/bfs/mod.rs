@@ -118,7 +118,10 @@ impl WorkDir {
     fn new() -> std::io::Result<WorkDir> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("rmapcheck-bfs-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            let what = format!("cannot create the spill directory {} (TMPDIR names where): {e}", dir.display());
+            std::io::Error::new(e.kind(), what)
+        })?;
         Ok(WorkDir(dir))
     }
 }
