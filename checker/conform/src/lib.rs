@@ -352,8 +352,22 @@ fn run_once(
     let mut prev_k: Option<KernelSnap> = None;
     let mut out = Outcome::default();
     let mut settled = false;
+    // A `ksmd drop` the model took alone (the executor's is a no-op): the
+    // kernel keeps that rmap_item, and so its KSM counts, until ksmd next
+    // runs, in the next `ksmd merge` step (docs/conformance.md §4).
+    let mut drop_pending = false;
+    // Once a worker has MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)), ksmd
+    // also merges its pages outside the window (stack, heap, text), which
+    // the model does not have: the KSM counts are not compared from then on.
+    let mut merge_any_seen = false;
     for (i, &a) in actions.iter().enumerate() {
+        match a {
+            Action::KsmDrop { .. } => drop_pending = true,
+            Action::KsmMerge { .. } => drop_pending = false,
+            _ => {}
+        }
         let cands = conform_step(cfg, &s, a, i, settled)?;
+        merge_any_seen |= cands.iter().any(|n| n.mms.iter().any(|m| m.merge_any));
         let errno = model_errno(cfg, &s, a);
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
             settled = true;
@@ -376,7 +390,10 @@ fn run_once(
         // The candidate that matches, else the first one.
         let mut pick = None;
         for n in &cands {
-            let model = View { errno, ..View::of_model(Some(&s), n) };
+            let mut model = View { errno, ..View::of_model(Some(&s), n) };
+            if drop_pending || merge_any_seen {
+                model.forget_ksm_counts();
+            }
             let diffs = differences(&model, &kernel);
             if diffs.is_empty() {
                 pick = Some((n.clone(), model, diffs));

@@ -81,7 +81,8 @@ impl Ksmd {
 
     /// Lets ksmd pass everything once more (two full scans, at most 2 s), so
     /// that the rmap_items and mm slots of exited workers are freed before
-    /// the KSM knobs are restored.
+    /// the KSM knobs are restored, or before a scenario reads its counter
+    /// baseline ([`counters`]).
     pub fn cleanup(&mut self) {
         if !self.used {
             return;
@@ -95,7 +96,19 @@ impl Ksmd {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         let _ = run(false);
+        self.used = false;
     }
+}
+
+/// The global counters `pages_shared`, `pages_sharing` and
+/// `ksm_zero_pages` of `/sys/kernel/mm/ksm`.
+pub fn counters() -> Result<[i64; 3], String> {
+    let mut out = [0; 3];
+    for (o, name) in out.iter_mut().zip(["pages_shared", "pages_sharing", "ksm_zero_pages"]) {
+        let v = read_file(&format!("{KSM_DIR}/{name}"))?;
+        *o = v.trim().parse().map_err(|_| format!("{KSM_DIR}/{name}: '{v}'"))?;
+    }
+    Ok(out)
 }
 
 /// Whether, for some alternative of `want`, every group maps one frame
