@@ -356,10 +356,9 @@ fn run_once(
     // kernel keeps that rmap_item, and so its KSM counts, until ksmd next
     // runs, in the next `ksmd merge` step (docs/conformance.md §4).
     let mut drop_pending = false;
-    // Once a worker has MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)), ksmd
-    // also merges its pages outside the window (stack, heap, text), which
-    // the model does not have: the KSM counts are not compared from then on.
-    let mut merge_any_seen = false;
+    // A worker with MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)) clears
+    // VM_MERGEABLE outside the window again at once (the worker's
+    // unmerge_outside_window()), so its own pages do not count.
     for (i, &a) in actions.iter().enumerate() {
         match a {
             Action::KsmDrop { .. } => drop_pending = true,
@@ -367,7 +366,6 @@ fn run_once(
             _ => {}
         }
         let cands = conform_step(cfg, &s, a, i, settled)?;
-        merge_any_seen |= cands.iter().any(|n| n.mms.iter().any(|m| m.merge_any));
         let errno = model_errno(cfg, &s, a);
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
             settled = true;
@@ -391,7 +389,7 @@ fn run_once(
         let mut pick = None;
         for n in &cands {
             let mut model = View { errno, ..View::of_model(Some(&s), n) };
-            if drop_pending || merge_any_seen {
+            if drop_pending {
                 model.forget_ksm_counts();
             }
             let diffs = differences(&model, &kernel);
