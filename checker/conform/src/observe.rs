@@ -372,7 +372,7 @@ impl View {
                 alive: true,
                 merge_any: kp.merge_any,
                 ksm_zero_pages: kp.ksm_zero_pages,
-                ksm_merging_pages: Some(kp.ksm_merging_pages),
+                ksm_merging_pages: kp.ksm_merging_pages,
                 vmas,
                 pages,
                 pins,

@@ -189,9 +189,10 @@ pub struct KProc {
     /// `ksm_zero_pages` in `/proc/PID/ksm_stat` (`mm->ksm_zero_pages`).
     #[serde(default)]
     pub ksm_zero_pages: i64,
-    /// `ksm_merging_pages` in `/proc/PID/ksm_stat` (`mm->ksm_merging_pages`).
+    /// `ksm_merging_pages` in `/proc/PID/ksm_stat` (`mm->ksm_merging_pages`);
+    /// `None` when not read.
     #[serde(default)]
-    pub ksm_merging_pages: i64,
+    pub ksm_merging_pages: Option<i64>,
 }
 
 /// What one longterm pin (an io_uring fixed buffer) sees, read through

@@ -74,7 +74,7 @@ fn conformance_compares_the_counters_unless_told_to_forget_them() {
     assert!(differences(&forgot, &kernel).is_empty());
     // The executor's snapshot carries both into the kernel's view.
     let snap = KernelSnap {
-        procs: vec![KProc { alive: true, ksm_merging_pages: 4, ..KProc::default() }],
+        procs: vec![KProc { alive: true, ksm_merging_pages: Some(4), ..KProc::default() }],
         ksm: Some([1, 2, 3]),
         ..KernelSnap::default()
     };
