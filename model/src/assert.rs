@@ -16,7 +16,7 @@
 //!
 //! | object | fields |
 //! |---|---|
-//! | `Pn` | `alive`, `vmas` (how many), `merge_any` (MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE)), `ksm_zero_pages` (`mm->ksm_zero_pages`), `has_pinned` (MMF_HAS_PINNED) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `@p` after the address when mremap moved the pinned page to page p, `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
+//! | `Pn` | `alive`, `vmas` (how many), `merge_any` (MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE)), `ksm_zero_pages` (`mm->ksm_zero_pages`), `has_pinned` (MMF_HAS_PINNED), `ksm_merging_pages` (`mm->ksm_merging_pages`: its rmap_items in the stable tree; never in `--trace-out` lines) and `pins` (the longterm pins it holds, `[0:F1:rw,1:F2:r]`, with `@p` after the address when mremap moved the pinned page to page p, `~` after the folio once the pinned mapping is gone; both named only once the process has pinned) |
 //! | `Pn VMA a..b` (exactly that range) | `prot` (`rw`/`r`), `pgoff`, `account`, `mergeable`, `anon_vma` (`AVn`/`NULL`), `chain` (`[AV1,AV0]`, newest first), `file` (`vm_file`: `reg`, `memfd`, `tmpfs`, `shmn`, `none`) and `shared` (`VM_SHARED`; both named only for a file or shared VMA) |
 //! | `Pn page p` | `pte` (`none`, `zero`, `Fn`, `Fn.i` for page `i` of a large folio, `Sn`), `writable`, `dirty`, `exclusive` (a swap PTE's marker), `reads` (what a load returns) |
 //! | `AVn` | `root`, `parent`, `refcount`, `num_children`, `num_active_vmas`, `degree`, `freed`, `tree` (`[P0:0..2,P1:0..2]`) |
@@ -24,6 +24,7 @@
 //! | `Sn` | `count`, `cache` (`Fn`/`none`), `data` (`n`/`none`) |
 //! | `stable_noden` | `kpfn` (`Fn`/`stale`), `rmap_items` (`[P0@0:AV0,P1@0:AV1]`), `freed` |
 //! | `file NAME` (`reg`, `memfd`, `tmpfs`, or `shmn` for shared anonymous memory) | `kind` (`regular`/`shmem`), `size` (i_size in pages), `cache` (`mapping->i_pages` by offset: `Fn`, `Sn` for a shmem swap entry, `-` for a hole), `disk` (a regular file's blocks; `[]` for shmem), `freed`; the ghost contents the memory oracle keeps are not kernel state and are not asserted |
+//! | `ksm` | KSM's global counters (derived, see [`crate::ksm_counters`]): `pages_shared`, `pages_sharing`, `ksm_zero_pages` |
 //! | `oops` | `kind`: `none`, or the [`crate::OopsKind`] the step fired (`Bug`, `Warn`, `UseAfterFree`, `UnlinkBeforeZap`, `MergeIncompatible`) |
 //!
 //! [`fields`] gives every field of an object; [`Assert::check`] compares
@@ -60,6 +61,8 @@ pub enum Object {
     },
     /// What went wrong inside the kernel during the step, if anything.
     Oops,
+    /// KSM's global counters (`/sys/kernel/mm/ksm`).
+    Ksm,
 }
 
 impl Object {
@@ -67,7 +70,9 @@ impl Object {
     /// order [`fields`] gives them.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Object::Proc(_) => &["alive", "vmas", "merge_any", "ksm_zero_pages", "has_pinned", "pins"],
+            Object::Proc(_) => {
+                &["alive", "vmas", "merge_any", "ksm_zero_pages", "has_pinned", "pins", "ksm_merging_pages"]
+            }
             Object::Vma(..) => &["prot", "pgoff", "account", "mergeable", "anon_vma", "chain", "file", "shared"],
             Object::Page(..) => &["pte", "writable", "dirty", "exclusive", "reads"],
             Object::AnonVma(_) => {
@@ -93,6 +98,7 @@ impl Object {
             Object::StableNode(_) => &["kpfn", "rmap_items", "freed"],
             Object::File { .. } => &["kind", "size", "cache", "disk", "freed"],
             Object::Oops => &["kind"],
+            Object::Ksm => &["pages_shared", "pages_sharing", "ksm_zero_pages"],
         }
     }
 
@@ -102,10 +108,13 @@ impl Object {
     fn parse(words: &[&str]) -> Result<(Object, usize), String> {
         let num = |w: &str, prefix: &str| w.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
         let first = *words.first().ok_or(
-            "'assert' needs an object: Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden, file NAME or oops",
+            "'assert' needs an object: Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden, file NAME, oops or ksm",
         )?;
         if first == "oops" {
             return Ok((Object::Oops, 1));
+        }
+        if first == "ksm" {
+            return Ok((Object::Ksm, 1));
         }
         if first == "file" {
             let name = words.get(1).ok_or("'assert file' needs a file name: reg, memfd, tmpfs or shmN")?;
@@ -129,7 +138,7 @@ impl Object {
         }
         let Some(pid) = num(first, "P") else {
             return Err(format!(
-                "'{first}' is not an object: expected Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden, file NAME or oops"
+                "'{first}' is not an object: expected Pn, Pn VMA a..b, Pn page p, AVn, Fn, Sn, stable_noden, file NAME, oops or ksm"
             ));
         };
         match words.get(1..3) {
@@ -165,6 +174,7 @@ impl fmt::Display for Object {
                 write!(f, "file {}", crate::address_space::NAMED_FILES.get(id as usize).map_or("?", |n| n.0))
             }
             Object::Oops => f.write_str("oops"),
+            Object::Ksm => f.write_str("ksm"),
         }
     }
 }
@@ -210,6 +220,7 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
                 m.ksm_zero_pages.to_string(),
                 yes(m.has_pinned),
                 format!("[{}]", pins.join(",")),
+                crate::ksm_counters::ksm_merging_pages(s, p as usize).to_string(),
             ]
         }
         Object::Vma(p, a, b) => {
@@ -309,6 +320,10 @@ pub fn fields(s: &State, obj: Object) -> Result<Vec<(&'static str, String)>, Str
             ]
         }
         Object::Oops => vec![s.oops.as_ref().map_or("none".to_string(), |o| format!("{:?}", o.kind))],
+        Object::Ksm => {
+            let c = crate::ksm_counters::ksm_counters(s);
+            vec![c.pages_shared.to_string(), c.pages_sharing.to_string(), c.ksm_zero_pages.to_string()]
+        }
     };
     Ok(obj.keys().iter().copied().zip(v).collect())
 }
@@ -375,8 +390,9 @@ impl Assert {
             Object::Proc(_) if get("has_pinned") == Some("no") => Some(&Object::Proc(0).keys()[..4]),
             _ => None,
         };
-        // Likewise a folio that is not pinned.
-        let unpinned = |k: &str| k == "pincount" && get("pincount") == Some("0");
+        // Likewise a folio that is not pinned, and a process without
+        // KSM pages (`ksm_merging_pages` is derived: it adds to no line).
+        let unpinned = |k: &str| (k == "pincount" && get("pincount") == Some("0")) || k == "ksm_merging_pages";
         // A pinned order-0 folio still names its pin count.
         let pinned = |k: &str| k == "pincount" && !unpinned(k);
         let fields = f.iter().filter(|(k, _)| (keep.is_none_or(|keep| keep.contains(k)) || pinned(k)) && !unpinned(k));

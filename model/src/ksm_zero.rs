@@ -1,7 +1,8 @@
 //! KSM zero pages (mm/ksm.c, `use_zero_pages`): with the knob set, ksmd
 //! maps a zero-filled page of a VM_MERGEABLE VMA to the shared zero page
 //! instead of merging it with other pages, and counts it in
-//! `mm->ksm_zero_pages` (the global `ksm_zero_pages` too, not modelled).
+//! `mm->ksm_zero_pages` (the global `ksm_zero_pages` too: derived in
+//! [`crate::ksm_counters`]).
 //! The page table marks such a PTE (dirty and special: is_ksm_zero_pte());
 //! zapping it or copying on write counts it out
 //! (ksm_might_unmap_zero_page()). I48 checks that the count and the page

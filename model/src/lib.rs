@@ -30,6 +30,7 @@ pub mod gup;
 pub mod huge_memory;
 pub mod input;
 pub mod ksm;
+pub mod ksm_counters;
 pub mod ksm_prctl;
 pub mod ksm_zero;
 pub mod madvise;

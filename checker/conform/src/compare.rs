@@ -22,6 +22,11 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
     if let Some(o) = &model.oops {
         out.push(format!("the model oopsed ({o}); the kernel carried on"));
     }
+    if let (Some(m), Some(k)) = (model.ksm, kernel.ksm) {
+        if m != k {
+            out.push(format!("KSM counters: model {}, kernel {}", render_ksm(m), render_ksm(k)));
+        }
+    }
     let empty = ProcView::default();
     for i in 0..model.procs.len().max(kernel.procs.len()) {
         let (m, k) = (model.procs.get(i).unwrap_or(&empty), kernel.procs.get(i).unwrap_or(&empty));
@@ -31,6 +36,11 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
         }
         if m.ksm_zero_pages != k.ksm_zero_pages {
             out.push(format!("P{i}: ksm_zero_pages: model {}, kernel {}", m.ksm_zero_pages, k.ksm_zero_pages));
+        }
+        if let (Some(a), Some(b)) = (m.ksm_merging_pages, k.ksm_merging_pages) {
+            if a != b {
+                out.push(format!("P{i}: ksm_merging_pages: model {a}, kernel {b}"));
+            }
         }
         if m.merge_any != k.merge_any {
             out.push(format!("P{i}: MMF_VM_MERGE_ANY: model {}, kernel {}", m.merge_any, k.merge_any));
@@ -54,6 +64,11 @@ pub fn differences(model: &View, kernel: &View) -> Vec<String> {
         }
     }
     out
+}
+
+/// `ksm shared 1 sharing 2 zero 0`: the global KSM counters.
+fn render_ksm(c: [i64; 3]) -> String {
+    format!("ksm shared {} sharing {} zero {}", c[0], c[1], c[2])
 }
 
 /// Whether one (process, page) agrees: every compared field equal, no
@@ -97,6 +112,9 @@ pub fn side_by_side(model: &View, kernel: &View) -> String {
             let show = |p: &ProcView| format!("  pins see {}", render_pins(&p.pins));
             rows.push((show(m), show(k), m.pins != k.pins));
         }
+    }
+    if let (Some(m), Some(k)) = (model.ksm, kernel.ksm) {
+        rows.push((render_ksm(m), render_ksm(k), m != k));
     }
     for i in 0..model.files.len().max(kernel.files.len()) {
         let (m, k) = (model.files.get(i), kernel.files.get(i));

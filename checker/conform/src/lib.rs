@@ -352,7 +352,19 @@ fn run_once(
     let mut prev_k: Option<KernelSnap> = None;
     let mut out = Outcome::default();
     let mut settled = false;
+    // A `ksmd drop` the model took alone (the executor's is a no-op): the
+    // kernel keeps that rmap_item, and so its KSM counts, until ksmd next
+    // runs, in the next `ksmd merge` step (docs/conformance.md §4).
+    let mut drop_pending = false;
+    // A worker with MMF_VM_MERGE_ANY (prctl(PR_SET_MEMORY_MERGE)) clears
+    // VM_MERGEABLE outside the window again at once (the worker's
+    // unmerge_outside_window()), so its own pages do not count.
     for (i, &a) in actions.iter().enumerate() {
+        match a {
+            Action::KsmDrop { .. } => drop_pending = true,
+            Action::KsmMerge { .. } => drop_pending = false,
+            _ => {}
+        }
         let cands = conform_step(cfg, &s, a, i, settled)?;
         let errno = model_errno(cfg, &s, a);
         let ksm = matches!(a, Action::KsmMerge { .. }).then(|| {
@@ -376,7 +388,10 @@ fn run_once(
         // The candidate that matches, else the first one.
         let mut pick = None;
         for n in &cands {
-            let model = View { errno, ..View::of_model(Some(&s), n) };
+            let mut model = View { errno, ..View::of_model(Some(&s), n) };
+            if drop_pending {
+                model.forget_ksm_counts();
+            }
             let diffs = differences(&model, &kernel);
             if diffs.is_empty() {
                 pick = Some((n.clone(), model, diffs));

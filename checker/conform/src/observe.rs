@@ -20,6 +20,10 @@ pub struct View {
     pub procs: Vec<ProcView>,
     /// The named files, in file order.
     pub files: Vec<FileView>,
+    /// KSM's global counters `pages_shared`, `pages_sharing`,
+    /// `ksm_zero_pages`, from the scenario's start (kernel side: `None`
+    /// without KSM).
+    pub ksm: Option<[i64; 3]>,
 }
 
 /// One named file: its size in pages and, per offset of the window, what
@@ -65,6 +69,8 @@ pub struct ProcView {
     pub merge_any: bool,
     /// `mm->ksm_zero_pages` (`ksm_stat`).
     pub ksm_zero_pages: i64,
+    /// `mm->ksm_merging_pages` (`ksm_stat`); `None` where not compared.
+    pub ksm_merging_pages: Option<i64>,
     /// VMAs inside the window.
     pub vmas: Vec<VmaView>,
     /// One entry per page (empty for an exited process).
@@ -166,6 +172,13 @@ impl<K: std::hash::Hash + Eq> Labels<K> {
 }
 
 impl View {
+    /// Leaves the KSM counts (global and per process) out of the
+    /// comparison: the model dropped an rmap_item the kernel still has.
+    pub fn forget_ksm_counts(&mut self) {
+        self.ksm = None;
+        self.procs.iter_mut().for_each(|p| p.ksm_merging_pages = None);
+    }
+
     /// The model's view of `cur`; `prev` is the state before the step (for
     /// frame persistence). The model runs with stable ids, so a folio id
     /// names the same folio in both.
@@ -262,6 +275,7 @@ impl View {
                 alive: true,
                 merge_any: mm.merge_any,
                 ksm_zero_pages: i64::from(mm.ksm_zero_pages as i8),
+                ksm_merging_pages: Some(rmapcheck_model::ksm_counters::ksm_merging_pages(cur, pid)),
                 vmas,
                 pages,
                 pins,
@@ -284,7 +298,9 @@ impl View {
                     .collect(),
             })
             .collect();
-        View { errno: 0, oops: cur.oops.as_ref().map(|o| o.what.clone()), procs, files }
+        let c = rmapcheck_model::ksm_counters::ksm_counters(cur);
+        let ksm = Some([c.pages_shared, c.pages_sharing, c.ksm_zero_pages]);
+        View { errno: 0, oops: cur.oops.as_ref().map(|o| o.what.clone()), procs, files, ksm }
     }
 
     /// The kernel's view of `cur`; `prev` is the snapshot before the step.
@@ -356,13 +372,14 @@ impl View {
                 alive: true,
                 merge_any: kp.merge_any,
                 ksm_zero_pages: kp.ksm_zero_pages,
+                ksm_merging_pages: kp.ksm_merging_pages,
                 vmas,
                 pages,
                 pins,
             });
         }
         let files = cur.files.iter().map(|f| FileView { size: f.size, pages: f.pages.clone() }).collect();
-        View { errno, oops: None, procs, files }
+        View { errno, oops: None, procs, files, ksm: cur.ksm }
     }
 }
 

@@ -134,6 +134,11 @@ pub struct KernelSnap {
     /// The named files the executor created, in file order.
     #[serde(default)]
     pub files: Vec<KFile>,
+    /// `/sys/kernel/mm/ksm/{pages_shared,pages_sharing,ksm_zero_pages}`
+    /// less what they were when the scenario started (they count the
+    /// whole machine; docs/conformance.md §4); `None` without KSM.
+    #[serde(default)]
+    pub ksm: Option<[i64; 3]>,
 }
 
 /// One named file: its size and, per page of the window, what cachestat()
@@ -184,6 +189,10 @@ pub struct KProc {
     /// `ksm_zero_pages` in `/proc/PID/ksm_stat` (`mm->ksm_zero_pages`).
     #[serde(default)]
     pub ksm_zero_pages: i64,
+    /// `ksm_merging_pages` in `/proc/PID/ksm_stat` (`mm->ksm_merging_pages`);
+    /// `None` when not read.
+    #[serde(default)]
+    pub ksm_merging_pages: Option<i64>,
 }
 
 /// What one longterm pin (an io_uring fixed buffer) sees, read through

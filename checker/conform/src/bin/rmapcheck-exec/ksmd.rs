@@ -36,12 +36,15 @@ pub struct Ksmd {
     pub available: bool,
     /// ksmd ran at least once (clean up before exit).
     used: bool,
+    /// [`item_bytes`] when the executor started, before any worker.
+    idle_bytes: Option<i64>,
 }
 
 impl Ksmd {
     /// ksmd of this kernel, not yet run.
     pub fn new() -> Ksmd {
-        Ksmd { available: available(), used: false }
+        let available = available();
+        Ksmd { available, used: false, idle_bytes: if available { item_bytes().ok() } else { None } }
     }
 
     /// Runs ksmd until `want` is visible and [`KSM_SETTLE_SCANS`] full
@@ -81,7 +84,10 @@ impl Ksmd {
 
     /// Lets ksmd pass everything once more (two full scans, at most 2 s), so
     /// that the rmap_items and mm slots of exited workers are freed before
-    /// the KSM knobs are restored.
+    /// the KSM knobs are restored, or before a scenario reads its counter
+    /// baseline ([`counters`]). Done early once the rmap_items are back to
+    /// what they were when the executor started: ksmd stops scanning (and
+    /// `full_scans` stops) once no mm is registered with it.
     pub fn cleanup(&mut self) {
         if !self.used {
             return;
@@ -91,11 +97,34 @@ impl Ksmd {
             return;
         }
         let t0 = std::time::Instant::now();
-        while t0.elapsed().as_millis() < 2000 && full_scans().map_or(true, |n| n < start + 2) {
+        let idle = || self.idle_bytes.is_some_and(|b| item_bytes().is_ok_and(|now| now <= b));
+        while t0.elapsed().as_millis() < 2000 && full_scans().map_or(true, |n| n < start + 2) && !idle() {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         let _ = run(false);
+        self.used = false;
     }
+}
+
+/// The bytes of all KSM rmap_items (`ksm_rmap_items * sizeof(struct
+/// ksm_rmap_item)`), from `general_profit`, which is `(pages_sharing +
+/// ksm_zero_pages) * PAGE_SIZE` less that (mm/ksm.c, general_profit_show()).
+fn item_bytes() -> Result<i64, String> {
+    let profit = read_file(&format!("{KSM_DIR}/general_profit"))?;
+    let profit: i64 = profit.trim().parse().map_err(|_| format!("{KSM_DIR}/general_profit: '{profit}'"))?;
+    let c = counters()?;
+    Ok((c[1] + c[2]) * 4096 - profit)
+}
+
+/// The global counters `pages_shared`, `pages_sharing` and
+/// `ksm_zero_pages` of `/sys/kernel/mm/ksm`.
+pub fn counters() -> Result<[i64; 3], String> {
+    let mut out = [0; 3];
+    for (o, name) in out.iter_mut().zip(["pages_shared", "pages_sharing", "ksm_zero_pages"]) {
+        let v = read_file(&format!("{KSM_DIR}/{name}"))?;
+        *o = v.trim().parse().map_err(|_| format!("{KSM_DIR}/{name}: '{v}'"))?;
+    }
+    Ok(out)
 }
 
 /// Whether, for some alternative of `want`, every group maps one frame

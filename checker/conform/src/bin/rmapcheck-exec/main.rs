@@ -55,6 +55,9 @@ struct Exec {
     /// The scenario's named files.
     named: files::Files,
     ksmd: Ksmd,
+    /// The KSM counters when the scenario started ([`ksmd::counters`]),
+    /// which the snapshots subtract; `None` without KSM.
+    ksm_base: Option<[i64; 3]>,
 }
 
 impl Exec {
@@ -67,12 +70,17 @@ impl Exec {
             files: ProcFiles::open()?,
             named: files::Files::default(),
             ksmd: Ksmd::new(),
+            ksm_base: None,
         })
     }
 
     fn snapshot(&mut self) -> Result<rmapcheck_conform::proto::KernelSnap, String> {
         let mut snap = self.files.snapshot(&mut self.procs, self.pages, self.nonce)?;
         snap.files = self.named.snapshot(self.pages)?;
+        if let Some(base) = self.ksm_base {
+            let now = ksmd::counters()?;
+            snap.ksm = Some([now[0] - base[0], now[1] - base[1], now[2] - base[2]]);
+        }
         Ok(snap)
     }
 
@@ -100,6 +108,14 @@ impl Exec {
                         m => return Err(format!("mTHP orders {m:#b}: only 16 kB (order 2) is an anonymous size here")),
                     }
                     self.procs.stop();
+                    // The counters are machine-wide: compare from here on.
+                    // ksmd first passes what the last scenario left (the
+                    // rmap_items of its exited workers), which would
+                    // otherwise go during this one's first ksmd step.
+                    if self.ksmd.available {
+                        self.ksmd.cleanup();
+                        self.ksm_base = Some(ksmd::counters()?);
+                    }
                     // Before P0 is forked: every worker inherits the descriptors.
                     self.named.create(files, pages)?;
                     self.procs.start(procs, self.mthp)?

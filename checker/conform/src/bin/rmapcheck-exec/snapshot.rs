@@ -203,12 +203,20 @@ impl ProcFiles {
             // and mm->ksm_zero_pages.
             let stat = crate::sys::read_file(&format!("/proc/{pid}/ksm_stat")).unwrap_or_default();
             let merge_any = stat.lines().any(|l| l.trim() == "ksm_merge_any: yes");
-            let ksm_zero_pages = stat
-                .lines()
-                .find_map(|l| l.strip_prefix("ksm_zero_pages "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            snap.procs.push(KProc { alive: true, vmas, backing, pages: out, pins, merge_any, ksm_zero_pages });
+            let field =
+                |name: &str| stat.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok());
+            let (ksm_zero_pages, ksm_merging_pages) =
+                (field("ksm_zero_pages ").unwrap_or(0), field("ksm_merging_pages "));
+            snap.procs.push(KProc {
+                alive: true,
+                vmas,
+                backing,
+                pages: out,
+                pins,
+                merge_any,
+                ksm_zero_pages,
+                ksm_merging_pages,
+            });
         }
         peek(procs, nonce, &mut snap)?;
         Ok(snap)

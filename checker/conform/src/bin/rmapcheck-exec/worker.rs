@@ -62,6 +62,24 @@ pub fn encode(op: u8, a: u8, b: u8, c: u8, word: u64) -> [u8; 16] {
     m
 }
 
+/// After prctl(PR_SET_MEMORY_MERGE, 1): MADV_UNMERGEABLE over everything
+/// outside the window, so that ksmd merges none of the worker's own pages
+/// (stack, heap, data), which the model does not have and which would
+/// show in KSM's counters (docs/conformance.md §4, "Counters"). ksmd is
+/// paused, so nothing was merged yet; MMF_VM_MERGE_ANY stays, and VMAs
+/// mapped later in the window still get VM_MERGEABLE. The ENOMEM for the
+/// holes is expected (madvise() still applies to every VMA in the range).
+fn unmerge_outside_window() {
+    let (lo, hi) = (page_addr(0), page_addr(255) + PAGE_SIZE);
+    // The top of the x86-64 4-level user address space (TASK_SIZE_MAX).
+    let top: u64 = 0x7fff_ffff_f000;
+    // SAFETY: MADV_UNMERGEABLE changes no contents, only VM_MERGEABLE.
+    unsafe {
+        libc::madvise(PAGE_SIZE as *mut _, (lo - PAGE_SIZE) as usize, libc::MADV_UNMERGEABLE);
+        libc::madvise(hi as *mut _, (top - hi) as usize, libc::MADV_UNMERGEABLE);
+    }
+}
+
 /// A worker's answer.
 fn reply_msg(status: i32, value: i32, word: u64) -> [u8; 16] {
     let mut m = [0u8; 16];
@@ -224,6 +242,9 @@ pub fn worker_loop(me: usize, cmd_r: &[i32], reply_w: &[i32]) -> ! {
             OP_PRCTL_MERGE => {
                 // SAFETY: PR_SET_MEMORY_MERGE (67) changes only this mm's KSM flags.
                 let r = unsafe { libc::prctl(67, a as libc::c_ulong, 0, 0, 0) };
+                if r == 0 && a == 1 {
+                    unmerge_outside_window();
+                }
                 reply_msg(if r == 0 { 0 } else { errno() }, 0, 0)
             }
             _ => reply_msg(libc::EINVAL, 0, 0),
