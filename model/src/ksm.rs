@@ -122,7 +122,7 @@ fn live_node(s: &State, folio: FolioId) -> Option<NodeId> {
 /// tree: a present anon page in a mergeable VMA (follow_page() +
 /// PageAnon()). Pages reclaim holds are skipped (folio_trylock() fails in
 /// try_to_merge_one_page()), and lazyfree pages are not modelled.
-fn mergeable_page(s: &State, pid: usize, page: Page) -> Result<FolioId, String> {
+pub(crate) fn mergeable_page(s: &State, pid: usize, page: Page) -> Result<FolioId, String> {
     if page >= s.pages() {
         return Err(format!("page {page} is outside the {}-page address window", s.pages()));
     }

@@ -10,7 +10,7 @@
 
 use crate::config::{Config, Mutant};
 use crate::ctx::{Branch, Ctx};
-use crate::ksm::{find_mergeable_vma, remove_rmap_item_from_tree, write_protect_page};
+use crate::ksm::{remove_rmap_item_from_tree, write_protect_page};
 use crate::rmap::folio_remove_rmap_and_put;
 use crate::state::{Page, Pid, Pte, State};
 use crate::swapfile::free_swap_cache;
@@ -49,21 +49,13 @@ pub fn zero_merge_allowed(cfg: &Config, s: &State, pid: Pid, page: Page) -> Resu
     if !cfg.use_zero_pages {
         return Err("use_zero_pages is off: ksmd merges zero-filled pages like any other".into());
     }
-    let p = pid as usize;
-    if page >= s.pages() || p >= s.mms.len() || !s.mms[p].alive {
-        return Err(format!("P{pid} page {page} is not a page of a live process"));
-    }
-    if find_mergeable_vma(s, p, page).is_none() {
-        return Err(format!("P{pid} page {page} is not in a VM_MERGEABLE VMA with an anon_vma"));
-    }
-    let Pte::Present { folio, .. } = s.mms[p].ptes[page as usize] else {
-        return Err(format!("P{pid} page {page} maps no anon page"));
-    };
+    // get_mergeable_page()'s conditions, as for any merge (ksm.rs).
+    let folio = crate::ksm::mergeable_page(s, pid as usize, page)?;
     let f = &s.folios[folio as usize];
-    if !f.mapping.is_anon() || f.mapping.stable_node().is_some() || f.large.is_some() || f.isolated || !f.swapbacked {
+    if f.mapping.stable_node().is_some() || f.large.is_some() {
         return Err(format!("P{pid} page {page}: F{folio} is not a plain order-0 anon page"));
     }
-    if s.reads(p, page) != 0 {
+    if s.reads(pid as usize, page) != 0 {
         return Err(format!("P{pid} page {page} is not zero-filled"));
     }
     Ok(())
