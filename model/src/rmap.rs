@@ -73,23 +73,34 @@ pub fn anon_vma_prepare(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize) {
     if s.mms[pid].vmas[vi].anon_vma.is_some() {
         return;
     }
-    let av = match find_mergeable_anon_vma(&s.mms[pid], vi) {
+    match find_mergeable_anon_vma(&s.mms[pid], vi) {
         Some(av) => {
             ctx.took(Branch::PrepareReuseNeighbour);
             ctx.say(|| format!("__anon_vma_prepare: find_mergeable_anon_vma reuses neighbour's AV{av}"));
-            av
+            anon_vma_link_new_vma(s, ctx, pid, vi, av);
         }
-        None => {
-            let av = anon_vma_alloc(s, ctx);
-            if !ctx.degree_era() {
-                // "self-parent link for new root"
-                s.anon_vmas[av as usize].num_children += 1;
-            }
-            ctx.took(Branch::PrepareNewRoot);
-            ctx.say(|| format!("__anon_vma_prepare: anon_vma_alloc -> new root AV{av}"));
-            av
-        }
-    };
+        None => anon_vma_prepare_new_root(s, ctx, pid, vi),
+    }
+}
+
+/// __anon_vma_prepare() when find_mergeable_anon_vma() finds nothing:
+/// anon_vma_alloc() of a new root for VMA `vi`. Also the path of a VMA
+/// whose flags match no neighbour's, which the model's VMAs do not carry
+/// (UFFDIO_MOVE's registered destination, see userfaultfd.rs).
+pub fn anon_vma_prepare_new_root(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize) {
+    let av = anon_vma_alloc(s, ctx);
+    if !ctx.degree_era() {
+        // "self-parent link for new root"
+        s.anon_vmas[av as usize].num_children += 1;
+    }
+    ctx.took(Branch::PrepareNewRoot);
+    ctx.say(|| format!("__anon_vma_prepare: anon_vma_alloc -> new root AV{av}"));
+    anon_vma_link_new_vma(s, ctx, pid, vi, av);
+}
+
+/// The end of __anon_vma_prepare(): `vma->anon_vma = av` and
+/// anon_vma_chain_link().
+fn anon_vma_link_new_vma(s: &mut State, ctx: &Ctx, pid: usize, vi: usize, av: AvId) {
     let vma = &mut s.mms[pid].vmas[vi];
     vma.anon_vma = Some(av);
     vma.chain.insert(0, av); // anon_vma_chain_link(): list_add

@@ -17,7 +17,7 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, Branch, Ctx};
-use crate::rmap::{anon_vma_alloc, folio_move_anon_rmap};
+use crate::rmap::{anon_vma_prepare_new_root, folio_move_anon_rmap};
 use crate::state::{OopsKind, Page, Pte, State};
 use crate::vma::{split_vma, vma_merge_existing_range, Vmg};
 
@@ -99,19 +99,8 @@ fn uffd_prepare_anon(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize) {
     if s.mms[pid].vmas[vi].anon_vma.is_some() {
         return;
     }
-    let av = anon_vma_alloc(s, ctx);
-    let a = &mut s.anon_vmas[av as usize];
-    if ctx.degree_era() {
-        a.degree += 1;
-    } else {
-        a.num_children += 1; // "self-parent link for new root"
-        a.num_active_vmas += 1;
-    }
-    let v = &mut s.mms[pid].vmas[vi];
-    v.anon_vma = Some(av);
-    v.chain.insert(0, av);
-    ctx.took(Branch::PrepareNewRoot);
-    ctx.say(|| format!("find_vma_and_prepare_anon: new root AV{av} for the registered page"));
+    ctx.say(|| "find_vma_and_prepare_anon: the registered page's flags match no neighbour's".to_string());
+    anon_vma_prepare_new_root(s, ctx, pid, vi);
 }
 
 /// Mirrors userfaultfd_unregister() of the page: vma_modify_flags_uffd()
