@@ -169,7 +169,7 @@ pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
         for (i, v) in mm.vmas.iter().enumerate() {
             for w in &mm.vmas[i + 1..] {
                 if v.anon_vma.is_some() && v.anon_vma == w.anon_vma {
-                    let (mut a, mut b) = (v.chain.clone(), w.chain.clone());
+                    let (mut a, mut b) = (v.chain, w.chain);
                     a.sort_unstable();
                     b.sort_unstable();
                     if a != b {

@@ -15,8 +15,8 @@
 //! of a folio it swapped out. The i_mmap interval tree is not stored: like
 //! the anon_vma trees it is derived from the VMAs ([`i_mmap`]).
 
+use crate::inline::Inline;
 use crate::state::{FolioId, Page, Pid, SlotId, State, Value, Vma, MAX_PAGES};
-use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 
 /// Index of a file in [`State::files`](crate::State::files).
@@ -36,9 +36,10 @@ pub enum FileKind {
 }
 
 /// One entry of `mapping->i_pages`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub enum CacheEntry {
     /// Nothing cached: a regular file reads its disk block, shmem reads zeroes.
+    #[default]
     Hole,
     /// A page-cache folio.
     Folio(FolioId),
@@ -57,13 +58,13 @@ pub struct File {
     /// `i_size` in pages.
     pub size: u8,
     /// `mapping->i_pages`, by file offset.
-    pub cache: ArrayVec<CacheEntry, MAX_PAGES>,
+    pub cache: Inline<CacheEntry, MAX_PAGES>,
     /// Regular files: what the disk holds at each offset (0 for a hole).
-    pub disk: ArrayVec<Value, MAX_PAGES>,
+    pub disk: Inline<Value, MAX_PAGES>,
     /// Ghost state, not kernel state: the file's contents under sequential
     /// semantics (every store through a shared mapping, truncation), the
     /// oracle of `memory_semantics`.
-    pub content: ArrayVec<Value, MAX_PAGES>,
+    pub content: Inline<Value, MAX_PAGES>,
     /// The object was freed (`shmem_evict_inode()`); kept only while
     /// something still names it in stable-id mode.
     pub freed: bool,

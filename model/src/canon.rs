@@ -385,7 +385,7 @@ fn representative_by(s: &State, keys: &[(u64, usize)]) -> State {
         l.mm_id.iter_mut().flatten().for_each(|p| *p = pid_map[*p as usize]);
     }
     let mut r = State {
-        mms: keys.iter().map(|(_, i)| s.mms[*i].clone()).collect(),
+        mms: keys.iter().map(|(_, i)| s.mms[*i]).collect(),
         anon_vmas: s.anon_vmas.clone(),
         folios,
         swap: s.swap.clone(),

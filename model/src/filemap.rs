@@ -299,7 +299,7 @@ pub fn do_read_fault(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: 
 /// there is one and folio_trylock() succeeds (reclaim holds none, and its
 /// read is not in flight: `busy`, see [`in_flight`]).
 fn do_fault_around(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page: Page, busy: InFlight) {
-    let v = s.mms[pid].vmas[vi].clone();
+    let v = s.mms[pid].vmas[vi];
     let Some(file) = v.file else { return };
     for p in v.start..v.end {
         let index = v.linear_page_index(p);

@@ -98,7 +98,7 @@ fn do_wp_page_unshare(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, page:
         let f = &s.folios[folio as usize];
         let anon = f.mapping.tag_bits() == crate::state::Mapping::ANON;
         if anon && (f.page_exclusive(sub) || wp_can_reuse_anon_folio(s, ctx, folio)) {
-            let vma = s.mms[pid].vmas[vi].clone();
+            let vma = s.mms[pid].vmas[vi];
             folio_move_anon_rmap(s, folio, &vma);
             s.folios[folio as usize].set_page_exclusive(sub, true);
             ctx.say(|| format!("do_wp_page(FAULT_FLAG_UNSHARE): F{folio} reused, PageAnonExclusive, PTE read-only"));

@@ -28,6 +28,7 @@ pub mod display;
 pub mod filemap;
 pub mod gup;
 pub mod huge_memory;
+pub mod inline;
 pub mod input;
 pub mod ksm;
 pub mod ksm_counters;

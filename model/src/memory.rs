@@ -178,7 +178,7 @@ pub(crate) fn do_wp_page(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, pa
         s.folios[folio as usize].set_page_exclusive(sub, true);
         ctx.say(|| format!("do_wp_page: __wp_can_reuse_large_anon_folio(F{folio}) -> page {sub} reused"));
     } else if f.mapping.is_anon() && wp_can_reuse_anon_folio(s, ctx, folio) {
-        let vma = s.mms[pid].vmas[vi].clone();
+        let vma = s.mms[pid].vmas[vi];
         if ksm && ctx.cfg.mutant == Some(Mutant::KsmReuseInPlace) {
             ctx.say(|| format!("do_wp_page: (mutant) KSM page F{folio} reused in place"));
             s.folios[folio as usize].anon_exclusive = true;

@@ -120,7 +120,7 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
     let child = s.mms.len();
     ctx.say(|| format!("-> P{child}"));
     s.mms.push(Mm::new(s.pages()));
-    s.mms[child].ghost = s.mms[parent].ghost.clone();
+    s.mms[child].ghost = s.mms[parent].ghost;
     // MMF_INIT_MASK keeps MMF_VM_MERGE_ANY for the child (mm_init()).
     s.mms[child].merge_any = s.mms[parent].merge_any;
     // dup_mm() copies the mm, mm->ksm_zero_pages included: the child
@@ -128,8 +128,8 @@ pub fn dup_mmap(s: &mut State, ctx: &mut Ctx, parent: usize) -> Result<Pid, Stri
     // one), whatever its page table will hold.
     s.mms[child].ksm_zero_pages = s.mms[parent].ksm_zero_pages;
     for vi in 0..s.mms[parent].vmas.len() {
-        let pvma = s.mms[parent].vmas[vi].clone();
-        let mut vma = Vma { anon_vma: None, chain: Default::default(), ..pvma.clone() };
+        let pvma = s.mms[parent].vmas[vi];
+        let mut vma = Vma { anon_vma: None, chain: Default::default(), ..pvma };
         anon_vma_fork(s, ctx, &mut vma, &pvma);
         s.mms[child].vmas.push(vma);
         if pvma.anon_vma.is_some() {

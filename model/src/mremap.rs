@@ -50,7 +50,7 @@ fn move_vma(s: &mut State, ctx: &mut Ctx, pid: usize, start: Page, len: u8, to: 
     if s.mms[pid].vmas[vi].mergeable {
         crate::ksm::unmerge_ksm_pages(s, ctx, pid, vi, start, start + len);
     }
-    let vma = s.mms[pid].vmas[vi].clone();
+    let vma = s.mms[pid].vmas[vi];
     let new_pgoff = vma.pgoff + (start - vma.start);
     let self_merged = copy_vma(s, ctx, pid, &vma, to, len, new_pgoff);
     move_page_tables(s, pid, start, to, len);
@@ -77,7 +77,7 @@ fn copy_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &Vma, to: Page, len: 
     // a file offset and moves with it.
     let reset_file = ctx.cfg.mutant == Some(crate::Mutant::MremapResetsFilePgoff);
     let pgoff = if faulted || (!vma.is_anonymous() && !reset_file) { pgoff } else { to };
-    let copied_from = (!ctx.degree_era()).then(|| vma.clone());
+    let copied_from = (!ctx.degree_era()).then_some(*vma);
     let vmg = Vmg {
         start: to,
         end: to + len,

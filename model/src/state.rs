@@ -7,7 +7,7 @@
 //! differ only in ids are one state.
 
 use crate::address_space::{CacheEntry, File, FileId};
-use arrayvec::ArrayVec;
+use crate::inline::Inline;
 use serde::{Deserialize, Serialize};
 
 /// Index of an `anon_vma` in [`State::anon_vmas`].
@@ -56,9 +56,10 @@ pub const MAX_PAGES: usize = 8;
 /// a lineage has at most as many processes as the process bound (8).
 pub const MAX_CHAIN: usize = 8;
 
-/// Per-page arrays and VMA lists live inline in the state: cloning a state
-/// is then a few copies instead of a dozen allocations.
-pub type PerPage<T> = ArrayVec<T, MAX_PAGES>;
+/// Per-page arrays and VMA lists live inline in the state and are `Copy`
+/// ([`Inline`]): a whole [`Mm`] is plain bytes, so cloning a state copies
+/// its processes with one `memcpy`.
+pub type PerPage<T> = Inline<T, MAX_PAGES>;
 
 /// The whole system: every mm, every anon_vma and every folio.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
@@ -94,7 +95,7 @@ pub struct State {
 
 /// `struct mm_struct` of one process, with its page table and the ghost
 /// memory-semantics oracle.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct Mm {
     /// False once the process has exited (exit_mmap ran).
     pub alive: bool,
@@ -110,7 +111,7 @@ pub struct Mm {
     /// through an io_uring fixed buffer), sorted by address, at most one
     /// per page (see [`crate::gup`]). Empty unless the pin actions run.
     #[serde(default, skip_serializing_if = "omit")]
-    pub pins: Vec<Pin>,
+    pub pins: PerPage<Pin>,
     /// `MMF_HAS_PINNED`: set by the first pin (mm_set_has_pinned_flag()),
     /// never cleared, not inherited by fork; folio_needs_cow_for_dma()
     /// looks at it before folio_maybe_dma_pinned().
@@ -160,7 +161,7 @@ pub struct Pin {
 }
 
 /// `struct vm_area_struct` of a private anonymous mapping.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct Vma {
     /// First page (`vm_start >> PAGE_SHIFT`).
     pub start: Page,
@@ -187,7 +188,7 @@ pub struct Vma {
     /// uses `list_add`, so the newest link is first and the root is last.
     /// Each entry is one `anon_vma_chain` (AVC); the interval trees are
     /// derived from these lists (see [`State::tree_len`]).
-    pub chain: ArrayVec<AvId, MAX_CHAIN>,
+    pub chain: Inline<AvId, MAX_CHAIN>,
     /// `vma->vm_file`: the file or shmem object mapped; `None` for private
     /// anonymous memory. `vm_pgoff` is then an offset in that file.
     #[serde(default)]
@@ -368,7 +369,7 @@ pub struct Large {
     /// folio_order(): 1 or 2.
     pub order: u8,
     /// `folio_page(folio, i)` for each page.
-    pub pages: ArrayVec<SubPage, MAX_FOLIO_PAGES>,
+    pub pages: Inline<SubPage, MAX_FOLIO_PAGES>,
     /// `_nr_pages_mapped` (no ENTIRELY_MAPPED: nothing maps it by PMD): the
     /// pages whose `_mapcount` is not -1.
     pub nr_pages_mapped: u8,
@@ -386,7 +387,7 @@ pub struct Large {
 }
 
 /// The per-page state of one page of a large folio.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct SubPage {
     /// `page->_mapcount + 1`: PTEs mapping this page.
     pub mapcount: u8,
@@ -591,9 +592,10 @@ pub struct RmapItem {
 }
 
 /// A page-table entry.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub enum Pte {
     /// `pte_none()`.
+    #[default]
     None,
     /// The shared zero page, read-only, no rmap, no refcount.
     Zero,
@@ -759,10 +761,10 @@ impl Mm {
     pub fn new(pages: u8) -> Self {
         Mm {
             alive: true,
-            vmas: ArrayVec::new(),
+            vmas: Inline::new(),
             ptes: (0..pages).map(|_| Pte::None).collect(),
             ghost: (0..pages).map(|_| None).collect(),
-            pins: Vec::new(),
+            pins: Inline::new(),
             has_pinned: false,
             merge_any: false,
             ksm_zero: 0,

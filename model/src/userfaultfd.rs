@@ -109,7 +109,7 @@ fn uffd_prepare_anon(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize) {
 /// the same again).
 fn userfaultfd_unregister(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) {
     let Some(vi) = s.mms[pid].vma_index(page) else { return };
-    let v = s.mms[pid].vmas[vi].clone();
+    let v = s.mms[pid].vmas[vi];
     let vmg = Vmg {
         start: v.start,
         end: v.end,
@@ -118,7 +118,7 @@ fn userfaultfd_unregister(s: &mut State, ctx: &mut Ctx, pid: usize, page: Page) 
         account: v.account,
         mergeable: v.mergeable,
         anon_vma: v.anon_vma,
-        middle: Some(v.clone()),
+        middle: Some(v),
         copied_from: None,
         file: v.file,
         shared: v.shared,
@@ -236,7 +236,7 @@ fn move_pages_ptes(s: &mut State, ctx: &mut Ctx, pid: usize, src: Page, dst: Pag
 /// change.
 fn move_present_pte(s: &mut State, ctx: &mut Ctx, pid: usize, src: Page, dst: Page, folio: u8, dirty: bool) {
     let Some(vi) = s.mms[pid].vma_index(dst) else { return };
-    let dst_vma = s.mms[pid].vmas[vi].clone();
+    let dst_vma = s.mms[pid].vmas[vi];
     s.mms[pid].ptes[src as usize] = Pte::None;
     if ctx.cfg.mutant != Some(Mutant::UffdMoveSkipsAnonRmap) {
         folio_move_anon_rmap(s, folio, &dst_vma);
@@ -256,7 +256,7 @@ fn move_present_pte(s: &mut State, ctx: &mut Ctx, pid: usize, src: Page, dst: Pa
 /// it the swap-in maps a folio whose anon_vma and index are the source's).
 fn move_swap_pte(s: &mut State, ctx: &mut Ctx, pid: usize, src: Page, dst: Page, slot: u8, exclusive: bool) {
     let Some(vi) = s.mms[pid].vma_index(dst) else { return };
-    let dst_vma = s.mms[pid].vmas[vi].clone();
+    let dst_vma = s.mms[pid].vmas[vi];
     if let Some(f) = s.swap[slot as usize].cache {
         if s.folios[f as usize].freed {
             oops(s, OopsKind::UseAfterFree, format!("move_swap_pte: swap-cache F{f} is freed"));

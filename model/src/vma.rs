@@ -19,8 +19,8 @@ use crate::state::{AvId, OopsKind, Page, State, Vma};
 /// gives it an exact copy of the chain (and one more `num_active_vmas`),
 /// and the original shrinks. Both halves share `anon_vma` and chain.
 pub fn split_vma(s: &mut State, ctx: &mut Ctx, pid: usize, vi: usize, at: Page, new_below: bool) {
-    let vma = s.mms[pid].vmas[vi].clone();
-    let mut new = Vma { chain: Default::default(), ..vma.clone() };
+    let vma = s.mms[pid].vmas[vi];
+    let mut new = Vma { chain: Default::default(), ..vma };
     if new_below {
         new.end = at;
     } else {
@@ -169,7 +169,7 @@ fn at(s: &State, pid: usize, start: Page) -> usize {
 fn dup_anon_vma(s: &mut State, ctx: &mut Ctx, pid: usize, dst: Page, src: &Vma) {
     let di = at(s, pid, dst);
     if src.anon_vma.is_some() && s.mms[pid].vmas[di].anon_vma.is_none() {
-        let mut d = s.mms[pid].vmas[di].clone();
+        let mut d = s.mms[pid].vmas[di];
         d.anon_vma = src.anon_vma;
         anon_vma_clone(s, ctx, &mut d, src);
         s.mms[pid].vmas[di] = d;
@@ -235,14 +235,14 @@ fn detach(s: &mut State, pid: usize, start: Page) -> Vma {
 /// range spans it). Returns the start of the VMA now covering the range,
 /// or `None` when no merge is possible (vma_modify() then splits).
 pub fn vma_merge_existing_range(s: &mut State, ctx: &mut Ctx, pid: usize, vmg: &Vmg) -> Option<Page> {
-    let middle = vmg.middle.clone().expect("vma_merge_existing_range needs vmg->middle");
+    let middle = vmg.middle.expect("vma_merge_existing_range needs vmg->middle");
     let left_side = vmg.start == middle.start;
     let right_side = vmg.end == middle.end;
     if !left_side && !right_side {
         return None;
     }
-    let prev = prev_index(s, pid, middle.start).map(|i| s.mms[pid].vmas[i].clone());
-    let next = next_index(s, pid, middle.end).map(|i| s.mms[pid].vmas[i].clone());
+    let prev = prev_index(s, pid, middle.start).map(|i| s.mms[pid].vmas[i]);
+    let next = next_index(s, pid, middle.end).map(|i| s.mms[pid].vmas[i]);
     let merge_left = left_side && can_vma_merge_left(ctx, vmg, prev.as_ref());
     let merge_right = right_side && can_vma_merge_right(ctx, vmg, prev.as_ref(), next.as_ref(), merge_left);
     if !merge_left && !merge_right {
@@ -331,8 +331,8 @@ pub fn vma_merge_existing_range(s: &mut State, ctx: &mut Ctx, pid: usize, vmg: &
 /// `next` and from `vmg->copied_from`. Returns the start of the VMA now
 /// covering the range.
 pub fn vma_merge_new_range(s: &mut State, ctx: &mut Ctx, pid: usize, vmg: &Vmg) -> Option<Page> {
-    let prev = prev_index(s, pid, vmg.start).map(|i| s.mms[pid].vmas[i].clone());
-    let next = next_index(s, pid, vmg.end).map(|i| s.mms[pid].vmas[i].clone());
+    let prev = prev_index(s, pid, vmg.start).map(|i| s.mms[pid].vmas[i]);
+    let next = next_index(s, pid, vmg.end).map(|i| s.mms[pid].vmas[i]);
     if prev.is_none() && next.is_none() {
         return None;
     }
@@ -341,9 +341,9 @@ pub fn vma_merge_new_range(s: &mut State, ctx: &mut Ctx, pid: usize, vmg: &Vmg) 
     let (target, start, end) = match (left, right) {
         (false, false) => return None,
         (true, r) => {
-            (prev.clone().unwrap(), prev.as_ref().unwrap().start, if r { next.as_ref().unwrap().end } else { vmg.end })
+            (prev.unwrap(), prev.as_ref().unwrap().start, if r { next.as_ref().unwrap().end } else { vmg.end })
         }
-        (false, true) => (next.clone().unwrap(), vmg.start, next.as_ref().unwrap().end),
+        (false, true) => (next.unwrap(), vmg.start, next.as_ref().unwrap().end),
     };
     ctx.took(Branch::MergeNew);
     // vma_expand()
@@ -391,7 +391,7 @@ pub fn vma_modify(
     account: bool,
     mergeable: bool,
 ) -> usize {
-    let vma = s.mms[pid].vmas[vi].clone();
+    let vma = s.mms[pid].vmas[vi];
     let vmg = Vmg {
         start,
         end,
@@ -400,7 +400,7 @@ pub fn vma_modify(
         account,
         mergeable,
         anon_vma: vma.anon_vma,
-        middle: Some(vma.clone()),
+        middle: Some(vma),
         copied_from: None,
         file: vma.file,
         shared: vma.shared,
