@@ -48,7 +48,7 @@ pub enum CacheEntry {
 }
 
 /// `struct inode` + `struct address_space` of one file.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct File {
     /// Regular or shmem.
     pub kind: FileKind,

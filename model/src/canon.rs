@@ -61,14 +61,160 @@ pub fn largest_table(s: &State) -> usize {
     s.anon_vmas.len().max(s.folios.len()).max(s.swap.len()).max(s.stable_nodes.len())
 }
 
-/// The ids of one object table: at most 256 objects (ids are `u8`), kept on
-/// the stack so that renumbering allocates nothing.
-type IdList = ArrayVec<u8, 256>;
+/// The objects of one table that renumbering keeps, as [`reach`] finds
+/// them: in the order they are reached ([`Ordered`], canonical ids), or
+/// just which ones ([`Marked`], compact ids, which keep allocation order).
+/// Ids are `u8`, so a table has at most 256 objects and both live on the
+/// stack: renumbering allocates nothing.
+trait Reached: Default {
+    /// Adds `id` unless it is there already.
+    fn push(&mut self, id: u8);
+    /// The ids, in order.
+    fn ids(&self) -> impl Iterator<Item = u8> + '_;
+    /// How many ids there are.
+    fn count(&self) -> usize;
+    /// Adds `link(id)` for every id, and theirs, until nothing is new.
+    fn close(&mut self, link: impl Fn(u8) -> [u8; 2]);
+    /// Orders the ids from the `from`-th on by `key` (a no-op without order).
+    fn sort_from<K: Ord>(&mut self, from: usize, key: impl FnMut(&u8) -> K);
+    /// The map from old id to new id of a table of `len` objects keeping
+    /// these (`u8::MAX` for a dropped one), or `None` when every object
+    /// stays where it is.
+    fn id_map(&self, len: usize) -> Option<[u8; 256]>;
+    /// Keeps these objects of `v`, in this order.
+    fn permute<T>(&self, v: &mut Vec<T>);
+}
 
-/// `v` with `id` appended unless it is there already.
-fn push_new(v: &mut IdList, id: u8) {
-    if !v.contains(&id) {
-        v.push(id);
+/// Ids in the order they are reached, with a bit per id so that "reached
+/// already?" is one test, not a search of the list.
+#[derive(Default)]
+struct Ordered {
+    list: ArrayVec<u8, 256>,
+    seen: Marked,
+}
+
+/// A set of ids, one bit each; its order is ascending id.
+#[derive(Default)]
+struct Marked([u64; 4]);
+
+impl Marked {
+    fn has(&self, id: u8) -> bool {
+        self.0[id as usize / 64] & 1 << (id % 64) != 0
+    }
+    /// Adds `id`; whether it is new.
+    fn set(&mut self, id: u8) -> bool {
+        let new = !self.has(id);
+        self.0[id as usize / 64] |= 1 << (id % 64);
+        new
+    }
+}
+
+impl Reached for Marked {
+    fn push(&mut self, id: u8) {
+        self.set(id);
+    }
+    fn ids(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as u8;
+                bits &= bits - 1;
+                Some((w * 64) as u8 + b)
+            })
+        })
+    }
+    fn count(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    fn close(&mut self, link: impl Fn(u8) -> [u8; 2]) {
+        let mut grew = true;
+        while grew {
+            let before = Marked(self.0);
+            for l in before.ids().flat_map(&link) {
+                self.set(l);
+            }
+            grew = self.0 != before.0;
+        }
+    }
+    fn sort_from<K: Ord>(&mut self, _: usize, _: impl FnMut(&u8) -> K) {}
+    fn id_map(&self, len: usize) -> Option<[u8; 256]> {
+        if self.count() == len {
+            return None;
+        }
+        let mut map = [u8::MAX; 256];
+        let mut new = 0;
+        for (old, m) in map.iter_mut().enumerate().take(len) {
+            if self.has(old as u8) {
+                *m = new;
+                new += 1;
+            }
+        }
+        Some(map)
+    }
+    fn permute<T>(&self, v: &mut Vec<T>) {
+        let mut old = 0;
+        v.retain(|_| {
+            old += 1;
+            self.has(old as u8 - 1)
+        });
+    }
+}
+
+impl Reached for Ordered {
+    fn push(&mut self, id: u8) {
+        if self.seen.set(id) {
+            self.list.push(id);
+        }
+    }
+    fn ids(&self) -> impl Iterator<Item = u8> + '_ {
+        self.list.iter().copied()
+    }
+    fn count(&self) -> usize {
+        self.list.len()
+    }
+    fn close(&mut self, link: impl Fn(u8) -> [u8; 2]) {
+        let mut i = 0;
+        while i < self.list.len() {
+            for l in link(self.list[i]) {
+                self.push(l);
+            }
+            i += 1;
+        }
+    }
+    fn sort_from<K: Ord>(&mut self, from: usize, key: impl FnMut(&u8) -> K) {
+        self.list[from..].sort_by_key(key);
+    }
+    fn id_map(&self, len: usize) -> Option<[u8; 256]> {
+        if self.list.len() == len && self.list.iter().enumerate().all(|(i, &k)| i == k as usize) {
+            return None;
+        }
+        let mut map = [u8::MAX; 256];
+        for (new, &old) in self.list.iter().enumerate() {
+            map[old as usize] = new as u8;
+        }
+        Some(map)
+    }
+    /// Moves `v[list[i]]` to `v[i]` for every `i` and drops the rest, in
+    /// place (no clone, no allocation): `at[p]` is the original index now
+    /// at `p`, `pos[o]` where original `o` now is.
+    fn permute<T>(&self, v: &mut Vec<T>) {
+        let (mut at, mut pos) = ([0u8; 256], [0u8; 256]);
+        for i in 0..v.len() {
+            (at[i], pos[i]) = (i as u8, i as u8);
+        }
+        for (w, &o) in self.list.iter().enumerate() {
+            let p = pos[o as usize] as usize;
+            if p != w {
+                v.swap(w, p);
+                let displaced = at[w];
+                (at[p], pos[displaced as usize]) = (displaced, p as u8);
+                (at[w], pos[o as usize]) = (o, w as u8);
+            }
+        }
+        v.truncate(self.list.len());
     }
 }
 
@@ -83,34 +229,9 @@ fn has_tombstones(s: &State) -> bool {
         || s.files.iter().any(|f| f.freed)
 }
 
-/// Moves `v[keep[i]]` to `v[i]` for every `i` and drops the rest, in place
-/// (no clone, no allocation): `at[p]` is the original index now at `p`,
-/// `pos[o]` where original `o` now is.
-fn permute<T>(v: &mut Vec<T>, keep: &[u8]) {
-    let (mut at, mut pos) = ([0u8; 256], [0u8; 256]);
-    for i in 0..v.len() {
-        (at[i], pos[i]) = (i as u8, i as u8);
-    }
-    for (w, &o) in keep.iter().enumerate() {
-        let p = pos[o as usize] as usize;
-        if p != w {
-            v.swap(w, p);
-            let displaced = at[w];
-            (at[p], pos[displaced as usize]) = (displaced, p as u8);
-            (at[w], pos[o as usize]) = (o, w as u8);
-        }
-    }
-    v.truncate(keep.len());
-}
-
-/// The map from old id to new id of a table of `len` objects that keeps
-/// `keep` in that order (`u8::MAX` for a dropped object).
-fn id_map(keep: &[u8]) -> [u8; 256] {
-    let mut map = [u8::MAX; 256];
-    for (new, &old) in keep.iter().enumerate() {
-        map[old as usize] = new as u8;
-    }
-    map
+/// `id` through `map` (`None`: unchanged).
+fn remap(map: &Option<[u8; 256]>, id: u8) -> u8 {
+    map.as_ref().map_or(id, |m| m[id as usize])
 }
 
 /// Renumbers (in reach order when `reorder`, else keeping allocation
@@ -118,184 +239,167 @@ fn id_map(keep: &[u8]) -> [u8; 256] {
 /// always kept, even unreachable ones: an unreachable live object is a leak
 /// the invariants must see.
 fn renumber(s: &mut State, reorder: bool) {
-    if !reorder && !has_tombstones(s) {
-        return;
+    if reorder {
+        renumber_as::<Ordered>(s);
+    } else if has_tombstones(s) {
+        renumber_as::<Marked>(s);
     }
-    let mut file_keep = file_order(s);
-    let (mut av_keep, mut folio_keep, mut node_keep) = reach_order(s, &file_keep);
-    let mut slot_keep = slot_order(s, &folio_keep, &file_keep);
-    if !reorder {
-        av_keep.sort_unstable();
-        folio_keep.sort_unstable();
-        slot_keep.sort_unstable();
-        node_keep.sort_unstable();
-        file_keep.sort_unstable();
-    }
-    let identity =
-        |keep: &[u8], len: usize| keep.len() == len && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
-    if identity(&av_keep, s.anon_vmas.len())
-        && identity(&folio_keep, s.folios.len())
-        && identity(&slot_keep, s.swap.len())
-        && identity(&node_keep, s.stable_nodes.len())
-        && identity(&file_keep, s.files.len())
-    {
-        return;
-    }
-    let (file_map, node_map, slot_map) = (id_map(&file_keep), id_map(&node_keep), id_map(&slot_keep));
-    let (av_map, folio_map) = (id_map(&av_keep), id_map(&folio_keep));
-    // Every object a kept object refers to is kept (reach_order closes over
-    // all references), so no id maps to the u8::MAX filler.
-    let av = |id: AvId| av_map[id as usize];
-    permute(&mut s.anon_vmas, &av_keep);
-    for a in &mut s.anon_vmas {
-        a.root = av(a.root);
-        a.parent = av(a.parent);
-    }
-    permute(&mut s.folios, &folio_keep);
-    for f in &mut s.folios {
-        match f.mapping {
-            Mapping::Anon(a) => f.mapping = Mapping::Anon(av(a)),
-            Mapping::Ksm(n) => f.mapping = Mapping::Ksm(node_map[n as usize]),
-            Mapping::File(x) => f.mapping = Mapping::File(file_map[x as usize]),
-            Mapping::None => {}
+}
+
+/// [`renumber`] keeping what [`reach`] finds, in the order `R` keeps.
+fn renumber_as<R: Reached>(s: &mut State) {
+    let mut r = Reach::<R>::default();
+    reach(s, &mut r);
+    let Reach { avs, folios, slots, nodes, files } = r;
+    let av_map = avs.id_map(s.anon_vmas.len());
+    let folio_map = folios.id_map(s.folios.len());
+    let slot_map = slots.id_map(s.swap.len());
+    let node_map = nodes.id_map(s.stable_nodes.len());
+    let file_map = files.id_map(s.files.len());
+    // Only the tables that change, and the references into them, are
+    // rewritten. Every object a kept object refers to is kept (reach()
+    // closes over all references), so no id maps to the u8::MAX filler.
+    if av_map.is_some() {
+        avs.permute(&mut s.anon_vmas);
+        for a in &mut s.anon_vmas {
+            a.root = remap(&av_map, a.root);
+            a.parent = remap(&av_map, a.parent);
         }
-        f.swap = f.swap.map(|sl| slot_map[sl as usize]);
     }
-    permute(&mut s.stable_nodes, &node_keep);
-    for n in &mut s.stable_nodes {
-        n.kpfn = n.kpfn.map(|f| folio_map[f as usize]);
-        n.items.iter_mut().for_each(|r| r.anon_vma = av(r.anon_vma));
+    if folio_map.is_some() {
+        folios.permute(&mut s.folios);
     }
-    permute(&mut s.swap, &slot_keep);
-    for sl in &mut s.swap {
-        sl.cache = sl.cache.map(|f| folio_map[f as usize]);
+    if av_map.is_some() || node_map.is_some() || file_map.is_some() || slot_map.is_some() {
+        for f in &mut s.folios {
+            match f.mapping {
+                Mapping::Anon(a) => f.mapping = Mapping::Anon(remap(&av_map, a)),
+                Mapping::Ksm(n) => f.mapping = Mapping::Ksm(remap(&node_map, n)),
+                Mapping::File(x) => f.mapping = Mapping::File(remap(&file_map, x)),
+                Mapping::None => {}
+            }
+            f.swap = f.swap.map(|sl| remap(&slot_map, sl));
+        }
     }
-    permute(&mut s.files, &file_keep);
-    for f in &mut s.files {
-        for e in &mut f.cache {
-            match e {
-                CacheEntry::Folio(x) => *x = folio_map[*x as usize],
-                CacheEntry::Swap(x) => *x = slot_map[*x as usize],
-                CacheEntry::Hole => {}
+    if node_map.is_some() {
+        nodes.permute(&mut s.stable_nodes);
+    }
+    if folio_map.is_some() || av_map.is_some() {
+        for n in &mut s.stable_nodes {
+            n.kpfn = n.kpfn.map(|f| remap(&folio_map, f));
+            n.items.iter_mut().for_each(|r| r.anon_vma = remap(&av_map, r.anon_vma));
+        }
+    }
+    if slot_map.is_some() {
+        slots.permute(&mut s.swap);
+    }
+    if folio_map.is_some() {
+        for sl in &mut s.swap {
+            sl.cache = sl.cache.map(|f| remap(&folio_map, f));
+        }
+    }
+    if file_map.is_some() {
+        files.permute(&mut s.files);
+    }
+    if folio_map.is_some() || slot_map.is_some() {
+        for f in &mut s.files {
+            for e in &mut f.cache {
+                match e {
+                    CacheEntry::Folio(x) => *x = remap(&folio_map, *x),
+                    CacheEntry::Swap(x) => *x = remap(&slot_map, *x),
+                    CacheEntry::Hole => {}
+                }
             }
         }
     }
-    for mm in &mut s.mms {
-        for v in &mut mm.vmas {
-            v.anon_vma = v.anon_vma.map(av);
-            v.chain.iter_mut().for_each(|a| *a = av(*a));
-            v.file = v.file.map(|x| file_map[x as usize]);
+    if av_map.is_some() || file_map.is_some() {
+        for v in s.mms.iter_mut().flat_map(|mm| mm.vmas.iter_mut()) {
+            v.anon_vma = v.anon_vma.map(|a| remap(&av_map, a));
+            v.chain.iter_mut().for_each(|a| *a = remap(&av_map, *a));
+            v.file = v.file.map(|x| remap(&file_map, x));
         }
-        for pte in &mut mm.ptes {
-            match pte {
-                Pte::Present { folio, .. } => *folio = folio_map[*folio as usize],
-                Pte::Swap { slot, .. } => *slot = slot_map[*slot as usize],
-                Pte::None | Pte::Zero => {}
+    }
+    if folio_map.is_some() || slot_map.is_some() {
+        for mm in &mut s.mms {
+            for pte in &mut mm.ptes {
+                match pte {
+                    Pte::Present { folio, .. } => *folio = remap(&folio_map, *folio),
+                    Pte::Swap { slot, .. } => *slot = remap(&slot_map, *slot),
+                    Pte::None | Pte::Zero => {}
+                }
             }
-        }
-        for p in &mut mm.pins {
-            p.folio = folio_map[p.folio as usize];
+            for p in &mut mm.pins {
+                p.folio = remap(&folio_map, p.folio);
+            }
         }
     }
 }
 
-/// Files in the order they are reached: the named files first, where they
-/// are (their ids are their names), then shared anonymous objects in the
-/// order the processes' VMAs reach them, then live objects nothing maps
-/// (a leak the invariants must see). Freed objects nothing names are
-/// dropped.
-fn file_order(s: &State) -> IdList {
-    let mut files: IdList = (0..s.files.len() as FileId).filter(|&f| !s.files[f as usize].anon).collect();
-    for mm in &s.mms {
-        for v in &mm.vmas {
-            if let Some(f) = v.file.filter(|f| !files.contains(f)) {
-                files.push(f);
-            }
+/// What renumbering keeps of each table.
+#[derive(Default)]
+struct Reach<R> {
+    avs: R,
+    folios: R,
+    slots: R,
+    nodes: R,
+    files: R,
+}
+
+/// Every object renumbering keeps, in the order it is reached.
+///
+/// Files: the named files first, where they are (their ids are their
+/// names), then shared anonymous objects in the order the processes' VMAs
+/// reach them, then live objects nothing maps (a leak the invariants must
+/// see); a freed object is still named by a page-cache folio's mapping
+/// only in stable-id mode, so whatever a kept folio names is kept.
+///
+/// anon_vmas, folios and stable nodes: in the order they are reached from
+/// the processes (then from the page caches of the files), followed by
+/// live objects nothing reaches (leaks, and stale stable nodes, ordered by
+/// their rmap_items), closed over every reference a kept object holds.
+///
+/// Swap slots: from swap PTEs (pid order), then from shmem swap entries in
+/// the files' page caches, then from swap-cache folios in folio order, then
+/// slots still in use that nothing reaches (leaks). A run of slots a large
+/// folio took together is kept whole and in order while any of its slots
+/// is in use, so its slots stay consecutive.
+///
+/// Freed objects and free slots nothing names are dropped.
+fn reach<R: Reached>(s: &State, r: &mut Reach<R>) {
+    let Reach { avs, folios, slots, nodes, files } = r;
+    (0..s.files.len() as FileId).filter(|&f| !s.files[f as usize].anon).for_each(|f| files.push(f));
+    for v in s.mms.iter().flat_map(|mm| mm.vmas.iter()) {
+        if let Some(f) = v.file {
+            files.push(f);
         }
     }
     for (i, f) in s.files.iter().enumerate() {
-        if !f.freed && !files.contains(&(i as FileId)) {
+        if !f.freed {
             files.push(i as FileId);
         }
     }
-    // A freed object is still named by a page-cache folio's mapping only
-    // in stable-id mode; keep whatever a kept folio names.
     for f in &s.folios {
         if let Mapping::File(x) = f.mapping {
-            if !f.freed && !files.contains(&x) {
+            if !f.freed {
                 files.push(x);
             }
         }
     }
-    files
-}
 
-/// Swap slots in the order they are reached: from swap PTEs (pid order),
-/// then from shmem swap entries in the page caches of `files`, then from
-/// swap-cache folios in `folios` order, then slots still in use that
-/// nothing reaches (leaks). Free slots nothing names are dropped. A run of
-/// slots a large folio took together is kept whole and in order while any
-/// of its slots is in use, so its slots stay consecutive.
-fn slot_order(s: &State, folios: &[FolioId], files: &[FileId]) -> IdList {
-    let mut slots = IdList::new();
-    let mut push = |id: SlotId| {
-        let sl = &s.swap[id as usize];
-        let first = id - sl.pos;
-        for m in first..first + sl.run {
-            if !slots.contains(&m) {
-                slots.push(m);
-            }
-        }
-    };
-    for mm in &s.mms {
-        for pte in &mm.ptes {
-            if let Pte::Swap { slot, .. } = *pte {
-                push(slot);
-            }
-        }
-    }
-    for &file in files {
-        for e in &s.files[file as usize].cache {
-            if let CacheEntry::Swap(slot) = *e {
-                push(slot);
-            }
-        }
-    }
-    for &f in folios {
-        if let Some(sl) = s.folios[f as usize].swap {
-            push(sl);
-        }
-    }
-    for (i, sl) in s.swap.iter().enumerate() {
-        if !sl.free() {
-            push(i as SlotId);
-        }
-    }
-    slots
-}
-
-/// anon_vmas, folios and stable nodes in the order they are reached from
-/// the processes (then from the page caches of `files`), followed by live
-/// objects nothing reaches (leaks, and stale stable nodes, ordered by
-/// their rmap_items), closed over every reference a kept object holds.
-fn reach_order(s: &State, files: &[FileId]) -> (IdList, IdList, IdList) {
-    let (mut avs, mut folios) = (IdList::new(), IdList::new());
-    let push = push_new;
     for mm in &s.mms {
         for v in &mm.vmas {
             if let Some(a) = v.anon_vma {
-                push(&mut avs, a);
+                avs.push(a);
             }
             for &a in &v.chain {
-                push(&mut avs, a);
+                avs.push(a);
             }
         }
         for pte in &mm.ptes {
             match *pte {
-                Pte::Present { folio, .. } => push(&mut folios, folio),
+                Pte::Present { folio, .. } => folios.push(folio),
                 Pte::Swap { slot, .. } => {
                     if let Some(folio) = s.swap[slot as usize].cache {
-                        push(&mut folios, folio);
+                        folios.push(folio);
                     }
                 }
                 Pte::None | Pte::Zero => {}
@@ -303,62 +407,88 @@ fn reach_order(s: &State, files: &[FileId]) -> (IdList, IdList, IdList) {
         }
         // A pinned page whose mapping is gone is reached from its pin.
         for p in &mm.pins {
-            push(&mut folios, p.folio);
+            folios.push(p.folio);
         }
     }
     for sl in &s.swap {
         if let Some(folio) = sl.cache {
-            push(&mut folios, folio);
+            folios.push(folio);
         }
     }
-    for &file in files {
+    for file in files.ids() {
         for e in &s.files[file as usize].cache {
             if let CacheEntry::Folio(folio) = *e {
-                push(&mut folios, folio);
+                folios.push(folio);
             }
         }
     }
     for (i, f) in s.folios.iter().enumerate() {
         if !f.freed {
-            push(&mut folios, i as FolioId);
+            folios.push(i as FolioId);
         }
     }
-    let mut nodes = IdList::new();
-    for &f in &folios {
+    for f in folios.ids() {
         match s.folios[f as usize].mapping {
-            Mapping::Anon(a) => push(&mut avs, a),
-            Mapping::Ksm(n) => push(&mut nodes, n),
+            Mapping::Anon(a) => avs.push(a),
+            Mapping::Ksm(n) => nodes.push(n),
             Mapping::None | Mapping::File(_) => {}
         }
     }
-    let reached = nodes.len();
+    let reached = nodes.count();
     for (i, n) in s.stable_nodes.iter().enumerate() {
         if !n.freed {
-            push(&mut nodes, i as NodeId);
+            nodes.push(i as NodeId);
         }
     }
     // Stale nodes (no folio reaches them) in the order of their rmap_items,
     // which name (mm, address) pairs no other node holds.
-    nodes[reached..].sort_by_key(|&n| s.stable_nodes[n as usize].items.iter().map(|r| (r.mm, r.address)).min());
-    for &n in &nodes {
+    nodes.sort_from(reached, |&n| s.stable_nodes[n as usize].items.iter().map(|r| (r.mm, r.address)).min());
+    for n in nodes.ids() {
         for r in &s.stable_nodes[n as usize].items {
-            push(&mut avs, r.anon_vma);
+            avs.push(r.anon_vma);
         }
     }
     for (i, a) in s.anon_vmas.iter().enumerate() {
         if !a.freed {
-            push(&mut avs, i as AvId);
+            avs.push(i as AvId);
         }
     }
-    let mut i = 0;
-    while i < avs.len() {
-        let a = &s.anon_vmas[avs[i] as usize];
-        let (root, parent) = (a.root, a.parent);
-        push(&mut avs, root);
-        push(&mut avs, parent);
-        i += 1;
+    avs.close(|av| {
+        let a = &s.anon_vmas[av as usize];
+        [a.root, a.parent]
+    });
+
+    let mut push_slot = |id: SlotId| {
+        let sl = &s.swap[id as usize];
+        let first = id - sl.pos;
+        for m in first..first + sl.run {
+            slots.push(m);
+        }
+    };
+    for mm in &s.mms {
+        for pte in &mm.ptes {
+            if let Pte::Swap { slot, .. } = *pte {
+                push_slot(slot);
+            }
+        }
     }
-    (avs, folios, nodes)
+    for file in files.ids() {
+        for e in &s.files[file as usize].cache {
+            if let CacheEntry::Swap(slot) = *e {
+                push_slot(slot);
+            }
+        }
+    }
+    for f in folios.ids() {
+        if let Some(sl) = s.folios[f as usize].swap {
+            push_slot(sl);
+        }
+    }
+    for (i, sl) in s.swap.iter().enumerate() {
+        if !sl.free() {
+            push_slot(i as SlotId);
+        }
+    }
 }
 
 /// The state with processes in a canonical order and canonical ids: one
@@ -518,5 +648,67 @@ impl Hash for State {
                 self.files.hash(h);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reach, Marked, Ordered, Reach, Reached};
+    use crate::config::{ActionSet, Config, Ids, Mthp};
+    use crate::rng::SplitMix64;
+    use crate::step::{enabled_actions, step};
+    use crate::{Ctx, State};
+
+    /// The tables' kept ids, ascending.
+    fn kept<R: Reached>(s: &State) -> Vec<Vec<u8>> {
+        let mut r = Reach::<R>::default();
+        reach(s, &mut r);
+        [r.avs, r.folios, r.slots, r.nodes, r.files]
+            .iter()
+            .map(|t| {
+                let mut v: Vec<u8> = t.ids().collect();
+                v.sort_unstable();
+                v
+            })
+            .collect()
+    }
+
+    /// Compact ids (`Marked`) keep exactly the objects canonical ids
+    /// (`Ordered`) keep, on states with tombstones (stable ids keep them)
+    /// from random walks over every action kind, files and large folios.
+    #[test]
+    fn marked_and_ordered_reach_the_same_objects() {
+        let mut rng = SplitMix64(7);
+        let (mut checked, mut tomb) = (0, 0);
+        for (files, mthp) in [(0, Mthp::none()), (3, Mthp::none()), (0, Mthp(0b110))] {
+            let cfg = Config {
+                procs: 3,
+                pages: 4,
+                actions: ActionSet::every(),
+                ids: Ids::Stable,
+                symmetry: false,
+                files,
+                mthp,
+                ..Config::default()
+            };
+            let mut out = Vec::new();
+            for _ in 0..40 {
+                let mut s = State::initial(&cfg);
+                for _ in 0..25 {
+                    out.clear();
+                    enabled_actions(&cfg, &s, &mut out);
+                    if out.is_empty() {
+                        break;
+                    }
+                    let a = out[rng.below(out.len() as u64) as usize];
+                    let Ok(n) = step(&s, a, &mut Ctx::new(&cfg, false)) else { continue };
+                    s = n;
+                    assert_eq!(kept::<Marked>(&s), kept::<Ordered>(&s), "{s:?}");
+                    checked += 1;
+                    tomb += usize::from(super::has_tombstones(&s));
+                }
+            }
+        }
+        assert!(checked > 2000 && tomb > 500, "{checked} states checked, {tomb} with tombstones");
     }
 }
