@@ -81,12 +81,42 @@ pub fn ancestor_closure(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
+/// Per anon_vma id, whether its interval tree is non-empty (some live
+/// VMA's chain links it: `State::tree_len() > 0`), computed for every
+/// anon_vma in one walk of the VMAs.
+fn tree_nonempty(s: &State) -> [bool; 256] {
+    let mut t = [false; 256];
+    for (_, v) in s.all_vmas() {
+        v.chain.iter().for_each(|&a| t[a as usize] = true);
+    }
+    t
+}
+
+/// Per anon_vma id, the anon_vmas with a non-empty tree whose parent it is.
+fn live_children(s: &State, nonempty: &[bool; 256]) -> [u16; 256] {
+    let mut c = [0u16; 256];
+    for (y, a) in s.anon_vmas.iter().enumerate() {
+        c[a.parent as usize] += u16::from(nonempty[y]);
+    }
+    c
+}
+
 /// I6: the refcount is the tree's own reference plus, for a root, one per
 /// live descendant, plus one per KSM rmap_item pinning it
 /// (try_to_merge_with_ksm_page(): get_anon_vma()); an anon_vma is freed
 /// exactly when it reaches zero, so one that KSM pins outlives its tree.
 pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
+    let nonempty = tree_nonempty(s);
+    // Live descendants per root, and KSM pins per anon_vma, counted once.
+    let (mut descendants, mut pins) = ([0u16; 256], [0u16; 256]);
+    for y in live_ids(s) {
+        let root = s.anon_vmas[y as usize].root;
+        descendants[root as usize] += u16::from(root != y);
+    }
+    for r in s.stable_nodes.iter().filter(|n| !n.freed).flat_map(|n| n.items.iter()) {
+        pins[r.anon_vma as usize] += 1;
+    }
     for (i, a) in s.anon_vmas.iter().enumerate() {
         let x = i as AvId;
         if a.freed {
@@ -95,11 +125,9 @@ pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
             }
             continue;
         }
-        let own = usize::from(s.tree_len(x) > 0);
-        let descendants =
-            if a.root == x { live_ids(s).filter(|&y| y != x && s.anon_vmas[y as usize].root == x).count() } else { 0 };
-        let pins =
-            s.stable_nodes.iter().filter(|n| !n.freed).flat_map(|n| n.items.iter()).filter(|r| r.anon_vma == x).count();
+        let own = usize::from(nonempty[i]);
+        let descendants = if a.root == x { descendants[i] as usize } else { 0 };
+        let pins = pins[i] as usize;
         if a.refcount as usize != own + descendants + pins {
             bad.push(format!(
                 "AV{x}: refcount {} but tree reference {own} + live descendants {descendants} + KSM rmap_items {pins}",
@@ -110,30 +138,28 @@ pub fn refcount(s: &State, _: Kernel) -> Result<(), String> {
     report(bad)
 }
 
-fn vmas_using(s: &State, x: AvId) -> usize {
-    s.all_vmas().filter(|(_, v)| v.anon_vma == Some(x)).count()
-}
-
-fn live_children(s: &State, x: AvId) -> usize {
-    (0..s.anon_vmas.len() as AvId).filter(|&y| s.anon_vmas[y as usize].parent == x && s.tree_len(y) > 0).count()
-}
-
 /// I7: `num_active_vmas` (v6.18), or `degree` (v5.19), matches the VMAs
 /// (and for `degree`, the non-empty children) that use the anon_vma.
 pub fn num_active_vmas(s: &State, k: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
+    let mut using = [0u16; 256];
+    for (_, v) in s.all_vmas() {
+        if let Some(a) = v.anon_vma {
+            using[a as usize] += 1;
+        }
+    }
+    let children = if k == Kernel::V5_19 { live_children(s, &tree_nonempty(s)) } else { [0; 256] };
     for x in live_ids(s) {
         let a = &s.anon_vmas[x as usize];
-        let vmas = vmas_using(s, x);
+        let vmas = using[x as usize] as usize;
+        let c = children[x as usize] as usize;
         match k {
             k if k.is_v6() && a.num_active_vmas as usize != vmas => {
                 bad.push(format!("AV{x}: num_active_vmas {} but {vmas} VMAs use it", a.num_active_vmas))
             }
-            Kernel::V5_19 if a.degree as usize != vmas + live_children(s, x) => bad.push(format!(
-                "AV{x}: degree {} but {vmas} VMAs + {} non-empty children",
-                a.degree,
-                live_children(s, x)
-            )),
+            Kernel::V5_19 if a.degree as usize != vmas + c => {
+                bad.push(format!("AV{x}: degree {} but {vmas} VMAs + {c} non-empty children", a.degree))
+            }
             _ => {}
         }
     }
@@ -148,9 +174,10 @@ pub fn num_children(s: &State, k: Kernel) -> Result<(), String> {
         return Ok(());
     }
     let mut bad = Vec::new();
+    let children = live_children(s, &tree_nonempty(s));
     for x in live_ids(s) {
         let a = &s.anon_vmas[x as usize];
-        let c = live_children(s, x);
+        let c = children[x as usize] as usize;
         if a.num_children as usize != c {
             bad.push(format!("AV{x}: num_children {} but {c} non-empty children", a.num_children));
         }
@@ -195,8 +222,9 @@ pub fn same_anon_vma_same_chain(s: &State, _: Kernel) -> Result<(), String> {
 /// `anon_vma->parent->num_children--` in unlink_anon_vmas() is safe.
 pub fn parent_live(s: &State, _: Kernel) -> Result<(), String> {
     let mut bad = Vec::new();
+    let nonempty = tree_nonempty(s);
     for (i, a) in s.anon_vmas.iter().enumerate() {
-        if a.freed || s.tree_len(i as u8) == 0 {
+        if a.freed || !nonempty[i] {
             continue;
         }
         if s.anon_vmas.get(a.parent as usize).is_none_or(|p| p.freed) {

@@ -6,7 +6,7 @@
 
 use crate::config::Mutant;
 use crate::ctx::{oops, touch, Branch, Ctx};
-use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pid, Pte, State, Vma};
+use crate::state::{AnonVma, AvId, Folio, FolioId, Mapping, Mm, OopsKind, Page, Pid, Pte, State, Vma, MAX_CHAIN};
 
 /// Mirrors anon_vma_alloc(): refcount 1, its own root and parent.
 /// v5.19 started `degree` at 1 ("Reference for first vma"); v6.18 starts
@@ -227,10 +227,10 @@ pub fn unlink_anon_vmas(s: &mut State, ctx: &mut Ctx, pid: usize, vma: &mut Vma)
             oops(s, OopsKind::UnlinkBeforeZap, what);
         }
     }
-    let mut emptied = Vec::new();
+    let mut emptied = crate::inline::Inline::<AvId, MAX_CHAIN>::new();
     for &av in &vma.chain {
         touch(s, av, "unlink_anon_vmas");
-        if s.tree_len(av) == 0 {
+        if s.tree_empty(av) {
             let parent = s.anon_vmas[av as usize].parent;
             touch(s, parent, "unlink_anon_vmas: anon_vma->parent->num_children--");
             let p = &mut s.anon_vmas[parent as usize];

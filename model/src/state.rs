@@ -696,6 +696,12 @@ impl State {
         self.all_vmas().filter(|(_, v)| v.chain.contains(&av)).count()
     }
 
+    /// Whether `av`'s interval tree is empty (`RB_EMPTY_ROOT(&anon_vma->rb_root.rb_root)`):
+    /// [`State::tree_len`] is 0, found without counting.
+    pub fn tree_empty(&self, av: AvId) -> bool {
+        !self.all_vmas().any(|(_, v)| v.chain.contains(&av))
+    }
+
     /// Whether every process has exited.
     pub fn all_exited(&self) -> bool {
         self.mms.iter().all(|mm| !mm.alive)
