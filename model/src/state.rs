@@ -220,7 +220,7 @@ impl Vma {
 }
 
 /// `struct anon_vma`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct AnonVma {
     /// `->root`: the oldest anon_vma of this fork tree (itself for a root).
     pub root: AvId,
@@ -493,7 +493,7 @@ impl Folio {
 }
 
 /// One swap slot: `si->swap_map[offset]` and the swap cache entry.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct SwapSlot {
     /// Swap PTEs naming the slot (`swap_count()`, without `SWAP_HAS_CACHE`).
     pub count: u8,
