@@ -14,16 +14,20 @@ use rmapcheck_model::State;
 /// merging two of 2^64 values.
 pub fn fingerprint(s: &State) -> u64 {
     thread_local!(static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
-    BUF.with(|b| fingerprint_into(s, &mut b.borrow_mut()).0)
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        fingerprint_into(s, &mut b).0
+    })
 }
 
-/// [`fingerprint`], with the encoding it hashed left in `buf`; the flag
-/// says whether that is `s`'s own encoding (what the frontier stores) or
-/// its representative's. Hashing the encoding lets a new state's record
+/// [`fingerprint`], with the encoding it hashed appended to `buf`; the
+/// flag says whether that is `s`'s own encoding (what the frontier stores)
+/// or its representative's. Hashing the encoding lets a new state's record
 /// reuse the bytes: one walk over the state instead of two.
 pub fn fingerprint_into(s: &State, buf: &mut Vec<u8>) -> (u64, bool) {
-    buf.clear();
+    let at = buf.len();
     let rep = folded(s);
     encode_body(rep.as_ref().unwrap_or(s), buf);
-    (xxhash_rust::xxh3::xxh3_64(buf).max(1), rep.is_none())
+    (xxhash_rust::xxh3::xxh3_64(&buf[at..]).max(1), rep.is_none())
 }
