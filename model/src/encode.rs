@@ -3,7 +3,8 @@
 //! written, in declaration order: a `u8` or an id as one byte, a `bool` as
 //! 0 or 1, an `Option` as a tag byte and its value, an enum as its variant's
 //! index and its fields, an inline list (`ArrayVec`) as a length byte and
-//! its items, a table (`Vec`) as a two-byte length and its items. Lengths
+//! its items, a table (`Vec`) as its length (one byte below 255, else
+//! 255 and two bytes) and its items. Lengths
 //! and tags make it prefix-free, so two states have equal bytes exactly
 //! when they are equal: a fingerprint of the bytes is one of the state.
 //!
@@ -80,8 +81,16 @@ pub fn decode(bytes: &[u8], symmetry: bool) -> Option<State> {
 }
 
 fn table<T>(out: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T)) {
-    let len = u16::try_from(items.len()).expect("ids are 8 bits: tables hold at most 256 rows");
-    out.extend_from_slice(&len.to_le_bytes());
+    // One byte below 255; 255 and two more bytes past it (ids are 8 bits:
+    // a table holds at most 256 rows).
+    match u8::try_from(items.len()) {
+        Ok(n) if n < u8::MAX => out.push(n),
+        _ => {
+            let len = u16::try_from(items.len()).expect("ids are 8 bits: tables hold at most 256 rows");
+            out.push(u8::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+        }
+    }
     for i in items {
         f(out, i);
     }
@@ -262,7 +271,10 @@ impl Reader<'_> {
     }
 
     fn table<T>(&mut self, mut f: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        let len = u16::from_le_bytes([self.u8()?, self.u8()?]) as usize;
+        let len = match self.u8()? {
+            u8::MAX => u16::from_le_bytes([self.u8()?, self.u8()?]) as usize,
+            n => n as usize,
+        };
         // A corrupt length must not reserve gigabytes: a row is at least a byte.
         let mut v = Vec::with_capacity(len.min(self.0.len()));
         for _ in 0..len {
@@ -411,5 +423,36 @@ impl Reader<'_> {
             content: self.list(Self::u8)?,
             freed: self.bool()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables of 254, 255 and 256 rows (one length byte, then the long
+    /// form) decode to themselves; a truncated or extended encoding does
+    /// not decode. (Microseconds.)
+    #[test]
+    fn long_tables_round_trip_and_damage_is_refused() {
+        for rows in [0, 1, 254, 255, 256] {
+            let mut s = State::new(1, false);
+            let av = AnonVma {
+                root: 0,
+                parent: 0,
+                refcount: 1,
+                num_children: 1,
+                num_active_vmas: 1,
+                degree: 1,
+                freed: false,
+            };
+            s.anon_vmas = vec![av; rows];
+            let mut bytes = Vec::new();
+            encode(&s, &mut bytes);
+            assert_eq!(decode(&bytes, false).as_ref(), Some(&s), "{rows} rows");
+            assert_eq!(decode(&bytes[..bytes.len() - 1], false), None, "{rows} rows, truncated");
+            bytes.push(0);
+            assert_eq!(decode(&bytes, false), None, "{rows} rows, a byte too many");
+        }
     }
 }
