@@ -19,7 +19,7 @@ RULES = [
     ("successor generation (kernel model)", ["rmapcheck_model::step::step"]),
     ("frontier decode", ["frontier::decode"]),
     ("frontier encode", ["frontier::encode"]),
-    ("seen-set lookup", ["FpSet::contains", "hashbrown::"]),
+    ("seen-set lookup", ["FpSet::contains", "FpSet::prefetch", "hashbrown::"]),
     ("state drop", ["drop_in_place<rmapcheck_model::state::State>"]),
     ("insert phase", ["bfs::Search::insert", "fpset::Table::insert", "FpSet::insert"]),
 ]

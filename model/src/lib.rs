@@ -25,6 +25,7 @@ pub mod canon;
 pub mod config;
 pub mod ctx;
 pub mod display;
+pub mod encode;
 pub mod filemap;
 pub mod gup;
 pub mod huge_memory;

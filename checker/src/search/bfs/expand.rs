@@ -14,7 +14,7 @@ use super::shard::Exchange;
 use crate::explore::Explorer;
 use crate::report::rss_kib;
 use crate::strategy::Limits;
-use rmapcheck_model::Action;
+use rmapcheck_model::{Action, State};
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -91,8 +91,23 @@ pub struct Worker {
     actions: Vec<Action>,
     buf: Vec<u8>,
     key: Vec<u8>,
-    /// The encoding of the successor last fingerprinted.
-    body: Vec<u8>,
+    /// The successors of the state being expanded, and the encodings
+    /// their fingerprints hashed.
+    succ: Vec<Succ>,
+    bodies: Vec<u8>,
+}
+
+/// A successor stepped and fingerprinted, not yet looked up.
+struct Succ {
+    /// Its action's index among the parent's enabled actions.
+    k: usize,
+    fp: u64,
+    /// Its encoding: `bodies[at..end]`.
+    at: usize,
+    end: usize,
+    /// The state itself when that encoding is its representative's (the
+    /// frontier keeps the state, so it is encoded again if new).
+    other: Option<State>,
 }
 
 impl Worker {
@@ -106,7 +121,8 @@ impl Worker {
         self.local.clear();
         let mut n = 0usize;
         let symmetry = cx.ex.cfg.symmetry;
-        let (local, actions, key_buf, body) = (&mut self.local, &mut self.actions, &mut self.key, &mut self.body);
+        let (local, actions, key_buf) = (&mut self.local, &mut self.actions, &mut self.key);
+        let (succ, bodies) = (&mut self.succ, &mut self.bodies);
         let read = seg.for_each(&mut self.buf, shards as u64, |id, rec| {
             if n.is_multiple_of(1024) {
                 u.timed_out = cx.limits.past_deadline();
@@ -136,10 +152,21 @@ impl Worker {
                 u.cut_off |= !actions.is_empty();
                 return true;
             }
+            // Every successor is stepped and fingerprinted before any is
+            // looked up, its seen-set slot prefetched meanwhile: the lookups
+            // then find their slots in the cache instead of waiting on
+            // memory one at a time (docs/speed.md).
+            succ.clear();
+            bodies.clear();
             for (k, &a) in actions.iter().enumerate() {
                 let Some((next, _)) = cx.ex.step(&s, a) else { continue };
                 u.generated += 1;
-                let (fp, own_bytes) = fingerprint_into(&next, body);
+                let at = bodies.len();
+                let (fp, own_bytes) = fingerprint_into(&next, bodies);
+                cx.seen.prefetch(fp);
+                succ.push(Succ { k, fp, at, end: bodies.len(), other: (!own_bytes).then_some(next) });
+            }
+            for Succ { k, fp, at, end, other } in succ.drain(..) {
                 let to = cx.exchange.map_or(cx.me, |x| x.owner(fp) as u64);
                 if (to == cx.me && cx.seen.contains(fp)) || !local.insert(fp) {
                     continue;
@@ -152,10 +179,9 @@ impl Worker {
                     key_buf.extend_from_slice(key);
                     key_buf.extend_from_slice(&(k as u16).to_be_bytes());
                 }
-                if own_bytes {
-                    push_record(key_buf, body, &mut c.bytes);
-                } else {
-                    encode(&next, key_buf, &mut c.bytes);
+                match &other {
+                    None => push_record(key_buf, &bodies[at..end], &mut c.bytes),
+                    Some(next) => encode(next, key_buf, &mut c.bytes),
                 }
                 if c.fps.len() == SEGMENT {
                     let full = std::mem::take(c);

@@ -1,6 +1,6 @@
-//! The BFS frontier as bytes: each state serialized with postcard (serde,
-//! so any field the model adds is encoded without a line here), behind a
-//! two-byte length, in segments of at most [`SEGMENT`] states. Segments
+//! The BFS frontier as bytes: each state encoded field by field
+//! (`rmapcheck_model::encode`, which does not compile until a field the
+//! model adds is encoded there), behind a two-byte length, in segments of at most [`SEGMENT`] states. Segments
 //! stay in memory while the frontier fits its budget; past it they are
 //! appended to one file per level in the spill directory and read back,
 //! in order, when that level is expanded; the file is deleted once the
@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 pub const SEGMENT: usize = 2048;
 
 /// Appends `s` as one record: its length (u16, little endian), `key` (the
-/// order key of a sharded run, empty otherwise), then the postcard bytes.
+/// order key of a sharded run, empty otherwise), then the state bytes.
 pub fn encode(s: &State, key: &[u8], out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0, 0]);
@@ -28,7 +28,7 @@ pub fn encode(s: &State, key: &[u8], out: &mut Vec<u8>) {
     out[at..at + 2].copy_from_slice(&len.to_le_bytes());
 }
 
-/// Appends one record whose postcard bytes `body` are already encoded.
+/// Appends one record whose state bytes `body` are already encoded.
 pub fn push_record(key: &[u8], body: &[u8], out: &mut Vec<u8>) {
     let len = key.len() + body.len();
     let len = u16::try_from(len).unwrap_or_else(|_| panic!("a state of {len} bytes: records hold at most 65535"));
@@ -37,27 +37,24 @@ pub fn push_record(key: &[u8], body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
-/// Appends the postcard bytes of `s`.
+/// Appends the encoding of `s` (`rmapcheck_model::encode`: every field,
+/// fixed layout).
 pub fn encode_body(s: &State, out: &mut Vec<u8>) {
-    // postcard is not self-describing: every field must be written.
-    *out = rmapcheck_model::state::with_every_field(|| postcard::to_extend(s, std::mem::take(out)))
-        .expect("a State always serializes");
+    rmapcheck_model::encode::encode(s, out);
 }
 
-/// The record at the start of `bytes`: its postcard bytes and the rest
+/// The record at the start of `bytes`: its state bytes and the rest
 /// (`None` when its length runs past the end: a corrupt segment).
 pub fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]) as usize;
     Some((bytes.get(2..2 + len)?, &bytes[2 + len..]))
 }
 
-/// Decodes a record's postcard bytes (`None` unless they are exactly one
+/// Decodes a record's state bytes (`None` unless they are exactly one
 /// state: a corrupt record). `symmetry` is run configuration the state
-/// carries but does not serialize.
+/// carries but does not encode.
 pub fn decode(bytes: &[u8], symmetry: bool) -> Option<State> {
-    let (mut s, rest): (State, _) = postcard::take_from_bytes(bytes).ok()?;
-    s.symmetry = symmetry;
-    rest.is_empty().then_some(s)
+    rmapcheck_model::encode::decode(bytes, symmetry)
 }
 
 /// The error of a frontier record that does not decode.
