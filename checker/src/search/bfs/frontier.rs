@@ -175,6 +175,8 @@ pub struct Spill {
     disk: AtomicU64,
     /// Most bytes of records on disk at once.
     pub peak_disk: AtomicU64,
+    /// Bytes of records written to disk, in all.
+    pub written: AtomicU64,
     next: OnceLock<std::io::Result<Arc<LevelFile>>>,
     depth: usize,
 }
@@ -189,6 +191,7 @@ impl Spill {
             peak_mem: AtomicUsize::new(0),
             disk: AtomicU64::new(0),
             peak_disk: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             next: OnceLock::new(),
             depth: 0,
         }
@@ -222,6 +225,7 @@ impl Spill {
         };
         let off = file.len.fetch_add(n as u64, Relaxed);
         file.file.write_all_at(&bytes, off)?;
+        self.written.fetch_add(n as u64, Relaxed);
         let now = self.disk.fetch_add(n as u64, Relaxed) + n as u64;
         self.peak_disk.fetch_max(now, Relaxed);
         let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
@@ -251,6 +255,16 @@ impl Spill {
                 self.disk.fetch_sub(*len as u64, Relaxed);
             }
         }
+    }
+
+    /// Bytes of records on disk now.
+    pub fn on_disk(&self) -> u64 {
+        self.disk.load(Relaxed)
+    }
+
+    /// Bytes of records in memory now.
+    pub fn in_memory(&self) -> usize {
+        self.mem.load(Relaxed)
     }
 
     /// Returns a consumed segment's memory or disk share.
@@ -300,21 +314,30 @@ pub struct Cands {
     pub bytes: Vec<u8>,
 }
 
-/// Candidates kept as a segment, with a flag per candidate that the
-/// insertion phase sets when it is the first of its fingerprint.
+/// Candidates, with a flag per candidate that the insertion phase sets
+/// when it is the first of its fingerprint. `seg` holds their records
+/// when they travel with them (a sharded run); without it the winners'
+/// records are regenerated from their parents (`regen.rs`).
 pub struct Batch {
     pub fps: Vec<u64>,
     pub links: Vec<u64>,
     pub won: Vec<AtomicBool>,
-    pub seg: Segment,
+    pub seg: Option<Segment>,
 }
 
 impl Batch {
-    /// Keeps `c`'s states through the spill (memory or disk).
+    /// Keeps `c`'s states through the spill (memory or disk), if it has
+    /// records.
     pub fn keep(c: Cands, spill: &Spill) -> std::io::Result<Batch> {
         let n = c.fps.len();
-        let seg = spill.keep(0, n, c.bytes)?;
+        let seg = if c.bytes.is_empty() { None } else { Some(spill.keep(0, n, c.bytes)?) };
         Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
+    }
+
+    /// `c`'s candidates without records (their winners are regenerated).
+    pub fn bare(c: Cands) -> Batch {
+        let won = (0..c.fps.len()).map(|_| AtomicBool::new(false)).collect();
+        Batch { fps: c.fps, links: c.links, won, seg: None }
     }
 }
 

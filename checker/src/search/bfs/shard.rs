@@ -275,7 +275,9 @@ impl Stream {
         while self.k == self.fps.len() {
             let Some(b) = self.batches.next() else { return Ok(None) };
             (self.fps, self.links, self.k, self.pos) = (b.fps, b.links, 0, 0);
-            self.bytes = spill.take(b.seg)?;
+            let seg =
+                b.seg.ok_or_else(|| std::io::Error::other("internal error: sharded candidates without records"))?;
+            self.bytes = spill.take(seg)?;
         }
         let len = 2 + u16::from_le_bytes([self.bytes[self.pos], self.bytes[self.pos + 1]]) as usize;
         let r = (self.fps[self.k], self.links[self.k], self.pos..self.pos + len);
