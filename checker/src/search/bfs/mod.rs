@@ -222,7 +222,7 @@ impl<'a> Search<'a> {
         let mut frontier = Vec::new();
         if self.owner(init_fp) == self.me {
             self.seen.insert(init_fp);
-            if let Err(e) = self.links.write(self.me, &[ROOT]) {
+            if let Err(e) = self.links.write(self.me, &[ROOT]).and_then(|()| self.links.seal()) {
                 return storage_failure(e);
             }
             self.next_index = 1;
@@ -432,6 +432,7 @@ impl<'a> Search<'a> {
                     Ok(segs)
                 })
                 .collect::<std::io::Result<_>>()?;
+            links.seal()?;
             return Ok(next.into_iter().flatten().collect());
         }
         let mut firsts = Vec::new();
@@ -452,6 +453,7 @@ impl<'a> Search<'a> {
                 links.write(first, &recs)
             })
             .collect::<std::io::Result<()>>()?;
+        links.seal()?;
         Ok(groups.iter_mut().flatten().filter_map(|b| b.seg.take().filter(|s| s.states > 0)).collect())
     }
 
