@@ -2,12 +2,13 @@
 //! Each state is decoded, checked, and its successors are fingerprinted;
 //! a successor owned by this process and not in the seen set (read only
 //! during this phase), nor already a candidate of this segment, becomes a
-//! candidate: fingerprint and parent link (unsharded, the new states'
-//! records are regenerated from their parents after the insertion,
-//! `regen.rs`; sharded, the encoded state too, whose order key the merge
-//! needs). Successors another shard owns go to that shard's outbox
-//! unchecked, with their encoded state (only the owner knows whether they
-//! are new, and it does not hold their parent).
+//! candidate: fingerprint, parent link, encoded state (unsharded, a batch
+//! of candidates whose states do not fit the frontier's memory budget
+//! drops them: its new states are regenerated from their parents after the
+//! insertion, `regen.rs`, so only new states reach the disk). Successors
+//! another shard owns go to that shard's outbox unchecked, with their
+//! encoded state (only the owner knows whether they are new, and it does
+//! not hold their parent).
 
 use super::fingerprint::fingerprint_into;
 use super::fpset::FpSet;
@@ -150,15 +151,6 @@ impl Worker {
                 let c = if to == cx.me { &mut own } else { &mut out[to as usize] };
                 c.fps.push(fp);
                 c.links.push(link(id, k));
-                if to == cx.me && cx.exchange.is_none() {
-                    // Unsharded, a new state's record is regenerated
-                    // from its parent after the insertion (`regen.rs`):
-                    // only new states' bytes reach the disk.
-                    if c.fps.len() == SEGMENT {
-                        u.batches.push(Batch::bare(std::mem::take(c)));
-                    }
-                    continue;
-                }
                 key_buf.clear();
                 if cx.exchange.is_some() {
                     key_buf.extend_from_slice(key);
@@ -172,7 +164,7 @@ impl Worker {
                 if c.fps.len() == SEGMENT {
                     let full = std::mem::take(c);
                     if to == cx.me {
-                        match Batch::keep(full, cx.spill) {
+                        match Batch::keep(full, cx.spill, cx.exchange.is_none()) {
                             Ok(b) => u.batches.push(b),
                             Err(e) => {
                                 u.io.get_or_insert(e);
@@ -193,10 +185,8 @@ impl Worker {
             cx.stop.store(true, Relaxed);
         }
         cx.live.fresh.fetch_add(local.len(), Relaxed);
-        if !own.fps.is_empty() && cx.exchange.is_none() {
-            u.batches.push(Batch::bare(own));
-        } else if !own.fps.is_empty() {
-            match Batch::keep(own, cx.spill) {
+        if !own.fps.is_empty() {
+            match Batch::keep(own, cx.spill, cx.exchange.is_none()) {
                 Ok(b) => u.batches.push(b),
                 Err(e) => {
                     u.io.get_or_insert(e);

@@ -207,14 +207,12 @@ impl Spill {
     /// Keeps a new segment of `states` records, numbered from `first_id`:
     /// in memory within the budget, else in this level's file (its `won`
     /// bitmap is filled in by [`Segment::decide`]).
-    pub fn keep(&self, first_id: u64, states: usize, mut bytes: Vec<u8>) -> std::io::Result<Segment> {
-        bytes.shrink_to_fit();
+    pub fn keep(&self, first_id: u64, states: usize, bytes: Vec<u8>) -> std::io::Result<Segment> {
+        let bytes = match self.keep_in_memory(first_id, states, bytes) {
+            Ok(seg) => return Ok(seg),
+            Err(bytes) => bytes,
+        };
         let n = bytes.len();
-        if self.mem.load(Relaxed) + n <= self.budget {
-            let now = self.mem.fetch_add(n, Relaxed) + n;
-            self.peak_mem.fetch_max(now, Relaxed);
-            return Ok(Segment { first_id, states, data: Data::Mem(bytes) });
-        }
         let file = match self.next.get_or_init(|| {
             let path = self.dir.join(format!("frontier-{}.bin", self.depth));
             let file = File::options().read(true).write(true).create(true).truncate(true).open(&path)?;
@@ -230,6 +228,19 @@ impl Spill {
         self.peak_disk.fetch_max(now, Relaxed);
         let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
         Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, sum, won: Vec::new() } })
+    }
+
+    /// Keeps a new segment in memory if it fits the budget, else gives
+    /// its bytes back.
+    pub fn keep_in_memory(&self, first_id: u64, states: usize, mut bytes: Vec<u8>) -> Result<Segment, Vec<u8>> {
+        let n = bytes.len();
+        if self.mem.load(Relaxed) + n > self.budget {
+            return Err(bytes);
+        }
+        bytes.shrink_to_fit();
+        let now = self.mem.fetch_add(n, Relaxed) + n;
+        self.peak_mem.fetch_max(now, Relaxed);
+        Ok(Segment { first_id, states, data: Data::Mem(bytes) })
     }
 
     /// A segment's records, all of them (a segment the insertion phase has
@@ -315,9 +326,9 @@ pub struct Cands {
 }
 
 /// Candidates, with a flag per candidate that the insertion phase sets
-/// when it is the first of its fingerprint. `seg` holds their records
-/// when they travel with them (a sharded run); without it the winners'
-/// records are regenerated from their parents (`regen.rs`).
+/// when it is the first of its fingerprint. `seg` holds their records,
+/// unless they did not fit the frontier's memory (unsharded): then the
+/// winners' records are regenerated from their parents (`regen.rs`).
 pub struct Batch {
     pub fps: Vec<u64>,
     pub links: Vec<u64>,
@@ -326,18 +337,13 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Keeps `c`'s states through the spill (memory or disk), if it has
-    /// records.
-    pub fn keep(c: Cands, spill: &Spill) -> std::io::Result<Batch> {
+    /// Keeps `c`'s states through the spill: in memory within its budget,
+    /// past it on disk, or, when `regen` (the parents stay at hand), not
+    /// at all.
+    pub fn keep(c: Cands, spill: &Spill, regen: bool) -> std::io::Result<Batch> {
         let n = c.fps.len();
-        let seg = if c.bytes.is_empty() { None } else { Some(spill.keep(0, n, c.bytes)?) };
+        let seg = if regen { spill.keep_in_memory(0, n, c.bytes).ok() } else { Some(spill.keep(0, n, c.bytes)?) };
         Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
-    }
-
-    /// `c`'s candidates without records (their winners are regenerated).
-    pub fn bare(c: Cands) -> Batch {
-        let won = (0..c.fps.len()).map(|_| AtomicBool::new(false)).collect();
-        Batch { fps: c.fps, links: c.links, won, seg: None }
     }
 }
 

@@ -339,9 +339,17 @@ impl<'a> Search<'a> {
                 }
             }
             let candidates: usize = groups.iter().flatten().map(|b| b.fps.len()).sum();
+            // A segment whose candidates all kept their records is not
+            // needed again.
+            let parents: Vec<Option<Segment>> = if self.exchange.is_some() {
+                Vec::new()
+            } else {
+                let groups = groups.iter();
+                frontier.drain(..).zip(groups).map(|(f, g)| self.parent_needed(f, g)).collect()
+            };
             let before = self.seen.len();
-            let next = self.insert_and_number(&frontier, &mut groups);
-            frontier.drain(..).for_each(|f| self.spill.release(f));
+            let next = self.insert_and_number(&parents, &mut groups);
+            parents.into_iter().flatten().for_each(|f| self.spill.release(f));
             match next {
                 Ok(next) => frontier = next,
                 Err(e) => {
@@ -395,9 +403,14 @@ impl<'a> Search<'a> {
     /// thread its own tables, every thread all candidates in order), then
     /// numbers the winners in order, writes their parent links and gives
     /// the next frontier: unsharded, `groups[i]` holds the candidates of
-    /// `frontier[i]`, whose winners' records are regenerated from it;
-    /// sharded, one group whose candidates carry their records.
-    fn insert_and_number(&mut self, frontier: &[Segment], groups: &mut [Vec<Batch>]) -> std::io::Result<Vec<Segment>> {
+    /// the expanded frontier's segment i, kept in `parents[i]` when some
+    /// of them dropped their records (their winners' are regenerated from
+    /// it); sharded, one group whose candidates carry their records.
+    fn insert_and_number(
+        &mut self,
+        parents: &[Option<Segment>],
+        groups: &mut [Vec<Batch>],
+    ) -> std::io::Result<Vec<Segment>> {
         let threads = self.threads;
         let all = &*groups;
         self.seen.groups(threads).into_par_iter().enumerate().for_each(|(g, mut tables)| {
@@ -418,16 +431,13 @@ impl<'a> Search<'a> {
                 firsts.push(self.next_index);
                 self.next_index += g.iter().map(wins).sum::<u64>();
             }
-            let next: Vec<Vec<Segment>> = frontier
+            let next: Vec<Vec<Segment>> = parents
                 .par_iter()
-                .zip(&*groups)
+                .zip(groups)
                 .zip(firsts)
                 .with_max_len(1)
-                .map_init(Vec::new, |buf, ((seg, batches), first)| {
-                    if batches.iter().all(|b| wins(b) == 0) {
-                        return Ok(Vec::new());
-                    }
-                    let (segs, recs) = regen::regenerate(ex, seg, batches, first, spill, buf)?;
+                .map_init(Vec::new, |buf, ((parent, batches), first)| {
+                    let (segs, recs) = regen::number(ex, parent.as_ref(), batches, first, spill, buf)?;
                     links.write(first, &recs)?;
                     Ok(segs)
                 })
@@ -455,6 +465,17 @@ impl<'a> Search<'a> {
             .collect::<std::io::Result<()>>()?;
         links.seal()?;
         Ok(groups.iter_mut().flatten().filter_map(|b| b.seg.take().filter(|s| s.states > 0)).collect())
+    }
+
+    /// `f` if its candidates `g` need it again (some dropped their
+    /// records, to be regenerated from it), else `None`, its share
+    /// returned.
+    fn parent_needed(&self, f: Segment, g: &[Batch]) -> Option<Segment> {
+        if g.iter().all(|b| b.seg.is_some()) {
+            self.spill.release(f);
+            return None;
+        }
+        Some(f)
     }
 
     /// Logs a finished level: its candidates, new states and what its
