@@ -49,13 +49,9 @@ fn a_spilled_frontier_and_any_thread_count_give_the_same_search() {
         let o = bfs(&p, threads, kib, false);
         assert_eq!((o.unique, o.states, o.max_depth), (memory.unique, memory.states, memory.max_depth));
         let st = o.storage.unwrap();
-        if kib.is_some() {
+        if let Some(kib) = kib {
             assert!(st.frontier_peak_disk > 0, "nothing spilled");
-            assert!(
-                st.frontier_peak_memory <= 1024 * (kib.unwrap() + 64),
-                "{} bytes in memory",
-                st.frontier_peak_memory
-            );
+            assert!(st.frontier_peak_memory <= 1024 * (kib + 64), "{} bytes in memory", st.frontier_peak_memory);
         }
     }
 }
