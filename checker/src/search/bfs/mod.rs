@@ -143,9 +143,10 @@ impl Drop for WorkDir {
 }
 
 /// The frontier's memory budget when none is given: 32 MiB, or a quarter
-/// of a smaller memory budget. The frontier is read once per depth, in
-/// order, so a spilled frontier costs a sequential write and read, not a
-/// search slowed to the disk's latency.
+/// of a smaller memory budget. The frontier is read once per depth (twice
+/// where new states are regenerated from it), in order, so a spilled
+/// frontier costs a sequential write and reads, not a search slowed to the
+/// disk's latency.
 fn frontier_budget(limits: &Limits) -> usize {
     let kib = limits.frontier_kib.unwrap_or_else(|| limits.max_rss_kib.map_or(32 << 10, |m| (m / 4).min(32 << 10)));
     (kib as usize).saturating_mul(1024)
