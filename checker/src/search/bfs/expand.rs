@@ -2,9 +2,13 @@
 //! Each state is decoded, checked, and its successors are fingerprinted;
 //! a successor owned by this process and not in the seen set (read only
 //! during this phase), nor already a candidate of this segment, becomes a
-//! candidate: fingerprint, parent link, encoded state. Successors another
-//! shard owns go to that shard's outbox unchecked (only the owner knows
-//! whether they are new).
+//! candidate: fingerprint, parent link, encoded state (unsharded, a batch
+//! of candidates whose states do not fit the frontier's memory budget
+//! drops them: its new states are regenerated from their parents after the
+//! insertion, `regen.rs`, so only new states reach the disk). Successors
+//! another shard owns go to that shard's outbox unchecked, with their
+//! encoded state (only the owner knows whether they are new, and it does
+//! not hold their parent).
 
 use super::fingerprint::fingerprint_into;
 use super::fpset::FpSet;
@@ -186,7 +190,7 @@ impl Worker {
                 if c.fps.len() == SEGMENT {
                     let full = std::mem::take(c);
                     if to == cx.me {
-                        match Batch::keep(full, cx.spill) {
+                        match Batch::keep(full, cx.spill, cx.exchange.is_none()) {
                             Ok(b) => u.batches.push(b),
                             Err(e) => {
                                 u.io.get_or_insert(e);
@@ -208,7 +212,7 @@ impl Worker {
         }
         cx.live.fresh.fetch_add(local.len(), Relaxed);
         if !own.fps.is_empty() {
-            match Batch::keep(own, cx.spill) {
+            match Batch::keep(own, cx.spill, cx.exchange.is_none()) {
                 Ok(b) => u.batches.push(b),
                 Err(e) => {
                     u.io.get_or_insert(e);

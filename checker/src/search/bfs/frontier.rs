@@ -172,6 +172,8 @@ pub struct Spill {
     disk: AtomicU64,
     /// Most bytes of records on disk at once.
     pub peak_disk: AtomicU64,
+    /// Bytes of records written to disk, in all.
+    pub written: AtomicU64,
     next: OnceLock<std::io::Result<Arc<LevelFile>>>,
     depth: usize,
 }
@@ -186,6 +188,7 @@ impl Spill {
             peak_mem: AtomicUsize::new(0),
             disk: AtomicU64::new(0),
             peak_disk: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             next: OnceLock::new(),
             depth: 0,
         }
@@ -201,14 +204,12 @@ impl Spill {
     /// Keeps a new segment of `states` records, numbered from `first_id`:
     /// in memory within the budget, else in this level's file (its `won`
     /// bitmap is filled in by [`Segment::decide`]).
-    pub fn keep(&self, first_id: u64, states: usize, mut bytes: Vec<u8>) -> std::io::Result<Segment> {
-        bytes.shrink_to_fit();
+    pub fn keep(&self, first_id: u64, states: usize, bytes: Vec<u8>) -> std::io::Result<Segment> {
+        let bytes = match self.keep_in_memory(first_id, states, bytes) {
+            Ok(seg) => return Ok(seg),
+            Err(bytes) => bytes,
+        };
         let n = bytes.len();
-        if self.mem.load(Relaxed) + n <= self.budget {
-            let now = self.mem.fetch_add(n, Relaxed) + n;
-            self.peak_mem.fetch_max(now, Relaxed);
-            return Ok(Segment { first_id, states, data: Data::Mem(bytes) });
-        }
         let file = match self.next.get_or_init(|| {
             let path = self.dir.join(format!("frontier-{}.bin", self.depth));
             let file = File::options().read(true).write(true).create(true).truncate(true).open(&path)?;
@@ -219,10 +220,24 @@ impl Spill {
         };
         let off = file.len.fetch_add(n as u64, Relaxed);
         file.file.write_all_at(&bytes, off)?;
+        self.written.fetch_add(n as u64, Relaxed);
         let now = self.disk.fetch_add(n as u64, Relaxed) + n as u64;
         self.peak_disk.fetch_max(now, Relaxed);
         let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
         Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, sum, won: Vec::new() } })
+    }
+
+    /// Keeps a new segment in memory if it fits the budget, else gives
+    /// its bytes back.
+    pub fn keep_in_memory(&self, first_id: u64, states: usize, mut bytes: Vec<u8>) -> Result<Segment, Vec<u8>> {
+        let n = bytes.len();
+        if self.mem.load(Relaxed) + n > self.budget {
+            return Err(bytes);
+        }
+        bytes.shrink_to_fit();
+        let now = self.mem.fetch_add(n, Relaxed) + n;
+        self.peak_mem.fetch_max(now, Relaxed);
+        Ok(Segment { first_id, states, data: Data::Mem(bytes) })
     }
 
     /// A segment's records, all of them (a segment the insertion phase has
@@ -248,6 +263,16 @@ impl Spill {
                 self.disk.fetch_sub(*len as u64, Relaxed);
             }
         }
+    }
+
+    /// Bytes of records on disk now.
+    pub fn on_disk(&self) -> u64 {
+        self.disk.load(Relaxed)
+    }
+
+    /// Bytes of records in memory now.
+    pub fn in_memory(&self) -> usize {
+        self.mem.load(Relaxed)
     }
 
     /// Returns a consumed segment's memory or disk share.
@@ -297,20 +322,24 @@ pub struct Cands {
     pub bytes: Vec<u8>,
 }
 
-/// Candidates kept as a segment, with a flag per candidate that the
-/// insertion phase sets when it is the first of its fingerprint.
+/// Candidates, with a flag per candidate that the insertion phase sets
+/// when it is the first of its fingerprint. `seg` holds their records,
+/// unless they did not fit the frontier's memory (unsharded): then the
+/// winners' records are regenerated from their parents (`regen.rs`).
 pub struct Batch {
     pub fps: Vec<u64>,
     pub links: Vec<u64>,
     pub won: Vec<AtomicBool>,
-    pub seg: Segment,
+    pub seg: Option<Segment>,
 }
 
 impl Batch {
-    /// Keeps `c`'s states through the spill (memory or disk).
-    pub fn keep(c: Cands, spill: &Spill) -> std::io::Result<Batch> {
+    /// Keeps `c`'s states through the spill: in memory within its budget,
+    /// past it on disk, or, when `regen` (the parents stay at hand), not
+    /// at all.
+    pub fn keep(c: Cands, spill: &Spill, regen: bool) -> std::io::Result<Batch> {
         let n = c.fps.len();
-        let seg = spill.keep(0, n, c.bytes)?;
+        let seg = if regen { spill.keep_in_memory(0, n, c.bytes).ok() } else { Some(spill.keep(0, n, c.bytes)?) };
         Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
     }
 }

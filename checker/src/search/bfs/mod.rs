@@ -31,6 +31,7 @@ mod fingerprint;
 mod fpset;
 mod frontier;
 mod links;
+mod regen;
 pub mod shard;
 
 use crate::explore::Explorer;
@@ -47,6 +48,7 @@ use shard::{Exchange, Marker};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Exact level-by-level BFS: exhaustive, shortest counterexamples.
@@ -59,16 +61,17 @@ impl Strategy for Bfs {
     /// Runs the search; `progress` gets a line every two seconds.
     fn run(&self, ex: &Explorer, limits: &Limits, progress: Progress) -> Outcome {
         let live = Live::default();
+        let log = Mutex::new(Vec::new());
         std::thread::scope(|sc| {
             if let Some(w) = progress {
-                let live = &live;
-                sc.spawn(move || report(w, live));
+                let (live, log) = (&live, &log);
+                sc.spawn(move || report(w, live, log));
             }
             // One pool for the whole search: its threads (and their
             // allocator heaps) live across levels.
             let pool = rayon::ThreadPoolBuilder::new().num_threads(limits.threads.max(1)).build();
             let out = match pool.map_err(std::io::Error::other) {
-                Ok(pool) => pool.install(|| match Search::new(ex, limits, &live) {
+                Ok(pool) => pool.install(|| match Search::new(ex, limits, &live, &log) {
                     Ok(mut s) => s.run(),
                     Err(e) => storage_failure(e),
                 }),
@@ -80,12 +83,19 @@ impl Strategy for Bfs {
     }
 }
 
-/// Prints a progress line every two seconds until the search is done.
-fn report(w: &mut (dyn Write + Send), live: &Live) {
+/// Prints a progress line every two seconds until the search is done,
+/// and a line per finished level (`log`).
+fn report(w: &mut (dyn Write + Send), live: &Live, log: &Mutex<Vec<String>>) {
     let start = Instant::now();
     let mut last = (Instant::now(), 0usize);
+    let flush = |w: &mut (dyn Write + Send)| {
+        for line in log.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            let _ = writeln!(w, "[{:>6.1}s] {line}", start.elapsed().as_secs_f64());
+        }
+    };
     while !live.done.load(Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        flush(w);
         if last.0.elapsed() < Duration::from_secs(2) {
             continue;
         }
@@ -102,6 +112,7 @@ fn report(w: &mut (dyn Write + Send), live: &Live) {
         );
         last = (Instant::now(), generated);
     }
+    flush(w);
 }
 
 /// The outcome of a search that could not use its spill directory or
@@ -132,9 +143,10 @@ impl Drop for WorkDir {
 }
 
 /// The frontier's memory budget when none is given: 32 MiB, or a quarter
-/// of a smaller memory budget. The frontier is read once per depth, in
-/// order, so a spilled frontier costs a sequential write and read, not a
-/// search slowed to the disk's latency.
+/// of a smaller memory budget. The frontier is read once per depth (twice
+/// where new states are regenerated from it), in order, so a spilled
+/// frontier costs a sequential write and reads, not a search slowed to the
+/// disk's latency.
 fn frontier_budget(limits: &Limits) -> usize {
     let kib = limits.frontier_kib.unwrap_or_else(|| limits.max_rss_kib.map_or(32 << 10, |m| (m / 4).min(32 << 10)));
     (kib as usize).saturating_mul(1024)
@@ -145,6 +157,8 @@ struct Search<'a> {
     ex: &'a Explorer,
     limits: &'a Limits,
     live: &'a Live,
+    /// Finished levels' lines for the progress reporter.
+    log: &'a Mutex<Vec<String>>,
     threads: usize,
     seen: FpSet,
     spill: Spill,
@@ -168,7 +182,12 @@ struct Cut {
 }
 
 impl<'a> Search<'a> {
-    fn new(ex: &'a Explorer, limits: &'a Limits, live: &'a Live) -> std::io::Result<Search<'a>> {
+    fn new(
+        ex: &'a Explorer,
+        limits: &'a Limits,
+        live: &'a Live,
+        log: &'a Mutex<Vec<String>>,
+    ) -> std::io::Result<Search<'a>> {
         let work = WorkDir::new()?;
         let (exchange, me, shards) = match &limits.shard {
             Some(sh) => (Some(Exchange::open(sh, &identity(ex, limits))?), sh.index as u64, sh.count as u64),
@@ -180,6 +199,7 @@ impl<'a> Search<'a> {
             ex,
             limits,
             live,
+            log,
             threads: limits.threads.max(1),
             seen: FpSet::default(),
             spill: Spill::new(&work.0, frontier_budget(limits)),
@@ -203,7 +223,7 @@ impl<'a> Search<'a> {
         let mut frontier = Vec::new();
         if self.owner(init_fp) == self.me {
             self.seen.insert(init_fp);
-            if let Err(e) = self.links.write(self.me, &[ROOT]) {
+            if let Err(e) = self.links.write(self.me, &[ROOT]).and_then(|()| self.links.seal()) {
                 return storage_failure(e);
             }
             self.next_index = 1;
@@ -231,7 +251,16 @@ impl<'a> Search<'a> {
             self.live.fresh.store(0, Relaxed);
             let expand = self.limits.max_depth.is_none_or(|d| depth < d);
             self.spill.level(depth + 1);
-            let units = self.expand(frontier, expand, depth);
+            let written = self.spill.written.load(Relaxed);
+            let units = self.expand(&frontier, expand, depth);
+            if self.exchange.is_some() {
+                // Sharded, the candidates carry their records: the
+                // expanded frontier is not needed again.
+                frontier.drain(..).for_each(|f| self.spill.release(f));
+            }
+            // Per frontier segment (one group when sharded, after the
+            // merge), its candidates.
+            let mut groups: Vec<Vec<Batch>> = Vec::with_capacity(units.len());
             let mut own = Vec::new();
             let mut outboxes: Vec<Vec<Cands>> = Vec::new();
             // This level's first violation of each invariant not found before.
@@ -250,7 +279,11 @@ impl<'a> Search<'a> {
                         new.push((inv, id, key));
                     }
                 }
-                own.extend(batches);
+                if self.exchange.is_some() {
+                    own.extend(batches);
+                } else {
+                    groups.push(batches);
+                }
                 if outboxes.is_empty() {
                     outboxes = outbox;
                 } else {
@@ -283,10 +316,9 @@ impl<'a> Search<'a> {
                         let mut streams = inbound;
                         streams[self.me as usize] = own;
                         match shard::merge_by_key(streams, 2 * (depth + 1), &self.spill) {
-                            Ok(merged) => own = merged,
+                            Ok(merged) => groups = vec![merged],
                             Err(e) => {
                                 cut.io.get_or_insert(e);
-                                own = Vec::new();
                             }
                         }
                     }
@@ -307,10 +339,25 @@ impl<'a> Search<'a> {
                     found.push((inv, None));
                 }
             }
-            if let Err(e) = self.insert_and_number(&mut own) {
-                cut.io.get_or_insert(e);
+            let candidates: usize = groups.iter().flatten().map(|b| b.fps.len()).sum();
+            // A segment whose candidates all kept their records is not
+            // needed again.
+            let parents: Vec<Option<Segment>> = if self.exchange.is_some() {
+                Vec::new()
+            } else {
+                let groups = groups.iter();
+                frontier.drain(..).zip(groups).map(|(f, g)| self.parent_needed(f, g)).collect()
+            };
+            let before = self.seen.len();
+            let next = self.insert_and_number(&parents, &mut groups);
+            parents.into_iter().flatten().for_each(|f| self.spill.release(f));
+            match next {
+                Ok(next) => frontier = next,
+                Err(e) => {
+                    cut.io.get_or_insert(e);
+                }
             }
-            frontier = own.into_iter().filter_map(|b| (b.seg.states > 0).then_some(b.seg)).collect();
+            self.log_level(depth, candidates, self.seen.len() - before, written);
             out.unique = self.seen.len();
             self.live.unique.store(out.unique, Relaxed);
             let all_found = self.ex.invariants.iter().all(|i| found.iter().any(|(f, _)| f == i));
@@ -335,7 +382,7 @@ impl<'a> Search<'a> {
     }
 
     /// Phase 1: expands the frontier's segments on every thread.
-    fn expand(&self, frontier: Vec<Segment>, expand: bool, depth: usize) -> Vec<Unit> {
+    fn expand(&self, frontier: &[Segment], expand: bool, depth: usize) -> Vec<Unit> {
         let stop = AtomicBool::new(false);
         let ctx = expand::Ctx {
             ex: self.ex,
@@ -350,25 +397,25 @@ impl<'a> Search<'a> {
             stop: &stop,
         };
         // One segment per task; `collect` keeps the frontier order.
-        frontier
-            .into_par_iter()
-            .with_max_len(1)
-            .map_init(expand::Worker::default, |w, seg| {
-                let unit = w.unit(&ctx, &seg);
-                self.spill.release(seg);
-                unit
-            })
-            .collect()
+        frontier.par_iter().with_max_len(1).map_init(expand::Worker::default, |w, seg| w.unit(&ctx, seg)).collect()
     }
 
     /// Phases 2 and 3: inserts the candidates into the seen set (each
     /// thread its own tables, every thread all candidates in order), then
-    /// numbers the winners in order and writes their parent links.
-    fn insert_and_number(&mut self, batches: &mut [Batch]) -> std::io::Result<()> {
+    /// numbers the winners in order, writes their parent links and gives
+    /// the next frontier: unsharded, `groups[i]` holds the candidates of
+    /// the expanded frontier's segment i, kept in `parents[i]` when some
+    /// of them dropped their records (their winners' are regenerated from
+    /// it); sharded, one group whose candidates carry their records.
+    fn insert_and_number(
+        &mut self,
+        parents: &[Option<Segment>],
+        groups: &mut [Vec<Batch>],
+    ) -> std::io::Result<Vec<Segment>> {
         let threads = self.threads;
-        let all = &*batches;
+        let all = &*groups;
         self.seen.groups(threads).into_par_iter().enumerate().for_each(|(g, mut tables)| {
-            for b in all {
+            for b in all.iter().flatten() {
                 for (k, &fp) in b.fps.iter().enumerate() {
                     let shard = FpSet::shard(fp);
                     if shard % threads == g && tables[shard / threads].insert(fp) {
@@ -377,18 +424,73 @@ impl<'a> Search<'a> {
                 }
             }
         });
-        let mut firsts = Vec::with_capacity(batches.len());
-        for b in batches.iter() {
-            firsts.push(self.next_index * self.shards + self.me);
-            self.next_index += b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
+        let wins = |b: &Batch| b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
+        let (spill, links, ex) = (&self.spill, &self.links, self.ex);
+        if self.exchange.is_none() {
+            let mut firsts = Vec::with_capacity(groups.len());
+            for g in groups.iter() {
+                firsts.push(self.next_index);
+                self.next_index += g.iter().map(wins).sum::<u64>();
+            }
+            let next: Vec<Vec<Segment>> = parents
+                .par_iter()
+                .zip(groups)
+                .zip(firsts)
+                .with_max_len(1)
+                .map_init(Vec::new, |buf, ((parent, batches), first)| {
+                    let (segs, recs) = regen::number(ex, parent.as_ref(), batches, first, spill, buf)?;
+                    links.write(first, &recs)?;
+                    Ok(segs)
+                })
+                .collect::<std::io::Result<_>>()?;
+            links.seal()?;
+            return Ok(next.into_iter().flatten().collect());
         }
-        let (spill, links) = (&self.spill, &self.links);
-        batches.par_iter_mut().zip(firsts).try_for_each(|(b, first)| {
-            let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
-            b.seg.decide(first, &won, spill);
-            let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
-            links.write(first, &recs)
-        })
+        let mut firsts = Vec::new();
+        for b in groups.iter().flatten() {
+            firsts.push(self.next_index * self.shards + self.me);
+            self.next_index += wins(b);
+        }
+        let batches: Vec<&mut Batch> = groups.iter_mut().flatten().collect();
+        batches
+            .into_par_iter()
+            .zip(firsts)
+            .map(|(b, first)| {
+                let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
+                let seg =
+                    b.seg.as_mut().ok_or_else(|| std::io::Error::other("a sharded candidate batch without records"))?;
+                seg.decide(first, &won, spill);
+                let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+                links.write(first, &recs)
+            })
+            .collect::<std::io::Result<()>>()?;
+        links.seal()?;
+        Ok(groups.iter_mut().flatten().filter_map(|b| b.seg.take().filter(|s| s.states > 0)).collect())
+    }
+
+    /// `f` if its candidates `g` need it again (some dropped their
+    /// records, to be regenerated from it), else `None`, its share
+    /// returned.
+    fn parent_needed(&self, f: Segment, g: &[Batch]) -> Option<Segment> {
+        if g.iter().all(|b| b.seg.is_some()) {
+            self.spill.release(f);
+            return None;
+        }
+        Some(f)
+    }
+
+    /// Logs a finished level: its candidates, new states and what its
+    /// frontier took (`written`: the spill's bytes written before it).
+    fn log_level(&self, depth: usize, candidates: usize, new: usize, written: u64) {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let line = format!(
+            "level {depth}: {candidates} candidates, {new} new states; frontier of depth {}: {:.1} MiB in memory, {:.1} MiB on disk ({:.1} MiB written by this level)",
+            depth + 1,
+            mib(self.spill.in_memory() as u64),
+            mib(self.spill.on_disk()),
+            mib(self.spill.written.load(Relaxed) - written),
+        );
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     }
 
     /// The outcome: why the search stopped, and a trace per violation.

@@ -248,7 +248,7 @@ impl Exchange {
                     let links = (0..n).map(|i| word(rest, 2 + n + i)).collect();
                     let start = (2 + 2 * n) * 8;
                     let c = Cands { fps, links, bytes: rest[start..start + len].to_vec() };
-                    batches.push(Batch::keep(c, spill)?);
+                    batches.push(Batch::keep(c, spill, false)?);
                     rest = &rest[start + len..];
                 }
                 std::fs::remove_file(&path)?;
@@ -275,7 +275,9 @@ impl Stream {
         while self.k == self.fps.len() {
             let Some(b) = self.batches.next() else { return Ok(None) };
             (self.fps, self.links, self.k, self.pos) = (b.fps, b.links, 0, 0);
-            self.bytes = spill.take(b.seg)?;
+            let seg =
+                b.seg.ok_or_else(|| std::io::Error::other("internal error: sharded candidates without records"))?;
+            self.bytes = spill.take(seg)?;
         }
         let len = 2 + u16::from_le_bytes([self.bytes[self.pos], self.bytes[self.pos + 1]]) as usize;
         let r = (self.fps[self.k], self.links[self.k], self.pos..self.pos + len);
@@ -312,7 +314,7 @@ pub fn merge_by_key(streams: Vec<Vec<Batch>>, key_len: usize, spill: &Spill) -> 
         c.links.push(link);
         c.bytes.extend_from_slice(&streams[i].bytes[r]);
         if c.fps.len() == super::frontier::SEGMENT {
-            out.push(Batch::keep(std::mem::take(&mut c), spill)?);
+            out.push(Batch::keep(std::mem::take(&mut c), spill, false)?);
         }
         heads[i] = streams[i].next(spill)?;
         if let Some((_, _, r)) = &heads[i] {
@@ -320,7 +322,7 @@ pub fn merge_by_key(streams: Vec<Vec<Batch>>, key_len: usize, spill: &Spill) -> 
         }
     }
     if !c.fps.is_empty() {
-        out.push(Batch::keep(c, spill)?);
+        out.push(Batch::keep(c, spill, false)?);
     }
     Ok(out)
 }
