@@ -2,7 +2,7 @@
 //! fingerprints and keeps in its frontier (docs/storage.md). Every field is
 //! written, in declaration order: a `u8` or an id as one byte, a `bool` as
 //! 0 or 1, an `Option` as a tag byte and its value, an enum as its variant's
-//! index and its fields, an inline list (`ArrayVec`) as a length byte and
+//! index and its fields, an inline list (`Inline`) as a length byte and
 //! its items, a table (`Vec`) as its length (one byte below 255, else
 //! 255 and two bytes) and its items. Lengths
 //! and tags make it prefix-free, so two states have equal bytes exactly
@@ -15,10 +15,10 @@
 //! JSON pictures and ITF traces stay serde's.
 
 use crate::address_space::{CacheEntry, File, FileKind};
+use crate::inline::Inline;
 use crate::state::{
     AnonVma, Folio, Large, Mapping, Mm, Oops, OopsKind, Pin, Pte, RmapItem, StableNode, State, SubPage, SwapSlot, Vma,
 };
-use arrayvec::ArrayVec;
 
 /// Appends the encoding of `s` to `out`.
 pub fn encode(s: &State, out: &mut Vec<u8>) {
@@ -96,7 +96,7 @@ fn table<T>(out: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T))
     }
 }
 
-fn list<T, const N: usize>(out: &mut Vec<u8>, items: &ArrayVec<T, N>, mut f: impl FnMut(&mut Vec<u8>, &T)) {
+fn list<T>(out: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T)) {
     out.push(items.len() as u8);
     for i in items {
         f(out, i);
@@ -120,7 +120,7 @@ fn mm(out: &mut Vec<u8>, m: &Mm) {
     list(out, vmas, vma);
     list(out, ptes, pte);
     list(out, ghost, |o, g| opt(o, *g));
-    table(out, pins, pin);
+    list(out, pins, pin);
     out.extend_from_slice(&[*has_pinned as u8, *merge_any as u8, *ksm_zero, *ksm_zero_pages]);
 }
 
@@ -283,11 +283,17 @@ impl Reader<'_> {
         Some(v)
     }
 
-    fn list<T, const N: usize>(&mut self, mut f: impl FnMut(&mut Self) -> Option<T>) -> Option<ArrayVec<T, N>> {
+    fn list<T: Copy + Default, const N: usize>(
+        &mut self,
+        mut f: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Inline<T, N>> {
         let len = self.u8()? as usize;
-        let mut v = ArrayVec::new();
+        let mut v = Inline::new();
         for _ in 0..len {
-            v.try_push(f(self)?).ok()?;
+            if v.is_full() {
+                return None;
+            }
+            v.push(f(self)?);
         }
         Some(v)
     }
@@ -298,7 +304,7 @@ impl Reader<'_> {
             vmas: self.list(Self::vma)?,
             ptes: self.list(Self::pte)?,
             ghost: self.list(Self::opt)?,
-            pins: self.table(Self::pin)?,
+            pins: self.list(Self::pin)?,
             has_pinned: self.bool()?,
             merge_any: self.bool()?,
             ksm_zero: self.u8()?,

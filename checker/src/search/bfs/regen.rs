@@ -97,6 +97,8 @@ fn regenerate(
                 err = Some(internal(format!("action {k} of state {id} does not step again")));
                 return false;
             };
+            // fingerprint_into() appends: one state's encoding at a time.
+            body.clear();
             let (again, own) = fingerprint_into(&next, &mut body);
             if again != fp {
                 err = Some(internal(format!(
