@@ -176,7 +176,19 @@ pub struct Spill {
     pub written: AtomicU64,
     next: OnceLock<std::io::Result<Arc<LevelFile>>>,
     depth: usize,
+    /// Bytes of candidates' records this level wrote to disk (see
+    /// [`Spill::keep_candidates`]).
+    candidates_on_disk: AtomicU64,
 }
+
+/// How many times the frontier's memory budget a level's candidates may
+/// write to disk with their records (256 MiB at the default 32 MiB):
+/// within it a record spilled costs a sequential write and read, less
+/// than regenerating it from its parent (a step, a canonicalisation and
+/// an encoding: 6% of the SPIN configuration's time when every spilled
+/// batch was regenerated); past it, candidates drop their records, so a
+/// large level puts only its new states on disk (docs/storage.md).
+pub const CANDIDATE_DISK: usize = 8;
 
 impl Spill {
     /// Spills past `budget` bytes of records into `dir` (which exists).
@@ -191,6 +203,7 @@ impl Spill {
             written: AtomicU64::new(0),
             next: OnceLock::new(),
             depth: 0,
+            candidates_on_disk: AtomicU64::new(0),
         }
     }
 
@@ -199,16 +212,39 @@ impl Spill {
     pub fn level(&mut self, depth: usize) {
         self.next = OnceLock::new();
         self.depth = depth;
+        self.candidates_on_disk = AtomicU64::new(0);
+    }
+
+    /// Keeps a batch of candidates' records: in memory within the budget,
+    /// else on disk while this level's candidates have written less than
+    /// [`CANDIDATE_DISK`] times the budget, else not at all (`None`: the
+    /// winners among them are regenerated from their parents).
+    pub fn keep_candidates(&self, states: usize, bytes: Vec<u8>) -> std::io::Result<Option<Segment>> {
+        let bytes = match self.keep_in_memory(0, states, bytes) {
+            Ok(seg) => return Ok(Some(seg)),
+            Err(bytes) => bytes,
+        };
+        let n = bytes.len() as u64;
+        let allowance = self.budget.saturating_mul(CANDIDATE_DISK) as u64;
+        if self.candidates_on_disk.fetch_add(n, Relaxed) + n > allowance {
+            self.candidates_on_disk.fetch_sub(n, Relaxed);
+            return Ok(None);
+        }
+        self.write(0, states, bytes).map(Some)
     }
 
     /// Keeps a new segment of `states` records, numbered from `first_id`:
     /// in memory within the budget, else in this level's file (its `won`
     /// bitmap is filled in by [`Segment::decide`]).
     pub fn keep(&self, first_id: u64, states: usize, bytes: Vec<u8>) -> std::io::Result<Segment> {
-        let bytes = match self.keep_in_memory(first_id, states, bytes) {
-            Ok(seg) => return Ok(seg),
-            Err(bytes) => bytes,
-        };
+        match self.keep_in_memory(first_id, states, bytes) {
+            Ok(seg) => Ok(seg),
+            Err(bytes) => self.write(first_id, states, bytes),
+        }
+    }
+
+    /// Appends a segment's records to this level's file.
+    fn write(&self, first_id: u64, states: usize, bytes: Vec<u8>) -> std::io::Result<Segment> {
         let n = bytes.len();
         let file = match self.next.get_or_init(|| {
             let path = self.dir.join(format!("frontier-{}.bin", self.depth));
@@ -335,11 +371,12 @@ pub struct Batch {
 
 impl Batch {
     /// Keeps `c`'s states through the spill: in memory within its budget,
-    /// past it on disk, or, when `regen` (the parents stay at hand), not
-    /// at all.
+    /// past it on disk, or, when `regen` (the parents stay at hand) and
+    /// the level's candidates have used their disk allowance
+    /// ([`CANDIDATE_DISK`]), not at all.
     pub fn keep(c: Cands, spill: &Spill, regen: bool) -> std::io::Result<Batch> {
         let n = c.fps.len();
-        let seg = if regen { spill.keep_in_memory(0, n, c.bytes).ok() } else { Some(spill.keep(0, n, c.bytes)?) };
+        let seg = if regen { spill.keep_candidates(n, c.bytes)? } else { Some(spill.keep(0, n, c.bytes)?) };
         Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
     }
 }
