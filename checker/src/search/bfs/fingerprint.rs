@@ -34,8 +34,9 @@ pub fn fingerprint_into(s: &State, buf: &mut Vec<u8>) -> (u64, bool) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::frontier::tests::encoding_configs;
     use crate::explore::Explorer;
-    use rmapcheck_model::{ActionSet, Config, Ids};
+    use rmapcheck_model::Config;
     use std::collections::HashMap;
 
     /// The hand-written encoding the fingerprint hashes
@@ -48,16 +49,7 @@ mod tests {
     /// bytes. (About a second in a debug build.)
     #[test]
     fn the_encoding_tells_states_apart_as_a_walk_over_every_field_does() {
-        let order0 = |ids| Config { procs: 3, pages: 2, actions: ActionSet::all(), ids, ..Config::default() };
-        let large = Config {
-            procs: 2,
-            pages: 4,
-            swap_slots: 4,
-            actions: ActionSet::every(),
-            mthp: "16k".parse().expect("16k is an mTHP size"),
-            ..Config::default()
-        };
-        for (cfg, depth) in [(order0(Ids::Stable), 5), (order0(Ids::Canonical), 5), (large, 4)] {
+        for (cfg, depth) in encoding_configs().into_iter().zip([5, 5, 4]) {
             let ex = Explorer::new(Config { symmetry: false, ..cfg }, &[]);
             let (mut by_ours, mut by_serde) = (HashMap::new(), HashMap::new());
             let (mut level, mut actions) = (vec![ex.init()], Vec::new());

@@ -382,7 +382,7 @@ impl Batch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::explore::Explorer;
     use rmapcheck_model::{ActionSet, Config, Ids};
@@ -442,8 +442,11 @@ mod tests {
     /// kind, 3 processes and 2 pages, with stable ids (freed objects kept)
     /// and canonical ones, and with 16 kB large folios (2 processes, 4
     /// pages), decodes to itself: the encoding loses no field.
-    #[test]
-    fn every_state_within_five_actions_round_trips() {
+    /// The configurations the encoding tests walk: 3 processes and 2
+    /// pages under every order-0 action kind, with stable ids (freed
+    /// objects kept) and canonical ones, and 16 kB large folios (2
+    /// processes, 4 pages, 4 swap slots).
+    pub(in crate::search::bfs) fn encoding_configs() -> [Config; 3] {
         let order0 = |ids| Config { procs: 3, pages: 2, actions: ActionSet::all(), ids, ..Config::default() };
         let large = Config {
             procs: 2,
@@ -453,8 +456,13 @@ mod tests {
             mthp: "16k".parse().expect("16k is an mTHP size"),
             ..Config::default()
         };
+        [order0(Ids::Stable), order0(Ids::Canonical), large]
+    }
+
+    #[test]
+    fn every_state_within_five_actions_round_trips() {
         let mut with_large = 0;
-        for cfg in [order0(Ids::Stable), order0(Ids::Canonical), large] {
+        for cfg in encoding_configs() {
             let ex = Explorer::new(Config { symmetry: false, ..cfg }, &[]);
             let mut level = vec![ex.init()];
             let (mut checked, mut actions, mut bytes) = (0, Vec::new(), Vec::new());
