@@ -68,6 +68,11 @@ pub fn builtin(name: &str) -> Option<Settings> {
 /// A built-in configuration: name, description, settings.
 pub type Builtin = (&'static str, &'static str, fn() -> Settings);
 
+/// The action kinds a built-in explores, by name.
+fn kinds(names: &[&str]) -> Option<Vec<String>> {
+    Some(names.iter().map(|n| n.to_string()).collect())
+}
+
 /// Every action kind but MADV_FREE, which v6.18 gets wrong (README,
 /// "Found in the kernel"): the default checks the kernel as it is. The
 /// VMA operations (mprotect, mremap) need two pages and have their own
@@ -112,9 +117,7 @@ pub const BUILTINS: [Builtin; 12] = [
             procs: Some(2),
             pages: Some(2),
             values: Some(1),
-            actions: Some(
-                ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
-            ),
+            actions: kinds(&["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"]),
             strategy: Some("bfs".into()),
             ..Settings::default()
         },
@@ -125,7 +128,7 @@ pub const BUILTINS: [Builtin; 12] = [
             procs: Some(3),
             pages: Some(2),
             values: Some(1),
-            actions: Some(["mmap", "read", "write", "fork", "munmap", "exit"].map(String::from).to_vec()),
+            actions: kinds(&["mmap", "read", "write", "fork", "munmap", "exit"]),
             strategy: Some("bfs".into()),
             ..Settings::default()
         }
@@ -150,9 +153,7 @@ pub const BUILTINS: [Builtin; 12] = [
             procs: Some(6),
             pages: Some(2),
             values: Some(1),
-            actions: Some(
-                ["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"].map(String::from).to_vec(),
-            ),
+            actions: kinds(&["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"]),
             strategy: Some("novelty".into()),
             width: Some(2),
             max_depth: Some(14),
@@ -169,21 +170,9 @@ pub const BUILTINS: [Builtin; 12] = [
             pages: Some(2),
             values: Some(1),
             swap_slots: Some(1),
-            actions: Some(
-                [
-                    "mmap",
-                    "write",
-                    "fork",
-                    "exit",
-                    "madv_mergeable",
-                    "merge",
-                    "drop",
-                    "reclaim",
-                    "writeback",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ),
+            actions: kinds(&[
+                "mmap", "write", "fork", "exit", "madv_mergeable", "merge", "drop", "reclaim", "writeback",
+            ]),
             invariants: Some(all_but_ksm_rmap_complete()),
             strategy: Some("bfs".into()),
             ..Settings::default()
@@ -212,14 +201,10 @@ pub const BUILTINS: [Builtin; 12] = [
             values: Some(1),
             swap_slots: Some(1),
             files: Some(2),
-            actions: Some(
-                [
-                    "mmap", "mmap_shared", "mmap_file", "read", "write", "fork", "munmap", "exit", "mprotect",
-                    "madv_pageout", "madv_dontneed", "ftruncate", "fsync", "reclaim", "writeback",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ),
+            actions: kinds(&[
+                "mmap", "mmap_shared", "mmap_file", "read", "write", "fork", "munmap", "exit", "mprotect",
+                "madv_pageout", "madv_dontneed", "ftruncate", "fsync", "reclaim", "writeback",
+            ]),
             strategy: Some("bfs".into()),
             ..Settings::default()
         },
@@ -242,11 +227,9 @@ pub const BUILTINS: [Builtin; 12] = [
             pages: Some(4),
             values: Some(1),
             swap_slots: Some(4),
-            actions: Some(
-                ["mmap", "read", "write", "fork", "munmap", "exit", "madv_pageout", "madv_free", "split_deferred"]
-                    .map(String::from)
-                    .to_vec(),
-            ),
+            actions: kinds(&[
+                "mmap", "read", "write", "fork", "munmap", "exit", "madv_pageout", "madv_free", "split_deferred",
+            ]),
             strategy: Some("bfs".into()),
             max_depth: Some(8),
             ..Settings::default()
@@ -264,14 +247,10 @@ pub const BUILTINS: [Builtin; 12] = [
             pages: Some(1),
             values: Some(2),
             swap_slots: Some(1),
-            actions: Some(
-                [
-                    "mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "madv_dontneed", "madv_pageout", "pin",
-                    "unpin",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ),
+            actions: kinds(&[
+                "mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "madv_dontneed", "madv_pageout", "pin",
+                "unpin",
+            ]),
             strategy: Some("bfs".into()),
             ..Settings::default()
         },
@@ -288,11 +267,7 @@ pub const BUILTINS: [Builtin; 12] = [
             pages: Some(3),
             values: Some(1),
             swap_slots: Some(2),
-            actions: Some(
-                ["mmap", "read", "write", "fork", "munmap", "exit", "madv_pageout", "uffd_move"]
-                    .map(String::from)
-                    .to_vec(),
-            ),
+            actions: kinds(&["mmap", "read", "write", "fork", "munmap", "exit", "madv_pageout", "uffd_move"]),
             strategy: Some("bfs".into()),
             // Exhaustive, it does not end in 10 minutes (6.6 million
             // states at depth 11 and growing).
@@ -313,21 +288,9 @@ pub const BUILTINS: [Builtin; 12] = [
             values: Some(1),
             swap_slots: Some(1),
             use_zero_pages: Some(true),
-            actions: Some(
-                [
-                    "mmap",
-                    "write",
-                    "fork",
-                    "munmap",
-                    "exit",
-                    "madv_mergeable",
-                    "madv_unmergeable",
-                    "merge",
-                    "drop",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ),
+            actions: kinds(&[
+                "mmap", "write", "fork", "munmap", "exit", "madv_mergeable", "madv_unmergeable", "merge", "drop",
+            ]),
             invariants: Some(all_but_ksm_rmap_complete()),
             strategy: Some("bfs".into()),
             // Exhaustive, it has 4.3 million states at depth 13 after 2 minutes.
