@@ -46,6 +46,14 @@ pub fn mutant_caught(config: &str, over: Settings, mutant: &str, inv: &str, len:
     assert!(!replay.passed, "{mutant}: the correct model must not violate {inv}");
 }
 
+/// Asserts that the check took every one of `branches` at least once
+/// (`--coverage`'s per-branch counts).
+pub fn covered(r: &rmapcheck::report::Report, branches: &[&str]) {
+    for b in branches {
+        assert!(r.coverage.branches.iter().any(|(n, c)| n == b && *c > 0), "{b} never taken");
+    }
+}
+
 /// The anon_vma of VMA `vi` of process `pid`.
 pub fn av_of(s: &State, pid: usize, vi: usize) -> u8 {
     s.mms[pid].vmas[vi].anon_vma.expect("faulted VMA")

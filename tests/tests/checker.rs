@@ -3,6 +3,7 @@
 
 use rmapcheck::check::run_check;
 use rmapcheck::settings::{Plan, Settings};
+use rmapcheck_tests::covered;
 
 fn plan(over: Settings) -> Plan {
     Settings::load("default").unwrap().overlay(over).resolve().unwrap()
@@ -28,12 +29,6 @@ fn pinned(name: &str, r: &rmapcheck::report::Report) {
     // The seen set stores fingerprints only (docs/storage.md).
     let seen = r.storage.expect("bfs reports its storage").seen_bytes;
     assert!(seen <= 16 * unique as u64, "{name}: seen set of {seen} bytes for {unique} states");
-}
-
-fn covered(r: &rmapcheck::report::Report, branches: &[&str]) {
-    for b in branches {
-        assert!(r.coverage.branches.iter().any(|(n, c)| n == b && *c > 0), "{b} never taken");
-    }
 }
 
 #[test]

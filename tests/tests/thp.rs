@@ -158,20 +158,21 @@ fn the_mthp_configuration_holds_to_depth_6_through_the_large_folio_paths() {
     let over = Settings { max_depth: Some(6), ..Settings::default() };
     let r = run_check(&Settings::load("mthp").unwrap().overlay(over).resolve().unwrap(), false, None);
     assert_eq!(r.outcome, "holds within bounds");
-    for b in [
-        "do_anonymous_page: alloc_anon_folio large folio",
-        "deferred_split_folio: partially mapped, queued",
-        "__folio_split: large folio split",
-        "remap_page: zero-filled page mapped to the zero page",
-        "do_swap_page: alloc_swap_folio large folio",
-        "shrink_folio_list: large folio to swap whole (THP_SWAP)",
-        "madvise: large folio not fully in range split",
-        "madvise: large folio not fully in range, maybe shared: left",
-        "try_to_unmap_one: lazyfree large folio PTE batch discarded",
-        "do_wp_page: __wp_can_reuse_large_anon_folio",
-    ] {
-        assert!(r.coverage.branches.iter().any(|(n, c)| n == b && *c > 0), "{b} never taken");
-    }
+    rmapcheck_tests::covered(
+        &r,
+        &[
+            "do_anonymous_page: alloc_anon_folio large folio",
+            "deferred_split_folio: partially mapped, queued",
+            "__folio_split: large folio split",
+            "remap_page: zero-filled page mapped to the zero page",
+            "do_swap_page: alloc_swap_folio large folio",
+            "shrink_folio_list: large folio to swap whole (THP_SWAP)",
+            "madvise: large folio not fully in range split",
+            "madvise: large folio not fully in range, maybe shared: left",
+            "try_to_unmap_one: lazyfree large folio PTE batch discarded",
+            "do_wp_page: __wp_can_reuse_large_anon_folio",
+        ],
+    );
 }
 
 #[test]
