@@ -94,7 +94,7 @@ fn all_but_ksm_rmap_complete() -> Vec<String> {
 }
 
 /// Every built-in configuration.
-pub const BUILTINS: [Builtin; 12] = [
+pub const BUILTINS: [Builtin; 13] = [
     (
         "default",
         "v6.18, 4 processes, 1 page, 1 value, 2 swap slots, every action but madv_free, mprotect and mremap (reclaim and swap-in included), exhaustive BFS (about a minute on 2 cores)",
@@ -118,6 +118,19 @@ pub const BUILTINS: [Builtin; 12] = [
             pages: Some(2),
             values: Some(1),
             actions: kinds(&["mmap", "read", "write", "fork", "munmap", "exit", "mprotect", "mremap"]),
+            strategy: Some("bfs".into()),
+            ..Settings::default()
+        },
+    ),
+    (
+        "vma3",
+        "v6.18, 2 processes, 3 pages, 1 value, no reclaim, no read faults: mmap, write, fork, munmap, exit, mprotect, mremap (merges of prev, range and next), exhaustive BFS (FIGURES)",
+        || Settings {
+            kernel: Some("v6.18".into()),
+            procs: Some(2),
+            pages: Some(3),
+            values: Some(1),
+            actions: kinds(&["mmap", "write", "fork", "munmap", "exit", "mprotect", "mremap"]),
             strategy: Some("bfs".into()),
             ..Settings::default()
         },

@@ -182,6 +182,11 @@ pub enum Mutant {
     /// ksm_might_unmap_zero_page() forgets `mm->ksm_zero_pages--`: zapping
     /// a KSM zero page leaves its count behind.
     KsmZeroUnmapUncounted,
+    /// can_vma_merge_right() forgets are_anon_vmas_compatible(): a range
+    /// compatible with prev and with next on its own merges both, although
+    /// prev and next have different anon_vmas. Only a process with three
+    /// pages (prev, the range, next) can show it.
+    MergeBothIgnoresAnonVmas,
 }
 
 /// One line of [`Mutant::ALL`]: `mutant!(Variant, "name", "what it breaks")`.
@@ -241,6 +246,8 @@ impl Mutant {
             "move_pages_ptes() moves a page that is not PageAnonExclusive (shared after fork, or KSM)"),
         mutant!(KsmZeroUnmapUncounted, "ksm-zero-unmap-uncounted",
             "ksm_might_unmap_zero_page() forgets mm->ksm_zero_pages--: an unmapped KSM zero page stays counted"),
+        mutant!(MergeBothIgnoresAnonVmas, "merge-both-ignores-anon-vmas",
+            "can_vma_merge_right() skips are_anon_vmas_compatible(): prev and next with different anon_vmas merge around the range"),
     ];
 
     /// Its command-line name.

@@ -144,7 +144,11 @@ fn can_vma_merge_right(ctx: &Ctx, vmg: &Vmg, prev: Option<&Vma>, next: Option<&V
     if vmg.end != next.start || !can_vma_merge_before(ctx, vmg, next) {
         return false;
     }
-    let prev = prev.filter(|_| left);
+    // Each side being compatible with the range does not make prev and
+    // next compatible with each other: joining two anon_vmas would leave
+    // one side's folios mapped in a VMA outside their anon_vma's tree
+    // (rmap_complete).
+    let prev = prev.filter(|_| left && ctx.cfg.mutant != Some(Mutant::MergeBothIgnoresAnonVmas));
     prev.is_none_or(|p| p.anon_vma.is_none() || next.anon_vma.is_none() || p.anon_vma == next.anon_vma)
 }
 

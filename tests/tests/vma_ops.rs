@@ -1,8 +1,10 @@
 //! mmap merging, mprotect and mremap against outcomes worked out by hand
 //! from mm/vma.c, mm/mprotect.c and mm/mremap.c.
 
+use rmapcheck::check::run_check;
+use rmapcheck::settings::Settings;
 use rmapcheck_model::{Kernel, Mutant, OopsKind, Pte, State};
-use rmapcheck_tests::{apply, av_of, cfg, exec};
+use rmapcheck_tests::{apply, av_of, cfg, exec, mutant_caught};
 
 const V6: Kernel = Kernel::V6_18;
 const V5: Kernel = Kernel::V5_19;
@@ -177,4 +179,25 @@ fn unlinking_a_vma_with_a_mapped_page_is_caught() {
     let mut ctx = rmapcheck_model::Ctx::new(&c, false);
     rmapcheck_model::rmap::unlink_anon_vmas(&mut s, &mut ctx, 0, &mut v);
     assert_eq!(s.oops.as_ref().map(|o| o.kind), Some(OopsKind::UnlinkBeforeZap));
+}
+
+/// `vma3`'s third page is what a merge of prev, the range and next needs:
+/// under `merge-both-ignores-anon-vmas` its BFS finds the freed anon_vma in
+/// 5 steps (two faulted VMAs, the hole between them mapped), and it finds
+/// `mremap-merge-skips-copied-from` too; one process with two pages never
+/// shows the first, searched to the end. (About a second.)
+#[test]
+fn vma3_catches_the_three_vma_merge_that_two_pages_cannot_show() {
+    let shallow = || Settings { max_depth: Some(5), ..Settings::default() };
+    mutant_caught("vma3", shallow(), "merge-both-ignores-anon-vmas", "mapped_anon_vma_live", 5);
+    mutant_caught("vma3", shallow(), "mremap-merge-skips-copied-from", "mapped_anon_vma_live", 5);
+    let two = Settings {
+        procs: Some(1),
+        pages: Some(2),
+        mutant: Some("merge-both-ignores-anon-vmas".into()),
+        ..Settings::default()
+    };
+    let r = run_check(&Settings::load("vma3").unwrap().overlay(two).resolve().unwrap(), false, None);
+    assert_eq!(r.outcome, "holds");
+    assert!(r.complete && r.unique_states > 100, "{} states", r.unique_states);
 }
