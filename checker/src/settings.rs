@@ -124,7 +124,7 @@ pub const BUILTINS: [Builtin; 13] = [
     ),
     (
         "vma3",
-        "v6.18, 2 processes, 3 pages, 1 value, no reclaim, no read faults: mmap, write, fork, munmap, exit, mprotect, mremap (merges of prev, range and next), exhaustive BFS (FIGURES)",
+        "v6.18, 2 processes, 3 pages, 1 value, no reclaim, no read faults: mmap, write, fork, munmap, exit, mprotect, mremap (merges of prev, range and next), exhaustive BFS (hundreds of millions of states: give it hours, --max-memory and TMPDIR on a large disk; README, State storage)",
         || Settings {
             kernel: Some("v6.18".into()),
             procs: Some(2),
