@@ -124,7 +124,7 @@ pub const BUILTINS: [Builtin; 13] = [
     ),
     (
         "vma3",
-        "v6.18, 2 processes, 3 pages, 1 value, no reclaim, no read faults: mmap, write, fork, munmap, exit, mprotect, mremap (merges of prev, range and next), every sequence of up to 10 actions (BFS, 96,219,528 states, about 12 minutes and 2 GiB on 2 idle cores; without the depth bound it does not finish on a 2-core, 24 GiB machine: README, State storage)",
+        "v6.18, 2 processes, 3 pages, 1 value, no reclaim, no read faults: mmap, write, fork, munmap, exit, mprotect, mremap (merges of prev, range and next), every sequence of up to 10 actions (BFS, 96,219,528 states, about 13 minutes and 4.6 GiB on 2 idle cores; without the depth bound it does not finish on a 2-core, 24 GiB machine: README, State storage)",
         || Settings {
             kernel: Some("v6.18".into()),
             procs: Some(2),
