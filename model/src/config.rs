@@ -182,10 +182,13 @@ pub enum Mutant {
     /// ksm_might_unmap_zero_page() forgets `mm->ksm_zero_pages--`: zapping
     /// a KSM zero page leaves its count behind.
     KsmZeroUnmapUncounted,
-    /// can_vma_merge_right() forgets are_anon_vmas_compatible(): a range
-    /// compatible with prev and with next on its own merges both, although
-    /// prev and next have different anon_vmas. Only a process with three
-    /// pages (prev, the range, next) can show it.
+    /// can_vma_merge_right() forgets its last test, that prev and next
+    /// have compatible anon_vmas (`!prev->anon_vma || !next->anon_vma ||
+    /// prev->anon_vma == next->anon_vma`; are_anon_vmas_compatible() before
+    /// 879bca0a2c4f): a range compatible with prev and with next on its own
+    /// merges both, although their anon_vmas differ (the case of the
+    /// kernel's tools/testing/vma test_anon_vma_non_mergeable()). Only a
+    /// process with three pages (prev, the range, next) can show it.
     MergeBothIgnoresAnonVmas,
 }
 
@@ -247,7 +250,7 @@ impl Mutant {
         mutant!(KsmZeroUnmapUncounted, "ksm-zero-unmap-uncounted",
             "ksm_might_unmap_zero_page() forgets mm->ksm_zero_pages--: an unmapped KSM zero page stays counted"),
         mutant!(MergeBothIgnoresAnonVmas, "merge-both-ignores-anon-vmas",
-            "can_vma_merge_right() skips are_anon_vmas_compatible(): prev and next with different anon_vmas merge around the range"),
+            "can_vma_merge_right() skips its prev/next anon_vma test: prev and next with different anon_vmas merge around the range"),
     ];
 
     /// Its command-line name.

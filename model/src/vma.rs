@@ -138,7 +138,10 @@ fn can_vma_merge_left(ctx: &Ctx, vmg: &Vmg, prev: Option<&Vma>) -> bool {
 }
 
 /// Mirrors can_vma_merge_right(): when merging both sides, prev and next
-/// must also be compatible with each other (are_anon_vmas_compatible()).
+/// must also be compatible with each other: one of them unfaulted, or the
+/// same anon_vma (the test v6.18 makes inline at its end since 879bca0a2c4f
+/// "mm/vma: fix incorrectly disallowed anonymous VMA merges"; before it,
+/// are_anon_vmas_compatible()).
 fn can_vma_merge_right(ctx: &Ctx, vmg: &Vmg, prev: Option<&Vma>, next: Option<&Vma>, left: bool) -> bool {
     let Some(next) = next else { return false };
     if vmg.end != next.start || !can_vma_merge_before(ctx, vmg, next) {
