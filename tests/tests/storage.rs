@@ -27,6 +27,7 @@ fn bfs(p: &Plan, threads: usize, frontier_kib: Option<u64>, keep_going: bool) ->
         width: 2,
         keep_going,
         frontier_kib,
+        candidates_kib: None,
         shard: None,
     };
     Bfs.run(&ex, &limits, None)

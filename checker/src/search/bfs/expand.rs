@@ -12,7 +12,8 @@
 
 use super::fingerprint::fingerprint_into;
 use super::fpset::FpSet;
-use super::frontier::{corrupt_record, decode, encode, push_record, Batch, Cands, Segment, Spill, SEGMENT};
+use super::cands::{Batch, Cands};
+use super::frontier::{corrupt_record, decode, encode, push_record, Segment, Spill, SEGMENT};
 use super::links::link;
 use super::shard::Exchange;
 use crate::explore::Explorer;

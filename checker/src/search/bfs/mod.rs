@@ -26,6 +26,7 @@
 //! their owners through a shared directory at the end of every level
 //! (`docs/sharding.md`).
 
+mod cands;
 mod expand;
 mod fingerprint;
 mod fpset;
@@ -40,7 +41,7 @@ use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Storage, Strategy,
 use expand::{Live, Unit};
 pub use fingerprint::fingerprint;
 use fpset::FpSet;
-use frontier::{Batch, Cands};
+use cands::{Batch, Cands, Scratch};
 use frontier::{Segment, Spill};
 use links::{Links, ROOT};
 use rayon::prelude::*;
@@ -152,6 +153,21 @@ fn frontier_budget(limits: &Limits) -> usize {
     (kib as usize).saturating_mul(1024)
 }
 
+/// The memory a level's candidate fingerprints and parent links (16
+/// bytes a candidate) may take before the rest spill to disk: a quarter
+/// of the memory budget (4.5 GiB, 300 million candidates, under the
+/// default budget of three quarters of RAM), so that the seen set, which
+/// grows with every level and cannot spill, keeps the larger share; all
+/// of them when no budget is given. Within it nothing is written: the
+/// default check's and the SPIN configuration's largest levels (a few
+/// million candidates) never reach it. Past it, each thread of the
+/// insertion phase reads the spilled fingerprints once, in order: a
+/// sequential read, not a search slowed to the disk's latency.
+fn candidates_budget(limits: &Limits) -> usize {
+    let kib = limits.candidates_kib.or(limits.max_rss_kib.map(|m| m / 4));
+    kib.map_or(usize::MAX, |k| (k as usize).saturating_mul(1024))
+}
+
 /// One search: the seen set, the frontier and the link files.
 struct Search<'a> {
     ex: &'a Explorer,
@@ -202,7 +218,7 @@ impl<'a> Search<'a> {
             log,
             threads: limits.threads.max(1),
             seen: FpSet::default(),
-            spill: Spill::new(&work.0, frontier_budget(limits)),
+            spill: Spill::new(&work.0, frontier_budget(limits)).with_candidates(candidates_budget(limits)),
             links,
             exchange,
             me,
@@ -251,7 +267,7 @@ impl<'a> Search<'a> {
             self.live.fresh.store(0, Relaxed);
             let expand = self.limits.max_depth.is_none_or(|d| depth < d);
             self.spill.level(depth + 1);
-            let written = self.spill.written.load(Relaxed);
+            let written = (self.spill.written.load(Relaxed), self.spill.cands.written.load(Relaxed));
             let units = self.expand(&frontier, expand, depth);
             if self.exchange.is_some() {
                 // Sharded, the candidates carry their records: the
@@ -339,7 +355,7 @@ impl<'a> Search<'a> {
                     found.push((inv, None));
                 }
             }
-            let candidates: usize = groups.iter().flatten().map(|b| b.fps.len()).sum();
+            let candidates: usize = groups.iter().flatten().map(Batch::len).sum();
             // A segment whose candidates all kept their records is not
             // needed again.
             let parents: Vec<Option<Segment>> = if self.exchange.is_some() {
@@ -414,17 +430,19 @@ impl<'a> Search<'a> {
     ) -> std::io::Result<Vec<Segment>> {
         let threads = self.threads;
         let all = &*groups;
-        self.seen.groups(threads).into_par_iter().enumerate().for_each(|(g, mut tables)| {
+        self.seen.groups(threads).into_par_iter().enumerate().try_for_each(|(g, mut tables)| {
+            let mut s = Scratch::default();
             for b in all.iter().flatten() {
-                for (k, &fp) in b.fps.iter().enumerate() {
+                for (k, &fp) in b.fps(&mut s)?.iter().enumerate() {
                     let shard = FpSet::shard(fp);
                     if shard % threads == g && tables[shard / threads].insert(fp) {
-                        b.won[k].store(true, Relaxed);
+                        b.win(k);
                     }
                 }
             }
-        });
-        let wins = |b: &Batch| b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
+            Ok::<(), std::io::Error>(())
+        })?;
+        let wins = |b: &Batch| b.wins();
         let (spill, links, ex) = (&self.spill, &self.links, self.ex);
         if self.exchange.is_none() {
             let mut firsts = Vec::with_capacity(groups.len());
@@ -456,11 +474,12 @@ impl<'a> Search<'a> {
             .into_par_iter()
             .zip(firsts)
             .map(|(b, first)| {
-                let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
+                let won = b.won();
                 let seg =
                     b.seg.as_mut().ok_or_else(|| std::io::Error::other("a sharded candidate batch without records"))?;
                 seg.decide(first, &won, spill);
-                let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+                let mut s = Scratch::default();
+                let recs: Vec<u64> = b.links(&mut s)?.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
                 links.write(first, &recs)
             })
             .collect::<std::io::Result<()>>()?;
@@ -480,15 +499,17 @@ impl<'a> Search<'a> {
     }
 
     /// Logs a finished level: its candidates, new states and what its
-    /// frontier took (`written`: the spill's bytes written before it).
-    fn log_level(&self, depth: usize, candidates: usize, new: usize, written: u64) {
+    /// frontier and candidate arrays took (`written`: the bytes of records
+    /// and of arrays written before it).
+    fn log_level(&self, depth: usize, candidates: usize, new: usize, written: (u64, u64)) {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let line = format!(
-            "level {depth}: {candidates} candidates, {new} new states; frontier of depth {}: {:.1} MiB in memory, {:.1} MiB on disk ({:.1} MiB written by this level)",
+            "level {depth}: {candidates} candidates ({:.1} MiB of their fingerprints and links spilled), {new} new states; frontier of depth {}: {:.1} MiB in memory, {:.1} MiB on disk ({:.1} MiB written by this level)",
+            mib(self.spill.cands.written.load(Relaxed) - written.1),
             depth + 1,
             mib(self.spill.in_memory() as u64),
             mib(self.spill.on_disk()),
-            mib(self.spill.written.load(Relaxed) - written),
+            mib(self.spill.written.load(Relaxed) - written.0),
         );
         self.log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     }
@@ -529,6 +550,7 @@ impl<'a> Search<'a> {
             frontier_peak_memory: self.spill.peak_mem.load(Relaxed) as u64,
             frontier_peak_disk: self.spill.peak_disk.load(Relaxed),
             links_bytes: self.links.bytes(),
+            candidates_written: self.spill.cands.written.load(Relaxed),
         });
         out
     }
