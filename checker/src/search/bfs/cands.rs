@@ -28,10 +28,18 @@ pub struct Cands {
 
 /// Where a batch's fingerprints and links are.
 enum Arrays {
-    Mem { fps: Vec<u64>, links: Vec<u64> },
+    Mem {
+        fps: Vec<u64>,
+        links: Vec<u64>,
+    },
     /// `n` fingerprints at `off` of a level file, then `n` links, with
     /// the XXH3-64 sum of each half's bytes.
-    Disk { file: Arc<CandFile>, off: u64, fps_sum: u64, links_sum: u64 },
+    Disk {
+        file: Arc<CandFile>,
+        off: u64,
+        fps_sum: u64,
+        links_sum: u64,
+    },
 }
 
 /// Candidates, with a bit per candidate that the insertion phase sets

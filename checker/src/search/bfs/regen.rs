@@ -9,8 +9,8 @@
 //! parent that has winners and steps the recorded action again
 //! (`docs/storage.md`).
 
-use super::fingerprint::fingerprint_into;
 use super::cands::{Batch, Scratch};
+use super::fingerprint::fingerprint_into;
 use super::frontier::{corrupt_record, decode, encode, push_record, Segment, Spill, SEGMENT};
 use crate::explore::Explorer;
 use rmapcheck_model::{step, Ctx};
