@@ -102,7 +102,7 @@ fn spilled_candidate_arrays_give_the_same_search_and_counterexamples() {
             "{what}"
         );
         let st = o.storage.unwrap();
-        assert!(st.candidates_written > 0 && st.candidates_written % 16 == 0, "{what}: {st:?}");
+        assert!(st.candidates_written > 0 && st.candidates_written.is_multiple_of(16), "{what}: {st:?}");
         if cands == 0 {
             // Every candidate's 16 bytes, on any thread count.
             assert!(all == 0 || all == st.candidates_written, "{what}: {} bytes, {all} before", st.candidates_written);

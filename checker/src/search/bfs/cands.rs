@@ -253,7 +253,8 @@ mod tests {
             let path = dir.join("cands-4.bin");
             assert_eq!(std::fs::metadata(&path).unwrap().len(), 16 * 200);
             assert_eq!(cs.written.load(Relaxed), 16 * 200);
-            let b = Batch { n: 200, arrays: spilled, won: vec![AtomicU64::new(0), AtomicU64::new(0)], seg: None };
+            let won = (0..200usize.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+            let b = Batch { n: 200, arrays: spilled, won, seg: None };
             let file = File::options().read(true).write(true).open(&path).unwrap();
             let flip = |at: u64| {
                 let mut byte = [0u8];
