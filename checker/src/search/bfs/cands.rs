@@ -103,15 +103,17 @@ impl Batch {
 
     /// Both arrays, owned, and the records.
     pub fn into_parts(self) -> std::io::Result<(Vec<u64>, Vec<u64>, Option<Segment>)> {
-        let mut s = Scratch::default();
-        let (fps, links) = match &self.arrays {
-            Arrays::Mem { .. } => match self.arrays {
-                Arrays::Mem { fps, links } => return Ok((fps, links, self.seg)),
-                Arrays::Disk { .. } => unreachable!("matched as in memory"),
-            },
-            Arrays::Disk { .. } => (self.fps(&mut s)?.to_vec(), self.links(&mut s)?.to_vec()),
-        };
-        Ok((fps, links, self.seg))
+        let Batch { n, arrays, seg, .. } = self;
+        match arrays {
+            Arrays::Mem { fps, links } => Ok((fps, links, seg)),
+            Arrays::Disk { file, off, fps_sum, links_sum } => {
+                let mut s = Scratch::default();
+                file.read(off, n, fps_sum, &mut s)?;
+                let fps = std::mem::take(&mut s.words);
+                file.read(off + 8 * n as u64, n, links_sum, &mut s)?;
+                Ok((fps, s.words, seg))
+            }
+        }
     }
 
     /// Marks candidate `k` the first of its fingerprint.

@@ -10,7 +10,9 @@
 //! only ([`fpset`], at most 16 bytes per state); the frontier is states
 //! serialized to bytes, spilled to disk past its budget ([`frontier`]);
 //! parent links go to an append-only file read back only for a
-//! counterexample ([`links`]).
+//! counterexample ([`links`]); a level's candidates' fingerprints and
+//! parent links spill to a file per level past a quarter of the memory
+//! budget, their winner flags a bitmap in memory ([`cands`]).
 //!
 //! A level runs in three parallel phases: every thread expands segments of
 //! the frontier ([`expand`]), keeping the successors not seen at an
