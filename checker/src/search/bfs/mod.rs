@@ -594,3 +594,62 @@ fn identity(ex: &Explorer, limits: &Limits) -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmapcheck_model::Config;
+    use std::os::unix::fs::FileExt;
+
+    /// A level whose candidate arrays all spilled (an allowance of 0),
+    /// with one byte of its candidate file changed between the expansion
+    /// and the insertion: the insertion is an `InvalidData` error naming
+    /// the file (which the search turns into one line and exit 2), never
+    /// a winner decided from a wrong fingerprint. (A few milliseconds.)
+    #[test]
+    fn a_changed_candidate_file_stops_the_insertion() {
+        let ex = Explorer::new(Config::default(), &[]);
+        let limits = Limits {
+            threads: 2,
+            max_depth: None,
+            time_limit: None,
+            start: Instant::now(),
+            max_rss_kib: None,
+            seed: 0,
+            width: 2,
+            keep_going: false,
+            frontier_kib: None,
+            candidates_kib: Some(0),
+            shard: None,
+        };
+        let (live, log) = (Live::default(), Mutex::new(Vec::new()));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let mut s = Search::new(&ex, &limits, &live, &log).unwrap();
+            let init = ex.init();
+            s.seen.insert(fingerprint(&init));
+            let mut bytes = Vec::new();
+            frontier::encode(&init, &[], &mut bytes);
+            let root = s.spill.keep(0, 1, bytes).unwrap();
+            s.next_index = 1;
+            s.spill.level(1);
+            let mut groups: Vec<Vec<Batch>> = s.expand(&[root], true, 0).into_iter().map(|u| u.batches).collect();
+            let n: usize = groups.iter().flatten().map(Batch::len).sum();
+            assert!(n > 1, "{n} candidates");
+            let path = s._work.0.join("cands-1.bin");
+            let file = std::fs::File::options().read(true).write(true).open(&path).unwrap();
+            assert_eq!(file.metadata().unwrap().len(), 16 * n as u64, "every candidate's arrays spilled");
+            let mut byte = [0u8];
+            file.read_exact_at(&mut byte, 8).unwrap(); // the second fingerprint
+            file.write_all_at(&[byte[0] ^ 1], 8).unwrap();
+            let Err(e) = s.insert_and_number(&[None], &mut groups) else { panic!("a changed fingerprint was read") };
+            let msg = e.to_string();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{msg}");
+            assert!(
+                msg.contains(&path.display().to_string()) && msg.contains("is corrupt") && !msg.contains('\n'),
+                "{msg}"
+            );
+            assert_eq!(s.seen.len(), 1, "a fingerprint of the changed batch was inserted");
+        });
+    }
+}
