@@ -41,6 +41,7 @@ pub fn run_check(plan: &Plan, keep_going: bool, progress: Progress) -> Report {
         width: plan.width,
         keep_going,
         frontier_kib: None,
+        candidates_kib: None,
         shard: plan.shard.clone(),
     };
     let o = plan.strategy.run(&ex, &limits, progress);

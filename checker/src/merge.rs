@@ -77,7 +77,7 @@ pub fn combine(reports: &[(&str, Value)]) -> Result<Value, String> {
     m["complete"] = json!(complete);
     m["stopped_by"] = shards.iter().map(|r| &r["stopped_by"]).find(|s| !s.is_null()).cloned().unwrap_or(Value::Null);
     if m["storage"].is_object() {
-        for f in ["seen_bytes", "frontier_peak_memory", "frontier_peak_disk", "links_bytes"] {
+        for f in ["seen_bytes", "frontier_peak_memory", "frontier_peak_disk", "links_bytes", "candidates_written"] {
             m["storage"][f] = json!(shards.iter().map(|r| r["storage"][f].as_u64().unwrap_or(0)).sum::<u64>());
         }
     }

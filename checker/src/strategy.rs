@@ -112,6 +112,10 @@ pub struct Limits {
     /// The BFS frontier kept in memory, in KiB, before it spills to disk
     /// (default: 32 MiB, or a quarter of a smaller `max_rss_kib`).
     pub frontier_kib: Option<u64>,
+    /// A level's candidate fingerprints and parent links kept in memory,
+    /// in KiB, before they spill to disk (default: a quarter of
+    /// `max_rss_kib`, all of them without it).
+    pub candidates_kib: Option<u64>,
     /// This process's share of a sharded BFS (`--shard I/N`).
     pub shard: Option<Shard>,
 }
@@ -241,6 +245,8 @@ pub struct Storage {
     pub frontier_peak_disk: u64,
     /// The parent-link file this process wrote.
     pub links_bytes: u64,
+    /// Bytes of candidate fingerprints and parent links written to disk.
+    pub candidates_written: u64,
 }
 
 impl Outcome {

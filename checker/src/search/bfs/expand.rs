@@ -10,9 +10,10 @@
 //! encoded state (only the owner knows whether they are new, and it does
 //! not hold their parent).
 
+use super::cands::{Batch, Cands};
 use super::fingerprint::fingerprint_into;
 use super::fpset::FpSet;
-use super::frontier::{corrupt_record, decode, encode, push_record, Batch, Cands, Segment, Spill, SEGMENT};
+use super::frontier::{corrupt_record, decode, encode, push_record, Segment, Spill, SEGMENT};
 use super::links::link;
 use super::shard::Exchange;
 use crate::explore::Explorer;

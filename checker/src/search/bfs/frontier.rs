@@ -6,11 +6,12 @@
 //! the spill directory and read back, in order, when that level is
 //! expanded; the file is deleted once the level is done.
 
+use super::cands::CandSpill;
 use rmapcheck_model::State;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 /// Most candidate states in one segment (a unit of work of the next level).
@@ -185,6 +186,9 @@ pub struct Spill {
     /// Bytes of candidates' records this level wrote to disk (see
     /// [`Spill::keep_candidates`]).
     candidates_on_disk: AtomicU64,
+    /// The level's candidates' fingerprints and links, spilled past
+    /// their own allowance.
+    pub cands: CandSpill,
 }
 
 /// How many times the frontier's memory budget a level's candidates may
@@ -210,7 +214,15 @@ impl Spill {
             next: OnceLock::new(),
             depth: 0,
             candidates_on_disk: AtomicU64::new(0),
+            cands: CandSpill::new(dir, usize::MAX),
         }
+    }
+
+    /// Keeps at most `bytes` of each level's candidate arrays in memory
+    /// (none given: all of them).
+    pub fn with_candidates(mut self, bytes: usize) -> Spill {
+        self.cands = CandSpill::new(&self.dir, bytes);
+        self
     }
 
     /// Starts collecting the frontier of `depth` (the candidates of the
@@ -219,6 +231,7 @@ impl Spill {
         self.next = OnceLock::new();
         self.depth = depth;
         self.candidates_on_disk = AtomicU64::new(0);
+        self.cands.level(depth);
     }
 
     /// Keeps a batch of candidates' records: in memory within the budget,
@@ -358,37 +371,6 @@ impl Segment {
                 }
             }
         }
-    }
-}
-
-/// Candidates being collected: parallel vectors and the encoded states.
-#[derive(Default)]
-pub struct Cands {
-    pub fps: Vec<u64>,
-    pub links: Vec<u64>,
-    pub bytes: Vec<u8>,
-}
-
-/// Candidates, with a flag per candidate that the insertion phase sets
-/// when it is the first of its fingerprint. `seg` holds their records,
-/// unless they did not fit the frontier's memory (unsharded): then the
-/// winners' records are regenerated from their parents (`regen.rs`).
-pub struct Batch {
-    pub fps: Vec<u64>,
-    pub links: Vec<u64>,
-    pub won: Vec<AtomicBool>,
-    pub seg: Option<Segment>,
-}
-
-impl Batch {
-    /// Keeps `c`'s states through the spill: in memory within its budget,
-    /// past it on disk, or, when `regen` (the parents stay at hand) and
-    /// the level's candidates have used their disk allowance
-    /// ([`CANDIDATE_DISK`]), not at all.
-    pub fn keep(c: Cands, spill: &Spill, regen: bool) -> std::io::Result<Batch> {
-        let n = c.fps.len();
-        let seg = if regen { spill.keep_candidates(n, c.bytes)? } else { Some(spill.keep(0, n, c.bytes)?) };
-        Ok(Batch { fps: c.fps, links: c.links, won: (0..n).map(|_| AtomicBool::new(false)).collect(), seg })
     }
 }
 

@@ -10,7 +10,9 @@
 //! only ([`fpset`], at most 16 bytes per state); the frontier is states
 //! serialized to bytes, spilled to disk past its budget ([`frontier`]);
 //! parent links go to an append-only file read back only for a
-//! counterexample ([`links`]).
+//! counterexample ([`links`]); a level's candidates' fingerprints and
+//! parent links spill to a file per level past a quarter of the memory
+//! budget, their winner flags a bitmap in memory ([`cands`]).
 //!
 //! A level runs in three parallel phases: every thread expands segments of
 //! the frontier ([`expand`]), keeping the successors not seen at an
@@ -26,6 +28,7 @@
 //! their owners through a shared directory at the end of every level
 //! (`docs/sharding.md`).
 
+mod cands;
 mod expand;
 mod fingerprint;
 mod fpset;
@@ -37,10 +40,10 @@ pub mod shard;
 use crate::explore::Explorer;
 use crate::report::rss_kib;
 use crate::strategy::{Found, Limits, Outcome, Progress, Stop, Storage, Strategy, Traits};
+use cands::{Batch, Cands, Scratch};
 use expand::{Live, Unit};
 pub use fingerprint::fingerprint;
 use fpset::FpSet;
-use frontier::{Batch, Cands};
 use frontier::{Segment, Spill};
 use links::{Links, ROOT};
 use rayon::prelude::*;
@@ -152,6 +155,21 @@ fn frontier_budget(limits: &Limits) -> usize {
     (kib as usize).saturating_mul(1024)
 }
 
+/// The memory a level's candidate fingerprints and parent links (16
+/// bytes a candidate) may take before the rest spill to disk: a quarter
+/// of the memory budget (4.5 GiB, 300 million candidates, under the
+/// default budget of three quarters of RAM), so that the seen set, which
+/// grows with every level and cannot spill, keeps the larger share; all
+/// of them when no budget is given. Within it nothing is written: the
+/// default check's and the SPIN configuration's largest levels (a few
+/// million candidates) never reach it. Past it, each thread of the
+/// insertion phase reads the spilled fingerprints once, in order: a
+/// sequential read, not a search slowed to the disk's latency.
+fn candidates_budget(limits: &Limits) -> usize {
+    let kib = limits.candidates_kib.or(limits.max_rss_kib.map(|m| m / 4));
+    kib.map_or(usize::MAX, |k| (k as usize).saturating_mul(1024))
+}
+
 /// One search: the seen set, the frontier and the link files.
 struct Search<'a> {
     ex: &'a Explorer,
@@ -202,7 +220,7 @@ impl<'a> Search<'a> {
             log,
             threads: limits.threads.max(1),
             seen: FpSet::default(),
-            spill: Spill::new(&work.0, frontier_budget(limits)),
+            spill: Spill::new(&work.0, frontier_budget(limits)).with_candidates(candidates_budget(limits)),
             links,
             exchange,
             me,
@@ -251,7 +269,7 @@ impl<'a> Search<'a> {
             self.live.fresh.store(0, Relaxed);
             let expand = self.limits.max_depth.is_none_or(|d| depth < d);
             self.spill.level(depth + 1);
-            let written = self.spill.written.load(Relaxed);
+            let written = (self.spill.written.load(Relaxed), self.spill.cands.written.load(Relaxed));
             let units = self.expand(&frontier, expand, depth);
             if self.exchange.is_some() {
                 // Sharded, the candidates carry their records: the
@@ -339,7 +357,7 @@ impl<'a> Search<'a> {
                     found.push((inv, None));
                 }
             }
-            let candidates: usize = groups.iter().flatten().map(|b| b.fps.len()).sum();
+            let candidates: usize = groups.iter().flatten().map(Batch::len).sum();
             // A segment whose candidates all kept their records is not
             // needed again.
             let parents: Vec<Option<Segment>> = if self.exchange.is_some() {
@@ -414,17 +432,19 @@ impl<'a> Search<'a> {
     ) -> std::io::Result<Vec<Segment>> {
         let threads = self.threads;
         let all = &*groups;
-        self.seen.groups(threads).into_par_iter().enumerate().for_each(|(g, mut tables)| {
+        self.seen.groups(threads).into_par_iter().enumerate().try_for_each(|(g, mut tables)| {
+            let mut s = Scratch::default();
             for b in all.iter().flatten() {
-                for (k, &fp) in b.fps.iter().enumerate() {
+                for (k, &fp) in b.fps(&mut s)?.iter().enumerate() {
                     let shard = FpSet::shard(fp);
                     if shard % threads == g && tables[shard / threads].insert(fp) {
-                        b.won[k].store(true, Relaxed);
+                        b.win(k);
                     }
                 }
             }
-        });
-        let wins = |b: &Batch| b.won.iter().filter(|w| w.load(Relaxed)).count() as u64;
+            Ok::<(), std::io::Error>(())
+        })?;
+        let wins = |b: &Batch| b.wins();
         let (spill, links, ex) = (&self.spill, &self.links, self.ex);
         if self.exchange.is_none() {
             let mut firsts = Vec::with_capacity(groups.len());
@@ -456,11 +476,12 @@ impl<'a> Search<'a> {
             .into_par_iter()
             .zip(firsts)
             .map(|(b, first)| {
-                let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
+                let won = b.won();
                 let seg =
                     b.seg.as_mut().ok_or_else(|| std::io::Error::other("a sharded candidate batch without records"))?;
                 seg.decide(first, &won, spill);
-                let recs: Vec<u64> = b.links.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
+                let mut s = Scratch::default();
+                let recs: Vec<u64> = b.links(&mut s)?.iter().zip(&won).filter(|(_, w)| **w).map(|(l, _)| *l).collect();
                 links.write(first, &recs)
             })
             .collect::<std::io::Result<()>>()?;
@@ -480,15 +501,17 @@ impl<'a> Search<'a> {
     }
 
     /// Logs a finished level: its candidates, new states and what its
-    /// frontier took (`written`: the spill's bytes written before it).
-    fn log_level(&self, depth: usize, candidates: usize, new: usize, written: u64) {
+    /// frontier and candidate arrays took (`written`: the bytes of records
+    /// and of arrays written before it).
+    fn log_level(&self, depth: usize, candidates: usize, new: usize, written: (u64, u64)) {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let line = format!(
-            "level {depth}: {candidates} candidates, {new} new states; frontier of depth {}: {:.1} MiB in memory, {:.1} MiB on disk ({:.1} MiB written by this level)",
+            "level {depth}: {candidates} candidates ({:.1} MiB of their fingerprints and links spilled), {new} new states; frontier of depth {}: {:.1} MiB in memory, {:.1} MiB on disk ({:.1} MiB written by this level)",
+            mib(self.spill.cands.written.load(Relaxed) - written.1),
             depth + 1,
             mib(self.spill.in_memory() as u64),
             mib(self.spill.on_disk()),
-            mib(self.spill.written.load(Relaxed) - written),
+            mib(self.spill.written.load(Relaxed) - written.0),
         );
         self.log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     }
@@ -529,6 +552,7 @@ impl<'a> Search<'a> {
             frontier_peak_memory: self.spill.peak_mem.load(Relaxed) as u64,
             frontier_peak_disk: self.spill.peak_disk.load(Relaxed),
             links_bytes: self.links.bytes(),
+            candidates_written: self.spill.cands.written.load(Relaxed),
         });
         out
     }
@@ -569,4 +593,63 @@ fn identity(ex: &Explorer, limits: &Limits) -> String {
         limits.keep_going,
         env!("CARGO_PKG_VERSION")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmapcheck_model::Config;
+    use std::os::unix::fs::FileExt;
+
+    /// A level whose candidate arrays all spilled (an allowance of 0),
+    /// with one byte of its candidate file changed between the expansion
+    /// and the insertion: the insertion is an `InvalidData` error naming
+    /// the file (which the search turns into one line and exit 2), never
+    /// a winner decided from a wrong fingerprint. (A few milliseconds.)
+    #[test]
+    fn a_changed_candidate_file_stops_the_insertion() {
+        let ex = Explorer::new(Config::default(), &[]);
+        let limits = Limits {
+            threads: 2,
+            max_depth: None,
+            time_limit: None,
+            start: Instant::now(),
+            max_rss_kib: None,
+            seed: 0,
+            width: 2,
+            keep_going: false,
+            frontier_kib: None,
+            candidates_kib: Some(0),
+            shard: None,
+        };
+        let (live, log) = (Live::default(), Mutex::new(Vec::new()));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let mut s = Search::new(&ex, &limits, &live, &log).unwrap();
+            let init = ex.init();
+            s.seen.insert(fingerprint(&init));
+            let mut bytes = Vec::new();
+            frontier::encode(&init, &[], &mut bytes);
+            let root = s.spill.keep(0, 1, bytes).unwrap();
+            s.next_index = 1;
+            s.spill.level(1);
+            let mut groups: Vec<Vec<Batch>> = s.expand(&[root], true, 0).into_iter().map(|u| u.batches).collect();
+            let n: usize = groups.iter().flatten().map(Batch::len).sum();
+            assert!(n > 1, "{n} candidates");
+            let path = s._work.0.join("cands-1.bin");
+            let file = std::fs::File::options().read(true).write(true).open(&path).unwrap();
+            assert_eq!(file.metadata().unwrap().len(), 16 * n as u64, "every candidate's arrays spilled");
+            let mut byte = [0u8];
+            file.read_exact_at(&mut byte, 8).unwrap(); // the second fingerprint
+            file.write_all_at(&[byte[0] ^ 1], 8).unwrap();
+            let Err(e) = s.insert_and_number(&[None], &mut groups) else { panic!("a changed fingerprint was read") };
+            let msg = e.to_string();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{msg}");
+            assert!(
+                msg.contains(&path.display().to_string()) && msg.contains("is corrupt") && !msg.contains('\n'),
+                "{msg}"
+            );
+            assert_eq!(s.seen.len(), 1, "a fingerprint of the changed batch was inserted");
+        });
+    }
 }

@@ -9,11 +9,11 @@
 //! parent that has winners and steps the recorded action again
 //! (`docs/storage.md`).
 
+use super::cands::{Batch, Scratch};
 use super::fingerprint::fingerprint_into;
-use super::frontier::{corrupt_record, decode, encode, push_record, Batch, Segment, Spill, SEGMENT};
+use super::frontier::{corrupt_record, decode, encode, push_record, Segment, Spill, SEGMENT};
 use crate::explore::Explorer;
 use rmapcheck_model::{step, Ctx};
-use std::sync::atomic::Ordering::Relaxed;
 
 /// The next frontier's segments for the winners among `batches` (the
 /// candidates of one frontier segment's states, in order), numbered from
@@ -30,12 +30,15 @@ pub fn number(
 ) -> std::io::Result<(Vec<Segment>, Vec<u64>)> {
     let (mut segs, mut links, mut again) = (Vec::new(), Vec::new(), Vec::new());
     let mut id = first;
+    let (mut fps_buf, mut links_buf) = (Scratch::default(), Scratch::default());
     for b in batches {
-        let won: Vec<bool> = b.won.iter().map(|w| w.load(Relaxed)).collect();
-        let winners = b.fps.iter().zip(&b.links).zip(&won).filter(|(_, w)| **w).map(|((&fp, &l), _)| (fp, l));
+        let won = b.won();
+        let seg = b.seg.take();
+        let (fps, ls) = (b.fps(&mut fps_buf)?, b.links(&mut links_buf)?);
+        let winners = fps.iter().zip(ls).zip(&won).filter(|(_, w)| **w).map(|((&fp, &l), _)| (fp, l));
         let start = links.len();
         links.extend(winners.clone().map(|(_, l)| l));
-        match b.seg.take() {
+        match seg {
             Some(mut seg) => {
                 seg.decide(id, &won, spill);
                 segs.push(seg);

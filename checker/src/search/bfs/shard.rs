@@ -14,7 +14,8 @@
 //! same directory, so that any shard can rebuild a trace that crosses
 //! shards.
 
-use super::frontier::{Batch, Cands, Spill};
+use super::cands::{Batch, Cands};
+use super::frontier::Spill;
 use super::links::Links;
 use crate::strategy::{Shard, Strategy};
 use std::path::{Path, PathBuf};
@@ -274,9 +275,9 @@ impl Stream {
     fn next(&mut self, spill: &Spill) -> std::io::Result<Option<(u64, u64, std::ops::Range<usize>)>> {
         while self.k == self.fps.len() {
             let Some(b) = self.batches.next() else { return Ok(None) };
-            (self.fps, self.links, self.k, self.pos) = (b.fps, b.links, 0, 0);
-            let seg =
-                b.seg.ok_or_else(|| std::io::Error::other("internal error: sharded candidates without records"))?;
+            let (fps, links, seg) = b.into_parts()?;
+            (self.fps, self.links, self.k, self.pos) = (fps, links, 0, 0);
+            let seg = seg.ok_or_else(|| std::io::Error::other("internal error: sharded candidates without records"))?;
             self.bytes = spill.take(seg)?;
         }
         let len = 2 + u16::from_le_bytes([self.bytes[self.pos], self.bytes[self.pos + 1]]) as usize;
