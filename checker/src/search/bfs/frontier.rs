@@ -6,7 +6,7 @@
 //! the spill directory and read back, in order, when that level is
 //! expanded; the file is deleted once the level is done.
 
-use super::cands::CandSpill;
+use super::cand_spill::CandSpill;
 use rmapcheck_model::State;
 use std::fs::File;
 use std::os::unix::fs::FileExt;

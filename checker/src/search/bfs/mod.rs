@@ -28,6 +28,7 @@
 //! their owners through a shared directory at the end of every level
 //! (`docs/sharding.md`).
 
+mod cand_spill;
 mod cands;
 mod expand;
 mod fingerprint;
