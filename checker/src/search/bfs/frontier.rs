@@ -264,8 +264,8 @@ impl Spill {
 
     /// Appends a segment's records to this level's file, compressed: a
     /// frontier's records are mostly small ids and zero bytes (LZ4 packs
-    /// them to about a fifth; docs/storage.md), and disk, not memory, is
-    /// what a large level runs out of once only its new states are kept.
+    /// them to about a sixth; docs/storage.md), and a large level's
+    /// frontier is the largest thing a run keeps on disk.
     fn write(&self, first_id: u64, states: usize, bytes: Vec<u8>) -> std::io::Result<Segment> {
         let raw = bytes.len();
         let bytes = lz4_flex::block::compress(&bytes);
