@@ -11,8 +11,8 @@
 //! bit per candidate), so a spilled candidate costs an eighth of a byte of
 //! memory instead of 17 bytes (`docs/storage.md`).
 
-use super::cand_spill::Arrays;
 pub use super::cand_spill::Scratch;
+use super::cand_spill::{read_words, Arrays};
 use super::frontier::{Segment, Spill};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -59,7 +59,7 @@ impl Batch {
         match &self.arrays {
             Arrays::Mem { fps, .. } => Ok(fps),
             Arrays::Disk { file, off, fps_sum, .. } => {
-                file.read(*off, self.n, *fps_sum, s)?;
+                read_words(file, *off, self.n, *fps_sum, s)?;
                 Ok(&s.words)
             }
         }
@@ -70,7 +70,7 @@ impl Batch {
         match &self.arrays {
             Arrays::Mem { links, .. } => Ok(links),
             Arrays::Disk { file, off, links_sum, .. } => {
-                file.read(off + 8 * self.n as u64, self.n, *links_sum, s)?;
+                read_words(file, off + 8 * self.n as u64, self.n, *links_sum, s)?;
                 Ok(&s.words)
             }
         }
@@ -83,9 +83,9 @@ impl Batch {
             Arrays::Mem { fps, links } => Ok((fps, links, seg)),
             Arrays::Disk { file, off, fps_sum, links_sum } => {
                 let mut s = Scratch::default();
-                file.read(off, n, fps_sum, &mut s)?;
+                read_words(&file, off, n, fps_sum, &mut s)?;
                 let fps = std::mem::take(&mut s.words);
-                file.read(off + 8 * n as u64, n, links_sum, &mut s)?;
+                read_words(&file, off + 8 * n as u64, n, links_sum, &mut s)?;
                 Ok((fps, s.words, seg))
             }
         }

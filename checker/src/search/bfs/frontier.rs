@@ -7,9 +7,8 @@
 //! expanded; the file is deleted once the level is done.
 
 use super::cand_spill::CandSpill;
+use super::spill_file::LevelFile;
 use rmapcheck_model::State;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -106,7 +105,7 @@ impl Segment {
         let (mut rest, won): (&[u8], &[u64]) = match &self.data {
             Data::Mem(b) => (b, &[]),
             Data::Disk { file, off, len, raw, sum, won } => {
-                file.read(buf, *off, *len, *raw, *sum)?;
+                read_segment(file, buf, *off, *len, *raw, *sum)?;
                 (buf, won)
             }
         };
@@ -128,43 +127,22 @@ impl Segment {
     }
 }
 
-/// One level's spill file, deleted when the last segment in it is dropped.
-pub struct LevelFile {
-    file: File,
-    path: PathBuf,
-    len: AtomicU64,
-}
-
-impl LevelFile {
-    /// Reads the `len` bytes at `off`, checks their sum and decompresses
-    /// them into `buf` (`raw` bytes): a truncated or changed file is an
-    /// `InvalidData` error naming it.
-    fn read(&self, buf: &mut Vec<u8>, off: u64, len: usize, raw: usize, sum: u64) -> std::io::Result<()> {
-        let at = |what: &str| {
-            let path = self.path.display();
-            let e = format!("frontier spill file {path} {what} (segment of {len} bytes at byte {off})");
-            std::io::Error::new(std::io::ErrorKind::InvalidData, e)
-        };
-        let mut packed = vec![0; len];
-        match self.file.read_exact_at(&mut packed, off) {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(at("is truncated")),
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-        if xxhash_rust::xxh3::xxh3_64(&packed) != sum {
-            return Err(at("is corrupt: a segment fails its checksum"));
-        }
-        buf.resize(raw, 0);
-        match lz4_flex::block::decompress_into(&packed, buf) {
-            Ok(n) if n == raw => Ok(()),
-            _ => Err(at("is corrupt: a segment does not decompress")),
-        }
-    }
-}
-
-impl Drop for LevelFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+/// Reads the LZ4 block of the segment at `off` (`len` bytes, summed
+/// `sum`) and decompresses it into `buf` (`raw` bytes).
+fn read_segment(
+    file: &LevelFile,
+    buf: &mut Vec<u8>,
+    off: u64,
+    len: usize,
+    raw: usize,
+    sum: u64,
+) -> std::io::Result<()> {
+    let mut packed = Vec::new();
+    file.read(&mut packed, off, len, sum)?;
+    buf.resize(raw, 0);
+    match lz4_flex::block::decompress_into(&packed, buf) {
+        Ok(n) if n == raw => Ok(()),
+        _ => Err(file.error("is corrupt: a segment does not decompress", off, len)),
     }
 }
 
@@ -270,20 +248,12 @@ impl Spill {
         let raw = bytes.len();
         let bytes = lz4_flex::block::compress(&bytes);
         let n = bytes.len();
-        let file = match self.next.get_or_init(|| {
-            let path = self.dir.join(format!("frontier-{}.bin", self.depth));
-            let file = File::options().read(true).write(true).create(true).truncate(true).open(&path)?;
-            Ok(Arc::new(LevelFile { file, path, len: AtomicU64::new(0) }))
-        }) {
-            Ok(f) => f.clone(),
-            Err(e) => return Err(std::io::Error::new(e.kind(), e.to_string())),
-        };
-        let off = file.len.fetch_add(n as u64, Relaxed);
-        file.file.write_all_at(&bytes, off)?;
+        let path = || self.dir.join(format!("frontier-{}.bin", self.depth));
+        let file = LevelFile::open_once(&self.next, path, "frontier", "segment")?;
+        let (off, sum) = file.append(&bytes)?;
         self.written.fetch_add(n as u64, Relaxed);
         let now = self.disk.fetch_add(n as u64, Relaxed) + n as u64;
         self.peak_disk.fetch_max(now, Relaxed);
-        let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
         Ok(Segment { first_id, states, data: Data::Disk { file, off, len: n, raw, sum, won: Vec::new() } })
     }
 
@@ -308,7 +278,7 @@ impl Spill {
             Data::Mem(b) => Ok(b),
             Data::Disk { file, off, len, raw, sum, .. } => {
                 let mut b = Vec::new();
-                file.read(&mut b, off, len, raw, sum)?;
+                read_segment(&file, &mut b, off, len, raw, sum)?;
                 Ok(b)
             }
         }
@@ -411,7 +381,9 @@ pub(super) mod tests {
                     disk[5] ^= 0x10;
                     std::fs::write(&path, &disk).unwrap(); // same inode: truncates and rewrites
                 }
-                "truncate" => File::options().write(true).open(&path).unwrap().set_len(disk.len() as u64 - 3).unwrap(),
+                "truncate" => {
+                    std::fs::File::options().write(true).open(&path).unwrap().set_len(disk.len() as u64 - 3).unwrap()
+                }
                 _ => {}
             }
             let mut seen = Vec::new();

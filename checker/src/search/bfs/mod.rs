@@ -37,6 +37,7 @@ mod frontier;
 mod links;
 mod regen;
 pub mod shard;
+mod spill_file;
 
 use crate::explore::Explorer;
 use crate::report::rss_kib;
